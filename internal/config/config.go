@@ -1,0 +1,129 @@
+// Package config holds rewind's settings, read from environment variables
+// (SPEC §3) so the worker, the CLI and containers configure the same way.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+
+	"github.com/caarlos0/env/v10"
+)
+
+// Config is every setting of rewind. The README's configuration table is
+// generated from these tags; keep the two in step.
+type Config struct {
+	TemporalAddress string `env:"REWIND_TEMPORAL_ADDRESS" envDefault:"localhost:7233"`
+	Namespace       string `env:"REWIND_NAMESPACE" envDefault:"default"`
+	TaskQueue       string `env:"REWIND_TASK_QUEUE" envDefault:"rewind"`
+
+	DataDir     string `env:"REWIND_DATA_DIR" envDefault:"./.rewind"`
+	DatabaseURL string `env:"REWIND_DATABASE_URL"` // empty: sqlite file <data dir>/rewind.db
+	BundleRoot  string `env:"REWIND_BUNDLE_ROOT"`  // empty: <data dir>/bundles
+
+	RollbacksEnabled     bool   `env:"REWIND_ROLLBACKS_ENABLED" envDefault:"false"`
+	RollbackWindowDays   int    `env:"REWIND_ROLLBACK_WINDOW_DAYS" envDefault:"90"`
+	CleanupEnabled       bool   `env:"REWIND_CLEANUP_ENABLED" envDefault:"true"`
+	CleanupOlderThanDays int    `env:"REWIND_CLEANUP_OLDER_THAN_DAYS" envDefault:"90"`
+	CleanupCron          string `env:"REWIND_CLEANUP_CRON" envDefault:"0 3 * * *"`
+
+	ElasticsearchAddresses []string `env:"REWIND_ELASTICSEARCH_ADDRESSES" envSeparator:","`
+
+	DockerHost string `env:"DOCKER_HOST"`
+	LogLevel   string `env:"REWIND_LOG_LEVEL" envDefault:"info"`
+}
+
+// Error names the environment variable that holds a bad value, so an
+// operator knows what to fix without reading code.
+type Error struct {
+	Var    string
+	Value  string
+	Reason string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("configuration: %s=%q: %s", e.Var, e.Value, e.Reason)
+}
+
+// Load reads the environment, fills the derived defaults and validates.
+func Load() (*Config, error) {
+	var c Config
+	if err := env.Parse(&c); err != nil {
+		return nil, translate(err)
+	}
+	if err := c.finish(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) finish() error {
+	if c.DataDir == "" {
+		return &Error{"REWIND_DATA_DIR", c.DataDir, "must not be empty"}
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "rewind.db")
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "sqlite://") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return &Error{"REWIND_DATABASE_URL", c.DatabaseURL, "must start with sqlite:// or postgres://"}
+	}
+	if c.BundleRoot == "" {
+		c.BundleRoot = filepath.Join(c.DataDir, "bundles")
+	}
+	if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
+		return &Error{"REWIND_TEMPORAL_ADDRESS", c.TemporalAddress, "must be host:port"}
+	}
+	if c.Namespace == "" {
+		return &Error{"REWIND_NAMESPACE", c.Namespace, "must not be empty"}
+	}
+	if c.TaskQueue == "" {
+		return &Error{"REWIND_TASK_QUEUE", c.TaskQueue, "must not be empty"}
+	}
+	if c.RollbackWindowDays < 1 {
+		return &Error{"REWIND_ROLLBACK_WINDOW_DAYS", fmt.Sprint(c.RollbackWindowDays), "must be at least 1"}
+	}
+	if c.CleanupOlderThanDays < 1 {
+		return &Error{"REWIND_CLEANUP_OLDER_THAN_DAYS", fmt.Sprint(c.CleanupOlderThanDays), "must be at least 1"}
+	}
+	if len(strings.Fields(c.CleanupCron)) != 5 && !strings.HasPrefix(c.CleanupCron, "@") {
+		return &Error{"REWIND_CLEANUP_CRON", c.CleanupCron, "must be a five-field cron expression or @daily-style shorthand"}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return &Error{"REWIND_LOG_LEVEL", c.LogLevel, "must be debug, info, warn or error"}
+	}
+	return nil
+}
+
+// translate turns the library's field-named errors into variable-named ones.
+func translate(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) || len(agg.Errors) == 0 {
+		return err
+	}
+	var pe env.ParseError
+	if errors.As(agg.Errors[0], &pe) {
+		if f, ok := reflect.TypeOf(Config{}).FieldByName(pe.Name); ok {
+			name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+			return &Error{name, os.Getenv(name), fmt.Sprintf("not a valid %s", pe.Type)}
+		}
+	}
+	return err
+}
+
+// Variables lists every variable with its default, for the README and
+// `rewind config`.
+func Variables() [][2]string {
+	t := reflect.TypeOf(Config{})
+	out := make([][2]string, 0, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ",")
+		out = append(out, [2]string{name, t.Field(i).Tag.Get("envDefault")})
+	}
+	return out
+}

@@ -1,0 +1,79 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDefaults(t *testing.T) {
+	t.Setenv("REWIND_DATA_DIR", "/tmp/rw")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TaskQueue != "rewind" || c.TemporalAddress != "localhost:7233" || c.Namespace != "default" {
+		t.Fatalf("temporal defaults: %+v", c)
+	}
+	if c.DatabaseURL != "sqlite:///tmp/rw/rewind.db" || c.BundleRoot != "/tmp/rw/bundles" {
+		t.Fatalf("derived defaults: %q %q", c.DatabaseURL, c.BundleRoot)
+	}
+	if c.RollbacksEnabled || c.RollbackWindowDays != 90 || !c.CleanupEnabled || c.CleanupOlderThanDays != 90 {
+		t.Fatalf("rule defaults: %+v", c)
+	}
+	if len(c.ElasticsearchAddresses) != 0 {
+		t.Fatalf("elasticsearch should default to none: %v", c.ElasticsearchAddresses)
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	cases := map[string]string{
+		"REWIND_ROLLBACKS_ENABLED":       "maybe",
+		"REWIND_ROLLBACK_WINDOW_DAYS":    "0",
+		"REWIND_CLEANUP_OLDER_THAN_DAYS": "ninety",
+		"REWIND_DATABASE_URL":            "mysql://x",
+		"REWIND_TEMPORAL_ADDRESS":        "nohostport",
+		"REWIND_CLEANUP_CRON":            "every day",
+		"REWIND_LOG_LEVEL":               "loud",
+	}
+	for name, value := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, value)
+			_, err := Load()
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Var != name {
+				t.Fatalf("want *config.Error naming %s, got %v", name, err)
+			}
+			if !strings.Contains(err.Error(), name) {
+				t.Fatalf("message %q does not name %s", err, name)
+			}
+		})
+	}
+}
+
+func TestElasticsearchList(t *testing.T) {
+	t.Setenv("REWIND_ELASTICSEARCH_ADDRESSES", "http://a:9200,http://b:9200")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.ElasticsearchAddresses) != 2 || c.ElasticsearchAddresses[1] != "http://b:9200" {
+		t.Fatalf("got %v", c.ElasticsearchAddresses)
+	}
+}
+
+func TestVariablesCoversSpec(t *testing.T) {
+	want := []string{"REWIND_TEMPORAL_ADDRESS", "REWIND_NAMESPACE", "REWIND_TASK_QUEUE", "REWIND_DATA_DIR",
+		"REWIND_DATABASE_URL", "REWIND_BUNDLE_ROOT", "REWIND_ROLLBACKS_ENABLED", "REWIND_ROLLBACK_WINDOW_DAYS",
+		"REWIND_CLEANUP_ENABLED", "REWIND_CLEANUP_OLDER_THAN_DAYS", "REWIND_CLEANUP_CRON",
+		"REWIND_ELASTICSEARCH_ADDRESSES", "DOCKER_HOST"}
+	have := map[string]bool{}
+	for _, v := range Variables() {
+		have[v[0]] = true
+	}
+	for _, w := range want {
+		if !have[w] {
+			t.Errorf("missing %s", w)
+		}
+	}
+}

@@ -1,0 +1,164 @@
+// Package domain holds the nouns of SPEC §1: deployments, revisions and the
+// grants that say who may change them.
+package domain
+
+import (
+	"regexp"
+	"time"
+)
+
+type DagSource string
+
+const (
+	DagSourceImage   DagSource = "image"
+	DagSourceBundle  DagSource = "bundle"
+	DagSourceNFS     DagSource = "nfs"
+	DagSourceGitSync DagSource = "git-sync"
+)
+
+func (s DagSource) Valid() bool {
+	switch s {
+	case DagSourceImage, DagSourceBundle, DagSourceNFS, DagSourceGitSync:
+		return true
+	}
+	return false
+}
+
+type DeployType string
+
+const (
+	DeployImageAndDAG DeployType = "IMAGE_AND_DAG"
+	DeployImageOnly   DeployType = "IMAGE_ONLY"
+	DeployDAGOnly     DeployType = "DAG_ONLY"
+)
+
+func (t DeployType) Valid() bool {
+	return t == DeployImageAndDAG || t == DeployImageOnly || t == DeployDAGOnly
+}
+
+// ChangesImage and ChangesDAGs say which half of the project a deploy of
+// this type replaces.
+func (t DeployType) ChangesImage() bool { return t != DeployDAGOnly }
+func (t DeployType) ChangesDAGs() bool  { return t != DeployImageOnly }
+
+type Status string
+
+const (
+	StatusInitialized Status = "INITIALIZED"
+	StatusDeployed    Status = "DEPLOYED"
+	StatusFailed      Status = "FAILED"
+)
+
+// Component is one long-running Airflow process of a deployment, run as a
+// container with the deployment's image.
+type Component struct {
+	Name    string `json:"name"`
+	Command string `json:"command"`
+}
+
+// DefaultComponents is the Airflow 3 set; `--component` replaces it.
+func DefaultComponents() []Component {
+	return []Component{
+		{"scheduler", "airflow scheduler"},
+		{"api-server", "airflow api-server"},
+		{"triggerer", "airflow triggerer"},
+		{"dag-processor", "airflow dag-processor"},
+		{"worker", "airflow celery worker"},
+	}
+}
+
+// Resources are the deployment's settings that a rollback keeps (R5).
+type Resources struct {
+	Executor string `json:"executor"`
+	Workers  int    `json:"workers"`
+	CPU      string `json:"cpu,omitempty"`
+	Memory   string `json:"memory,omitempty"`
+}
+
+type Deployment struct {
+	ID               string            `json:"id"`
+	Name             string            `json:"name"`
+	Description      string            `json:"description"`
+	DagSource        DagSource         `json:"dagSource"`
+	DagDeployEnabled bool              `json:"dagDeployEnabled"`
+	RollbackEnabled  bool              `json:"rollbackEnabled"`
+	Env              map[string]string `json:"env"`
+	Resources        Resources         `json:"resources"`
+	Components       []Component       `json:"components"`
+	CurrentRevision  int               `json:"currentRevision"`
+	CreatedAt        time.Time         `json:"createdAt"`
+	UpdatedAt        time.Time         `json:"updatedAt"`
+}
+
+// Revision is one deploy: one row of Deploy History (R1).
+type Revision struct {
+	DeploymentID     string     `json:"deploymentId"`
+	Number           int        `json:"number"`
+	CreatedAt        time.Time  `json:"createdAt"`
+	CreatedBy        string     `json:"createdBy"`
+	Description      string     `json:"description"`
+	Type             DeployType `json:"type"`
+	ImageRef         string     `json:"imageRef"`
+	ImageDigest      string     `json:"imageDigest"`
+	RuntimeVersion   string     `json:"runtimeVersion"`
+	AirflowVersion   string     `json:"airflowVersion"`
+	DagBundleVersion string     `json:"dagBundleVersion"`
+	DagBundleDigest  string     `json:"dagBundleDigest"`
+	DagDeployEnabled bool       `json:"dagDeployEnabled"`
+	Status           Status     `json:"status"`
+	RollbackOf       int        `json:"rollbackOf,omitempty"`
+	WorkflowID       string     `json:"workflowId"`
+	RunID            string     `json:"runId"`
+	FailureReason    string     `json:"failureReason,omitempty"`
+	FinishedAt       *time.Time `json:"finishedAt,omitempty"`
+}
+
+// Grant gives a user a role or a single permission, on one deployment or,
+// with an empty DeploymentID, on the whole installation.
+type Grant struct {
+	User         string `json:"user"`
+	DeploymentID string `json:"deploymentId,omitempty"`
+	Role         string `json:"role,omitempty"`
+	Permission   string `json:"permission,omitempty"`
+}
+
+var (
+	idPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	userPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$`)
+)
+
+// CheckDeploymentID refuses anything but the slug of SPEC §1, before an id
+// reaches a query, a path or a container name.
+func CheckDeploymentID(id string) error {
+	if !idPattern.MatchString(id) {
+		return Errorf(InvalidInput, "deployment id %q is not a slug: lowercase letters, digits and '-', starting with a letter or digit, at most 63 characters", clip(id))
+	}
+	return nil
+}
+
+func CheckUser(u string) error {
+	if !userPattern.MatchString(u) {
+		return Errorf(InvalidInput, "user %q is not valid: letters, digits and . _ @ + -, at most 128 characters", clip(u))
+	}
+	return nil
+}
+
+// DagBundleVersionLayout is the seeds' bundle version: UTC with seven
+// fractional digits, e.g. 2023-11-16T14:00:00.0000000Z.
+const DagBundleVersionLayout = "2006-01-02T15:04:05.0000000Z"
+
+func NewDagBundleVersion(t time.Time) string { return t.UTC().Format(DagBundleVersionLayout) }
+
+func CheckDagBundleVersion(v string) error {
+	if _, err := time.Parse(DagBundleVersionLayout, v); err != nil || len(v) != len(DagBundleVersionLayout) {
+		return Errorf(InvalidInput, "DAG bundle version %q is not a UTC timestamp like 2023-11-16T14:00:00.0000000Z", clip(v))
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}

@@ -1,0 +1,46 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrorType is one of the stable error types of SPEC §3. Callers (scripts,
+// the HTTP API, the Temporal UI) match on these strings, so they never change.
+type ErrorType string
+
+const (
+	InvalidInput         ErrorType = "InvalidInput"
+	NotFound             ErrorType = "NotFound"
+	PermissionDenied     ErrorType = "PermissionDenied"
+	OutsideRetention     ErrorType = "OutsideRetention"
+	RuntimeTooOld        ErrorType = "RuntimeTooOld"
+	UnsupportedDagSource ErrorType = "UnsupportedDagSource"
+	RollbacksDisabled    ErrorType = "RollbacksDisabled"
+	ChangeInProgress     ErrorType = "ChangeInProgress"
+	DigestMismatch       ErrorType = "DigestMismatch"
+	UnsafeBundle         ErrorType = "UnsafeBundle"
+	AlreadyExists        ErrorType = "AlreadyExists"
+)
+
+// Error is a refusal a caller can act on. It is never worth retrying: the
+// activity layer turns it into a non-retryable Temporal application error.
+type Error struct {
+	Type    ErrorType
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func Errorf(t ErrorType, format string, args ...any) error {
+	return &Error{Type: t, Message: fmt.Sprintf(format, args...)}
+}
+
+// TypeOf returns the refusal type of err, or "" for an ordinary failure.
+func TypeOf(err error) ErrorType {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Type
+	}
+	return ""
+}

@@ -1,0 +1,274 @@
+// Package policy is where the rules of SPEC §2 are decided. Each function
+// names the rule it implements; workflows and activities call these and never
+// re-state a rule themselves. Functions here are pure: the caller brings the
+// data (from the store, the clock, the configuration).
+package policy
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/rewindhq/rewind/internal/domain"
+)
+
+// MaxDescription is R2's upper bound, for deploys and rollbacks alike.
+const MaxDescription = 500
+
+// R2: a deploy's description is optional, at most 500 characters.
+func CheckDeployDescription(d string) error {
+	if n := utf8.RuneCountInString(d); n > MaxDescription {
+		return domain.Errorf(domain.InvalidInput, "description is %d characters; at most %d are allowed (R2)", n, MaxDescription)
+	}
+	return nil
+}
+
+// R2: a rollback requires a description of 1 to 500 characters.
+func CheckRollbackDescription(d string) error {
+	if strings.TrimSpace(d) == "" {
+		return domain.Errorf(domain.InvalidInput, "a rollback needs a description saying why (1-%d characters, R2)", MaxDescription)
+	}
+	return CheckDeployDescription(d)
+}
+
+// R6: the target must be DEPLOYED and younger than the window, or be the
+// deployment's most recent deploy. latestDeployed is the number of the
+// newest DEPLOYED revision.
+func CheckRetention(target domain.Revision, latestDeployed int, now time.Time, window time.Duration) error {
+	if target.Status != domain.StatusDeployed {
+		return domain.Errorf(domain.OutsideRetention, "revision %d of %s is %s; only DEPLOYED revisions can be rolled back to (R6)", target.Number, target.DeploymentID, target.Status)
+	}
+	if now.Sub(target.CreatedAt) <= window || target.Number == latestDeployed {
+		return nil
+	}
+	return domain.Errorf(domain.OutsideRetention, "revision %d of %s was deployed %s, outside the %d-day rollback window; only revisions since %s or the most recent deploy can be targets (R6)",
+		target.Number, target.DeploymentID, target.CreatedAt.UTC().Format(time.RFC3339), int(window.Hours()/24), now.Add(-window).UTC().Format(time.RFC3339))
+}
+
+// InRetention says whether a revision is still a valid target by age alone,
+// for history views.
+func InRetention(r domain.Revision, latestDeployed int, now time.Time, window time.Duration) bool {
+	return CheckRetention(r, latestDeployed, now, window) == nil
+}
+
+var (
+	runtimeFloor = semver.MustParse("5.0.0")
+	airflowFloor = semver.MustParse("2.3.0")
+)
+
+// R7: targets below Runtime 5.0.0 / Airflow 2.3.0 are refused. A missing
+// version counts as too old: rewind cannot prove it is safe.
+func CheckRuntimeFloor(runtimeVersion, airflowVersion string) error {
+	rv, err := semver.NewVersion(runtimeVersion)
+	if err != nil {
+		return domain.Errorf(domain.RuntimeTooOld, "target Runtime version %q is unknown or not a version; rollbacks need Runtime 5.0.0 or later (R7)", runtimeVersion)
+	}
+	if rv.LessThan(runtimeFloor) {
+		return domain.Errorf(domain.RuntimeTooOld, "target runs Runtime %s; rollbacks need Runtime 5.0.0 or later (R7)", runtimeVersion)
+	}
+	if airflowVersion != "" {
+		av, err := semver.NewVersion(airflowVersion)
+		if err == nil && av.LessThan(airflowFloor) {
+			return domain.Errorf(domain.RuntimeTooOld, "target runs Airflow %s; rollbacks need Airflow 2.3.0 or later (R7)", airflowVersion)
+		}
+	}
+	return nil
+}
+
+// R8: only image and bundle deployments can be rolled back.
+func CheckDagSource(d domain.Deployment) error {
+	switch d.DagSource {
+	case domain.DagSourceImage, domain.DagSourceBundle:
+		return nil
+	}
+	return domain.Errorf(domain.UnsupportedDagSource, "deployment %s takes its DAGs from %s; rollbacks support image and bundle deployments only (R8)", d.ID, d.DagSource)
+}
+
+// R9: both switches must be on; the message names the one that is off.
+func CheckSwitches(installationEnabled bool, d domain.Deployment) error {
+	if !installationEnabled {
+		return domain.Errorf(domain.RollbacksDisabled, "rollbacks are disabled for this installation: set REWIND_ROLLBACKS_ENABLED=true on the worker (R9)")
+	}
+	if !d.RollbackEnabled {
+		return domain.Errorf(domain.RollbacksDisabled, "rollbacks are disabled on deployment %s: enable with `rewind deployment update %s --rollback-enabled` (R9)", d.ID, d.ID)
+	}
+	return nil
+}
+
+// R11: a rollback downgrades when the target's Runtime version is lower
+// than the current one, compared as semantic versions.
+func IsDowngrade(from, to string) (bool, error) {
+	fv, err := semver.NewVersion(from)
+	if err != nil {
+		return false, fmt.Errorf("current Runtime version %q: %w", from, err)
+	}
+	tv, err := semver.NewVersion(to)
+	if err != nil {
+		return false, fmt.Errorf("target Runtime version %q: %w", to, err)
+	}
+	return tv.LessThan(fv), nil
+}
+
+// Permission names of R10.
+const (
+	ImagesPush       = "deployment.images.push"
+	DagsPush         = "deployment.dags.push"
+	SystemImagesPush = "system.deployments.images.push"
+)
+
+// Roles and what they hold (R10: Deployment Editor holds both pushes).
+var roles = map[string][]string{
+	"editor": {ImagesPush, DagsPush},
+	"viewer": {},
+}
+
+func ValidRole(r string) bool { _, ok := roles[r]; return ok }
+
+func ValidDeploymentPermission(p string) bool { return p == ImagesPush || p == DagsPush }
+
+// CheckGrant refuses grants that name no known role or permission, or mix
+// system and deployment scope.
+func CheckGrant(g domain.Grant) error {
+	if err := domain.CheckUser(g.User); err != nil {
+		return err
+	}
+	if (g.Role == "") == (g.Permission == "") {
+		return domain.Errorf(domain.InvalidInput, "give exactly one of a role (editor, viewer) or a permission")
+	}
+	if g.DeploymentID == "" {
+		if g.Role != "" || g.Permission != SystemImagesPush {
+			return domain.Errorf(domain.InvalidInput, "installation-wide grants take only --permission %s", SystemImagesPush)
+		}
+		return nil
+	}
+	if err := domain.CheckDeploymentID(g.DeploymentID); err != nil {
+		return err
+	}
+	if g.Role != "" && !ValidRole(g.Role) {
+		return domain.Errorf(domain.InvalidInput, "unknown role %q: use editor or viewer", g.Role)
+	}
+	if g.Permission != "" && !ValidDeploymentPermission(g.Permission) {
+		return domain.Errorf(domain.InvalidInput, "unknown deployment permission %q: use %s or %s", g.Permission, ImagesPush, DagsPush)
+	}
+	return nil
+}
+
+// Permissions is what one user may do on one deployment.
+type Permissions struct {
+	ImagesPush bool
+	DagsPush   bool
+}
+
+// Effective resolves a user's grants on one deployment (R10):
+// deployment roles and permissions, plus the system-wide image permission.
+func Effective(grants []domain.Grant, deploymentID string) Permissions {
+	var p Permissions
+	add := func(perm string) {
+		switch perm {
+		case ImagesPush:
+			p.ImagesPush = true
+		case DagsPush:
+			p.DagsPush = true
+		}
+	}
+	for _, g := range grants {
+		switch {
+		case g.DeploymentID == "" && g.Permission == SystemImagesPush:
+			p.ImagesPush = true
+		case g.DeploymentID != deploymentID:
+		case g.Role != "":
+			for _, perm := range roles[g.Role] {
+				add(perm)
+			}
+		default:
+			add(g.Permission)
+		}
+	}
+	return p
+}
+
+// CheckDeploy: an image deploy needs deployment.images.push, a deploy that
+// carries a DAG bundle needs deployment.dags.push, and a DAG-only deploy also
+// needs DAG deploys enabled on the deployment.
+func CheckDeploy(user string, p Permissions, d domain.Deployment, t domain.DeployType, carriesBundle bool) error {
+	if t == domain.DeployDAGOnly {
+		if !d.DagDeployEnabled {
+			return domain.Errorf(domain.InvalidInput, "DAG-only deploys are disabled on deployment %s: enable with `rewind deployment update %s --dag-deploy`", d.ID, d.ID)
+		}
+		if d.DagSource != domain.DagSourceBundle {
+			return domain.Errorf(domain.InvalidInput, "deployment %s takes its DAGs from %s; DAG-only deploys need dagSource bundle", d.ID, d.DagSource)
+		}
+	}
+	var missing []string
+	if t.ChangesImage() && !p.ImagesPush {
+		missing = append(missing, ImagesPush)
+	}
+	if (t == domain.DeployDAGOnly || carriesBundle) && !p.DagsPush {
+		missing = append(missing, DagsPush)
+	}
+	if len(missing) > 0 {
+		return domain.Errorf(domain.PermissionDenied, "%s lacks %s on deployment %s (R10)", user, strings.Join(missing, " and "), d.ID)
+	}
+	return nil
+}
+
+// Rollback scopes of SPEC §3.
+type Scope string
+
+const (
+	ScopeAll   Scope = "all"
+	ScopeImage Scope = "image"
+	ScopeDags  Scope = "dags"
+)
+
+// AllowedScopes lists the rollback scopes a user's permissions cover (R10).
+// On an image deployment the DAGs live in the image, so "all" and "image"
+// are the same and "dags" does not apply.
+func AllowedScopes(p Permissions, d domain.Deployment) []Scope {
+	var out []Scope
+	if d.DagSource != domain.DagSourceBundle {
+		if p.ImagesPush {
+			out = append(out, ScopeAll, ScopeImage)
+		}
+		return out
+	}
+	if p.ImagesPush && p.DagsPush {
+		out = append(out, ScopeAll)
+	}
+	if p.ImagesPush {
+		out = append(out, ScopeImage)
+	}
+	if p.DagsPush {
+		out = append(out, ScopeDags)
+	}
+	return out
+}
+
+// CheckRollbackScope refuses a scope the requester may not use and names the
+// ones it may (R10).
+func CheckRollbackScope(user string, p Permissions, d domain.Deployment, s Scope) error {
+	switch s {
+	case ScopeAll, ScopeImage, ScopeDags:
+	default:
+		return domain.Errorf(domain.InvalidInput, "scope %q is not one of all, image, dags", s)
+	}
+	allowed := AllowedScopes(p, d)
+	for _, a := range allowed {
+		if a == s {
+			return nil
+		}
+	}
+	if len(allowed) == 0 {
+		return domain.Errorf(domain.PermissionDenied, "%s may not roll back deployment %s: it needs %s (or %s for DAGs) (R10)", user, d.ID, ImagesPush, DagsPush)
+	}
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	sort.Strings(names)
+	return domain.Errorf(domain.PermissionDenied, "%s may not roll back scope %s on deployment %s; allowed scopes: %s (R10)", user, s, d.ID, strings.Join(names, ", "))
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Builds rewind's test runtime images and pushes them to the test registry.
+#   scripts/test-images.sh            (registry: $REWIND_TEST_REGISTRY, default 127.0.0.1:5000)
+# Each image is FROM scratch around the static test program
+# internal/testruntime/cmd/airflow (nothing can be pulled from the internet),
+# labelled like Astronomer Runtime images:
+#   rewind-test/airflow:9.1.0              Runtime 9.1.0, Airflow 3.0.2
+#   rewind-test/airflow:8.0.0              Runtime 8.0.0, Airflow 2.9.3
+#   rewind-test/airflow:4.2.0              Runtime 4.2.0, Airflow 2.2.5 (below the R7 floor)
+#   rewind-test/airflow:9.1.0-healthcheck  9.1.0 with a 1s HEALTHCHECK (`airflow health`)
+#   rewind-test/airflow:broken             9.1.0 whose components exit 1 at start
+# Idempotent and fast when nothing changed: an image carrying the same
+# rewind.test.build hash is not rebuilt, and one the registry already serves
+# with the same digest is not pushed again.
+set -euo pipefail
+repo_root=$(cd "$(dirname "$0")/.." && pwd)
+registry=${REWIND_TEST_REGISTRY:-127.0.0.1:5000}
+work=${REWIND_TEST_IMAGES_DIR:-${TMPDIR:-/tmp}/rewind-test-images}
+mkdir -p "$work/ctx"
+
+# The binary: go build is itself cached, so this is quick on a re-run.
+(cd "$repo_root" && CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags='-s -w' \
+  -o "$work/ctx/airflow.new" ./internal/testruntime/cmd/airflow)
+if cmp -s "$work/ctx/airflow.new" "$work/ctx/airflow"; then rm "$work/ctx/airflow.new"; else mv "$work/ctx/airflow.new" "$work/ctx/airflow"; fi
+binsum=$(sha256sum "$work/ctx/airflow" | cut -c1-16)
+
+# tag runtime airflow extra-dockerfile-lines
+build() {
+  local tag=$1 rt=$2 af=$3 extra=$4
+  local ref="$registry/rewind-test/airflow:$tag"
+  local df="FROM scratch
+COPY airflow /usr/local/bin/airflow
+ENV PATH=/usr/local/bin ASTRONOMER_RUNTIME_VERSION=$rt AIRFLOW_VERSION=$af
+LABEL io.astronomer.docker.runtime.version=\"$rt\" io.astronomer.docker.airflow.version=\"$af\" io.astronomer.docker=\"true\"
+$extra
+CMD [\"airflow\", \"scheduler\"]"
+  local hash
+  hash=$(printf '%s\n%s\n' "$binsum" "$df" | sha256sum | cut -c1-16)
+  local have
+  have=$(docker image inspect --format '{{index .Config.Labels "rewind.test.build"}}' "$ref" 2>/dev/null || true)
+  if [ "$have" != "$hash" ]; then
+    printf '%s\nLABEL rewind.test.build="%s"\n' "$df" "$hash" >"$work/ctx/Dockerfile"
+    DOCKER_BUILDKIT=0 docker build -q -t "$ref" "$work/ctx" 2> >(grep -v -e DEPRECATED -e 'legacy builder' -e BuildKit -e 'environment-variable' -e '^$' >&2) >/dev/null
+    echo "built $ref"
+  fi
+  # Push unless the registry already serves this image's digest for the tag.
+  local local_digest remote_digest
+  local_digest=$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$ref" | sed -n "s|^$registry/rewind-test/airflow@||p" || true)
+  remote_digest=$(curl -fsSI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$registry/v2/rewind-test/airflow/manifests/$tag" 2>/dev/null | tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p' || true)
+  if [ -z "$remote_digest" ] || ! grep -qx "$remote_digest" <<<"$local_digest"; then
+    docker push -q "$ref" >/dev/null
+    echo "pushed $ref"
+  fi
+}
+
+build 9.1.0 9.1.0 3.0.2 ""
+build 8.0.0 8.0.0 2.9.3 ""
+build 4.2.0 4.2.0 2.2.5 ""
+build 9.1.0-healthcheck 9.1.0 3.0.2 'HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["airflow", "health"]'
+build broken 9.1.0 3.0.2 'ENV REWIND_TEST_FAIL_START=1'
+echo "test images ready on $registry/rewind-test/airflow"

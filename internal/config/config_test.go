@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -74,6 +75,19 @@ func TestVariablesCoversSpec(t *testing.T) {
 	for _, w := range want {
 		if !have[w] {
 			t.Errorf("missing %s", w)
+		}
+	}
+}
+
+// The README documents every variable; this keeps the two in step.
+func TestReadmeDocumentsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Variables() {
+		if !strings.Contains(string(readme), "| `"+v[0]+"` |") {
+			t.Errorf("README's configuration table lacks %s", v[0])
 		}
 	}
 }

@@ -20,7 +20,10 @@ const (
 	ChangeInProgress     ErrorType = "ChangeInProgress"
 	DigestMismatch       ErrorType = "DigestMismatch"
 	UnsafeBundle         ErrorType = "UnsafeBundle"
-	AlreadyExists        ErrorType = "AlreadyExists"
+	// Not in SPEC §3's list, added (never renamed): a create that finds the
+	// thing there, and a change to a record in a state that forbids it.
+	AlreadyExists ErrorType = "AlreadyExists"
+	InvalidState  ErrorType = "InvalidState"
 )
 
 // Error is a refusal a caller can act on. It is never worth retrying: the

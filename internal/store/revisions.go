@@ -27,7 +27,7 @@ func (e *InProgressError) Error() string {
 }
 
 // CreateRevision records a new INITIALIZED revision and gives it the next
-// number. It is idempotent per run id: a retried call returns the row the
+// number. It is idempotent per workflow run: a retried call returns the row the
 // first call made. While another run's revision is INITIALIZED it returns
 // *InProgressError and records nothing.
 func (s *Store) CreateRevision(ctx context.Context, r domain.Revision) (domain.Revision, error) {
@@ -48,7 +48,7 @@ func (s *Store) CreateRevision(ctx context.Context, r domain.Revision) (domain.R
 	if err != nil {
 		return r, err
 	}
-	if mine, err := scanRevision(tx.QueryRowContext(ctx, `SELECT `+revisionColumns+` FROM revisions WHERE run_id=$1`, r.RunID)); err == nil {
+	if mine, err := scanRevision(tx.QueryRowContext(ctx, `SELECT `+revisionColumns+` FROM revisions WHERE run_id=$1 AND workflow_id=$2`, r.RunID, r.WorkflowID)); err == nil {
 		return mine, nil // rolled back: the counter bump is undone
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return r, err
@@ -96,7 +96,7 @@ func (s *Store) SetArtifacts(ctx context.Context, deploymentID string, number in
 		return err
 	}
 	if n, _ := r.RowsAffected(); n == 0 {
-		return fmt.Errorf("revision %d of %s is not INITIALIZED; its artifacts are final (R1)", number, deploymentID)
+		return domain.Errorf(domain.InvalidState, "revision %d of %s is not INITIALIZED; its artifacts are final (R1)", number, deploymentID)
 	}
 	return nil
 }
@@ -136,7 +136,7 @@ func (s *Store) FinishRevision(ctx context.Context, f Finish) (domain.Revision, 
 		return cur, nil
 	}
 	if cur.Status != domain.StatusInitialized {
-		return cur, fmt.Errorf("revision %d of %s is already %s (R1)", f.Number, f.DeploymentID, cur.Status)
+		return cur, domain.Errorf(domain.InvalidState, "revision %d of %s is already %s (R1)", f.Number, f.DeploymentID, cur.Status)
 	}
 	at := micros(f.At)
 	if _, err := tx.ExecContext(ctx, `UPDATE revisions SET status=$3, failure_reason=$4, finished_at=$5

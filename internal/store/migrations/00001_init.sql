@@ -43,8 +43,8 @@ CREATE TABLE revisions (
     -- History reads walk this key backwards: newest first, no sort, no scan.
     PRIMARY KEY (deployment_id, number)
 );
--- A retried "record revision" activity finds its own row by run id.
-CREATE UNIQUE INDEX revisions_run ON revisions (run_id);
+-- A retried "record revision" activity finds its own row by its run.
+CREATE UNIQUE INDEX revisions_run ON revisions (run_id, workflow_id);
 -- Cleanup selects by age.
 CREATE INDEX revisions_created ON revisions (created_at);
 

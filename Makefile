@@ -1,0 +1,37 @@
+# rewind — `make run` to try it on one machine, `make test` for every test.
+SHELL := /bin/bash
+CACHE ?= $(HOME)/.cache/rewind
+TEMPORAL_VERSION := v1.5.1
+# The Temporal CLI (dev server) takes minutes to build on 2 cores: it is
+# built once into the cache, outside the clone, and reused.
+TEMPORAL := $(CACHE)/bin/temporal-$(TEMPORAL_VERSION)
+export REWIND_TEMPORAL_CLI := $(TEMPORAL)
+GO_PACKAGES := ./...
+
+.PHONY: all build test test-unit run temporal clean
+
+all: build
+
+build:
+	go build -o bin/rewind ./starter
+	go build -o bin/rewind-worker ./worker
+
+temporal: $(TEMPORAL)
+$(TEMPORAL):
+	scripts/temporal-cli.sh $(TEMPORAL_VERSION) $@
+
+# Every test, integration tests included: starts PostgreSQL (and, as they
+# land, the registry), runs go test against the real services, stops them.
+test: build $(TEMPORAL)
+	scripts/test.sh $(GO_PACKAGES)
+
+# Fast feedback: tests that need no server.
+test-unit:
+	go test -count=1 ./internal/config ./internal/domain ./internal/policy ./workflows
+
+# Dev server + worker on the embedded defaults (SQLite under ./.rewind).
+run: build $(TEMPORAL)
+	scripts/run.sh
+
+clean:
+	rm -rf bin .rewind

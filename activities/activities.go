@@ -1,0 +1,142 @@
+// Package activities holds everything rewind's workflows do to the world:
+// the store, and (as they land) Docker, the bundle root and Elasticsearch.
+// Every activity is safe to run twice: Temporal retries them after a worker
+// dies between doing the work and reporting it.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/policy"
+	"github.com/rewindhq/rewind/internal/store"
+)
+
+type Activities struct {
+	Store  *store.Store
+	Config *config.Config
+	// Temporal lets RecordRevision tell a running change from an abandoned
+	// one (R14). Nil in unit tests: every holder then counts as running.
+	Temporal client.Client
+}
+
+// refuse turns a domain refusal into a non-retryable application error with
+// the stable SPEC §3 type; anything else stays retryable.
+func refuse(err error) error {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return temporal.NewNonRetryableApplicationError(de.Message, string(de.Type), nil)
+	}
+	return err
+}
+
+// DeployCheck is what ValidateDeploy needs to decide.
+type DeployCheck struct {
+	DeploymentID  string            `json:"deploymentId"`
+	RequestedBy   string            `json:"requestedBy"`
+	Type          domain.DeployType `json:"type"`
+	CarriesBundle bool              `json:"carriesBundle"`
+}
+
+// DeployPlan is the deployment as the deploy found it.
+type DeployPlan struct {
+	Deployment domain.Deployment `json:"deployment"`
+	Current    *domain.Revision  `json:"current,omitempty"`
+}
+
+// ValidateDeploy reads the deployment and the requester's grants now, so the
+// decision uses current data, and applies R10.
+func (a *Activities) ValidateDeploy(ctx context.Context, c DeployCheck) (DeployPlan, error) {
+	d, err := a.Store.GetDeployment(ctx, c.DeploymentID)
+	if err != nil {
+		return DeployPlan{}, refuse(err)
+	}
+	grants, err := a.Store.GrantsFor(ctx, c.RequestedBy)
+	if err != nil {
+		return DeployPlan{}, err
+	}
+	if err := policy.CheckDeploy(c.RequestedBy, policy.Effective(grants, d.ID), d, c.Type, c.CarriesBundle); err != nil {
+		return DeployPlan{}, refuse(err)
+	}
+	plan := DeployPlan{Deployment: d}
+	if d.CurrentRevision > 0 {
+		cur, err := a.Store.GetRevision(ctx, d.ID, d.CurrentRevision)
+		if err != nil {
+			return plan, err
+		}
+		plan.Current = &cur
+	}
+	if c.Type == domain.DeployDAGOnly && plan.Current == nil {
+		return plan, refuse(domain.Errorf(domain.InvalidInput, "deployment %s has no image yet: its first deploy must include one", d.ID))
+	}
+	return plan, nil
+}
+
+// RecordRevision adds the change's INITIALIZED revision at the top of the
+// history. A retry returns the row the first attempt made. If another change
+// holds the deployment it is refused with ChangeInProgress (R14), unless
+// that change's workflow is gone (terminated, timed out), in which case its
+// revision is marked FAILED so the deployment is not locked forever.
+func (a *Activities) RecordRevision(ctx context.Context, r domain.Revision) (domain.Revision, error) {
+	for tries := 0; ; tries++ {
+		rev, err := a.Store.CreateRevision(ctx, r)
+		var busy *store.InProgressError
+		if !errors.As(err, &busy) {
+			return rev, refuse(err)
+		}
+		h := busy.Holder
+		open, err := a.workflowOpen(ctx, h.WorkflowID, h.RunID)
+		if err != nil {
+			return rev, err
+		}
+		if open || tries > 2 {
+			return rev, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("deployment %s has a change in progress: revision %d by workflow %s (run %s); follow it with `rewind watch %s` (R14)",
+					h.DeploymentID, h.Number, h.WorkflowID, h.RunID, h.WorkflowID),
+				string(domain.ChangeInProgress), nil, h.WorkflowID, h.RunID)
+		}
+		activity.GetLogger(ctx).Warn("releasing revision of an abandoned change", "deployment", h.DeploymentID, "revision", h.Number, "workflowId", h.WorkflowID, "runId", h.RunID)
+		if _, err := a.Store.FinishRevision(ctx, store.Finish{DeploymentID: h.DeploymentID, Number: h.Number, Status: domain.StatusFailed,
+			Reason: "abandoned: its workflow ended without finishing it (terminated or timed out)", At: r.CreatedAt}); err != nil {
+			return rev, err
+		}
+	}
+}
+
+func (a *Activities) workflowOpen(ctx context.Context, workflowID, runID string) (bool, error) {
+	if a.Temporal == nil {
+		return true, nil
+	}
+	desc, err := a.Temporal.DescribeWorkflowExecution(ctx, workflowID, runID)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+}
+
+// ApplyDeploy puts the revision's image and DAGs in place. Until the Docker
+// runtime lands it records what the deploy asked for and nothing else.
+func (a *Activities) ApplyDeploy(ctx context.Context, r domain.Revision) (store.Artifacts, error) {
+	art := store.Artifacts{ImageDigest: r.ImageDigest, RuntimeVersion: r.RuntimeVersion, AirflowVersion: r.AirflowVersion,
+		DagBundleVersion: r.DagBundleVersion, DagBundleDigest: r.DagBundleDigest}
+	return art, a.Store.SetArtifacts(ctx, r.DeploymentID, r.Number, art)
+}
+
+// FinishRevision marks the revision DEPLOYED (and current) or FAILED.
+func (a *Activities) FinishRevision(ctx context.Context, f store.Finish) (domain.Revision, error) {
+	rev, err := a.Store.FinishRevision(ctx, f)
+	return rev, refuse(err)
+}

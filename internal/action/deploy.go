@@ -1,0 +1,131 @@
+// Package action holds one type per user action (deploy, history, …) with
+// its options as fields and a Run method, in the manner of Helm's
+// pkg/action. The CLI and the HTTP API are thin layers over these.
+package action
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/policy"
+	"github.com/rewindhq/rewind/internal/store"
+	"github.com/rewindhq/rewind/workflows"
+)
+
+// Deploy starts a DeployWorkflow. It checks what it can before starting
+// (input, deployment, permission: the same policy the workflow applies
+// again) so a refusal is an immediate error rather than a failed workflow.
+type Deploy struct {
+	Config   *config.Config
+	Store    *store.Store
+	Temporal client.Client
+	Input    workflows.DeployInput
+}
+
+func (a *Deploy) Run(ctx context.Context) (client.WorkflowRun, error) {
+	in := a.Input
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	d, err := a.Store.GetDeployment(ctx, in.DeploymentID)
+	if err != nil {
+		return nil, err
+	}
+	grants, err := a.Store.GrantsFor(ctx, in.RequestedBy)
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.CheckDeploy(in.RequestedBy, policy.Effective(grants, d.ID), d, in.Type, in.DagBundleVersion != ""); err != nil {
+		return nil, err
+	}
+	what := in.ImageRef
+	if what == "" {
+		what = "DAGs " + in.DagBundleVersion
+	}
+	summary := fmt.Sprintf("Deploy %s to %s", what, in.DeploymentID)
+	if in.Description != "" {
+		summary += " — " + in.Description
+	}
+	return StartChange(ctx, a.Config, a.Temporal, in.DeploymentID, workflows.DeployWorkflowName, workflows.KindDeploy, in.RequestedBy, summary, in)
+}
+
+// StartChange starts a deploy or rollback under the deployment's change id,
+// so Temporal refuses a second one while the first runs (R14).
+func StartChange(ctx context.Context, cfg *config.Config, c client.Client, deploymentID, workflowType, kind, requestedBy, summary string, input any) (client.WorkflowRun, error) {
+	id := workflows.ChangeWorkflowID(deploymentID)
+	opts := client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                cfg.TaskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            clip(summary, 200),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.AttrDeployment.ValueSet(deploymentID),
+			workflows.AttrKind.ValueSet(kind),
+			workflows.AttrRequestedBy.ValueSet(requestedBy)),
+	}
+	run, err := c.ExecuteWorkflow(ctx, opts, workflowType, input)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return nil, &ChangeInProgressError{WorkflowID: id, RunID: started.RunId, DeploymentID: deploymentID}
+	}
+	return run, err
+}
+
+// ChangeInProgressError is R14's refusal, with the running change's ids so
+// the CLI and the HTTP API can point at it.
+type ChangeInProgressError struct {
+	DeploymentID, WorkflowID, RunID string
+}
+
+func (e *ChangeInProgressError) Error() string {
+	return fmt.Sprintf("deployment %s has a change in progress: workflow %s (run %s); follow it with `rewind watch %s` (R14)",
+		e.DeploymentID, e.WorkflowID, e.RunID, e.WorkflowID)
+}
+
+// Type makes the refusal carry SPEC §3's ChangeInProgress type.
+func (e *ChangeInProgressError) Type() domain.ErrorType { return domain.ChangeInProgress }
+
+// ErrorType returns the stable SPEC §3 type of any error rewind returns:
+// a domain refusal, R14's refusal, or a workflow's application error.
+func ErrorType(err error) string {
+	if t := domain.TypeOf(err); t != "" {
+		return string(t)
+	}
+	var cip *ChangeInProgressError
+	if errors.As(err, &cip) {
+		return string(domain.ChangeInProgress)
+	}
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Type()
+	}
+	return ""
+}
+
+// Message is the innermost human message of err: for a failed workflow,
+// the application error's message rather than the chain of wrappers.
+func Message(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Message()
+	}
+	return err.Error()
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.TrimSpace(s[:n]) + "…"
+}

@@ -1,0 +1,132 @@
+// Package app wires rewind's parts together: configuration, store, Temporal
+// client and worker. The worker binary and the integration tests both start
+// the worker through Worker, so they cannot drift apart.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/rewindhq/rewind/activities"
+	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/store"
+	"github.com/rewindhq/rewind/workflows"
+)
+
+// Logger builds the process logger: JSON on stderr at the configured level.
+func Logger(cfg *config.Config) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(cfg.LogLevel))
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// Dial connects to Temporal with the configured address and namespace.
+func Dial(cfg *config.Config, logger *slog.Logger) (client.Client, error) {
+	c, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: tlog.NewStructuredLogger(logger)})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Temporal at %s (REWIND_TEMPORAL_ADDRESS): %w", cfg.TemporalAddress, err)
+	}
+	return c, nil
+}
+
+// Register puts every workflow and activity of rewind on a worker (or a
+// replayer or test environment), under their public names.
+func Register(r worker.Registry, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.DeployWorkflow, workflow.RegisterOptions{Name: workflows.DeployWorkflowName})
+	if acts != nil {
+		r.RegisterActivity(acts)
+	}
+}
+
+// searchAttributes are SPEC §3's, with their types.
+var searchAttributes = map[string]enumspb.IndexedValueType{
+	workflows.AttrDeployment.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	workflows.AttrKind.GetName():        enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	workflows.AttrRevision.GetName():    enumspb.INDEXED_VALUE_TYPE_INT,
+	workflows.AttrRequestedBy.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+}
+
+// EnsureSearchAttributes registers the missing search attributes, so any
+// Temporal server works without a manual `temporal operator` step.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("listing search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, typ := range searchAttributes {
+		if got, ok := have.GetCustomAttributes()[name]; ok {
+			if got != typ {
+				return fmt.Errorf("search attribute %s exists as %s, rewind needs %s", name, got, typ)
+			}
+			continue
+		}
+		missing[name] = typ
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	if err != nil {
+		return fmt.Errorf("registering search attributes: %w", err)
+	}
+	return nil
+}
+
+// Running is a started worker and what it holds open.
+type Running struct {
+	worker worker.Worker
+	client client.Client
+	store  *store.Store
+	logger *slog.Logger
+}
+
+// StartWorker opens the store, connects to Temporal, registers the search
+// attributes and starts polling. When it returns without error the worker
+// is ready: callers may start workflows that set the search attributes.
+func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Running, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Dial(cfg, logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	r := &Running{client: c, store: st, logger: logger}
+	if err := EnsureSearchAttributes(ctx, c, cfg.Namespace); err != nil {
+		r.close()
+		return nil, err
+	}
+	r.worker = worker.New(c, cfg.TaskQueue, worker.Options{})
+	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c})
+	if err := r.worker.Start(); err != nil {
+		r.close()
+		return nil, err
+	}
+	logger.Info("worker started", "taskQueue", cfg.TaskQueue, "namespace", cfg.Namespace, "temporal", cfg.TemporalAddress, "database", st.Dialect())
+	return r, nil
+}
+
+// Stop stops polling, lets in-flight activities finish within the worker's
+// stop timeout, and closes the client and the store.
+func (r *Running) Stop() {
+	r.logger.Info("worker stopping")
+	r.worker.Stop()
+	r.close()
+}
+
+func (r *Running) close() {
+	r.client.Close()
+	r.store.Close()
+}

@@ -1,0 +1,233 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/rewindhq/rewind/internal/app"
+	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/domain"
+)
+
+// temporalCLI is the Temporal CLI binary `make test` builds and caches.
+func temporalCLI(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("REWIND_TEMPORAL_CLI")
+	if p == "" {
+		t.Fatal("REWIND_TEMPORAL_CLI is not set: run the tests with `make test`, which builds the Temporal CLI")
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("Temporal CLI at %s: %v", p, err)
+	}
+	return p
+}
+
+// stack is a real Temporal dev server and a rewind worker on a fresh SQLite
+// store, with the environment set so the CLI under test talks to both.
+type stack struct {
+	addr, taskQueue string
+	client          client.Client
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:  temporalCLI(t),
+		LogLevel:      "error",
+		ClientOptions: &client.Options{Namespace: "default", Logger: quietLogger()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{addr: srv.FrontendHostPort(), taskQueue: "rewind-it", client: srv.Client()}
+	t.Setenv("REWIND_TEMPORAL_ADDRESS", s.addr)
+	t.Setenv("REWIND_TASK_QUEUE", s.taskQueue)
+	t.Setenv("REWIND_DATA_DIR", t.TempDir())
+	t.Setenv("REWIND_DATABASE_URL", "")
+	cfg, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := app.StartWorker(ctx, cfg, quietSlog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		w.Stop()
+		cancel()
+		srv.Stop()
+	})
+	return s
+}
+
+func quietSlog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func quietLogger() *tlogAdapter { return &tlogAdapter{} }
+
+// tlogAdapter drops the SDK's client logs, which would bury test output.
+type tlogAdapter struct{}
+
+func (tlogAdapter) Debug(string, ...any) {}
+func (tlogAdapter) Info(string, ...any)  {}
+func (tlogAdapter) Warn(string, ...any)  {}
+func (tlogAdapter) Error(string, ...any) {}
+
+type result struct {
+	code        int
+	out, stderr string
+}
+
+func rewind(args ...string) result {
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), args, &out, &errb)
+	return result{code, out.String(), errb.String()}
+}
+
+func mustRewind(t *testing.T, args ...string) string {
+	t.Helper()
+	r := rewind(args...)
+	if r.code != 0 {
+		t.Fatalf("rewind %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	return r.out
+}
+
+func historyJSON(t *testing.T, dep string) []domain.Revision {
+	t.Helper()
+	var revs []domain.Revision
+	if err := json.Unmarshal([]byte(mustRewind(t, "history", dep, "--output", "json")), &revs); err != nil {
+		t.Fatal(err)
+	}
+	return revs
+}
+
+func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
+	s := startStack(t)
+	mustRewind(t, "deployment", "create", "d1", "--dag-source", "image", "--env", "AIRFLOW__CORE__PARALLELISM=8")
+	mustRewind(t, "grant", "alice", "--deployment", "d1", "--role", "editor")
+	mustRewind(t, "grant", "bob", "--deployment", "d1", "--role", "viewer")
+
+	out := mustRewind(t, "deploy", "d1", "--image", "127.0.0.1:5000/airflow:9.1.0", "--description", "first deploy", "--as", "alice", "--wait")
+	if !strings.Contains(out, "revision 1") {
+		t.Fatalf("deploy output: %s", out)
+	}
+	t.Setenv("REWIND_USER", "alice") // the requester without --as
+	mustRewind(t, "deploy", "d1", "--image", "127.0.0.1:5000/airflow:9.2.0", "--description", "second deploy", "--wait")
+
+	revs := historyJSON(t, "d1")
+	if len(revs) != 2 || revs[0].Number != 2 || revs[1].Number != 1 {
+		t.Fatalf("history must list 2 then 1: %+v", revs)
+	}
+	for _, r := range revs {
+		if r.Status != domain.StatusDeployed || r.CreatedBy != "alice" || r.WorkflowID != "change/d1" || r.RunID == "" {
+			t.Fatalf("revision %d: %+v", r.Number, r)
+		}
+	}
+	if revs[0].ImageRef != "127.0.0.1:5000/airflow:9.2.0" || revs[0].Description != "second deploy" {
+		t.Fatalf("newest revision: %+v", revs[0])
+	}
+	// The JSON carries SPEC §1's field names.
+	raw := mustRewind(t, "history", "d1", "--output", "json", "--limit", "1")
+	for _, field := range []string{"deploymentId", "number", "createdAt", "createdBy", "description", "type", "imageRef", "imageDigest",
+		"runtimeVersion", "airflowVersion", "dagBundleVersion", "dagBundleDigest", "dagDeployEnabled", "status", "workflowId", "runId"} {
+		if !strings.Contains(raw, `"`+field+`"`) {
+			t.Errorf("history JSON lacks %q", field)
+		}
+	}
+	table := mustRewind(t, "history", "d1")
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "REVISION") || !strings.HasPrefix(lines[1], "2 ") || !strings.Contains(lines[1], "second deploy") {
+		t.Fatalf("history table:\n%s", table)
+	}
+
+	// A viewer is refused before anything starts, and nothing is recorded.
+	r := rewind("deploy", "d1", "--image", "127.0.0.1:5000/airflow:9.3.0", "--as", "bob", "--wait")
+	if r.code != ExitRefused || !strings.HasPrefix(r.stderr, "rewind: PermissionDenied: ") || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("viewer deploy: exit %d, %q", r.code, r.stderr)
+	}
+	if r := rewind("deploy", "nope", "--image", "r:1", "--as", "alice"); r.code != ExitRefused || !strings.Contains(r.stderr, "NotFound") {
+		t.Fatalf("unknown deployment: exit %d, %q", r.code, r.stderr)
+	}
+	if r := rewind("deploy", "D1!", "--image", "r:1", "--as", "alice"); r.code != ExitRefused || !strings.Contains(r.stderr, "InvalidInput") {
+		t.Fatalf("malformed id: exit %d, %q", r.code, r.stderr)
+	}
+	if n := len(historyJSON(t, "d1")); n != 2 {
+		t.Fatalf("refusals recorded revisions: %d", n)
+	}
+
+	// The search attributes of SPEC §3 find the deploys.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := s.client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: `RewindDeployment = "d1" AND RewindKind = "deploy" AND RewindRequestedBy = "alice" AND RewindRevision = 2`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Executions) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("search attributes: found %d executions", len(resp.Executions))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// The Temporal CLI is a first-class client: plain JSON input works, and bad
+// JSON fails the workflow with a typed error and records nothing.
+func TestTemporalCLIStartsDeploys(t *testing.T) {
+	s := startStack(t)
+	mustRewind(t, "deployment", "create", "d2")
+	mustRewind(t, "grant", "carol", "--system", "--permission", "system.deployments.images.push")
+
+	temporalRun := func(id, input string) (string, error) {
+		cmd := exec.Command(temporalCLI(t), "workflow", "execute", "--address", s.addr, "--type", "DeployWorkflow",
+			"--task-queue", s.taskQueue, "--workflow-id", id, "--input", input, "--output", "json")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := temporalRun("change/d2", `{"deploymentId":"d2","imageRef":"127.0.0.1:5000/airflow:9.1.0","description":"from the Temporal CLI","requestedBy":"carol","type":"IMAGE_AND_DAG"}`); err != nil {
+		t.Fatalf("temporal workflow execute: %v\n%s", err, out)
+	}
+	revs := historyJSON(t, "d2")
+	if len(revs) != 1 || revs[0].Status != domain.StatusDeployed || revs[0].CreatedBy != "carol" || revs[0].Description != "from the Temporal CLI" {
+		t.Fatalf("history after the Temporal CLI deploy: %+v", revs)
+	}
+
+	bad := map[string]string{
+		"misspelt field":      `{"deploymentId":"d2","imageRef":"r:1","requestedBy":"carol","descripton":"typo"}`,
+		"number for a string": `{"deploymentId":"d2","imageRef":42,"requestedBy":"carol"}`,
+		"unknown deployment":  `{"deploymentId":"d9","imageRef":"r:1","requestedBy":"carol"}`,
+	}
+	want := map[string]string{"misspelt field": "InvalidInput", "number for a string": "InvalidInput", "unknown deployment": "NotFound"}
+	for name, input := range bad {
+		id := "bad-" + strings.ReplaceAll(name, " ", "-")
+		if out, err := temporalRun(id, input); err == nil {
+			t.Fatalf("%s: the workflow should fail:\n%s", name, out)
+		}
+		err := s.client.GetWorkflow(context.Background(), id, "").Get(context.Background(), nil)
+		var ae *temporal.ApplicationError
+		if !errors.As(err, &ae) || ae.Type() != want[name] || !ae.NonRetryable() {
+			t.Fatalf("%s: want non-retryable %s, got %v", name, want[name], err)
+		}
+	}
+	if n := len(historyJSON(t, "d2")); n != 1 {
+		t.Fatalf("bad input recorded revisions: %d", n)
+	}
+}

@@ -1,0 +1,158 @@
+// Package cli is the `rewind` command line: a thin layer of cobra commands
+// over internal/action and the store. Every refusal is a non-zero exit with
+// a one-line reason on stderr.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/app"
+	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/store"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitRefused = 1 // the action was refused or failed
+	ExitUsage   = 2 // the command line itself was wrong
+)
+
+type usageError struct{ error }
+
+// session holds what commands share, opened on first use so that commands
+// that need only the store never dial Temporal.
+type session struct {
+	ctx      context.Context
+	out, err io.Writer
+	output   string
+	as       string
+	cfg      *config.Config
+	st       *store.Store
+	tc       client.Client
+}
+
+func (s *session) config() (*config.Config, error) {
+	if s.cfg == nil {
+		c, err := config.Load()
+		if err != nil {
+			return nil, err
+		}
+		s.cfg = c
+	}
+	return s.cfg, nil
+}
+
+func (s *session) store() (*store.Store, error) {
+	if s.st == nil {
+		cfg, err := s.config()
+		if err != nil {
+			return nil, err
+		}
+		if s.st, err = store.Open(s.ctx, cfg.DatabaseURL); err != nil {
+			return nil, err
+		}
+	}
+	return s.st, nil
+}
+
+func (s *session) temporal() (client.Client, error) {
+	if s.tc == nil {
+		cfg, err := s.config()
+		if err != nil {
+			return nil, err
+		}
+		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+		if s.tc, err = app.Dial(cfg, quiet); err != nil {
+			return nil, err
+		}
+	}
+	return s.tc, nil
+}
+
+func (s *session) close() {
+	if s.st != nil {
+		s.st.Close()
+	}
+	if s.tc != nil {
+		s.tc.Close()
+	}
+}
+
+// requester is --as, else $REWIND_USER, else the OS user (SPEC §3).
+func (s *session) requester() string {
+	if s.as != "" {
+		return s.as
+	}
+	if u := os.Getenv("REWIND_USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
+}
+
+// Run executes the rewind command line and returns the exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	s := &session{ctx: ctx, out: stdout, err: stderr}
+	defer s.close()
+	root := &cobra.Command{
+		Use:           "rewind",
+		Short:         "Deploy history and emergency rollbacks for Airflow on Docker, on Temporal",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if s.output != "table" && s.output != "json" {
+				return usageError{fmt.Errorf("--output must be table or json, not %q", s.output)}
+			}
+			return nil
+		},
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentFlags().StringVarP(&s.output, "output", "o", "table", "output format: table or json")
+	root.AddCommand(deploymentCmd(s), grantCmd(s, true), grantCmd(s, false), deployCmd(s), historyCmd(s))
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintln(stderr, "rewind: "+oneLine(err))
+	var ue usageError
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
+		return ExitUsage
+	}
+	return ExitRefused
+}
+
+// oneLine renders an error as the single line a refusal gets: its SPEC §3
+// type, then the innermost message.
+func oneLine(err error) string {
+	msg := strings.Join(strings.Fields(action.Message(err)), " ")
+	if t := action.ErrorType(err); t != "" && !strings.HasPrefix(msg, t) {
+		return t + ": " + msg
+	}
+	return msg
+}
+
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("expected %s", what)}
+		}
+		return nil
+	}
+}

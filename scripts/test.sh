@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs go test with the real services the tests need, started here and
+# stopped by PID at the end: PostgreSQL (unless REWIND_TEST_POSTGRES_URL
+# already names one). The Temporal dev server is started by the tests
+# themselves from $REWIND_TEMPORAL_CLI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d /tmp/rewind-test.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+  [ -n "${pg_dir:-}" ] && scripts/postgres.sh stop "$pg_dir" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+if [ -z "${REWIND_TEST_POSTGRES_URL:-}" ]; then
+  pg_dir=$work/pg
+  REWIND_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$pg_dir" "$(free_port)")
+  export REWIND_TEST_POSTGRES_URL
+fi
+
+: "${REWIND_TEMPORAL_CLI:?set REWIND_TEMPORAL_CLI (make test does)}"
+echo "test services: PostgreSQL $REWIND_TEST_POSTGRES_URL, Temporal CLI $REWIND_TEMPORAL_CLI"
+go test -count=1 -timeout 30m "$@"

@@ -1,0 +1,198 @@
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/rewindhq/rewind/activities"
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/store"
+)
+
+// DeployResult is what DeployWorkflow returns.
+type DeployResult struct {
+	Revision domain.Revision `json:"revision"`
+	Progress Progress        `json:"progress"`
+}
+
+// Step names of a deploy, in order.
+const (
+	StepValidate = "validate"
+	StepRecord   = "record revision"
+	StepApply    = "apply"
+	StepFinish   = "mark deployed"
+)
+
+var acts *activities.Activities // method values name the activities; never called directly
+
+// storeOptions suit activities that only touch the store: quick, and retried
+// for as long as the database is away.
+var storeOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    30 * time.Second,
+	ScheduleToCloseTimeout: time.Hour,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    time.Minute,
+	},
+}
+
+// DeployWorkflow records a deploy as a new revision and puts its image and
+// DAGs in place: validate, record INITIALIZED, apply, mark DEPLOYED — or
+// FAILED with the reason. The input is JSON (SPEC §3), decoded strictly.
+func DeployWorkflow(ctx workflow.Context, raw json.RawMessage) (*DeployResult, error) {
+	d := &deploy{}
+	if err := d.setup(ctx); err != nil {
+		return nil, err
+	}
+	return d.run(ctx, raw)
+}
+
+type deploy struct {
+	in       DeployInput
+	progress *tracker
+	logger   log.Logger
+}
+
+func (d *deploy) setup(ctx workflow.Context) error {
+	var err error
+	d.progress, err = newTracker(ctx, KindDeploy, StepValidate, StepRecord, StepApply, StepFinish)
+	info := workflow.GetInfo(ctx)
+	d.logger = log.With(workflow.GetLogger(ctx), "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID)
+	return err
+}
+
+func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResult, err error) {
+	defer func() { d.progress.finish(err) }()
+	sctx := workflow.WithActivityOptions(ctx, storeOptions)
+	var plan activities.DeployPlan
+	err = d.progress.run(ctx, StepValidate, func() error {
+		in, perr := ParseDeployInput(raw)
+		if perr != nil {
+			return asApplicationError(perr)
+		}
+		d.in = in
+		d.progress.p.DeploymentID = in.DeploymentID
+		d.logger = log.With(d.logger, "deployment", in.DeploymentID, "requestedBy", in.RequestedBy)
+		if uerr := workflow.UpsertTypedSearchAttributes(ctx, AttrDeployment.ValueSet(in.DeploymentID), AttrKind.ValueSet(KindDeploy),
+			AttrRequestedBy.ValueSet(in.RequestedBy)); uerr != nil {
+			return uerr
+		}
+		return workflow.ExecuteActivity(sctx, acts.ValidateDeploy, activities.DeployCheck{DeploymentID: in.DeploymentID,
+			RequestedBy: in.RequestedBy, Type: in.Type, CarriesBundle: in.DagBundleVersion != ""}).Get(ctx, &plan)
+	})
+	if err != nil {
+		d.logger.Warn("deploy refused", "error", err)
+		return nil, err
+	}
+	in := d.in
+
+	info := workflow.GetInfo(ctx)
+	rev := domain.Revision{DeploymentID: in.DeploymentID, CreatedAt: workflow.Now(ctx), CreatedBy: in.RequestedBy,
+		Description: in.Description, Type: in.Type, ImageRef: in.ImageRef, DagBundleVersion: in.DagBundleVersion,
+		DagBundleDigest: in.DagBundleDigest, DagDeployEnabled: plan.Deployment.DagDeployEnabled,
+		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
+	inherit(&rev, plan.Current)
+	err = d.progress.run(ctx, StepRecord, func() error {
+		return workflow.ExecuteActivity(sctx, acts.RecordRevision, rev).Get(ctx, &rev)
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.progress.p.Revision = rev.Number
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrRevision.ValueSet(int64(rev.Number))); err != nil {
+		return nil, err
+	}
+	d.progress.detail(StepRecord, fmt.Sprintf("revision %d", rev.Number))
+	d.logger.Info("revision recorded", "revision", rev.Number, "imageRef", rev.ImageRef)
+
+	if err := d.apply(ctx, &rev); err != nil {
+		d.fail(ctx, rev, err)
+		return nil, err
+	}
+	err = d.progress.run(ctx, StepFinish, func() error {
+		return workflow.ExecuteActivity(sctx, acts.FinishRevision, store.Finish{DeploymentID: rev.DeploymentID, Number: rev.Number,
+			Status: domain.StatusDeployed, At: workflow.Now(ctx)}).Get(ctx, &rev)
+	})
+	if err != nil {
+		d.fail(ctx, rev, err)
+		return nil, err
+	}
+	d.logger.Info("deployed", "revision", rev.Number)
+	d.progress.finish(nil)
+	return &DeployResult{Revision: rev, Progress: d.progress.p}, nil
+}
+
+func (d *deploy) apply(ctx workflow.Context, rev *domain.Revision) error {
+	sctx := workflow.WithActivityOptions(ctx, storeOptions)
+	return d.progress.run(ctx, StepApply, func() error {
+		var art store.Artifacts
+		if err := workflow.ExecuteActivity(sctx, acts.ApplyDeploy, *rev).Get(ctx, &art); err != nil {
+			return err
+		}
+		rev.ImageDigest, rev.RuntimeVersion, rev.AirflowVersion = art.ImageDigest, art.RuntimeVersion, art.AirflowVersion
+		rev.DagBundleVersion, rev.DagBundleDigest = art.DagBundleVersion, art.DagBundleDigest
+		return nil
+	})
+}
+
+// fail records the reason on the revision. It runs on a disconnected
+// context so that even a cancelled deploy leaves no revision INITIALIZED.
+func (d *deploy) fail(ctx workflow.Context, rev domain.Revision, cause error) {
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	dctx = workflow.WithActivityOptions(dctx, storeOptions)
+	err := workflow.ExecuteActivity(dctx, acts.FinishRevision, store.Finish{DeploymentID: rev.DeploymentID, Number: rev.Number,
+		Status: domain.StatusFailed, Reason: reason(cause), At: workflow.Now(dctx)}).Get(dctx, nil)
+	if err != nil {
+		d.logger.Error("could not mark the revision FAILED", "revision", rev.Number, "error", err)
+	}
+	d.logger.Warn("deploy failed", "revision", rev.Number, "error", cause)
+}
+
+// inherit fills what a partial deploy keeps from the current revision:
+// DAG_ONLY keeps the image, IMAGE_ONLY keeps the DAG bundle.
+func inherit(rev *domain.Revision, cur *domain.Revision) {
+	if cur == nil {
+		return
+	}
+	if !rev.Type.ChangesImage() {
+		rev.ImageRef, rev.ImageDigest = cur.ImageRef, cur.ImageDigest
+		rev.RuntimeVersion, rev.AirflowVersion = cur.RuntimeVersion, cur.AirflowVersion
+	}
+	if !rev.Type.ChangesDAGs() || rev.DagBundleVersion == "" {
+		rev.DagBundleVersion, rev.DagBundleDigest = cur.DagBundleVersion, cur.DagBundleDigest
+	}
+}
+
+// asApplicationError gives a domain refusal its stable, non-retryable type.
+func asApplicationError(err error) error {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return temporal.NewNonRetryableApplicationError(de.Message, string(de.Type), nil)
+	}
+	return err
+}
+
+// reason is the innermost message of a failure, for the history's
+// failure reason column.
+func reason(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		if ae.Type() != "" {
+			return ae.Type() + ": " + ae.Message()
+		}
+		return ae.Message()
+	}
+	var te *temporal.TimeoutError
+	if errors.As(err, &te) {
+		return "timed out: " + te.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,117 @@
+package workflows
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/distribution/reference"
+
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/policy"
+)
+
+// DeployInput is DeployWorkflow's input, SPEC §3.
+type DeployInput struct {
+	DeploymentID     string            `json:"deploymentId"`
+	ImageRef         string            `json:"imageRef,omitempty"`
+	DagBundleVersion string            `json:"dagBundleVersion,omitempty"`
+	DagBundleDigest  string            `json:"dagBundleDigest,omitempty"`
+	Description      string            `json:"description,omitempty"`
+	RequestedBy      string            `json:"requestedBy"`
+	Type             domain.DeployType `json:"type,omitempty"`
+}
+
+// decodeStrict reads JSON the way a careful API does: unknown fields and
+// trailing data are errors, so a typo such as "revison" is refused instead of
+// silently ignored. Workflows take json.RawMessage and call this, so that
+// bad JSON from the Temporal CLI fails the workflow with InvalidInput
+// rather than failing the workflow task forever.
+func decodeStrict(raw []byte, v any) error {
+	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return domain.Errorf(domain.InvalidInput, "input is missing: pass a JSON object (see SPEC §3)")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return domain.Errorf(domain.InvalidInput, "input field %q must be a JSON %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+		}
+		return domain.Errorf(domain.InvalidInput, "input is not valid JSON for this workflow: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return domain.Errorf(domain.InvalidInput, "input has data after the JSON object")
+	}
+	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "int", "int64", "int32", "uint", "float64":
+		return "number"
+	case "bool":
+		return "boolean"
+	case "string":
+		return "string"
+	}
+	return goKind
+}
+
+// ParseDeployInput decodes and validates DeployWorkflow's input. It is pure,
+// so the workflow can run it, and the CLI and HTTP API run the same checks
+// before starting anything.
+func ParseDeployInput(raw []byte) (DeployInput, error) {
+	var in DeployInput
+	if err := decodeStrict(raw, &in); err != nil {
+		return in, err
+	}
+	return in, in.Validate()
+}
+
+func (in *DeployInput) Validate() error {
+	if err := domain.CheckDeploymentID(in.DeploymentID); err != nil {
+		return err
+	}
+	if err := domain.CheckUser(in.RequestedBy); err != nil {
+		return domain.Errorf(domain.InvalidInput, "requestedBy: %v", err)
+	}
+	if in.Type == "" {
+		in.Type = domain.DeployImageAndDAG
+	}
+	if !in.Type.Valid() {
+		return domain.Errorf(domain.InvalidInput, "type %q is not one of IMAGE_AND_DAG, IMAGE_ONLY, DAG_ONLY", in.Type)
+	}
+	if in.Type.ChangesImage() {
+		if in.ImageRef == "" {
+			return domain.Errorf(domain.InvalidInput, "imageRef is required for a %s deploy", in.Type)
+		}
+		if _, err := reference.ParseNormalizedNamed(in.ImageRef); err != nil || len(in.ImageRef) > 512 {
+			return domain.Errorf(domain.InvalidInput, "imageRef %q is not an image reference like registry:5000/repo:tag", clip(in.ImageRef))
+		}
+	} else if in.ImageRef != "" {
+		return domain.Errorf(domain.InvalidInput, "a DAG_ONLY deploy keeps the current image; leave imageRef empty")
+	}
+	if in.DagBundleVersion != "" {
+		if err := domain.CheckDagBundleVersion(in.DagBundleVersion); err != nil {
+			return err
+		}
+	}
+	if in.Type == domain.DeployDAGOnly && in.DagBundleVersion == "" {
+		return domain.Errorf(domain.InvalidInput, "a DAG_ONLY deploy needs dagBundleVersion (rewind deploy --dags DIR)")
+	}
+	if in.Type == domain.DeployImageOnly && in.DagBundleVersion != "" {
+		return domain.Errorf(domain.InvalidInput, "an IMAGE_ONLY deploy keeps the current DAG bundle; leave dagBundleVersion empty")
+	}
+	return policy.CheckDeployDescription(in.Description)
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return fmt.Sprint(s)
+}

@@ -1,0 +1,36 @@
+// Package workflows holds rewind's Temporal workflows. Their names, ids,
+// inputs, queries and search attributes are public (SPEC §3): scripts and
+// the Temporal CLI depend on them, so they are added to, never renamed.
+package workflows
+
+import (
+	"go.temporal.io/sdk/temporal"
+)
+
+const (
+	DeployWorkflowName   = "DeployWorkflow"
+	RollbackWorkflowName = "RollbackWorkflow"
+	CleanupWorkflowName  = "CleanupWorkflow"
+
+	// ProgressQuery returns a Progress.
+	ProgressQuery = "progress"
+)
+
+// ChangeWorkflowID is the id deploys and rollbacks of one deployment share,
+// so Temporal itself refuses a second change while one runs (R14).
+func ChangeWorkflowID(deploymentID string) string { return "change/" + deploymentID }
+
+// Search attributes of SPEC §3, registered by the worker at start.
+var (
+	AttrDeployment  = temporal.NewSearchAttributeKeyKeyword("RewindDeployment")
+	AttrKind        = temporal.NewSearchAttributeKeyKeyword("RewindKind")
+	AttrRevision    = temporal.NewSearchAttributeKeyInt64("RewindRevision")
+	AttrRequestedBy = temporal.NewSearchAttributeKeyKeyword("RewindRequestedBy")
+)
+
+// Kinds, the values of RewindKind.
+const (
+	KindDeploy   = "deploy"
+	KindRollback = "rollback"
+	KindCleanup  = "cleanup"
+)

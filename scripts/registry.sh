@@ -7,7 +7,8 @@
 # The address is $REWIND_TEST_REGISTRY (default 127.0.0.1:5000). dockerd
 # treats 127.0.0.0/8 as an insecure registry by default, so plain HTTP works
 # without touching the daemon's configuration. Deletes are enabled so tests
-# can remove manifests.
+# can remove manifests, and there is no blob descriptor cache so the
+# registry always answers from its storage.
 set -euo pipefail
 cmd=${1:?usage: registry.sh start|stop DIR} dir=${2:?usage: registry.sh start|stop DIR}
 addr=${REWIND_TEST_REGISTRY:-127.0.0.1:5000}
@@ -36,8 +37,6 @@ storage:
     rootdirectory: $dir/data
   delete:
     enabled: true
-  cache:
-    blobdescriptor: inmemory
 http:
   addr: $addr
 YML

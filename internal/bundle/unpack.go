@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/rewindhq/rewind/internal/domain"
 )
@@ -172,6 +173,91 @@ type unpacker struct {
 	dirs     map[string]bool // directories known to exist (saves a syscall per file)
 	symlinks int             // entries below a symlink are only possible if > 0
 	buf      []byte
+
+	// Small files are handed to writer goroutines. Creating a file is a
+	// kernel-bound syscall (hundreds of µs on some filesystems) while the
+	// decoding is cheap. Creates in one directory serialise on its lock,
+	// so each directory goes to one writer (queues[hash(dir)]) and the
+	// writers work on different directories at once.
+	queues  []chan writeJob
+	writers sync.WaitGroup
+	errMu   sync.Mutex
+	werr    error
+}
+
+// smallFile is the largest file copied into memory for a writer goroutine;
+// bigger ones are streamed by the decoding goroutine itself. A queue holds
+// a directory's worth of typical DAG files, and the product bounds the
+// memory in flight (4 x 128 x 64 KiB = 32 MiB at worst).
+const (
+	smallFile  = 64 << 10
+	queueLen   = 128
+	numWriters = 4
+)
+
+type writeJob struct {
+	full string
+	mode os.FileMode
+	data []byte
+}
+
+func (u *unpacker) startWriters() {
+	u.queues = make([]chan writeJob, numWriters)
+	for i := range u.queues {
+		q := make(chan writeJob, queueLen)
+		u.queues[i] = q
+		u.writers.Add(1)
+		go func() {
+			defer u.writers.Done()
+			for j := range q {
+				if u.failed() != nil {
+					continue // drain; the extraction is being abandoned
+				}
+				if err := writeFile(j.full, j.mode, j.data); err != nil {
+					u.errMu.Lock()
+					if u.werr == nil {
+						u.werr = err
+					}
+					u.errMu.Unlock()
+				}
+			}
+		}()
+	}
+}
+
+// wait stops the writers and returns their first error. Nothing may touch
+// the temp directory (least of all RemoveAll) while they still run.
+func (u *unpacker) wait() error {
+	if u.queues != nil {
+		for _, q := range u.queues {
+			close(q)
+		}
+		u.writers.Wait()
+		u.queues = nil
+	}
+	return u.failed()
+}
+
+func (u *unpacker) failed() error {
+	u.errMu.Lock()
+	defer u.errMu.Unlock()
+	return u.werr
+}
+
+// writeFile creates full with O_EXCL|O_NOFOLLOW: never write through
+// something already there.
+func writeFile(full string, mode os.FileMode, data []byte) error {
+	f, err := os.OpenFile(full, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscallNoFollow, mode)
+	if err != nil {
+		return err
+	}
+	if len(data) > 0 {
+		_, err = f.Write(data)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // extract streams the archive from r into dir, then drains r so the store's
@@ -183,6 +269,8 @@ func extract(ctx context.Context, r io.Reader, dir string, lim Limits) error {
 		return unsafeOr(fmt.Errorf("bundle: not a gzip stream: %w", err), r)
 	}
 	u := &unpacker{dir: dir, lim: lim, seen: map[string]byte{}, dirs: map[string]bool{".": true}, buf: make([]byte, 256<<10)}
+	u.startWriters()
+	defer u.wait()
 	tr := tar.NewReader(gz)
 	for {
 		hdr, err := tr.Next()
@@ -196,10 +284,16 @@ func extract(ctx context.Context, r io.Reader, dir string, lim Limits) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			if err := u.failed(); err != nil {
+				return err
+			}
 		}
 		if err := u.entry(hdr, tr); err != nil {
 			return err
 		}
+	}
+	if err := u.wait(); err != nil {
+		return err
 	}
 	// Trailing data after the tar end marker is neither written nor
 	// trusted, but it is part of the digest: read it all.
@@ -300,6 +394,12 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 			return domain.Errorf(domain.UnsafeBundle, "%s: hard link to %q, which is not a regular file earlier in the bundle", clip(name), clip(hdr.Linkname))
 		}
 		u.seen[name] = tar.TypeLink
+		// The target may still be queued: let the writers finish first.
+		// Hard links are rare in DAG repositories, so the stall is too.
+		if err := u.wait(); err != nil {
+			return err
+		}
+		u.startWriters()
 		return os.Link(filepath.Join(u.dir, filepath.FromSlash(target)), full)
 
 	default:
@@ -335,7 +435,24 @@ func (u *unpacker) file(full, name string, hdr *tar.Header, r io.Reader) error {
 	if hdr.Mode&0o111 != 0 {
 		mode = 0o755
 	}
-	// O_EXCL|O_NOFOLLOW: never write through something already there.
+	if hdr.Size <= smallFile {
+		// One byte more than the header promises, to catch a reader that
+		// yields more than it said.
+		data := make([]byte, hdr.Size+1)
+		n, err := io.ReadFull(r, data)
+		switch {
+		case err == nil:
+			return tooBig(u.lim) // more bytes than the header claims
+		case int64(n) != hdr.Size: // truncated archive
+			return fmt.Errorf("bundle: reading %s: %w", name, err)
+		}
+		u.bytes += int64(n)
+		if u.bytes > u.lim.MaxBytes {
+			return tooBig(u.lim)
+		}
+		u.queues[dirHash(path.Dir(name))%numWriters] <- writeJob{full: full, mode: mode, data: data[:n]}
+		return nil
+	}
 	f, err := os.OpenFile(full, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscallNoFollow, mode)
 	if err != nil {
 		return err
@@ -416,4 +533,14 @@ func typeName(t byte) string {
 		return fmt.Sprintf("type %q", t)
 	}
 	return fmt.Sprintf("type %d", t)
+}
+
+// dirHash is FNV-1a: cheap, and spreads sibling directories like
+// "pkg01", "pkg02" over the writers.
+func dirHash(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
 }

@@ -236,7 +236,31 @@ func TestUnpackForeignArchive(t *testing.T) {
 func TestUnpackLimitIsOnStreamedBytes(t *testing.T) {
 	dir := t.TempDir()
 	u := &unpacker{dir: dir, lim: Limits{MaxBytes: 1 << 20, MaxFiles: 10}, seen: map[string]byte{}, dirs: map[string]bool{".": true}, buf: make([]byte, 64<<10)}
-	hdr := &tar.Header{Name: "liar", Typeflag: tar.TypeReg, Size: 10}
-	err := u.entry(hdr, bytes.NewReader(make([]byte, 4<<20)))
-	wantType(t, err, domain.UnsafeBundle)
+	for _, size := range []int64{10, smallFile + 1} { // buffered and streamed
+		hdr := &tar.Header{Name: fmt.Sprint("liar", size), Typeflag: tar.TypeReg, Size: size}
+		err := u.entry(hdr, bytes.NewReader(make([]byte, 4<<20)))
+		wantType(t, err, domain.UnsafeBundle)
+	}
+}
+
+// A truncated archive (its digest is right: it was stored truncated) is an
+// ordinary failure, with the same clean-up as a refusal.
+func TestUnpackTruncatedArchive(t *testing.T) {
+	var ents []ent
+	for i := range 50 {
+		ents = append(ents, file(fmt.Sprintf("d%d/f%d.py", i%5, i), strings.Repeat("x", 5000+i)))
+	}
+	data := tarGz(t, ents...)
+	for _, cut := range []int{10, len(data) / 2, len(data) - 30} {
+		root := t.TempDir()
+		s := NewFSStore(root)
+		d := put(t, s, data[:cut])
+		before := snapshot(t, root)
+		if _, err := Unpack(context.Background(), s, d, root, dep, v1, Limits{}); err == nil {
+			t.Fatalf("cut at %d: Unpack succeeded", cut)
+		}
+		if after := snapshot(t, root); !slices.Equal(before, after) {
+			t.Fatalf("cut at %d: left behind:\nbefore %v\nafter  %v", cut, before, after)
+		}
+	}
 }

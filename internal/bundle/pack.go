@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -114,12 +115,16 @@ func PackTo(ctx context.Context, s Store, dir string) (digest string, size int64
 	}()
 	digest, size, err = s.Put(ctx, pr)
 	pr.CloseWithError(io.ErrClosedPipe) // unblock Pack if Put gave up early
-	if perr := <-done; perr != nil {
+	perr := <-done
+	switch {
+	case perr != nil && !errors.Is(perr, io.ErrClosedPipe):
 		// Pack's error (e.g. UnsafeBundle) is the cause; Put only saw a
-		// broken pipe. Put has already discarded its temp file.
+		// broken pipe and has already discarded its temp file.
 		return "", 0, perr
+	case err != nil:
+		return "", 0, err
 	}
-	return digest, size, err
+	return digest, size, nil
 }
 
 func packFile(tw *tar.Writer, hdr *tar.Header, p string, buf []byte) error {
@@ -163,7 +168,7 @@ func packFile(tw *tar.Writer, hdr *tar.Header, p string, buf []byte) error {
 // stays inside on disk. Cleaning matters: "x/../../y" with x -> "." would
 // look inside lexically yet land outside if written as given.
 func checkSymlink(name, target string) (string, error) {
-	if target == "" || path.IsAbs(target) || strings.HasPrefix(target, `\`) {
+	if target == "" || path.IsAbs(target) {
 		return "", domain.Errorf(domain.UnsafeBundle, "%s: symlink to %q: only relative links inside the bundle are allowed", name, clip(target))
 	}
 	clean := path.Clean(target)

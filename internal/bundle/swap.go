@@ -110,11 +110,9 @@ func RemoveVersion(root, deploymentID, version string) error {
 		return err
 	}
 	// Also whatever an earlier, interrupted removal or unpack left.
-	old, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), ".tmp-"+version+"-*"))
-	for _, o := range old {
-		if err := os.RemoveAll(o); err != nil {
-			return err
-		}
+	err = removePrefixed(filepath.Dir(dir), ".tmp-"+version+"-")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	return nil
+	return err
 }

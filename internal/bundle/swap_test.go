@@ -181,6 +181,8 @@ func TestRemoveVersion(t *testing.T) {
 	unpackVersion(t, root, v2, "b", 1)
 	must(t, Swap(root, dep, v2))
 	wantType(t, RemoveVersion(root, dep, v2), domain.InvalidInput)
+	// Debris of an interrupted removal goes with the next attempt.
+	writeTree(t, filepath.Join(root, dep, "bundles", ".tmp-"+v1+"-rm-crashed"), map[string]string{"x": "x"})
 	must(t, RemoveVersion(root, dep, v1))
 	must(t, RemoveVersion(root, dep, v1))
 	ents, _ := os.ReadDir(filepath.Join(root, dep, "bundles"))

@@ -40,8 +40,10 @@ func Unpack(ctx context.Context, s Store, digest, root, deploymentID, version st
 		return "", err
 	}
 	final := VersionDir(root, deploymentID, version)
-	if done, err := complete(final, digest); done || err != nil {
-		return final, err
+	if done, err := complete(final, digest); err != nil {
+		return "", err
+	} else if done {
+		return final, nil
 	}
 	src, err := s.Open(ctx, digest)
 	if err != nil {
@@ -74,12 +76,8 @@ func Unpack(ctx context.Context, s Store, digest, root, deploymentID, version st
 	// Debris of earlier attempts at this version. Other versions' temp
 	// directories are left alone: they may belong to a running unpack.
 	prefix := ".tmp-" + version + "-"
-	if old, err := filepath.Glob(filepath.Join(bundles, prefix+"*")); err == nil {
-		for _, o := range old {
-			if err := os.RemoveAll(o); err != nil {
-				return "", err
-			}
-		}
+	if err := removePrefixed(bundles, prefix); err != nil {
+		return "", err
 	}
 
 	tmp, err := os.MkdirTemp(bundles, prefix)
@@ -126,6 +124,23 @@ func Unpack(ctx context.Context, s Store, digest, root, deploymentID, version st
 		os.RemoveAll(trash)
 	}
 	return final, syncDir(bundles)
+}
+
+// removePrefixed removes the entries of dir whose names start with prefix.
+// (Not filepath.Glob: the bundle root may contain glob metacharacters.)
+func removePrefixed(dir, prefix string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // complete reports whether dir is a finished unpack of digest. A finished
@@ -493,7 +508,7 @@ func cleanName(n string) (string, error) {
 	switch {
 	case n == "":
 		return "", domain.Errorf(domain.UnsafeBundle, "entry with an empty name")
-	case strings.HasPrefix(n, "/") || strings.HasPrefix(n, `\`):
+	case strings.HasPrefix(n, "/"):
 		return "", domain.Errorf(domain.UnsafeBundle, "%q: absolute paths are not allowed", clip(n))
 	case strings.IndexByte(n, 0) >= 0:
 		return "", domain.Errorf(domain.UnsafeBundle, "%q: NUL in name", clip(n))

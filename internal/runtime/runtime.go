@@ -138,9 +138,8 @@ func (r *Runtime) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close abandons background drain deadlines (Docker 20.10 enforces a stop
-// timeout it has started even when the client goes away) and closes the
-// client.
+// Close abandons the background stops that enforce drain deadlines (the
+// daemon may still complete a stop it has started) and closes the client.
 func (r *Runtime) Close() error {
 	r.cancel()
 	return r.cli.Close()

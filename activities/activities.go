@@ -15,9 +15,11 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
+	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
 )
 
@@ -27,6 +29,10 @@ type Activities struct {
 	// Temporal lets RecordRevision tell a running change from an abandoned
 	// one (R14). Nil in unit tests: every holder then counts as running.
 	Temporal client.Client
+	// Runtime is the Docker Engine deployments run on.
+	Runtime *runtime.Runtime
+	// Bundles holds packed DAG bundles by digest.
+	Bundles bundle.Store
 }
 
 // refuse turns a domain refusal into a non-retryable application error with
@@ -125,14 +131,6 @@ func (a *Activities) workflowOpen(ctx context.Context, workflowID, runID string)
 		return false, err
 	}
 	return desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
-}
-
-// ApplyDeploy puts the revision's image and DAGs in place. Until the Docker
-// runtime lands it records what the deploy asked for and nothing else.
-func (a *Activities) ApplyDeploy(ctx context.Context, r domain.Revision) (store.Artifacts, error) {
-	art := store.Artifacts{ImageDigest: r.ImageDigest, RuntimeVersion: r.RuntimeVersion, AirflowVersion: r.AirflowVersion,
-		DagBundleVersion: r.DagBundleVersion, DagBundleDigest: r.DagBundleDigest}
-	return art, a.Store.SetArtifacts(ctx, r.DeploymentID, r.Number, art)
 }
 
 // FinishRevision marks the revision DEPLOYED (and current) or FAILED.

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Runs go test with the real services the tests need, started here and
 # stopped by PID at the end: PostgreSQL (unless REWIND_TEST_POSTGRES_URL
-# already names one). The Temporal dev server is started by the tests
-# themselves from $REWIND_TEMPORAL_CLI.
+# already names one) and an image registry holding the test runtime images.
+# The Docker Engine is the machine's (DOCKER_HOST); the Temporal dev server
+# is started by the tests themselves from $REWIND_TEMPORAL_CLI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/rewind-test.XXXXXX)
 chmod 755 "$work"
 cleanup() {
   [ -n "${pg_dir:-}" ] && scripts/postgres.sh stop "$pg_dir" || true
+  [ -n "${registry_dir:-}" ] && scripts/registry.sh stop "$registry_dir" || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -21,6 +23,11 @@ if [ -z "${REWIND_TEST_POSTGRES_URL:-}" ]; then
   export REWIND_TEST_POSTGRES_URL
 fi
 
+registry_dir=$work/registry
+REWIND_TEST_REGISTRY=$(scripts/registry.sh start "$registry_dir")
+export REWIND_TEST_REGISTRY
+scripts/test-images.sh >"$work/test-images.log" 2>&1 || { cat "$work/test-images.log" >&2; exit 1; }
+
 : "${REWIND_TEMPORAL_CLI:?set REWIND_TEMPORAL_CLI (make test does)}"
-echo "test services: PostgreSQL $REWIND_TEST_POSTGRES_URL, Temporal CLI $REWIND_TEMPORAL_CLI"
+echo "test services: PostgreSQL $REWIND_TEST_POSTGRES_URL, registry $REWIND_TEST_REGISTRY, Docker $(docker version --format '{{.Server.Version}}'), Temporal CLI $REWIND_TEMPORAL_CLI"
 go test -count=1 -timeout 30m "$@"

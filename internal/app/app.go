@@ -17,7 +17,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/rewindhq/rewind/activities"
+	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
 )
@@ -42,6 +44,7 @@ func Dial(cfg *config.Config, logger *slog.Logger) (client.Client, error) {
 // replayer or test environment), under their public names.
 func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.DeployWorkflow, workflow.RegisterOptions{Name: workflows.DeployWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.RollbackWorkflow, workflow.RegisterOptions{Name: workflows.RollbackWorkflowName})
 	if acts != nil {
 		r.RegisterActivity(acts)
 	}
@@ -84,10 +87,21 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 
 // Running is a started worker and what it holds open.
 type Running struct {
-	worker worker.Worker
-	client client.Client
-	store  *store.Store
-	logger *slog.Logger
+	worker  worker.Worker
+	client  client.Client
+	store   *store.Store
+	runtime *runtime.Runtime
+	logger  *slog.Logger
+}
+
+// Runtime connects to the Docker Engine with the configured labels,
+// timeouts and bundle root.
+func Runtime(cfg *config.Config) (*runtime.Runtime, error) {
+	return runtime.New(runtime.Config{
+		RuntimeVersionLabel: cfg.RuntimeVersionLabel, AirflowVersionLabel: cfg.AirflowVersionLabel,
+		BundleRoot: cfg.BundleRoot, Network: cfg.DockerNetwork,
+		DrainTimeout: cfg.DrainTimeout, StopTimeout: cfg.StopTimeout, HealthTimeout: cfg.HealthTimeout,
+	})
 }
 
 // StartWorker opens the store, connects to Temporal, registers the search
@@ -103,13 +117,23 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		st.Close()
 		return nil, err
 	}
-	r := &Running{client: c, store: st, logger: logger}
+	rt, err := Runtime(cfg)
+	if err != nil {
+		st.Close()
+		c.Close()
+		return nil, err
+	}
+	if err := rt.Ping(ctx); err != nil {
+		// Not fatal: Docker activities retry until the Engine is back.
+		logger.Warn("Docker Engine unreachable; Docker steps will retry until it is back", "error", err)
+	}
+	r := &Running{client: c, store: st, runtime: rt, logger: logger}
 	if err := EnsureSearchAttributes(ctx, c, cfg.Namespace); err != nil {
 		r.close()
 		return nil, err
 	}
 	r.worker = worker.New(c, cfg.TaskQueue, worker.Options{})
-	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c})
+	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c, Runtime: rt, Bundles: bundle.NewFSStore(cfg.BundleRoot)})
 	if err := r.worker.Start(); err != nil {
 		r.close()
 		return nil, err
@@ -127,6 +151,9 @@ func (r *Running) Stop() {
 }
 
 func (r *Running) close() {
+	if r.runtime != nil {
+		r.runtime.Close()
+	}
 	r.client.Close()
 	r.store.Close()
 }

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/workflows"
 )
@@ -14,10 +16,11 @@ func deployCmd(s *session) *cobra.Command {
 	var (
 		in   workflows.DeployInput
 		typ  string
+		dags string
 		wait bool
 	)
 	cmd := &cobra.Command{
-		Use:   "deploy <deployment> --image REF [--type IMAGE_AND_DAG|IMAGE_ONLY|DAG_ONLY] [--description TEXT] [--as USER] [--wait]",
+		Use:   "deploy <deployment> [--image REF] [--dags DIR] [--type IMAGE_AND_DAG|IMAGE_ONLY|DAG_ONLY] [--description TEXT] [--as USER] [--wait]",
 		Short: "Deploy an image (and DAGs) as a new revision",
 		Args:  exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -29,6 +32,28 @@ func deployCmd(s *session) *cobra.Command {
 			st, err := s.store()
 			if err != nil {
 				return err
+			}
+			if err := domain.CheckDeploymentID(in.DeploymentID); err != nil {
+				return err
+			}
+			d, err := st.GetDeployment(s.ctx, in.DeploymentID)
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("type") {
+				in.Type = inferType(d, in.ImageRef != "", dags != "")
+			}
+			if dags != "" {
+				if d.DagSource != domain.DagSourceBundle {
+					return domain.Errorf(domain.InvalidInput, "deployment %s takes its DAGs from %s; --dags needs dagSource bundle", d.ID, d.DagSource)
+				}
+				// Packed into the bundle store the worker unpacks from; the
+				// same files always give the same digest.
+				digest, _, err := bundle.PackTo(s.ctx, bundle.NewFSStore(cfg.BundleRoot), dags)
+				if err != nil {
+					return err
+				}
+				in.DagBundleDigest, in.DagBundleVersion = digest, domain.NewDagBundleVersion(time.Now())
 			}
 			if err := in.Validate(); err != nil {
 				return err
@@ -63,9 +88,22 @@ func deployCmd(s *session) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&in.ImageRef, "image", "", "image reference, e.g. registry:5000/airflow:1.2.3")
-	fl.StringVar(&typ, "type", string(domain.DeployImageAndDAG), "IMAGE_AND_DAG, IMAGE_ONLY or DAG_ONLY")
+	fl.StringVar(&dags, "dags", "", "directory of DAGs to deploy as a bundle (bundle deployments)")
+	fl.StringVar(&typ, "type", string(domain.DeployImageAndDAG), "IMAGE_AND_DAG, IMAGE_ONLY or DAG_ONLY (default: from --image and --dags)")
 	fl.StringVar(&in.Description, "description", "", "why (at most 500 characters; a Git commit id is a good one)")
 	fl.StringVar(&s.as, "as", "", "the requester (default $REWIND_USER, else the OS user)")
 	fl.BoolVar(&wait, "wait", false, "wait until the deploy finishes")
 	return cmd
+}
+
+// inferType picks the deploy type from what was given: --dags alone is a
+// DAG-only deploy; --image alone on a bundle deployment keeps the DAGs.
+func inferType(d domain.Deployment, image, dags bool) domain.DeployType {
+	switch {
+	case dags && !image:
+		return domain.DeployDAGOnly
+	case image && !dags && d.DagSource == domain.DagSourceBundle:
+		return domain.DeployImageOnly
+	}
+	return domain.DeployImageAndDAG
 }

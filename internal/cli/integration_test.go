@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -58,6 +59,7 @@ func startStack(t *testing.T) *stack {
 	t.Setenv("REWIND_TASK_QUEUE", s.taskQueue)
 	t.Setenv("REWIND_DATA_DIR", t.TempDir())
 	t.Setenv("REWIND_DATABASE_URL", "")
+	t.Setenv("REWIND_ROLLBACKS_ENABLED", "true")
 	cfg, err := config.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +74,32 @@ func startStack(t *testing.T) *stack {
 		srv.Stop()
 	})
 	return s
+}
+
+// image names a test runtime image in the test registry `make test` starts.
+func image(t *testing.T, tag string) string {
+	t.Helper()
+	reg := os.Getenv("REWIND_TEST_REGISTRY")
+	if reg == "" {
+		t.Fatal("REWIND_TEST_REGISTRY is not set: run the tests with `make test`, which starts the registry and pushes the test images")
+	}
+	return reg + "/rewind-test/airflow:" + tag
+}
+
+// uniqueID gives each test its own deployment, so container names never
+// collide with another test's or a previous run's.
+func uniqueID(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1_000_000_000)
+}
+
+// removeContainers deletes a deployment's containers when the test ends.
+func removeContainers(t *testing.T, deploymentID string) {
+	t.Cleanup(func() {
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=rewind.deployment="+deploymentID).Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		}
+	})
 }
 
 func quietSlog() *slog.Logger {
@@ -95,7 +123,7 @@ type result struct {
 
 func rewind(args ...string) result {
 	var out, errb bytes.Buffer
-	code := Run(context.Background(), args, &out, &errb)
+	code := Run(context.Background(), args, strings.NewReader(""), &out, &errb)
 	return result{code, out.String(), errb.String()}
 }
 
@@ -119,55 +147,64 @@ func historyJSON(t *testing.T, dep string) []domain.Revision {
 
 func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 	s := startStack(t)
-	mustRewind(t, "deployment", "create", "d1", "--dag-source", "image", "--env", "AIRFLOW__CORE__PARALLELISM=8")
-	mustRewind(t, "grant", "alice", "--deployment", "d1", "--role", "editor")
-	mustRewind(t, "grant", "bob", "--deployment", "d1", "--role", "viewer")
+	d1 := uniqueID("hist")
+	removeContainers(t, d1)
+	mustRewind(t, "deployment", "create", d1, "--dag-source", "image", "--env", "AIRFLOW__CORE__PARALLELISM=8",
+		"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
+	mustRewind(t, "grant", "alice", "--deployment", d1, "--role", "editor")
+	mustRewind(t, "grant", "bob", "--deployment", d1, "--role", "viewer")
 
-	out := mustRewind(t, "deploy", "d1", "--image", "127.0.0.1:5000/airflow:9.1.0", "--description", "first deploy", "--as", "alice", "--wait")
+	out := mustRewind(t, "deploy", d1, "--image", image(t, "8.0.0"), "--description", "first deploy", "--as", "alice", "--wait")
 	if !strings.Contains(out, "revision 1") {
 		t.Fatalf("deploy output: %s", out)
 	}
 	t.Setenv("REWIND_USER", "alice") // the requester without --as
-	mustRewind(t, "deploy", "d1", "--image", "127.0.0.1:5000/airflow:9.2.0", "--description", "second deploy", "--wait")
+	mustRewind(t, "deploy", d1, "--image", image(t, "9.1.0"), "--description", "second deploy", "--wait")
 
-	revs := historyJSON(t, "d1")
+	revs := historyJSON(t, d1)
 	if len(revs) != 2 || revs[0].Number != 2 || revs[1].Number != 1 {
 		t.Fatalf("history must list 2 then 1: %+v", revs)
 	}
 	for _, r := range revs {
-		if r.Status != domain.StatusDeployed || r.CreatedBy != "alice" || r.WorkflowID != "change/d1" || r.RunID == "" {
+		if r.Status != domain.StatusDeployed || r.CreatedBy != "alice" || r.WorkflowID != "change/"+d1 || r.RunID == "" ||
+			!strings.HasPrefix(r.ImageDigest, "sha256:") || r.RuntimeVersion == "" {
 			t.Fatalf("revision %d: %+v", r.Number, r)
 		}
 	}
-	if revs[0].ImageRef != "127.0.0.1:5000/airflow:9.2.0" || revs[0].Description != "second deploy" {
+	if revs[0].ImageRef != image(t, "9.1.0") || revs[0].RuntimeVersion != "9.1.0" || revs[0].AirflowVersion != "3.0.2" || revs[0].Description != "second deploy" {
 		t.Fatalf("newest revision: %+v", revs[0])
 	}
 	// The JSON carries SPEC §1's field names.
-	raw := mustRewind(t, "history", "d1", "--output", "json", "--limit", "1")
+	// The containers run the new image, with their configuration kept (R5).
+	envOut, err := exec.Command("docker", "inspect", "--format", "{{.Config.Image}} {{range .Config.Env}}{{.}} {{end}}", "rewind-"+d1+"-scheduler").Output()
+	if err != nil || !strings.Contains(string(envOut), revs[0].ImageDigest) || !strings.Contains(string(envOut), "AIRFLOW__CORE__PARALLELISM=8") {
+		t.Fatalf("scheduler container: %s %v", envOut, err)
+	}
+	raw := mustRewind(t, "history", d1, "--output", "json", "--limit", "1")
 	for _, field := range []string{"deploymentId", "number", "createdAt", "createdBy", "description", "type", "imageRef", "imageDigest",
 		"runtimeVersion", "airflowVersion", "dagBundleVersion", "dagBundleDigest", "dagDeployEnabled", "status", "workflowId", "runId"} {
 		if !strings.Contains(raw, `"`+field+`"`) {
 			t.Errorf("history JSON lacks %q", field)
 		}
 	}
-	table := mustRewind(t, "history", "d1")
+	table := mustRewind(t, "history", d1)
 	lines := strings.Split(strings.TrimSpace(table), "\n")
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "REVISION") || !strings.HasPrefix(lines[1], "2 ") || !strings.Contains(lines[1], "second deploy") {
 		t.Fatalf("history table:\n%s", table)
 	}
 
 	// A viewer is refused before anything starts, and nothing is recorded.
-	r := rewind("deploy", "d1", "--image", "127.0.0.1:5000/airflow:9.3.0", "--as", "bob", "--wait")
+	r := rewind("deploy", d1, "--image", image(t, "9.1.0"), "--as", "bob", "--wait")
 	if r.code != ExitRefused || !strings.HasPrefix(r.stderr, "rewind: PermissionDenied: ") || strings.Count(r.stderr, "\n") != 1 {
 		t.Fatalf("viewer deploy: exit %d, %q", r.code, r.stderr)
 	}
-	if r := rewind("deploy", "nope", "--image", "r:1", "--as", "alice"); r.code != ExitRefused || !strings.Contains(r.stderr, "NotFound") {
+	if r := rewind("deploy", "nope", "--image", image(t, "9.1.0"), "--as", "alice"); r.code != ExitRefused || !strings.Contains(r.stderr, "NotFound") {
 		t.Fatalf("unknown deployment: exit %d, %q", r.code, r.stderr)
 	}
 	if r := rewind("deploy", "D1!", "--image", "r:1", "--as", "alice"); r.code != ExitRefused || !strings.Contains(r.stderr, "InvalidInput") {
 		t.Fatalf("malformed id: exit %d, %q", r.code, r.stderr)
 	}
-	if n := len(historyJSON(t, "d1")); n != 2 {
+	if n := len(historyJSON(t, d1)); n != 2 {
 		t.Fatalf("refusals recorded revisions: %d", n)
 	}
 
@@ -175,7 +212,7 @@ func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := s.client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
-			Query: `RewindDeployment = "d1" AND RewindKind = "deploy" AND RewindRequestedBy = "alice" AND RewindRevision = 2`})
+			Query: `RewindDeployment = "` + d1 + `" AND RewindKind = "deploy" AND RewindRequestedBy = "alice" AND RewindRevision = 2`})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +230,9 @@ func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 // JSON fails the workflow with a typed error and records nothing.
 func TestTemporalCLIStartsDeploys(t *testing.T) {
 	s := startStack(t)
-	mustRewind(t, "deployment", "create", "d2")
+	d2 := uniqueID("tcli")
+	removeContainers(t, d2)
+	mustRewind(t, "deployment", "create", d2, "--component", "scheduler=airflow scheduler")
 	mustRewind(t, "grant", "carol", "--system", "--permission", "system.deployments.images.push")
 
 	temporalRun := func(id, input string) (string, error) {
@@ -202,17 +241,17 @@ func TestTemporalCLIStartsDeploys(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	if out, err := temporalRun("change/d2", `{"deploymentId":"d2","imageRef":"127.0.0.1:5000/airflow:9.1.0","description":"from the Temporal CLI","requestedBy":"carol","type":"IMAGE_AND_DAG"}`); err != nil {
+	if out, err := temporalRun("change/"+d2, `{"deploymentId":"`+d2+`","imageRef":"`+image(t, "9.1.0")+`","description":"from the Temporal CLI","requestedBy":"carol","type":"IMAGE_AND_DAG"}`); err != nil {
 		t.Fatalf("temporal workflow execute: %v\n%s", err, out)
 	}
-	revs := historyJSON(t, "d2")
+	revs := historyJSON(t, d2)
 	if len(revs) != 1 || revs[0].Status != domain.StatusDeployed || revs[0].CreatedBy != "carol" || revs[0].Description != "from the Temporal CLI" {
 		t.Fatalf("history after the Temporal CLI deploy: %+v", revs)
 	}
 
 	bad := map[string]string{
-		"misspelt field":      `{"deploymentId":"d2","imageRef":"r:1","requestedBy":"carol","descripton":"typo"}`,
-		"number for a string": `{"deploymentId":"d2","imageRef":42,"requestedBy":"carol"}`,
+		"misspelt field":      `{"deploymentId":"` + d2 + `","imageRef":"r:1","requestedBy":"carol","descripton":"typo"}`,
+		"number for a string": `{"deploymentId":"` + d2 + `","imageRef":42,"requestedBy":"carol"}`,
 		"unknown deployment":  `{"deploymentId":"d9","imageRef":"r:1","requestedBy":"carol"}`,
 	}
 	want := map[string]string{"misspelt field": "InvalidInput", "number for a string": "InvalidInput", "unknown deployment": "NotFound"}
@@ -227,7 +266,7 @@ func TestTemporalCLIStartsDeploys(t *testing.T) {
 			t.Fatalf("%s: want non-retryable %s, got %v", name, want[name], err)
 		}
 	}
-	if n := len(historyJSON(t, "d2")); n != 1 {
+	if n := len(historyJSON(t, d2)); n != 1 {
 		t.Fatalf("bad input recorded revisions: %d", n)
 	}
 }

@@ -35,6 +35,7 @@ type usageError struct{ error }
 // that need only the store never dial Temporal.
 type session struct {
 	ctx      context.Context
+	in       io.Reader
 	out, err io.Writer
 	output   string
 	as       string
@@ -104,9 +105,10 @@ func (s *session) requester() string {
 	return ""
 }
 
-// Run executes the rewind command line and returns the exit code.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	s := &session{ctx: ctx, out: stdout, err: stderr}
+// Run executes the rewind command line and returns the exit code. stdin
+// answers the rollback confirmation.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	s := &session{ctx: ctx, in: stdin, out: stdout, err: stderr}
 	defer s.close()
 	root := &cobra.Command{
 		Use:           "rewind",
@@ -125,7 +127,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVarP(&s.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(deploymentCmd(s), grantCmd(s, true), grantCmd(s, false), deployCmd(s), historyCmd(s))
+	root.AddCommand(deploymentCmd(s), grantCmd(s, true), grantCmd(s, false), deployCmd(s), historyCmd(s), rollbackCmd(s), watchCmd(s))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK

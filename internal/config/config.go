@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v10"
 )
@@ -33,8 +34,21 @@ type Config struct {
 
 	ElasticsearchAddresses []string `env:"REWIND_ELASTICSEARCH_ADDRESSES" envSeparator:","`
 
-	DockerHost string `env:"DOCKER_HOST"`
-	LogLevel   string `env:"REWIND_LOG_LEVEL" envDefault:"info"`
+	DockerHost          string        `env:"DOCKER_HOST"`
+	DockerNetwork       string        `env:"REWIND_DOCKER_NETWORK"`
+	RuntimeVersionLabel string        `env:"REWIND_RUNTIME_VERSION_LABEL" envDefault:"io.astronomer.docker.runtime.version"`
+	AirflowVersionLabel string        `env:"REWIND_AIRFLOW_VERSION_LABEL" envDefault:"io.astronomer.docker.airflow.version"`
+	DrainTimeout        time.Duration `env:"REWIND_DRAIN_TIMEOUT" envDefault:"1h"`
+	StopTimeout         time.Duration `env:"REWIND_STOP_TIMEOUT" envDefault:"30s"`
+	HealthTimeout       time.Duration `env:"REWIND_HEALTH_TIMEOUT" envDefault:"2m"`
+	// MetadataDowngradeCommand runs, on a Runtime downgrade, as a one-off
+	// container of the current (newer) image before the older one starts
+	// (R11). {{airflowVersion}} is replaced by the target's Airflow version.
+	MetadataDowngradeCommand string `env:"REWIND_METADATA_DOWNGRADE_COMMAND" envDefault:"airflow db downgrade --to-version {{airflowVersion}} --yes"`
+	BundleMaxBytes           int64  `env:"REWIND_BUNDLE_MAX_BYTES" envDefault:"1073741824"`
+	BundleMaxFiles           int    `env:"REWIND_BUNDLE_MAX_FILES" envDefault:"100000"`
+
+	LogLevel string `env:"REWIND_LOG_LEVEL" envDefault:"info"`
 }
 
 // Error names the environment variable that holds a bad value, so an
@@ -74,6 +88,14 @@ func (c *Config) finish() error {
 	if c.BundleRoot == "" {
 		c.BundleRoot = filepath.Join(c.DataDir, "bundles")
 	}
+	// Docker bind-mounts the bundle root: it must be absolute.
+	for _, p := range []*string{&c.DataDir, &c.BundleRoot} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return &Error{"REWIND_DATA_DIR", *p, err.Error()}
+		}
+		*p = abs
+	}
 	if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
 		return &Error{"REWIND_TEMPORAL_ADDRESS", c.TemporalAddress, "must be host:port"}
 	}
@@ -91,6 +113,14 @@ func (c *Config) finish() error {
 	}
 	if len(strings.Fields(c.CleanupCron)) != 5 && !strings.HasPrefix(c.CleanupCron, "@") {
 		return &Error{"REWIND_CLEANUP_CRON", c.CleanupCron, "must be a five-field cron expression or @daily-style shorthand"}
+	}
+	for name, d := range map[string]time.Duration{"REWIND_DRAIN_TIMEOUT": c.DrainTimeout, "REWIND_STOP_TIMEOUT": c.StopTimeout, "REWIND_HEALTH_TIMEOUT": c.HealthTimeout} {
+		if d <= 0 {
+			return &Error{name, d.String(), "must be a positive duration such as 30s or 1h"}
+		}
+	}
+	if c.BundleMaxBytes < 1 || c.BundleMaxFiles < 1 {
+		return &Error{"REWIND_BUNDLE_MAX_BYTES/REWIND_BUNDLE_MAX_FILES", fmt.Sprint(c.BundleMaxBytes, "/", c.BundleMaxFiles), "must be positive"}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -36,6 +36,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"REWIND_TEMPORAL_ADDRESS":        "nohostport",
 		"REWIND_CLEANUP_CRON":            "every day",
 		"REWIND_LOG_LEVEL":               "loud",
+		"REWIND_DRAIN_TIMEOUT":           "forever",
+		"REWIND_HEALTH_TIMEOUT":          "-5s",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -1,0 +1,184 @@
+package activities
+
+import (
+	"context"
+	"time"
+
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/policy"
+	"github.com/rewindhq/rewind/internal/runtime"
+)
+
+// RollbackCheck is what ValidateRollback needs to decide. At is the
+// workflow's time, so the retention decision (R6) is the workflow's own.
+type RollbackCheck struct {
+	DeploymentID string       `json:"deploymentId"`
+	Revision     int          `json:"revision"`
+	RequestedBy  string       `json:"requestedBy"`
+	Scope        policy.Scope `json:"scope"`
+	At           time.Time    `json:"at"`
+}
+
+// RollbackPlan is what a rollback will change, from → to (SPEC §3's report).
+type RollbackPlan struct {
+	Deployment domain.Deployment `json:"deployment"`
+	Current    domain.Revision   `json:"current"`
+	Target     domain.Revision   `json:"target"`
+	Scope      policy.Scope      `json:"scope"`
+
+	ImageChanges    bool   `json:"imageChanges"`
+	FromImageRef    string `json:"fromImageRef"`
+	ToImageRef      string `json:"toImageRef"`
+	FromImageDigest string `json:"fromImageDigest"`
+	ToImageDigest   string `json:"toImageDigest"`
+	FromRuntime     string `json:"fromRuntimeVersion"`
+	ToRuntime       string `json:"toRuntimeVersion"`
+	FromAirflow     string `json:"fromAirflowVersion"`
+	ToAirflow       string `json:"toAirflowVersion"`
+	Downgrade       bool   `json:"downgrade"`
+
+	BundleChanges     bool   `json:"bundleChanges"`
+	FromBundleVersion string `json:"fromDagBundleVersion"`
+	ToBundleVersion   string `json:"toDagBundleVersion"`
+
+	FromDagDeploy bool `json:"fromDagDeployEnabled"`
+	ToDagDeploy   bool `json:"toDagDeployEnabled"`
+
+	// Worker containers that will be killed (downgrade, R11) or left to
+	// drain (otherwise).
+	WorkersKilled  []string `json:"workersKilled"`
+	WorkersDrained []string `json:"workersDrained"`
+}
+
+// ValidateRollback applies every refusal rule to current data, in the order
+// an operator would fix them: switches (R9), DAG source (R8), permission and
+// scope (R10), target (R6), runtime floor (R7). It records nothing.
+func (a *Activities) ValidateRollback(ctx context.Context, c RollbackCheck) (RollbackPlan, error) {
+	d, err := a.Store.GetDeployment(ctx, c.DeploymentID)
+	if err != nil {
+		return RollbackPlan{}, refuse(err)
+	}
+	if err := policy.CheckSwitches(a.Config.RollbacksEnabled, d); err != nil {
+		return RollbackPlan{}, refuse(err)
+	}
+	if err := policy.CheckDagSource(d); err != nil {
+		return RollbackPlan{}, refuse(err)
+	}
+	grants, err := a.Store.GrantsFor(ctx, c.RequestedBy)
+	if err != nil {
+		return RollbackPlan{}, err
+	}
+	if err := policy.CheckRollbackScope(c.RequestedBy, policy.Effective(grants, d.ID), d, c.Scope); err != nil {
+		return RollbackPlan{}, refuse(err)
+	}
+	target, err := a.Store.GetRevision(ctx, d.ID, c.Revision)
+	if err != nil {
+		return RollbackPlan{}, refuse(err)
+	}
+	latest, err := a.Store.LatestDeployed(ctx, d.ID)
+	if err != nil {
+		return RollbackPlan{}, err
+	}
+	window := time.Duration(a.Config.RollbackWindowDays) * 24 * time.Hour
+	if err := policy.CheckRetention(target, latest, c.At, window); err != nil {
+		return RollbackPlan{}, refuse(err)
+	}
+	if c.Scope != policy.ScopeDags {
+		if err := policy.CheckRuntimeFloor(target.RuntimeVersion, target.AirflowVersion); err != nil {
+			return RollbackPlan{}, refuse(err)
+		}
+	}
+	if d.CurrentRevision == 0 {
+		return RollbackPlan{}, refuse(domain.Errorf(domain.InvalidState, "deployment %s has no current revision to roll back from", d.ID))
+	}
+	cur, err := a.Store.GetRevision(ctx, d.ID, d.CurrentRevision)
+	if err != nil {
+		return RollbackPlan{}, err
+	}
+	plan, err := PlanRollback(d, cur, target, c.Scope)
+	if err != nil || !plan.ImageChanges || a.Runtime == nil {
+		return plan, err
+	}
+	// Which running workers R11 will kill or drain, for the plan an
+	// operator confirms.
+	cs, err := a.Runtime.Containers(ctx, d.ID)
+	if err != nil {
+		return plan, err
+	}
+	for _, ct := range cs {
+		if ct.Role != "active" || ct.State != "running" || !runtime.IsWorker(componentOf(d, ct.Component)) {
+			continue
+		}
+		if plan.Downgrade {
+			plan.WorkersKilled = append(plan.WorkersKilled, ct.Name)
+		} else {
+			plan.WorkersDrained = append(plan.WorkersDrained, ct.Name)
+		}
+	}
+	return plan, nil
+}
+
+func componentOf(d domain.Deployment, name string) domain.Component {
+	for _, c := range d.Components {
+		if c.Name == name {
+			return c
+		}
+	}
+	return domain.Component{Name: name}
+}
+
+// PlanRollback works out from → to for a scope. Scope image keeps the
+// current bundle, scope dags keeps the current image (SPEC §3); an image
+// deployment's DAGs are in its image, so only the image changes.
+func PlanRollback(d domain.Deployment, cur, target domain.Revision, scope policy.Scope) (RollbackPlan, error) {
+	p := RollbackPlan{Deployment: d, Current: cur, Target: target, Scope: scope,
+		FromImageRef: cur.ImageRef, ToImageRef: cur.ImageRef, FromImageDigest: cur.ImageDigest, ToImageDigest: cur.ImageDigest,
+		FromRuntime: cur.RuntimeVersion, ToRuntime: cur.RuntimeVersion, FromAirflow: cur.AirflowVersion, ToAirflow: cur.AirflowVersion,
+		FromBundleVersion: cur.DagBundleVersion, ToBundleVersion: cur.DagBundleVersion,
+		FromDagDeploy: d.DagDeployEnabled, ToDagDeploy: d.DagDeployEnabled}
+	if scope != policy.ScopeDags {
+		p.ToImageRef, p.ToImageDigest = target.ImageRef, target.ImageDigest
+		p.ToRuntime, p.ToAirflow = target.RuntimeVersion, target.AirflowVersion
+		p.ImageChanges = p.ToImageDigest != p.FromImageDigest || p.ToImageRef != p.FromImageRef
+		if p.FromRuntime != "" && p.ToRuntime != "" {
+			down, err := policy.IsDowngrade(p.FromRuntime, p.ToRuntime)
+			if err != nil {
+				return p, refuse(domain.Errorf(domain.RuntimeTooOld, "cannot compare Runtime versions: %v", err))
+			}
+			p.Downgrade = down
+		}
+	}
+	if scope != policy.ScopeImage && d.DagSource == domain.DagSourceBundle {
+		p.ToBundleVersion = target.DagBundleVersion
+		p.BundleChanges = p.ToBundleVersion != p.FromBundleVersion
+	}
+	if scope != policy.ScopeImage {
+		p.ToDagDeploy = target.DagDeployEnabled // R4
+	}
+	return p, nil
+}
+
+// RollbackRevision is the revision a rollback adds at the top (R3): the
+// target's image reference, digest and bundle version for the scope, with
+// the rollback's own time, requester and description.
+func RollbackRevision(p RollbackPlan, at time.Time, by, description, workflowID, runID string) domain.Revision {
+	t := domain.DeployImageAndDAG
+	switch p.Scope {
+	case policy.ScopeImage:
+		t = domain.DeployImageOnly
+	case policy.ScopeDags:
+		t = domain.DeployDAGOnly
+	}
+	src := p.Current
+	if p.Scope != policy.ScopeDags {
+		src = p.Target
+	}
+	bundle := p.Current
+	if p.Scope != policy.ScopeImage && p.Deployment.DagSource == domain.DagSourceBundle {
+		bundle = p.Target
+	}
+	return domain.Revision{DeploymentID: p.Deployment.ID, CreatedAt: at, CreatedBy: by, Description: description, Type: t,
+		ImageRef: src.ImageRef, ImageDigest: src.ImageDigest, RuntimeVersion: src.RuntimeVersion, AirflowVersion: src.AirflowVersion,
+		DagBundleVersion: bundle.DagBundleVersion, DagBundleDigest: bundle.DagBundleDigest, DagDeployEnabled: p.ToDagDeploy,
+		RollbackOf: p.Target.Number, WorkflowID: workflowID, RunID: runID}
+}

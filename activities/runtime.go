@@ -1,0 +1,156 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/runtime"
+)
+
+// PullRequest asks for an image. With Digest set the pull is by digest, so
+// the content is exactly what a revision recorded. With Number set, the
+// resolved digest and versions are recorded on that INITIALIZED revision.
+type PullRequest struct {
+	DeploymentID string `json:"deploymentId"`
+	Number       int    `json:"number,omitempty"`
+	Ref          string `json:"ref"`
+	Digest       string `json:"digest,omitempty"`
+}
+
+// PullImage pulls and describes an image, heartbeating layers and bytes so
+// the Temporal UI and `rewind watch` show a pull moving, and so a stuck pull
+// (no heartbeat) is retried instead of hanging. Docker keeps the layers a
+// failed attempt completed, so a retry resumes from them.
+func (a *Activities) PullImage(ctx context.Context, req PullRequest) (runtime.Image, error) {
+	if activity.HasHeartbeatDetails(ctx) {
+		var last runtime.Progress
+		if activity.GetHeartbeatDetails(ctx, &last) == nil {
+			activity.GetLogger(ctx).Info("resuming pull", "ref", req.Ref, "layersDone", last.LayersDone, "bytesDone", last.BytesDone)
+		}
+	}
+	img, err := a.Runtime.Pull(ctx, req.Ref, req.Digest, func(p runtime.Progress) { activity.RecordHeartbeat(ctx, p) })
+	if err != nil {
+		return img, refuse(err)
+	}
+	if req.Number > 0 {
+		if err := a.Store.SetImage(ctx, req.DeploymentID, req.Number, img.Digest, img.RuntimeVersion, img.AirflowVersion); err != nil {
+			return img, refuse(err)
+		}
+	}
+	return img, nil
+}
+
+// SwapRequest puts a deployment's components on an image.
+type SwapRequest struct {
+	Deployment domain.Deployment `json:"deployment"`
+	Image      runtime.Image     `json:"image"`
+	Revision   int               `json:"revision"`
+	Downgrade  bool              `json:"downgrade"`
+}
+
+// SwapComponents replaces the deployment's containers with ones on the new
+// image (R5: their configuration is kept), drains or kills the old workers
+// (R11) and waits for the new containers to be healthy. runtime.Swap decides
+// every step from container names and labels, so a retry after a crash
+// finishes the job and never leaves two containers of one component.
+func (a *Activities) SwapComponents(ctx context.Context, req SwapRequest) (runtime.SwapReport, error) {
+	stop := heartbeatWhile(ctx, "swapping components")
+	defer stop()
+	rep, err := a.Runtime.Swap(ctx, req.Deployment, req.Image, runtime.SwapOptions{Revision: req.Revision, Downgrade: req.Downgrade})
+	return rep, refuse(err)
+}
+
+// DowngradeRequest runs the metadata downgrade of R11.
+type DowngradeRequest struct {
+	DeploymentID   string `json:"deploymentId"`
+	NewerImage     string `json:"newerImage"` // pinned reference of the current image
+	AirflowVersion string `json:"airflowVersion"`
+}
+
+// MetadataDowngrade runs the configured downgrade command in a one-off
+// container of the current, newer image, before the older image starts:
+// only the newer Airflow knows how to undo its own migrations.
+func (a *Activities) MetadataDowngrade(ctx context.Context, req DowngradeRequest) (runtime.OneOffResult, error) {
+	stop := heartbeatWhile(ctx, "metadata downgrade")
+	defer stop()
+	cmd := strings.Fields(strings.ReplaceAll(a.Config.MetadataDowngradeCommand, "{{airflowVersion}}", req.AirflowVersion))
+	res, err := a.Runtime.RunOneOff(ctx, req.DeploymentID, req.NewerImage, cmd, runtime.OneOffOptions{Name: "db-downgrade"})
+	if err != nil {
+		return res, refuse(err)
+	}
+	activity.GetLogger(ctx).Info("metadata downgrade ran", "deployment", req.DeploymentID, "image", req.NewerImage,
+		"command", strings.Join(cmd, " "), "exitCode", res.ExitCode, "output", clipOutput(res.Output))
+	return res, nil
+}
+
+// heartbeatWhile heartbeats every few seconds until stopped, for activities
+// that block inside one call; the call's own timeouts bound it.
+func heartbeatWhile(ctx context.Context, what string) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, what)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func clipOutput(s string) string {
+	if len(s) > 2000 {
+		return s[len(s)-2000:]
+	}
+	return s
+}
+
+// VerifyRequest names what a deployment should run after a change.
+type VerifyRequest struct {
+	DeploymentID  string   `json:"deploymentId"`
+	ImageID       string   `json:"imageId"`
+	Components    []string `json:"components"`
+	BundleVersion string   `json:"bundleVersion,omitempty"`
+}
+
+// Verify checks the end state a change promises: each component has exactly
+// one active container, running the expected image, and `current` points at
+// the expected bundle.
+func (a *Activities) Verify(ctx context.Context, req VerifyRequest) error {
+	cs, err := a.Runtime.Containers(ctx, req.DeploymentID)
+	if err != nil {
+		return err
+	}
+	active := map[string][]runtime.Container{}
+	for _, c := range cs {
+		if c.Role == "active" {
+			active[c.Component] = append(active[c.Component], c)
+		}
+	}
+	for _, comp := range req.Components {
+		got := active[comp]
+		if len(got) != 1 {
+			return fmt.Errorf("component %s has %d active containers, want 1", comp, len(got))
+		}
+		if got[0].State != "running" || (req.ImageID != "" && got[0].ImageID != req.ImageID) {
+			return fmt.Errorf("component %s is %s on image %s, want running on %s", comp, got[0].State, got[0].ImageID, req.ImageID)
+		}
+	}
+	if req.BundleVersion != "" && a.Config.BundleRoot != "" {
+		if err := a.checkBundleCurrent(req.DeploymentID, req.BundleVersion); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rewindhq/rewind/activities"
+	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/policy"
+	"github.com/rewindhq/rewind/workflows"
+)
+
+func rollbackCmd(s *session) *cobra.Command {
+	var (
+		in        workflows.RollbackInput
+		scope     string
+		yes, wait bool
+	)
+	cmd := &cobra.Command{
+		Use:   "rollback <deployment> --to N --description TEXT [--scope all|image|dags] [--dry-run] [--yes] [--as USER] [--wait]",
+		Short: "Roll back to an earlier revision, as a new revision",
+		Args:  exactArgs(1, "a deployment id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in.DeploymentID, in.RequestedBy, in.Scope = args[0], s.requester(), policy.Scope(scope)
+			if !cmd.Flags().Changed("to") {
+				return usageError{fmt.Errorf("--to N names the revision to roll back to (see `rewind history %s`)", args[0])}
+			}
+			if err := in.Validate(); err != nil {
+				return err
+			}
+			cfg, err := s.config()
+			if err != nil {
+				return err
+			}
+			st, err := s.store()
+			if err != nil {
+				return err
+			}
+			tc, err := s.temporal()
+			if err != nil {
+				return err
+			}
+			act := &action.Rollback{Config: cfg, Store: st, Temporal: tc, Input: in}
+			if in.DryRun || !yes {
+				// The plan comes from the workflow itself (a dry run), so what
+				// the operator confirms is decided by the same rules.
+				act.Input.DryRun = true
+				run, err := act.Run(s.ctx)
+				if err != nil {
+					return err
+				}
+				var res workflows.RollbackResult
+				if err := run.Get(s.ctx, &res); err != nil {
+					return err
+				}
+				if s.output == "json" && in.DryRun {
+					return s.json(res)
+				}
+				printPlan(s.out, res.Plan)
+				if in.DryRun {
+					return nil
+				}
+				fmt.Fprintf(s.out, "Type the deployment id (%s) to roll back: ", in.DeploymentID)
+				line, _ := bufio.NewReader(s.in).ReadString('\n')
+				if strings.TrimSpace(line) != in.DeploymentID {
+					fmt.Fprintln(s.out)
+					return domain.Errorf(domain.InvalidInput, "rollback not confirmed; nothing changed (pass --yes to skip the confirmation)")
+				}
+				act.Input.DryRun = false
+			}
+			run, err := act.Run(s.ctx)
+			if err != nil {
+				return err
+			}
+			if !wait {
+				if s.output == "json" {
+					return s.json(map[string]string{"workflowId": run.GetID(), "runId": run.GetRunID()})
+				}
+				fmt.Fprintf(s.out, "rollback of %s to revision %d started: workflow %s, run %s; follow it with `rewind watch %s`\n",
+					in.DeploymentID, in.Revision, run.GetID(), run.GetRunID(), run.GetID())
+				return nil
+			}
+			var res workflows.RollbackResult
+			if err := run.Get(s.ctx, &res); err != nil {
+				return err
+			}
+			if s.output == "json" {
+				return s.json(res)
+			}
+			r := res.Revision
+			fmt.Fprintf(s.out, "rolled back %s: revision %d restores revision %d (image %s, DAG bundle %s)\n",
+				r.DeploymentID, r.Number, r.RollbackOf, orDash(r.ImageRef), orDash(r.DagBundleVersion))
+			if res.Plan.Downgrade {
+				fmt.Fprintf(s.out, "Runtime downgrade %s → %s: workers killed: %s; metadata downgraded\n", res.Plan.FromRuntime, res.Plan.ToRuntime, list(res.Plan.WorkersKilled))
+			} else if len(res.Plan.WorkersDrained) > 0 {
+				fmt.Fprintf(s.out, "workers draining their running tasks on the old code: %s\n", list(res.Plan.WorkersDrained))
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&in.Revision, "to", 0, "the revision to roll back to")
+	fl.StringVar(&in.Description, "description", "", "why (required, 1-500 characters)")
+	fl.StringVar(&scope, "scope", "all", "all, image (keep the current DAGs) or dags (keep the current image)")
+	fl.BoolVar(&in.DryRun, "dry-run", false, "show the plan and change nothing")
+	fl.BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	fl.StringVar(&s.as, "as", "", "the requester (default $REWIND_USER, else the OS user)")
+	fl.BoolVar(&wait, "wait", false, "wait until the rollback finishes")
+	return cmd
+}
+
+func printPlan(w io.Writer, p activities.RollbackPlan) {
+	fmt.Fprintf(w, "Rollback plan for %s: revision %d → revision %d (scope %s)\n", p.Deployment.ID, p.Current.Number, p.Target.Number, p.Scope)
+	rows := [][]string{
+		{"image", p.FromImageRef, p.ToImageRef, changed(p.FromImageRef+p.FromImageDigest, p.ToImageRef+p.ToImageDigest)},
+		{"image digest", orDash(p.FromImageDigest), orDash(p.ToImageDigest), changed(p.FromImageDigest, p.ToImageDigest)},
+		{"Runtime", orDash(p.FromRuntime), orDash(p.ToRuntime), changed(p.FromRuntime, p.ToRuntime)},
+		{"Airflow", orDash(p.FromAirflow), orDash(p.ToAirflow), changed(p.FromAirflow, p.ToAirflow)},
+		{"DAG bundle", orDash(p.FromBundleVersion), orDash(p.ToBundleVersion), changed(p.FromBundleVersion, p.ToBundleVersion)},
+		{"DAG deploys", onOff(p.FromDagDeploy), onOff(p.ToDagDeploy), changed(onOff(p.FromDagDeploy), onOff(p.ToDagDeploy))},
+	}
+	table(w, []string{"", "FROM", "TO", ""}, rows)
+	switch {
+	case p.Downgrade:
+		fmt.Fprintf(w, "This is a Runtime downgrade: running tasks fail now (workers killed: %s; Airflow retries them on the old code), and the metadata database is downgraded with the current image first.\n", list(p.WorkersKilled))
+	case p.ImageChanges:
+		fmt.Fprintf(w, "Running tasks finish on the code they started with (workers drained: %s); new tasks start on the rolled-back image.\n", list(p.WorkersDrained))
+	}
+	fmt.Fprintln(w, "Resource settings, environment variables, name and description stay as they are (R5).")
+}
+
+func changed(a, b string) string {
+	if a == b {
+		return "unchanged"
+	}
+	return "changes"
+}
+
+func list(xs []string) string {
+	if len(xs) == 0 {
+		return "none"
+	}
+	return strings.Join(xs, ", ")
+}

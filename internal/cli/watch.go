@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/workflows"
+)
+
+func watchCmd(s *session) *cobra.Command {
+	var every time.Duration
+	cmd := &cobra.Command{
+		Use:   "watch <workflow-id>",
+		Short: "Follow a deploy or rollback step by step until it ends (exit 1 if it failed)",
+		Args:  exactArgs(1, "a workflow id, e.g. change/d1"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tc, err := s.temporal()
+			if err != nil {
+				return err
+			}
+			id := args[0]
+			seen := map[string]string{}
+			say := func(key, line string) {
+				if seen[key] != line {
+					seen[key] = line
+					fmt.Fprintf(s.out, "%s  %s\n", time.Now().UTC().Format("15:04:05"), line)
+				}
+			}
+			for {
+				desc, err := tc.DescribeWorkflowExecution(s.ctx, id, "")
+				var nf *serviceerror.NotFound
+				if errors.As(err, &nf) {
+					return domain.Errorf(domain.NotFound, "no workflow %s (deploys and rollbacks run as change/<deployment>)", id)
+				}
+				if err != nil {
+					return err
+				}
+				info := desc.GetWorkflowExecutionInfo()
+				runID := info.GetExecution().GetRunId()
+				if v, err := tc.QueryWorkflow(s.ctx, id, runID, workflows.ProgressQuery); err == nil {
+					var p workflows.Progress
+					if v.Get(&p) == nil {
+						for _, st := range p.Steps {
+							if st.State == workflows.StepPending {
+								continue
+							}
+							line := fmt.Sprintf("%-20s %s", st.Name, st.State)
+							if st.Detail != "" {
+								line += "  " + st.Detail
+							}
+							if st.Error != "" {
+								line += "  " + clipText(st.Error, 160)
+							}
+							say("step/"+st.Name, line)
+						}
+					}
+				}
+				for _, pa := range desc.GetPendingActivities() {
+					name := pa.GetActivityType().GetName()
+					line := fmt.Sprintf("%-20s attempt %d", name, pa.GetAttempt())
+					if f := pa.GetLastFailure(); f != nil && pa.GetAttempt() > 1 {
+						line += ", retrying after: " + clipText(f.GetMessage(), 160)
+					}
+					if hb := pa.GetHeartbeatDetails(); hb != nil {
+						var d map[string]any
+						if converter.GetDefaultDataConverter().FromPayloads(hb, &d) == nil && d["bytesTotal"] != nil {
+							line += fmt.Sprintf(", %v/%v layers, %.1f/%.1f MB", d["layersDone"], d["layers"], mb(d["bytesDone"]), mb(d["bytesTotal"]))
+						}
+					}
+					say("activity/"+name, line)
+				}
+				if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+					err := tc.GetWorkflow(s.ctx, id, runID).Get(s.ctx, nil)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(s.out, "%s  %s finished: %s\n", time.Now().UTC().Format("15:04:05"), id, info.GetStatus())
+					return nil
+				}
+				select {
+				case <-s.ctx.Done():
+					return s.ctx.Err()
+				case <-time.After(every):
+				}
+			}
+		},
+	}
+	cmd.Flags().DurationVar(&every, "every", 500*time.Millisecond, "how often to look")
+	return cmd
+}
+
+func mb(v any) float64 {
+	f, _ := v.(float64)
+	return f / (1 << 20)
+}

@@ -1,0 +1,101 @@
+package workflows_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"strings"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/rewindhq/rewind/activities"
+	"github.com/rewindhq/rewind/internal/runtime"
+)
+
+// dockerStub is a test double of the Docker Engine and bundle-root steps,
+// for the workflow unit tests only: it lets them fail any step on demand to
+// test compensation. The real activities run against a real Engine and
+// registry in the integration tests (internal/runtime, internal/cli).
+type dockerStub struct {
+	failAt    string         // activity whose first call fails for good (later calls, e.g. compensation, succeed)
+	transient map[string]int // activity → attempts that fail before one succeeds
+	calls     []string       // every call, in order
+	swaps     []activities.SwapRequest
+	bundles   []string // versions `current` was pointed at, in order
+}
+
+func (d *dockerStub) enter(name string) error {
+	d.calls = append(d.calls, name)
+	if d.transient[name] > 0 {
+		d.transient[name]--
+		return fmt.Errorf("stub: %s is briefly unavailable", name)
+	}
+	if d.failAt == name {
+		d.failAt = ""
+		return temporal.NewNonRetryableApplicationError("stub: "+name+" failed for good", "StubFailure", nil)
+	}
+	return nil
+}
+
+// stubImage makes an image whose tag is its Runtime version: r:8.0.0 runs
+// Runtime 8.0.0. Below Runtime 5 it carries Airflow 2.2.5, else 2.9.3.
+func stubImage(ref string) runtime.Image {
+	tag := ref[strings.LastIndex(ref, ":")+1:]
+	airflow := "2.9.3"
+	if strings.HasPrefix(tag, "4.") {
+		airflow = "2.2.5"
+	}
+	return runtime.Image{Ref: ref, Digest: fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(ref))), ID: "id-" + tag, RuntimeVersion: tag, AirflowVersion: airflow}
+}
+
+func stubDocker(env *testsuite.TestWorkflowEnvironment, acts *activities.Activities, d *dockerStub) {
+	env.OnActivity(acts.PullImage, mock.Anything, mock.Anything).Return(func(ctx context.Context, req activities.PullRequest) (runtime.Image, error) {
+		if err := d.enter("PullImage"); err != nil {
+			return runtime.Image{}, err
+		}
+		img := stubImage(req.Ref)
+		if req.Digest != "" && req.Digest != img.Digest {
+			return img, temporal.NewNonRetryableApplicationError("digest moved", "DigestMismatch", nil)
+		}
+		if req.Number > 0 { // what the real activity records
+			return img, acts.Store.SetImage(ctx, req.DeploymentID, req.Number, img.Digest, img.RuntimeVersion, img.AirflowVersion)
+		}
+		return img, nil
+	})
+	env.OnActivity(acts.MetadataDowngrade, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.DowngradeRequest) (runtime.OneOffResult, error) {
+		if err := d.enter("MetadataDowngrade"); err != nil {
+			return runtime.OneOffResult{}, err
+		}
+		d.calls[len(d.calls)-1] += " with " + req.NewerImage
+		return runtime.OneOffResult{Output: "downgraded to " + req.AirflowVersion}, nil
+	})
+	env.OnActivity(acts.UnpackBundle, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.BundleRequest) (string, error) {
+		return "/bundles/" + req.Version, d.enter("UnpackBundle")
+	})
+	env.OnActivity(acts.SwapBundle, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.BundleRequest) error {
+		if err := d.enter("SwapBundle"); err != nil {
+			return err
+		}
+		d.bundles = append(d.bundles, req.Version)
+		return nil
+	})
+	env.OnActivity(acts.SwapComponents, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.SwapRequest) (runtime.SwapReport, error) {
+		if err := d.enter("SwapComponents"); err != nil {
+			return runtime.SwapReport{}, err
+		}
+		d.swaps = append(d.swaps, req)
+		rep := runtime.SwapReport{DeploymentID: req.Deployment.ID, Revision: req.Revision, Image: req.Image.Ref, Downgrade: req.Downgrade}
+		old := runtime.ContainerRef{Name: "rewind-" + req.Deployment.ID + "-worker", Component: "worker"}
+		if req.Downgrade {
+			rep.Killed = append(rep.Killed, old)
+		} else {
+			rep.Drained = append(rep.Drained, old)
+		}
+		return rep, nil
+	})
+	env.OnActivity(acts.Verify, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.VerifyRequest) error {
+		return d.enter("Verify")
+	})
+}

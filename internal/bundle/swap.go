@@ -26,6 +26,19 @@ const currentName = "current"
 // The version must be completely unpacked (marker present); swapping to a
 // partial tree would defeat the point.
 func Swap(root, deploymentID, version string) error {
+	if err := relink(root, deploymentID, version); err != nil {
+		return err
+	}
+	// The rename is atomic for readers at once; the fsync makes it survive
+	// a power cut, so a restart never goes back to the old DAGs silently
+	// while the revision says otherwise. It is also the slow, variable part
+	// (it waits for the filesystem journal), which is why the benchmark
+	// reports the two separately.
+	return syncDir(filepath.Join(root, deploymentID))
+}
+
+// relink is Swap up to the moment readers see the new tree.
+func relink(root, deploymentID, version string) error {
 	if err := checkIDs(deploymentID, version); err != nil {
 		return err
 	}
@@ -45,9 +58,7 @@ func Swap(root, deploymentID, version string) error {
 		os.Remove(tmp)
 		return err
 	}
-	// The rename is atomic for readers at once; the fsync makes it survive
-	// a power cut, so a restart never goes back to the old DAGs silently.
-	return syncDir(depDir)
+	return nil
 }
 
 // sweepTempLinks removes temp symlinks a crash left between Symlink and

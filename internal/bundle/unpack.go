@@ -107,9 +107,11 @@ func Unpack(ctx context.Context, s Store, digest, root, deploymentID, version st
 	if err := os.Rename(tmp, final); err != nil {
 		// final exists: a partial directory from a crash (no marker), or a
 		// concurrent attempt that just finished.
-		if done, cerr := complete(final, digest); cerr != nil || done {
+		if done, cerr := complete(final, digest); cerr != nil {
+			return "", cerr
+		} else if done {
 			os.RemoveAll(tmp)
-			return final, cerr
+			return final, nil
 		}
 		// Move the debris aside first: rename cannot replace a non-empty
 		// directory, and removing it in place could leave a half-deleted

@@ -28,8 +28,10 @@ import (
 // sibling, flushed to disk, marked, and renamed into place, so the version
 // directory either does not exist or is complete.
 //
-// An archive breaking the rules (see unpacker.entry) or the limits is refused
-// with domain.UnsafeBundle, a corrupt store object with
+// An archive breaking the rules (relative names without "..", only
+// directories, regular files and links that stay inside, nothing written
+// through a symlink, within lim; the full list is in docs/bundles.md) is
+// refused with domain.UnsafeBundle, a corrupt store object with
 // domain.DigestMismatch; either way Unpack removes everything it created,
 // including the deployment directories if it made them.
 func Unpack(ctx context.Context, s Store, digest, root, deploymentID, version string, lim Limits) (dir string, err error) {

@@ -32,6 +32,9 @@ import (
 // file to a temporary name, fsyncs it and renames it over the old one. A
 // crash at any point leaves either the old or the new complete file, never
 // a torn line; a stray temporary file is ignored and replaced next time.
+//
+// <dir>/index-template.json (TemplateFile) holds the index template to put
+// into Elasticsearch before loading the files.
 type File struct {
 	dir    string
 	prefix string
@@ -90,12 +93,37 @@ type BulkAction struct {
 
 type runKey struct{ workflowID, runID string }
 
+// TemplateFile is written next to the run directories: the index template
+// (Template) as JSON, to PUT into Elasticsearch before loading the files so
+// that the indices get rewind's mappings (docs/logs.md).
+const TemplateFile = "index-template.json"
+
+// writeTemplate writes TemplateFile unless it exists with this content.
+func (f *File) writeTemplate() error {
+	b, err := json.MarshalIndent(Template(f.prefix), "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	path := filepath.Join(f.dir, TemplateFile)
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+		return nil
+	}
+	if err := os.MkdirAll(f.dir, 0o755); err != nil {
+		return fmt.Errorf("eslog: %w", err)
+	}
+	return writeAtomic(path, b)
+}
+
 // Export implements Exporter.
 func (f *File) Export(ctx context.Context, events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
 	if err := validate(events); err != nil {
+		return err
+	}
+	if err := f.writeTemplate(); err != nil {
 		return err
 	}
 	runs := map[runKey][]Event{}

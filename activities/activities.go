@@ -33,6 +33,8 @@ type Activities struct {
 	Runtime *runtime.Runtime
 	// Bundles holds packed DAG bundles by digest.
 	Bundles bundle.Store
+	// Faults is for fault and crash tests only (REWIND_FAULTS).
+	Faults Faults
 }
 
 // refuse turns a domain refusal into a non-retryable application error with

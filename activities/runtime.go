@@ -26,14 +26,24 @@ type PullRequest struct {
 // the Temporal UI and `rewind watch` show a pull moving, and so a stuck pull
 // (no heartbeat) is retried instead of hanging. Docker keeps the layers a
 // failed attempt completed, so a retry resumes from them.
-func (a *Activities) PullImage(ctx context.Context, req PullRequest) (runtime.Image, error) {
+func (a *Activities) PullImage(ctx context.Context, req PullRequest) (img runtime.Image, err error) {
+	stop := heartbeatWhile(ctx, "pulling "+req.Ref)
+	defer stop()
+	if err := a.Faults.inject(ctx, "PullImage", "before"); err != nil {
+		return img, err
+	}
+	defer func() {
+		if err == nil {
+			err = a.Faults.inject(ctx, "PullImage", "after")
+		}
+	}()
 	if activity.HasHeartbeatDetails(ctx) {
 		var last runtime.Progress
 		if activity.GetHeartbeatDetails(ctx, &last) == nil {
 			activity.GetLogger(ctx).Info("resuming pull", "ref", req.Ref, "layersDone", last.LayersDone, "bytesDone", last.BytesDone)
 		}
 	}
-	img, err := a.Runtime.Pull(ctx, req.Ref, req.Digest, func(p runtime.Progress) { activity.RecordHeartbeat(ctx, p) })
+	img, err = a.Runtime.Pull(ctx, req.Ref, req.Digest, func(p runtime.Progress) { activity.RecordHeartbeat(ctx, p) })
 	if err != nil {
 		return img, refuse(err)
 	}
@@ -61,8 +71,14 @@ type SwapRequest struct {
 func (a *Activities) SwapComponents(ctx context.Context, req SwapRequest) (runtime.SwapReport, error) {
 	stop := heartbeatWhile(ctx, "swapping components")
 	defer stop()
+	if err := a.Faults.inject(ctx, "SwapComponents", "before"); err != nil {
+		return runtime.SwapReport{}, err
+	}
 	rep, err := a.Runtime.Swap(ctx, req.Deployment, req.Image, runtime.SwapOptions{Revision: req.Revision, Downgrade: req.Downgrade})
-	return rep, refuse(err)
+	if err != nil {
+		return rep, refuse(err)
+	}
+	return rep, a.Faults.inject(ctx, "SwapComponents", "after")
 }
 
 // DowngradeRequest runs the metadata downgrade of R11.
@@ -78,6 +94,9 @@ type DowngradeRequest struct {
 func (a *Activities) MetadataDowngrade(ctx context.Context, req DowngradeRequest) (runtime.OneOffResult, error) {
 	stop := heartbeatWhile(ctx, "metadata downgrade")
 	defer stop()
+	if err := a.Faults.inject(ctx, "MetadataDowngrade", "before"); err != nil {
+		return runtime.OneOffResult{}, err
+	}
 	cmd := strings.Fields(strings.ReplaceAll(a.Config.MetadataDowngradeCommand, "{{airflowVersion}}", req.AirflowVersion))
 	res, err := a.Runtime.RunOneOff(ctx, req.DeploymentID, req.NewerImage, cmd, runtime.OneOffOptions{Name: "db-downgrade"})
 	if err != nil {
@@ -128,6 +147,9 @@ type VerifyRequest struct {
 // one active container, running the expected image, and `current` points at
 // the expected bundle.
 func (a *Activities) Verify(ctx context.Context, req VerifyRequest) error {
+	if err := a.Faults.inject(ctx, "Verify", "before"); err != nil {
+		return err
+	}
 	cs, err := a.Runtime.Containers(ctx, req.DeploymentID)
 	if err != nil {
 		return err

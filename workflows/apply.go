@@ -31,11 +31,11 @@ var applySteps = []string{StepPull, StepDowngrade, StepUnpack, StepSwapBundle, S
 // Temporal UI rather than a hang; schedule-to-close bounds the retrying.
 var (
 	pullOptions = workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: time.Minute, ScheduleToCloseTimeout: 2 * time.Hour,
+		StartToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: 20 * time.Second, ScheduleToCloseTimeout: 2 * time.Hour,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	}
 	dockerOptions = workflow.ActivityOptions{
-		StartToCloseTimeout: 15 * time.Minute, HeartbeatTimeout: 30 * time.Second, ScheduleToCloseTimeout: time.Hour,
+		StartToCloseTimeout: 15 * time.Minute, HeartbeatTimeout: 20 * time.Second, ScheduleToCloseTimeout: time.Hour,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	}
 	// The metadata downgrade changes the database: a few attempts, then a

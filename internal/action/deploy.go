@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
@@ -75,6 +76,15 @@ func StartChange(ctx context.Context, cfg *config.Config, c client.Client, deplo
 			workflows.AttrRequestedBy.ValueSet(requestedBy)),
 	}
 	run, err := c.ExecuteWorkflow(ctx, opts, workflowType, input)
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) && strings.Contains(invalid.Error(), "search attribute") {
+		// No worker has registered them yet (a fresh server); the change
+		// can still be queued for the first worker to pick up.
+		if err := app.EnsureSearchAttributes(ctx, c, cfg.Namespace); err != nil {
+			return nil, err
+		}
+		run, err = c.ExecuteWorkflow(ctx, opts, workflowType, input)
+	}
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return nil, &ChangeInProgressError{WorkflowID: id, RunID: started.RunId, DeploymentID: deploymentID}

@@ -117,6 +117,15 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		st.Close()
 		return nil, err
 	}
+	faults, err := activities.ParseFaults(cfg.Faults)
+	if err != nil {
+		st.Close()
+		c.Close()
+		return nil, fmt.Errorf("REWIND_FAULTS: %w", err)
+	}
+	if len(faults) > 0 {
+		logger.Warn("fault injection is on (REWIND_FAULTS): for tests only", "faults", faults.String())
+	}
 	rt, err := Runtime(cfg)
 	if err != nil {
 		st.Close()
@@ -133,7 +142,7 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		return nil, err
 	}
 	r.worker = worker.New(c, cfg.TaskQueue, worker.Options{})
-	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c, Runtime: rt, Bundles: bundle.NewFSStore(cfg.BundleRoot)})
+	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c, Runtime: rt, Bundles: bundle.NewFSStore(cfg.BundleRoot), Faults: faults})
 	if err := r.worker.Start(); err != nil {
 		r.close()
 		return nil, err

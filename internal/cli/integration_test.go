@@ -45,6 +45,23 @@ type stack struct {
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
+	s := startServer(t)
+	cfg, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := app.StartWorker(context.Background(), cfg, quietSlog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop) // runs before the server stops
+	return s
+}
+
+// startServer starts the dev server alone and points the environment (for
+// the CLI and any worker) at it, with a fresh data directory.
+func startServer(t *testing.T) *stack {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  temporalCLI(t),
@@ -54,25 +71,16 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		cancel()
+		srv.Stop()
+	})
 	s := &stack{addr: srv.FrontendHostPort(), taskQueue: "rewind-it", client: srv.Client()}
 	t.Setenv("REWIND_TEMPORAL_ADDRESS", s.addr)
 	t.Setenv("REWIND_TASK_QUEUE", s.taskQueue)
 	t.Setenv("REWIND_DATA_DIR", t.TempDir())
 	t.Setenv("REWIND_DATABASE_URL", "")
 	t.Setenv("REWIND_ROLLBACKS_ENABLED", "true")
-	cfg, err := config.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := app.StartWorker(ctx, cfg, quietSlog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		w.Stop()
-		cancel()
-		srv.Stop()
-	})
 	return s
 }
 

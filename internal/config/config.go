@@ -49,6 +49,9 @@ type Config struct {
 	BundleMaxFiles           int    `env:"REWIND_BUNDLE_MAX_FILES" envDefault:"100000"`
 
 	LogLevel string `env:"REWIND_LOG_LEVEL" envDefault:"info"`
+	// Faults injects failures and pauses into activities, for fault tests
+	// only (see activities.Faults). Empty in production.
+	Faults string `env:"REWIND_FAULTS"`
 }
 
 // Error names the environment variable that holds a bad value, so an

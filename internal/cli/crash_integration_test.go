@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/workflows"
+)
+
+// workerProcess is rewind-worker running as its own process, so a test can
+// SIGKILL it the way a crash or an OOM kill would.
+type workerProcess struct {
+	cmd *exec.Cmd
+}
+
+func buildWorker(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rewind-worker")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../worker").CombinedOutput(); err != nil {
+		t.Fatalf("go build worker: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func startWorkerProcess(t *testing.T, bin, faults string) *workerProcess {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "worker.log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "REWIND_FAULTS="+faults, "REWIND_LOG_LEVEL=info")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &workerProcess{cmd: cmd}
+	t.Cleanup(func() { w.kill(); log.Close() })
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), `"worker started"`) {
+			return w
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("worker did not start:\n%s", b)
+		}
+	}
+}
+
+func (w *workerProcess) kill() {
+	if w.cmd.ProcessState == nil {
+		w.cmd.Process.Signal(syscall.SIGKILL)
+		w.cmd.Wait()
+	}
+}
+
+// waitStarted waits until the workflow's activity of that name has started
+// an attempt numbered at least minAttempt, and returns the attempt.
+func waitStarted(t *testing.T, s *stack, workflowID, activity string, minAttempt int32) int32 {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		desc, err := s.client.DescribeWorkflowExecution(context.Background(), workflowID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pa := range desc.GetPendingActivities() {
+			if pa.GetActivityType().GetName() == activity && pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED && pa.GetAttempt() >= minAttempt {
+				return pa.GetAttempt()
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s of %s never started attempt %d", activity, workflowID, minAttempt)
+	return 0
+}
+
+// A worker SIGKILLed after pulling (before reporting it) and again after
+// swapping the components (before reporting it) is replaced by a new one;
+// the rollback still ends with one new DEPLOYED revision and exactly one
+// container per component.
+func TestWorkerKilledDuringPullAndSwapConverges(t *testing.T) {
+	s := startServer(t)
+	bin := buildWorker(t)
+	dep := uniqueID("crash")
+	removeContainers(t, dep)
+	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--env", "REWIND_TEST_TASK_SECONDS=1",
+		"--component", "scheduler=airflow scheduler", "--component", "triggerer=airflow triggerer", "--component", "worker=airflow celery worker")
+	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
+	w := startWorkerProcess(t, bin, "")
+	mustRewind(t, "deploy", dep, "--image", image(t, "9.1.0"), "--as", "alice", "--wait")
+	mustRewind(t, "deploy", dep, "--image", image(t, "8.0.0"), "--as", "alice", "--wait")
+	w.kill()
+
+	const faults = "PullImage=after:3s,SwapComponents=after:3s"
+	w = startWorkerProcess(t, bin, faults)
+	id := workflows.ChangeWorkflowID(dep)
+	mustRewind(t, "rollback", dep, "--to", "1", "--description", "crash test", "--yes", "--as", "alice")
+
+	waitStarted(t, s, id, "PullImage", 1)
+	time.Sleep(1500 * time.Millisecond) // pulled, not yet reported
+	w.kill()
+	w = startWorkerProcess(t, bin, faults)
+	if a := waitStarted(t, s, id, "PullImage", 2); a < 2 {
+		t.Fatalf("the pull must be retried after the crash, attempt %d", a)
+	}
+	waitStarted(t, s, id, "SwapComponents", 1)
+	time.Sleep(1500 * time.Millisecond) // swapped, not yet reported
+	w.kill()
+	w = startWorkerProcess(t, bin, "")
+
+	var res workflows.RollbackResult
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := s.client.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+		t.Fatalf("rollback after two crashes: %v", err)
+	}
+
+	revs := historyJSON(t, dep)
+	if len(revs) != 3 || revs[0].Status != domain.StatusDeployed || revs[0].RollbackOf != 1 || revs[0].ImageDigest != revs[2].ImageDigest {
+		t.Fatalf("want exactly one new DEPLOYED revision restoring r1: %+v", revs)
+	}
+	out, err := exec.Command("docker", "ps", "-a", "--filter", "label=rewind.deployment="+dep, "--format", "{{.Names}} {{.State}}").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if strings.HasSuffix(f[0], "-next") {
+			t.Fatalf("a half-finished replacement was left: %s", line)
+		}
+		for _, comp := range []string{"scheduler", "triggerer", "worker"} {
+			if f[0] == "rewind-"+dep+"-"+comp {
+				count[comp]++
+				img, _ := exec.Command("docker", "inspect", "--format", "{{.Config.Image}}", f[0]).Output()
+				if f[1] != "running" || !strings.Contains(string(img), revs[2].ImageDigest) {
+					t.Fatalf("%s should run r1's image %s: %s (%s)", comp, revs[2].ImageDigest, line, img)
+				}
+			}
+		}
+	}
+	for _, comp := range []string{"scheduler", "triggerer", "worker"} {
+		if count[comp] != 1 {
+			t.Fatalf("component %s has %d containers:\n%s", comp, count[comp], out)
+		}
+	}
+}

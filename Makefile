@@ -8,7 +8,7 @@ TEMPORAL := $(CACHE)/bin/temporal-$(TEMPORAL_VERSION)
 export REWIND_TEMPORAL_CLI := $(TEMPORAL)
 GO_PACKAGES := ./...
 
-.PHONY: all build test test-unit run temporal clean
+.PHONY: all build test test-unit run temporal clean record-histories
 
 all: build
 
@@ -28,6 +28,11 @@ test: build $(TEMPORAL)
 # Fast feedback: tests that need no server.
 test-unit:
 	go test -count=1 ./internal/config ./internal/domain ./internal/policy ./workflows
+
+# Re-record the workflow histories the replay tests read (after changing a
+# workflow on purpose and guarding the change with workflow.GetVersion).
+record-histories: build $(TEMPORAL)
+	REWIND_RECORD_HISTORIES=$(CURDIR)/workflows/testdata/histories scripts/test.sh -run 'TestRollbackThrough|TestFailedRollback' ./internal/cli
 
 # Dev server + worker on the embedded defaults (SQLite under ./.rewind).
 run: build $(TEMPORAL)

@@ -43,11 +43,14 @@ func Dial(cfg *config.Config, logger *slog.Logger) (client.Client, error) {
 // Register puts every workflow and activity of rewind on a worker (or a
 // replayer or test environment), under their public names.
 func Register(r worker.Registry, acts *activities.Activities) {
+	RegisterWorkflows(r)
+	r.RegisterActivity(acts)
+}
+
+// RegisterWorkflows registers the workflows alone, for the replayer.
+func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.DeployWorkflow, workflow.RegisterOptions{Name: workflows.DeployWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.RollbackWorkflow, workflow.RegisterOptions{Name: workflows.RollbackWorkflowName})
-	if acts != nil {
-		r.RegisterActivity(acts)
-	}
 }
 
 // searchAttributes are SPEC §3's, with their types.

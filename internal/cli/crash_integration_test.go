@@ -64,9 +64,15 @@ func (w *workerProcess) kill() {
 	}
 }
 
-// waitStarted waits until the workflow's activity of that name has started
+// waitStarted waits until the workflow's activity of that name is running
 // an attempt numbered at least minAttempt, and returns the attempt.
 func waitStarted(t *testing.T, s *stack, workflowID, activity string, minAttempt int32) int32 {
+	return waitAttempt(t, s, workflowID, activity, minAttempt, true)
+}
+
+// waitAttempt is waitStarted without requiring the attempt to be running: an
+// activity that fails at once spends its time waiting out the backoff.
+func waitAttempt(t *testing.T, s *stack, workflowID, activity string, minAttempt int32, running bool) int32 {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
@@ -75,7 +81,7 @@ func waitStarted(t *testing.T, s *stack, workflowID, activity string, minAttempt
 			t.Fatal(err)
 		}
 		for _, pa := range desc.GetPendingActivities() {
-			if pa.GetActivityType().GetName() == activity && pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED && pa.GetAttempt() >= minAttempt {
+			if pa.GetActivityType().GetName() == activity && (!running || pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED) && pa.GetAttempt() >= minAttempt {
 				return pa.GetAttempt()
 			}
 		}

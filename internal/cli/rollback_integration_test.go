@@ -93,8 +93,16 @@ func TestRollbackThroughTheDevServerDockerAndRegistry(t *testing.T) {
 		t.Fatalf("after r3 the scheduler should run 8.0.0 with DAGs c: %v", st)
 	}
 
+	// The plan first, as a dry run: nothing changes.
+	plan := mustRewind(t, "rollback", dep, "--to", "2", "--description", "r3 broke the ETL", "--dry-run", "--as", "alice")
+	if !strings.Contains(plan, "Rollback plan") || !strings.Contains(plan, "workers drained: rewind-"+dep+"-worker") || len(historyJSON(t, dep)) != 3 {
+		t.Fatalf("dry run:\n%s", plan)
+	}
+	recordHistory(t, s, "change/"+dep, "rollback-dry-run")
+
 	// Roll back to r2: an upgrade 8.0.0 → 9.1.0.
 	res := rollbackJSON(t, dep, "--to", "2", "--description", "r3 broke the ETL")
+	recordHistory(t, s, "change/"+dep, "rollback-upgrade")
 	if res.Revision.Number != 4 || res.Plan.Downgrade || len(res.Report.Swap.Drained) != 1 {
 		t.Fatalf("r4: %+v plan %+v swap %+v", res.Revision, res.Plan, res.Report.Swap)
 	}
@@ -107,6 +115,7 @@ func TestRollbackThroughTheDevServerDockerAndRegistry(t *testing.T) {
 
 	// Roll back to r3: a downgrade 9.1.0 → 8.0.0.
 	res = rollbackJSON(t, dep, "--to", "3", "--description", "back to the 8.0.0 build")
+	recordHistory(t, s, "change/"+dep, "rollback-downgrade")
 	if res.Revision.Number != 5 || !res.Plan.Downgrade || len(res.Report.Swap.Killed) != 1 {
 		t.Fatalf("r5: %+v plan %+v swap %+v", res.Revision, res.Plan, res.Report.Swap)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/eslog"
 	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
@@ -33,6 +34,10 @@ type Activities struct {
 	Runtime *runtime.Runtime
 	// Bundles holds packed DAG bundles by digest.
 	Bundles bundle.Store
+	// Exporter sends log events to Elasticsearch, or to the NDJSON file
+	// when none is configured; Fallback keeps what Elasticsearch rejects.
+	Exporter eslog.Exporter
+	Fallback eslog.Exporter
 	// Faults is for fault and crash tests only (REWIND_FAULTS).
 	Faults Faults
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs go test with the real services the tests need, started here and
 # stopped by PID at the end: PostgreSQL (unless REWIND_TEST_POSTGRES_URL
-# already names one) and an image registry holding the test runtime images.
+# already names one), an image registry holding the test runtime images, and
+# two servers speaking Elasticsearch's API: mock-es (fault injection) and
+# ZincSearch (stores and searches).
 # The Docker Engine is the machine's (DOCKER_HOST); the Temporal dev server
 # is started by the tests themselves from $REWIND_TEMPORAL_CLI.
 set -euo pipefail
@@ -11,6 +13,8 @@ chmod 755 "$work"
 cleanup() {
   [ -n "${pg_dir:-}" ] && scripts/postgres.sh stop "$pg_dir" || true
   [ -n "${registry_dir:-}" ] && scripts/registry.sh stop "$registry_dir" || true
+  [ -n "${mockes_dir:-}" ] && scripts/mock-es.sh stop "$mockes_dir" || true
+  [ -n "${zinc_dir:-}" ] && scripts/zincsearch.sh stop "$zinc_dir" || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -28,6 +32,13 @@ REWIND_TEST_REGISTRY=$(scripts/registry.sh start "$registry_dir")
 export REWIND_TEST_REGISTRY
 scripts/test-images.sh >"$work/test-images.log" 2>&1 || { cat "$work/test-images.log" >&2; exit 1; }
 
+mockes_dir=$work/mockes
+REWIND_TEST_MOCKES_URL=$(scripts/mock-es.sh start "$mockes_dir")
+export REWIND_TEST_MOCKES_URL
+zinc_dir=$work/zincsearch
+REWIND_TEST_ZINCSEARCH_URL=$(scripts/zincsearch.sh start "$zinc_dir" "$(free_port)")
+export REWIND_TEST_ZINCSEARCH_URL
+
 : "${REWIND_TEMPORAL_CLI:?set REWIND_TEMPORAL_CLI (make test does)}"
-echo "test services: PostgreSQL $REWIND_TEST_POSTGRES_URL, registry $REWIND_TEST_REGISTRY, Docker $(docker version --format '{{.Server.Version}}'), Temporal CLI $REWIND_TEMPORAL_CLI"
+echo "test services: PostgreSQL $REWIND_TEST_POSTGRES_URL, registry $REWIND_TEST_REGISTRY, mock-es $REWIND_TEST_MOCKES_URL, ZincSearch ${REWIND_TEST_ZINCSEARCH_URL#*@}, Docker $(docker version --format '{{.Server.Version}}'), Temporal CLI $REWIND_TEMPORAL_CLI"
 go test -count=1 -timeout 30m "$@"

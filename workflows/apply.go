@@ -90,6 +90,7 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 		}
 		out.Image = &img
 		rev.ImageDigest, rev.RuntimeVersion, rev.AirflowVersion = img.Digest, img.RuntimeVersion, img.AirflowVersion
+		t.revision(*rev)
 		t.detail(StepPull, fmt.Sprintf("%s (Runtime %s)", img.Digest, orUnknown(img.RuntimeVersion)))
 		return nil
 	}); err != nil {
@@ -189,8 +190,9 @@ func compensate(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRepo
 		if err != nil {
 			notes = append(notes, "components could not be put back: "+err.Error())
 		} else {
-			t.step(StepSwap).State = StepCompensated
-			notes = append(notes, fmt.Sprintf("components put back on revision %d", prev.Number))
+			note := fmt.Sprintf("components put back on revision %d", prev.Number)
+			t.compensated(StepSwap, note)
+			notes = append(notes, note)
 		}
 	}
 	if out.bundleSwapped && spec.prev.DagBundleVersion != "" {
@@ -198,8 +200,9 @@ func compensate(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRepo
 		if err != nil {
 			notes = append(notes, "DAG bundle could not be put back: "+err.Error())
 		} else {
-			t.step(StepSwapBundle).State = StepCompensated
-			notes = append(notes, "DAG bundle put back on "+spec.prev.DagBundleVersion)
+			note := "DAG bundle put back on " + spec.prev.DagBundleVersion
+			t.compensated(StepSwapBundle, note)
+			notes = append(notes, note)
 		}
 	}
 	return strings.Join(notes, "; ")

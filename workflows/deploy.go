@@ -73,16 +73,23 @@ func (d *deploy) setup(ctx workflow.Context) error {
 }
 
 func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResult, err error) {
-	defer func() { d.progress.finish(err) }()
+	defer func() {
+		d.progress.finish(err)
+		exportEvents(ctx, d.progress)
+	}()
 	sctx := workflow.WithActivityOptions(ctx, storeOptions)
 	var plan activities.DeployPlan
+	// Parsed before the step starts so that every event of a well-formed
+	// request names its deployment and requester.
+	in, perr := ParseDeployInput(raw)
+	if perr == nil {
+		d.progress.about(in.DeploymentID, in.RequestedBy)
+	}
 	err = d.progress.run(ctx, StepValidate, func() error {
-		in, perr := ParseDeployInput(raw)
 		if perr != nil {
 			return asApplicationError(perr)
 		}
 		d.in = in
-		d.progress.p.DeploymentID = in.DeploymentID
 		d.logger = log.With(d.logger, "deployment", in.DeploymentID, "requestedBy", in.RequestedBy)
 		if uerr := workflow.UpsertTypedSearchAttributes(ctx, AttrDeployment.ValueSet(in.DeploymentID), AttrKind.ValueSet(KindDeploy),
 			AttrRequestedBy.ValueSet(in.RequestedBy)); uerr != nil {
@@ -95,7 +102,6 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 		d.logger.Warn("deploy refused", "error", err)
 		return nil, err
 	}
-	in := d.in
 
 	info := workflow.GetInfo(ctx)
 	rev := domain.Revision{DeploymentID: in.DeploymentID, CreatedAt: workflow.Now(ctx), CreatedBy: in.RequestedBy,
@@ -109,7 +115,7 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 	if err != nil {
 		return nil, err
 	}
-	d.progress.p.Revision = rev.Number
+	d.progress.revision(rev)
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrRevision.ValueSet(int64(rev.Number))); err != nil {
 		return nil, err
 	}
@@ -134,6 +140,7 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 		d.logger.Warn("deploy failed", "revision", rev.Number, "error", err)
 		return nil, err
 	}
+	d.progress.revision(rev)
 	d.logger.Info("deployed", "revision", rev.Number, "imageDigest", rev.ImageDigest)
 	d.progress.finish(nil)
 	return &DeployResult{Revision: rev, Report: out, Progress: d.progress.p}, nil

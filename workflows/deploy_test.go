@@ -10,14 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/eslog"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
 )
@@ -29,6 +32,9 @@ type fixture struct {
 	store *store.Store
 	acts  *activities.Activities
 	runs  int
+	logs  string // where the NDJSON exporter writes
+	// exported holds the events each change handed to its export.
+	exported [][]eslog.Event
 	// docker holds what the stubbed Docker steps are told to do.
 	docker *dockerStub
 }
@@ -51,17 +57,29 @@ func newFixture(t *testing.T) *fixture {
 	if err := st.AddGrant(ctx, domain.Grant{User: "imogen", DeploymentID: "d1", Permission: "deployment.images.push"}); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{store: st, acts: &activities.Activities{Store: st, Config: &config.Config{RollbacksEnabled: true, RollbackWindowDays: 90}}, docker: &dockerStub{}}
+	logs := t.TempDir()
+	file, err := eslog.NewFile(logs, "rewind-logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{store: st, logs: logs, acts: &activities.Activities{Store: st, Exporter: file,
+		Config: &config.Config{RollbacksEnabled: true, RollbackWindowDays: 90}}, docker: &dockerStub{}}
 }
 
 func (f *fixture) env() *testsuite.TestWorkflowEnvironment {
 	env := f.suite.NewTestWorkflowEnvironment()
+	app.Register(env, f.acts)
 	stubDocker(env, f.acts, f.docker)
+	// The test environment ends with the parent, before an abandoned child
+	// runs: keep what the parent hands to its export instead.
+	env.OnWorkflow(workflows.ExportEventsWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, events []eslog.Event) (int, error) {
+		f.exported = append(f.exported, events)
+		return len(events), nil
+	})
 	// The test environment gives every execution the same run id; distinct
 	// workflow ids keep executions apart, as distinct run ids do for real.
 	f.runs++
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: fmt.Sprintf("change/d1-test-%d", f.runs)})
-	app.Register(env, f.acts)
 	return env
 }
 

@@ -3,7 +3,11 @@ package workflows
 import (
 	"time"
 
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/eslog"
 )
 
 // StepState is the state of one step in the progress query (SPEC §3).
@@ -47,14 +51,22 @@ type Progress struct {
 	Steps        []Step `json:"steps"`
 }
 
-// tracker owns a Progress and updates it as steps run. All times are
-// workflow time, so replays produce the same answers.
+// tracker owns a Progress and updates it as steps run, logging each step
+// with the workflow and run ids and keeping it as a log event for export
+// (R13). All times are workflow time, so replays produce the same events.
 type tracker struct {
-	p Progress
+	ctx    workflow.Context
+	p      Progress
+	events []eslog.Event
+	base   eslog.Event // the fields every event of this run carries
+	logger log.Logger
 }
 
 func newTracker(ctx workflow.Context, kind string, steps ...string) (*tracker, error) {
-	t := &tracker{p: Progress{Kind: kind, State: ChangeRunning}}
+	info := workflow.GetInfo(ctx)
+	t := &tracker{ctx: ctx, p: Progress{Kind: kind, State: ChangeRunning},
+		base:   eslog.Event{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Kind: eslog.Kind(kind)},
+		logger: log.With(workflow.GetLogger(ctx), "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID)}
 	for _, s := range steps {
 		t.p.Steps = append(t.p.Steps, Step{Name: s, State: StepPending})
 	}
@@ -72,20 +84,72 @@ func (t *tracker) step(name string) *Step {
 	return &t.p.Steps[len(t.p.Steps)-1]
 }
 
+// about records what the change is about, for every later event.
+func (t *tracker) about(deploymentID, requestedBy string) {
+	t.p.DeploymentID, t.base.Deployment, t.base.RequestedBy = deploymentID, deploymentID, requestedBy
+	t.logger = log.With(t.logger, "deployment", deploymentID, "requestedBy", requestedBy)
+}
+
+// revision records the change's revision and its artifacts as they become known.
+func (t *tracker) revision(r domain.Revision) {
+	t.p.Revision = r.Number
+	t.base.Revision, t.base.RollbackOf, t.base.ImageRef = r.Number, r.RollbackOf, r.ImageRef
+	t.base.ImageDigest, t.base.DagBundleVersion = r.ImageDigest, r.DagBundleVersion
+}
+
+// emit logs one event and keeps it for export.
+func (t *tracker) emit(step string, level eslog.Level, msg string, err error) {
+	e := t.base
+	e.Timestamp, e.Step, e.Level, e.Message, e.Seq = workflow.Now(t.ctx), step, level, msg, len(t.events)+1
+	if s := t.find(step); s != nil {
+		e.Attempt = s.Attempts
+	}
+	kv := []any{"step", step, "seq", e.Seq, "revision", e.Revision}
+	if err != nil {
+		e.Error = err.Error()
+		kv = append(kv, "error", e.Error)
+	}
+	switch level {
+	case eslog.LevelError:
+		t.logger.Error(msg, kv...)
+	case eslog.LevelWarn:
+		t.logger.Warn(msg, kv...)
+	default:
+		t.logger.Info(msg, kv...)
+	}
+	t.events = append(t.events, e)
+}
+
+func (t *tracker) find(name string) *Step {
+	for i := range t.p.Steps {
+		if t.p.Steps[i].Name == name {
+			return &t.p.Steps[i]
+		}
+	}
+	return nil
+}
+
 // run marks the step running, calls fn, and records how it ended.
 func (t *tracker) run(ctx workflow.Context, name string, fn func() error) error {
 	s := t.step(name)
 	now := workflow.Now(ctx)
 	s.State, s.StartedAt, s.Attempts = StepRunning, &now, s.Attempts+1
+	t.emit(name, eslog.LevelInfo, name+": started", nil)
 	err := fn()
 	end := workflow.Now(ctx)
 	s = t.step(name) // fn may have appended steps
 	s.EndedAt = &end
 	if err != nil {
 		s.State, s.Error = StepFailed, err.Error()
+		t.emit(name, eslog.LevelError, name+": failed", err)
 		return err
 	}
 	s.State = StepDone
+	msg := name + ": done"
+	if s.Detail != "" {
+		msg += " (" + s.Detail + ")"
+	}
+	t.emit(name, eslog.LevelInfo, msg, nil)
 	return nil
 }
 
@@ -94,12 +158,25 @@ func (t *tracker) detail(name, detail string) { t.step(name).Detail = detail }
 func (t *tracker) skip(name, why string) {
 	s := t.step(name)
 	s.State, s.Detail = StepSkipped, why
+	t.emit(name, eslog.LevelInfo, name+": skipped ("+why+")", nil)
 }
 
+func (t *tracker) compensated(name, what string) {
+	t.step(name).State = StepCompensated
+	t.emit(name, eslog.LevelWarn, name+": compensated ("+what+")", nil)
+}
+
+// finish closes the change once; later calls are ignored, so a deferred
+// finish after an explicit one adds no second event.
 func (t *tracker) finish(err error) {
+	if t.p.State != ChangeRunning {
+		return
+	}
 	if err != nil {
 		t.p.State = ChangeFailed
+		t.emit("finish", eslog.LevelError, t.p.Kind+" failed", err)
 		return
 	}
 	t.p.State = ChangeDone
+	t.emit("finish", eslog.LevelInfo, t.p.Kind+" finished", nil)
 }

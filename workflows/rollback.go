@@ -9,6 +9,7 @@ import (
 
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/eslog"
 	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
 )
@@ -59,18 +60,22 @@ func (r *rollback) setup(ctx workflow.Context) error {
 }
 
 func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *RollbackResult, err error) {
-	defer func() { r.progress.finish(err) }()
+	defer func() {
+		r.progress.finish(err)
+		exportEvents(ctx, r.progress)
+	}()
 	sctx := workflow.WithActivityOptions(ctx, storeOptions)
-	var (
-		in   RollbackInput
-		plan activities.RollbackPlan
-	)
+	var plan activities.RollbackPlan
+	// Parsed before the step starts so that every event of a well-formed
+	// request names its deployment and requester.
+	in, perr := ParseRollbackInput(raw)
+	if perr == nil {
+		r.progress.about(in.DeploymentID, in.RequestedBy)
+	}
 	err = r.progress.run(ctx, StepValidate, func() error {
-		var perr error
-		if in, perr = ParseRollbackInput(raw); perr != nil {
+		if perr != nil {
 			return asApplicationError(perr)
 		}
-		r.progress.p.DeploymentID = in.DeploymentID
 		r.logger = log.With(r.logger, "deployment", in.DeploymentID, "requestedBy", in.RequestedBy, "target", in.Revision)
 		if uerr := workflow.UpsertTypedSearchAttributes(ctx, AttrDeployment.ValueSet(in.DeploymentID), AttrKind.ValueSet(KindRollback),
 			AttrRequestedBy.ValueSet(in.RequestedBy)); uerr != nil {
@@ -85,6 +90,7 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 	}
 	r.progress.step(StepPlan).State = StepDone
 	r.progress.detail(StepPlan, planSummary(plan))
+	r.progress.emit(StepPlan, eslog.LevelInfo, "plan: "+planSummary(plan), nil)
 	r.logger.Info("rollback planned", "plan", planSummary(plan), "dryRun", in.DryRun)
 	if in.DryRun {
 		for _, s := range rollbackSteps()[2:] {
@@ -102,7 +108,7 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 	if err != nil {
 		return nil, err
 	}
-	r.progress.p.Revision = rev.Number
+	r.progress.revision(rev)
 	r.progress.detail(StepRecord, fmt.Sprintf("revision %d, rollback to %d", rev.Number, plan.Target.Number))
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrRevision.ValueSet(int64(rev.Number))); err != nil {
 		return nil, err
@@ -130,6 +136,7 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 	if out.Swap != nil {
 		plan.WorkersDrained, plan.WorkersKilled = refNames(out.Swap.Drained), refNames(out.Swap.Killed)
 	}
+	r.progress.revision(rev)
 	r.logger.Info("rolled back", "revision", rev.Number, "target", plan.Target.Number, "downgrade", plan.Downgrade,
 		"workersKilled", plan.WorkersKilled, "workersDrained", plan.WorkersDrained)
 	r.progress.finish(nil)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -19,6 +20,7 @@ import (
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/eslog"
 	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
@@ -51,6 +53,32 @@ func Register(r worker.Registry, acts *activities.Activities) {
 func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.DeployWorkflow, workflow.RegisterOptions{Name: workflows.DeployWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.RollbackWorkflow, workflow.RegisterOptions{Name: workflows.RollbackWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.ExportEventsWorkflow, workflow.RegisterOptions{Name: workflows.ExportEventsWorkflowName})
+}
+
+// Exporters builds the log exporter: Elasticsearch when addresses are
+// configured (its index template put now if it answers, else on first
+// export), the NDJSON file otherwise. The file is also the fallback for
+// documents Elasticsearch rejects.
+func Exporters(ctx context.Context, cfg *config.Config, logger *slog.Logger) (exporter, fallback eslog.Exporter, err error) {
+	file, err := eslog.NewFile(eslog.DefaultLogDir(cfg.DataDir), cfg.ElasticsearchIndexPrefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(cfg.ElasticsearchAddresses) == 0 {
+		return file, nil, nil
+	}
+	es, err := eslog.NewElasticsearch(eslog.ElasticsearchConfig{Addresses: cfg.ElasticsearchAddresses, Username: cfg.ElasticsearchUsername,
+		Password: cfg.ElasticsearchPassword, APIKey: cfg.ElasticsearchAPIKey, IndexPrefix: cfg.ElasticsearchIndexPrefix, Logger: logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("REWIND_ELASTICSEARCH_ADDRESSES: %w", err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := es.EnsureTemplate(tctx); err != nil {
+		logger.Warn("Elasticsearch index template not put yet; exports retry until Elasticsearch answers", "error", err)
+	}
+	return es, file, nil
 }
 
 // searchAttributes are SPEC §3's, with their types.
@@ -129,6 +157,12 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 	if len(faults) > 0 {
 		logger.Warn("fault injection is on (REWIND_FAULTS): for tests only", "faults", faults.String())
 	}
+	exporter, fallback, err := Exporters(ctx, cfg, logger)
+	if err != nil {
+		st.Close()
+		c.Close()
+		return nil, err
+	}
 	rt, err := Runtime(cfg)
 	if err != nil {
 		st.Close()
@@ -145,7 +179,7 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		return nil, err
 	}
 	r.worker = worker.New(c, cfg.TaskQueue, worker.Options{})
-	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c, Runtime: rt, Bundles: bundle.NewFSStore(cfg.BundleRoot), Faults: faults})
+	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c, Runtime: rt, Bundles: bundle.NewFSStore(cfg.BundleRoot), Exporter: exporter, Fallback: fallback, Faults: faults})
 	if err := r.worker.Start(); err != nil {
 		r.close()
 		return nil, err

@@ -46,16 +46,21 @@ type stack struct {
 func startStack(t *testing.T) *stack {
 	t.Helper()
 	s := startServer(t)
+	startInProcessWorker(t) // stops before the server does
+	return s
+}
+
+func loadConfig(t *testing.T) *config.Config {
+	t.Helper()
 	cfg, err := config.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := app.StartWorker(context.Background(), cfg, quietSlog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop) // runs before the server stops
-	return s
+	return cfg
+}
+
+func startWorker(cfg *config.Config) (*app.Running, error) {
+	return app.StartWorker(context.Background(), cfg, quietSlog())
 }
 
 // startServer starts the dev server alone and points the environment (for

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/eslog"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -127,6 +129,28 @@ func TestRollbackThroughTheDevServerDockerAndRegistry(t *testing.T) {
 	}
 	if st := status(t, "rewind-"+dep+"-scheduler"); st["runtime"] != "8.0.0" || st["bundle_version"] != "c" {
 		t.Fatalf("after r5 the scheduler should run 8.0.0 with DAGs c: %v", st)
+	}
+
+	// Without Elasticsearch the events go to the NDJSON file, one document
+	// per event, under the ids Elasticsearch would get.
+	n := waitExport(t, s, res.Revision.WorkflowID, res.Revision.RunID)
+	file, err := eslog.NewFile(eslog.DefaultLogDir(os.Getenv("REWIND_DATA_DIR")), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(file.Path(res.Revision.WorkflowID, res.Revision.RunID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if len(lines) != 2*n {
+		t.Fatalf("want %d events in the NDJSON file, have %d lines", n, len(lines))
+	}
+	for i := 0; i < n; i++ {
+		id := eslog.Event{WorkflowID: res.Revision.WorkflowID, RunID: res.Revision.RunID, Seq: i + 1}.ID()
+		if !strings.Contains(lines[2*i], `"_id":"`+id+`"`) || !strings.Contains(lines[2*i+1], `"seq":`+fmt.Sprint(i+1)) {
+			t.Fatalf("event %d: %s / %s", i+1, lines[2*i], lines[2*i+1])
+		}
 	}
 
 	// History: r5…r1 newest first; r4 and r5 carry their target's image,

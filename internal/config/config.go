@@ -32,7 +32,11 @@ type Config struct {
 	CleanupOlderThanDays int    `env:"REWIND_CLEANUP_OLDER_THAN_DAYS" envDefault:"90"`
 	CleanupCron          string `env:"REWIND_CLEANUP_CRON" envDefault:"0 3 * * *"`
 
-	ElasticsearchAddresses []string `env:"REWIND_ELASTICSEARCH_ADDRESSES" envSeparator:","`
+	ElasticsearchAddresses   []string `env:"REWIND_ELASTICSEARCH_ADDRESSES" envSeparator:","`
+	ElasticsearchUsername    string   `env:"REWIND_ELASTICSEARCH_USERNAME"`
+	ElasticsearchPassword    string   `env:"REWIND_ELASTICSEARCH_PASSWORD"`
+	ElasticsearchAPIKey      string   `env:"REWIND_ELASTICSEARCH_API_KEY"`
+	ElasticsearchIndexPrefix string   `env:"REWIND_ELASTICSEARCH_INDEX_PREFIX" envDefault:"rewind-logs"`
 
 	DockerHost          string        `env:"DOCKER_HOST"`
 	DockerNetwork       string        `env:"REWIND_DOCKER_NETWORK"`

@@ -134,9 +134,12 @@ type result struct {
 	out, stderr string
 }
 
-func rewind(args ...string) result {
+func rewind(args ...string) result { return rewindWithInput("", args...) }
+
+// rewindWithInput runs the CLI with stdin, for the rollback confirmation.
+func rewindWithInput(stdin string, args ...string) result {
 	var out, errb bytes.Buffer
-	code := Run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	code := Run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
 	return result{code, out.String(), errb.String()}
 }
 

@@ -102,6 +102,18 @@ func TestRollbackThroughTheDevServerDockerAndRegistry(t *testing.T) {
 	}
 	recordHistory(t, s, "change/"+dep, "rollback-dry-run")
 
+	// Without --yes the plan is shown and the deployment id must be typed:
+	// anything else (or nothing, as from a script) changes nothing.
+	for _, answer := range []string{"", "yes\n", "d1\n"} {
+		r := rewindWithInput(answer, "rollback", dep, "--to", "2", "--description", "r3 broke the ETL", "--as", "alice")
+		if r.code != ExitRefused || !strings.Contains(r.stderr, "not confirmed") || !strings.Contains(r.out, "Type the deployment id") {
+			t.Fatalf("answer %q: exit %d\n%s\n%s", answer, r.code, r.out, r.stderr)
+		}
+	}
+	if n := len(historyJSON(t, dep)); n != 3 {
+		t.Fatalf("unconfirmed rollbacks recorded revisions: %d", n)
+	}
+
 	// Roll back to r2: an upgrade 8.0.0 → 9.1.0.
 	res := rollbackJSON(t, dep, "--to", "2", "--description", "r3 broke the ETL")
 	recordHistory(t, s, "change/"+dep, "rollback-upgrade")
@@ -187,9 +199,9 @@ func TestRollbackThroughTheDevServerDockerAndRegistry(t *testing.T) {
 
 	// One change at a time (R14): a second request while one runs is refused
 	// with the running workflow's id, and records nothing.
-	first := rewind("rollback", dep, "--to", "5", "--description", "again", "--yes", "--as", "alice")
-	if first.code != 0 {
-		t.Fatalf("first rollback: %s", first.stderr)
+	first := rewindWithInput(dep+"\n", "rollback", dep, "--to", "5", "--description", "again", "--as", "alice") // confirmed by typing the id
+	if first.code != 0 || !strings.Contains(first.out, "rollback of "+dep+" to revision 5 started") {
+		t.Fatalf("first rollback: %s %s", first.out, first.stderr)
 	}
 	second := rewind("rollback", dep, "--to", "2", "--description", "racing", "--yes", "--as", "alice")
 	if second.code != ExitRefused || !strings.Contains(second.stderr, "ChangeInProgress") || !strings.Contains(second.stderr, "change/"+dep) {

@@ -1,0 +1,391 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/rewindhq/rewind/activities"
+	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/policy"
+	"github.com/rewindhq/rewind/workflows"
+)
+
+// decodeBody reads a JSON object strictly: unknown fields (such as a
+// requestedBy, which always comes from the token) and trailing data are
+// InvalidInput; an empty body is an empty object.
+func decodeBody(r *http.Request, v any) error {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err // *http.MaxBytesError: 413
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return domain.Errorf(domain.InvalidInput, "field %q has the wrong JSON type (%s)", te.Field, te.Value)
+		}
+		return domain.Errorf(domain.InvalidInput, "request body is not valid JSON for this endpoint: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return domain.Errorf(domain.InvalidInput, "request body has data after the JSON object")
+	}
+	return nil
+}
+
+func intParam(v, name string, def int) (int, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, domain.Errorf(domain.InvalidInput, "%s must be an integer, not %q", name, clipText(v, 40))
+	}
+	return n, nil
+}
+
+// canRead: reading a deployment's history or a change's progress needs
+// some grant on the deployment (viewer, editor or a permission) or the
+// installation-wide image permission. Callers check the id first.
+func (s *Server) canRead(ctx context.Context, user, deploymentID string) error {
+	if _, err := s.opts.Store.GetDeployment(ctx, deploymentID); err != nil {
+		return err
+	}
+	grants, err := s.opts.Store.GrantsFor(ctx, user)
+	if err != nil {
+		return err
+	}
+	for _, g := range grants {
+		if g.DeploymentID == deploymentID || g.DeploymentID == "" {
+			return nil
+		}
+	}
+	return domain.Errorf(domain.PermissionDenied, "%s holds no role or permission on deployment %s (grant one with `rewind grant %s --deployment %s --role viewer`)",
+		user, deploymentID, user, deploymentID)
+}
+
+// history is action.History behind the read check.
+func (s *Server) history(ctx context.Context, user, id string, limit, before int) ([]domain.Revision, error) {
+	if err := domain.CheckDeploymentID(id); err != nil {
+		return nil, err
+	}
+	if err := s.canRead(ctx, user, id); err != nil {
+		return nil, err
+	}
+	h := action.History{Store: s.opts.Store, Limit: limit, Before: before}
+	return h.Run(ctx, id)
+}
+
+type deploysPage struct {
+	DeploymentID string            `json:"deploymentId"`
+	Deploys      []domain.Revision `json:"deploys"`
+	// NextBefore is the "before" of the next (older) page; absent on the last.
+	NextBefore int `json:"nextBefore,omitempty"`
+}
+
+func (s *Server) listDeploys(w http.ResponseWriter, r *http.Request, user string) {
+	q := r.URL.Query()
+	limit, err := intParam(q.Get("limit"), "limit", 20)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	before, err := intParam(q.Get("before"), "before", 0)
+	if err == nil && before < 0 {
+		err = domain.Errorf(domain.InvalidInput, "before must be a revision number (1 or more), or absent for the newest")
+	}
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	id := r.PathValue("id")
+	revs, err := s.history(r.Context(), user, id, limit, before)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	p := deploysPage{DeploymentID: id, Deploys: revs}
+	if len(revs) == limit && revs[len(revs)-1].Number > 1 {
+		p.NextBefore = revs[len(revs)-1].Number
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// deployRequest is DeployInput without requestedBy: the token's user is it.
+type deployRequest struct {
+	ImageRef         string            `json:"imageRef,omitempty"`
+	DagBundleVersion string            `json:"dagBundleVersion,omitempty"`
+	DagBundleDigest  string            `json:"dagBundleDigest,omitempty"`
+	Description      string            `json:"description,omitempty"`
+	Type             domain.DeployType `json:"type,omitempty"`
+}
+
+// started is the 202 answer: the change's workflow and where to follow it.
+type started struct {
+	WorkflowID  string                   `json:"workflowId"`
+	RunID       string                   `json:"runId"`
+	ProgressURL string                   `json:"progressUrl"`
+	Plan        *activities.RollbackPlan `json:"plan,omitempty"`
+}
+
+func progressURL(workflowID, runID string) string {
+	p := "/api/v1/workflows/" + url.PathEscape(workflowID) + "/progress"
+	if id, ok := strings.CutPrefix(workflowID, "change/"); ok && domain.CheckDeploymentID(id) == nil {
+		p = "/api/v1/workflows/change/" + id + "/progress"
+	}
+	return p + "?runId=" + url.QueryEscape(runID)
+}
+
+func (s *Server) createDeploy(w http.ResponseWriter, r *http.Request, user string) {
+	id := r.PathValue("id")
+	if err := domain.CheckDeploymentID(id); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	var body deployRequest
+	if err := decodeBody(r, &body); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	act := action.Deploy{Config: s.opts.Config, Store: s.opts.Store, Temporal: s.opts.Temporal, Input: workflows.DeployInput{
+		DeploymentID: id, ImageRef: body.ImageRef, DagBundleVersion: body.DagBundleVersion, DagBundleDigest: body.DagBundleDigest,
+		Description: body.Description, RequestedBy: user, Type: body.Type}}
+	run, err := act.Run(r.Context())
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, started{WorkflowID: run.GetID(), RunID: run.GetRunID(), ProgressURL: progressURL(run.GetID(), run.GetRunID())})
+}
+
+type rollbackRequest struct {
+	Description string       `json:"description"`
+	Scope       policy.Scope `json:"scope,omitempty"`
+	DryRun      bool         `json:"dryRun,omitempty"`
+}
+
+// planned is the 200 answer to a dry run.
+type planned struct {
+	DryRun     bool                    `json:"dryRun"`
+	WorkflowID string                  `json:"workflowId"`
+	RunID      string                  `json:"runId"`
+	Plan       activities.RollbackPlan `json:"plan"`
+}
+
+func (s *Server) rollback(w http.ResponseWriter, r *http.Request, user string) {
+	id := r.PathValue("id")
+	if err := domain.CheckDeploymentID(id); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	rev, err := strconv.Atoi(r.PathValue("revision"))
+	if err != nil {
+		writeError(w, s.log, domain.Errorf(domain.InvalidInput, "revision must be a revision number, not %q", clipText(r.PathValue("revision"), 40)))
+		return
+	}
+	var body rollbackRequest
+	if err := decodeBody(r, &body); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	in := workflows.RollbackInput{DeploymentID: id, Revision: rev, Description: body.Description, RequestedBy: user, Scope: body.Scope}
+	plan, dry, err := s.plan(r.Context(), in)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if body.DryRun {
+		writeJSON(w, http.StatusOK, planned{DryRun: true, WorkflowID: dry.workflowID, RunID: dry.runID, Plan: plan})
+		return
+	}
+	run, err := s.startRollback(r.Context(), in)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, started{WorkflowID: run.workflowID, RunID: run.runID, ProgressURL: progressURL(run.workflowID, run.runID), Plan: &plan})
+}
+
+type runRef struct{ workflowID, runID string }
+
+// plan runs the rollback as a dry run and waits for it: the workflow
+// applies every rule (R6–R10) on current data with the worker's settings,
+// so a refusal reaches the caller synchronously, with its type, and
+// nothing is recorded. It is what `rewind rollback` shows before asking.
+func (s *Server) plan(ctx context.Context, in workflows.RollbackInput) (activities.RollbackPlan, runRef, error) {
+	in.DryRun = true
+	if err := in.Validate(); err != nil {
+		return activities.RollbackPlan{}, runRef{}, err
+	}
+	act := action.Rollback{Config: s.opts.Config, Store: s.opts.Store, Temporal: s.opts.Temporal, Input: in}
+	run, err := act.Run(ctx)
+	if err != nil {
+		return activities.RollbackPlan{}, runRef{}, err
+	}
+	ref := runRef{run.GetID(), run.GetRunID()}
+	wctx, cancel := context.WithTimeout(ctx, s.opts.PlanTimeout)
+	defer cancel()
+	var res workflows.RollbackResult
+	if err := run.Get(wctx, &res); err != nil {
+		if wctx.Err() != nil {
+			// A dry run changes nothing, so ending it is safe; it would
+			// otherwise hold the deployment's change id (R14).
+			tctx, tcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer tcancel()
+			s.opts.Temporal.TerminateWorkflow(tctx, ref.workflowID, ref.runID, "rewind serve: no worker ran the rollback plan in time")
+			return activities.RollbackPlan{}, ref, &unavailableError{"no rewind worker ran the rollback plan within " + s.opts.PlanTimeout.String() +
+				" (is rewind-worker running on task queue " + s.opts.Config.TaskQueue + "?); nothing changed"}
+		}
+		return activities.RollbackPlan{}, ref, err
+	}
+	return res.Plan, ref, nil
+}
+
+// startRollback checks the request with a dry run first (see plan), then
+// starts the real rollback. The workflow checks every rule again, so a
+// change between the two (a revoked grant) still refuses, asynchronously.
+func (s *Server) startRollback(ctx context.Context, in workflows.RollbackInput) (runRef, error) {
+	in.DryRun = false
+	act := action.Rollback{Config: s.opts.Config, Store: s.opts.Store, Temporal: s.opts.Temporal, Input: in}
+	run, err := act.Run(ctx)
+	if err != nil {
+		return runRef{}, err
+	}
+	return runRef{run.GetID(), run.GetRunID()}, nil
+}
+
+// Progress is the answer of the progress endpoint: the workflow's state,
+// its "progress" query (steps, attempts, details), the attempts of the
+// activities running now, and the error when it failed.
+type Progress struct {
+	WorkflowID        string              `json:"workflowId"`
+	RunID             string              `json:"runId"`
+	WorkflowType      string              `json:"workflowType"`
+	Status            string              `json:"status"` // Temporal's: RUNNING, COMPLETED, FAILED, …
+	Done              bool                `json:"done"`
+	Progress          *workflows.Progress `json:"progress,omitempty"`
+	PendingActivities []PendingActivity   `json:"pendingActivities"`
+	Error             *errorDetail        `json:"error,omitempty"`
+}
+
+// PendingActivity is one activity running (or waiting to retry) now.
+type PendingActivity struct {
+	Activity    string         `json:"activity"`
+	State       string         `json:"state"`
+	Attempt     int32          `json:"attempt"`
+	LastFailure string         `json:"lastFailure,omitempty"`
+	Heartbeat   map[string]any `json:"heartbeat,omitempty"`
+}
+
+func (s *Server) progress(w http.ResponseWriter, r *http.Request, user string) {
+	wf := r.PathValue("workflowId")
+	if id := r.PathValue("id"); id != "" {
+		wf = workflows.ChangeWorkflowID(id)
+	}
+	p, err := s.progressOf(r.Context(), user, wf, r.URL.Query().Get("runId"))
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// progressOf reads a workflow's progress the way `rewind watch` does. The
+// caller needs read access to the workflow's deployment (its
+// RewindDeployment search attribute, or the id of change/<deployment>).
+func (s *Server) progressOf(ctx context.Context, user, workflowID, runID string) (*Progress, error) {
+	if workflowID == "" || len(workflowID) > 255 || strings.ContainsAny(workflowID, "\x00\r\n") {
+		return nil, domain.Errorf(domain.InvalidInput, "workflow id must be 1-255 printable characters")
+	}
+	if len(runID) > 64 {
+		return nil, domain.Errorf(domain.InvalidInput, "runId is too long")
+	}
+	tc := s.opts.Temporal
+	desc, err := tc.DescribeWorkflowExecution(ctx, workflowID, runID)
+	var nf *serviceerror.NotFound
+	var ia *serviceerror.InvalidArgument
+	switch {
+	case errors.As(err, &nf):
+		return nil, domain.Errorf(domain.NotFound, "no workflow %s (deploys and rollbacks run as change/<deployment>)", workflowID)
+	case errors.As(err, &ia):
+		return nil, domain.Errorf(domain.InvalidInput, "%s", ia.Message)
+	case err != nil:
+		return nil, &unavailableError{"Temporal did not answer: " + err.Error()}
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	dep := ""
+	if sa := info.GetSearchAttributes().GetIndexedFields()[workflows.AttrDeployment.GetName()]; sa != nil {
+		converter.GetDefaultDataConverter().FromPayload(sa, &dep)
+	}
+	if dep == "" {
+		dep, _ = strings.CutPrefix(workflowID, "change/")
+	}
+	if domain.CheckDeploymentID(dep) != nil {
+		// Not a change of any deployment (cleanup, a stray id): not rewind's to show.
+		return nil, domain.Errorf(domain.NotFound, "workflow %s is not a deploy or rollback of a deployment", workflowID)
+	}
+	if err := s.canRead(ctx, user, dep); err != nil {
+		return nil, err
+	}
+	runID = info.GetExecution().GetRunId()
+	p := &Progress{WorkflowID: workflowID, RunID: runID, WorkflowType: info.GetType().GetName(),
+		Status: strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"), PendingActivities: []PendingActivity{}}
+	p.Done = info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if v, err := tc.QueryWorkflow(qctx, workflowID, runID, workflows.ProgressQuery); err == nil {
+		var wp workflows.Progress
+		if v.Get(&wp) == nil {
+			p.Progress = &wp
+		}
+	}
+	for _, pa := range desc.GetPendingActivities() {
+		a := PendingActivity{Activity: pa.GetActivityType().GetName(), Attempt: pa.GetAttempt(),
+			State: strings.TrimPrefix(pa.GetState().String(), "PENDING_ACTIVITY_STATE_")}
+		if f := pa.GetLastFailure(); f != nil {
+			a.LastFailure = f.GetMessage()
+		}
+		if hb := pa.GetHeartbeatDetails(); hb != nil {
+			var d map[string]any
+			if converter.GetDefaultDataConverter().FromPayloads(hb, &d) == nil {
+				a.Heartbeat = d
+			}
+		}
+		p.PendingActivities = append(p.PendingActivities, a)
+	}
+	if p.Done && info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		gctx, gcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer gcancel()
+		if err := tc.GetWorkflow(gctx, workflowID, runID).Get(gctx, nil); err != nil {
+			_, d := classify(err, nil)
+			if d.Type == typeInternal {
+				d = errorDetail{Type: p.Status, Message: action.Message(err)}
+			}
+			p.Error = &d
+		}
+	}
+	return p, nil
+}
+
+func clipText(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rewindhq/rewind/internal/api"
+	"github.com/rewindhq/rewind/internal/store"
+)
+
+// tokenCmd manages the API tokens of `rewind serve`. A token is shown once,
+// when created; only its SHA-256 is stored.
+func tokenCmd(s *session) *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke API tokens for `rewind serve`"}
+
+	var user, description string
+	create := &cobra.Command{
+		Use:   "create --user NAME [--description TEXT]",
+		Short: "Create a token for a user (shown once; the user is the requester of what the token starts)",
+		Args:  exactArgs(0, "no arguments (the user goes in --user)"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if user == "" {
+				return usageError{fmt.Errorf("--user NAME names whose token it is")}
+			}
+			st, err := s.store()
+			if err != nil {
+				return err
+			}
+			plain, t, err := api.IssueToken(s.ctx, st, user, description, time.Now())
+			if err != nil {
+				return err
+			}
+			if s.output == "json" {
+				return s.json(map[string]any{"id": t.ID, "user": t.User, "description": t.Description, "createdAt": t.CreatedAt, "token": plain})
+			}
+			fmt.Fprintf(s.out, "token %s for %s (shown once; keep it secret):\n%s\n", t.ID, t.User, plain)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&user, "user", "", "the user the token acts as (required)")
+	create.Flags().StringVar(&description, "description", "", "what the token is for, e.g. CI")
+
+	var listUser string
+	list := &cobra.Command{
+		Use:   "list [--user NAME]",
+		Short: "List tokens (ids, users, when made and revoked; never the tokens)",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := s.store()
+			if err != nil {
+				return err
+			}
+			ts, err := st.ListTokens(s.ctx, listUser)
+			if err != nil {
+				return err
+			}
+			if s.output == "json" {
+				if ts == nil {
+					ts = []store.Token{}
+				}
+				return s.json(ts)
+			}
+			rows := make([][]string, 0, len(ts))
+			for _, t := range ts {
+				revoked := "-"
+				if t.RevokedAt != nil {
+					revoked = stamp(*t.RevokedAt)
+				}
+				rows = append(rows, []string{t.ID, t.User, stamp(t.CreatedAt), revoked, orDash(clipText(t.Description, 50))})
+			}
+			return table(s.out, []string{"ID", "USER", "CREATED", "REVOKED", "DESCRIPTION"}, rows)
+		},
+	}
+	list.Flags().StringVar(&listUser, "user", "", "only this user's tokens")
+
+	revoke := &cobra.Command{
+		Use:   "revoke <id>",
+		Short: "Revoke a token: it stops working at once, for the API and page sessions alike",
+		Args:  exactArgs(1, "a token id (see `rewind token list`)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := s.store()
+			if err != nil {
+				return err
+			}
+			if err := st.RevokeToken(s.ctx, args[0], time.Now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.out, "token %s revoked\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}

@@ -34,6 +34,8 @@ type Activities struct {
 	Runtime *runtime.Runtime
 	// Bundles holds packed DAG bundles by digest.
 	Bundles bundle.Store
+	// Images removes local images for cleanup (the runtime, when Docker is used).
+	Images ImageRemover
 	// Exporter sends log events to Elasticsearch, or to the NDJSON file
 	// when none is configured; Fallback keeps what Elasticsearch rejects.
 	Exporter eslog.Exporter

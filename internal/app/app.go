@@ -54,6 +54,7 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.DeployWorkflow, workflow.RegisterOptions{Name: workflows.DeployWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.RollbackWorkflow, workflow.RegisterOptions{Name: workflows.RollbackWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ExportEventsWorkflow, workflow.RegisterOptions{Name: workflows.ExportEventsWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.CleanupWorkflow, workflow.RegisterOptions{Name: workflows.CleanupWorkflowName})
 }
 
 // Exporters builds the log exporter: Elasticsearch when addresses are
@@ -178,8 +179,12 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		r.close()
 		return nil, err
 	}
+	if err := EnsureCleanupSchedule(ctx, c, cfg); err != nil {
+		r.close()
+		return nil, fmt.Errorf("cleanup schedule %s: %w", workflows.CleanupScheduleID, err)
+	}
 	r.worker = worker.New(c, cfg.TaskQueue, worker.Options{})
-	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c, Runtime: rt, Bundles: bundle.NewFSStore(cfg.BundleRoot), Exporter: exporter, Fallback: fallback, Faults: faults})
+	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c, Runtime: rt, Images: rt, Bundles: bundle.NewFSStore(cfg.BundleRoot), Exporter: exporter, Fallback: fallback, Faults: faults})
 	if err := r.worker.Start(); err != nil {
 		r.close()
 		return nil, err

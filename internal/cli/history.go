@@ -3,11 +3,13 @@ package cli
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/policy"
 )
 
 func historyCmd(s *session) *cobra.Command {
@@ -26,19 +28,54 @@ func historyCmd(s *session) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			cfg, err := s.config()
+			if err != nil {
+				return err
+			}
+			d, err := st.GetDeployment(s.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			latest, err := st.LatestDeployed(s.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			now, window := time.Now(), time.Duration(cfg.RollbackWindowDays)*24*time.Hour
 			if s.output == "json" {
-				return s.json(revs)
+				// The revision objects of SPEC §1, plus whether each is a
+				// rollback target now (R6, R7).
+				out := make([]historyRow, 0, len(revs))
+				for _, r := range revs {
+					out = append(out, historyRow{r, policy.Target(r, d.CurrentRevision, latest, now, window)})
+				}
+				return s.json(out)
 			}
 			rows := make([][]string, 0, len(revs))
 			for _, r := range revs {
 				rows = append(rows, []string{revisionLabel(r), stamp(r.CreatedAt), r.CreatedBy, string(r.Type),
-					orDash(r.ImageRef), orDash(r.DagBundleVersion), statusText(r), clipText(r.Description, 60)})
+					orDash(r.ImageRef), orDash(r.DagBundleVersion), statusText(r), targetText(policy.Target(r, d.CurrentRevision, latest, now, window)),
+					clipText(r.Description, 60)})
 			}
-			return table(s.out, []string{"REVISION", "TIME", "USER", "TYPE", "IMAGE", "DAG BUNDLE VERSION", "STATUS", "DESCRIPTION"}, rows)
+			return table(s.out, []string{"REVISION", "TIME", "USER", "TYPE", "IMAGE", "DAG BUNDLE VERSION", "STATUS", "ROLLBACK TARGET", "DESCRIPTION"}, rows)
 		},
 	}
 	cmd.Flags().IntVar(&h.Limit, "limit", 20, fmt.Sprintf("how many revisions (1-%d)", action.MaxHistoryLimit))
 	return cmd
+}
+
+type historyRow struct {
+	domain.Revision
+	RollbackTarget policy.TargetStatus `json:"rollbackTarget"`
+}
+
+func targetText(t policy.TargetStatus) string {
+	switch {
+	case !t.Eligible:
+		return "no: " + t.Reason
+	case t.Until == nil:
+		return "yes"
+	}
+	return "yes, until " + t.Until.UTC().Format("2006-01-02")
 }
 
 // revisionLabel marks rollback rows with the revision they restored.

@@ -46,33 +46,36 @@ func rollbackCmd(s *session) *cobra.Command {
 				return err
 			}
 			act := &action.Rollback{Config: cfg, Store: st, Temporal: tc, Input: in}
-			if in.DryRun || !yes {
-				// The plan comes from the workflow itself (a dry run), so what
-				// the operator confirms is decided by the same rules.
-				act.Input.DryRun = true
-				run, err := act.Run(s.ctx)
-				if err != nil {
-					return err
-				}
-				var res workflows.RollbackResult
-				if err := run.Get(s.ctx, &res); err != nil {
-					return err
-				}
-				if s.output == "json" && in.DryRun {
+			// Every rollback starts with a dry run: the worker decides every
+			// rule on its own configuration and current data, so a refusal is
+			// an immediate one-line error even with --yes, and the plan shown
+			// for confirmation is exactly what would run.
+			act.Input.DryRun = true
+			plan, err := act.Run(s.ctx)
+			if err != nil {
+				return err
+			}
+			var res workflows.RollbackResult
+			if err := plan.Get(s.ctx, &res); err != nil {
+				return err
+			}
+			if in.DryRun {
+				if s.output == "json" {
 					return s.json(res)
 				}
 				printPlan(s.out, res.Plan)
-				if in.DryRun {
-					return nil
-				}
+				return nil
+			}
+			if !yes {
+				printPlan(s.out, res.Plan)
 				fmt.Fprintf(s.out, "Type the deployment id (%s) to roll back: ", in.DeploymentID)
 				line, _ := bufio.NewReader(s.in).ReadString('\n')
 				if strings.TrimSpace(line) != in.DeploymentID {
 					fmt.Fprintln(s.out)
 					return domain.Errorf(domain.InvalidInput, "rollback not confirmed; nothing changed (pass --yes to skip the confirmation)")
 				}
-				act.Input.DryRun = false
 			}
+			act.Input.DryRun = false
 			run, err := act.Run(s.ctx)
 			if err != nil {
 				return err
@@ -85,7 +88,7 @@ func rollbackCmd(s *session) *cobra.Command {
 					in.DeploymentID, in.Revision, run.GetID(), run.GetRunID(), run.GetID())
 				return nil
 			}
-			var res workflows.RollbackResult
+			res = workflows.RollbackResult{}
 			if err := run.Get(s.ctx, &res); err != nil {
 				return err
 			}

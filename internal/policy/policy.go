@@ -272,3 +272,29 @@ func CheckRollbackScope(user string, p Permissions, d domain.Deployment, s Scope
 	sort.Strings(names)
 	return domain.Errorf(domain.PermissionDenied, "%s may not roll back scope %s on deployment %s; allowed scopes: %s (R10)", user, s, d.ID, strings.Join(names, ", "))
 }
+
+// TargetStatus says whether a revision can be rolled back to now, and if
+// so until when its age allows it (nil: no expiry, it is the most recent
+// deploy), for the history views (R6, R7).
+type TargetStatus struct {
+	Eligible bool       `json:"eligible"`
+	Reason   string     `json:"reason,omitempty"`
+	Until    *time.Time `json:"until,omitempty"`
+}
+
+func Target(r domain.Revision, currentRevision, latestDeployed int, now time.Time, window time.Duration) TargetStatus {
+	switch {
+	case r.Number == currentRevision:
+		return TargetStatus{Reason: "current revision"}
+	case r.Status != domain.StatusDeployed:
+		return TargetStatus{Reason: string(r.Status)}
+	case CheckRetention(r, latestDeployed, now, window) != nil:
+		return TargetStatus{Reason: fmt.Sprintf("outside the %d-day window", int(window.Hours()/24))}
+	case CheckRuntimeFloor(r.RuntimeVersion, r.AirflowVersion) != nil:
+		return TargetStatus{Reason: "below Runtime 5.0.0 / Airflow 2.3.0"}
+	case r.Number == latestDeployed:
+		return TargetStatus{Eligible: true}
+	}
+	until := r.CreatedAt.Add(window)
+	return TargetStatus{Eligible: true, Until: &until}
+}

@@ -228,3 +228,36 @@ func TestIsDowngrade(t *testing.T) {
 		t.Fatal("unparseable versions must error")
 	}
 }
+
+func TestTargetStatus(t *testing.T) {
+	now := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	w := 90 * 24 * time.Hour
+	rev := func(n int, age time.Duration, s domain.Status, rt string) domain.Revision {
+		return domain.Revision{Number: n, CreatedAt: now.Add(-age), Status: s, RuntimeVersion: rt, AirflowVersion: "2.9.3"}
+	}
+	cases := []struct {
+		name     string
+		r        domain.Revision
+		eligible bool
+		reason   string
+		until    bool
+	}{
+		{"current", rev(5, time.Hour, domain.StatusDeployed, "9.1.0"), false, "current revision", false},
+		{"failed", rev(4, time.Hour, domain.StatusFailed, "9.1.0"), false, "FAILED", false},
+		{"old", rev(2, 100*24*time.Hour, domain.StatusDeployed, "9.1.0"), false, "outside the 90-day window", false},
+		{"too old a Runtime", rev(3, time.Hour, domain.StatusDeployed, "4.2.0"), false, "below Runtime 5.0.0 / Airflow 2.3.0", false},
+		{"eligible until", rev(3, 24*time.Hour, domain.StatusDeployed, "9.1.0"), true, "", true},
+	}
+	for _, c := range cases {
+		got := Target(c.r, 5, 6, now, w)
+		if got.Eligible != c.eligible || got.Reason != c.reason || (got.Until != nil) != c.until {
+			t.Errorf("%s: %+v", c.name, got)
+		}
+	}
+	if got := Target(rev(6, 400*24*time.Hour, domain.StatusDeployed, "9.1.0"), 5, 6, now, w); !got.Eligible || got.Until != nil {
+		t.Errorf("the most recent deploy is a target with no expiry: %+v", got)
+	}
+	if got := Target(rev(3, 24*time.Hour, domain.StatusDeployed, "9.1.0"), 5, 6, now, w); !got.Until.Equal(now.Add(-24*time.Hour + w)) {
+		t.Errorf("until: %v", got.Until)
+	}
+}

@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/rewindhq/rewind/internal/store"
+	"github.com/rewindhq/rewind/workflows"
+)
+
+func TestCleanupScheduleIsCreatedOnceAndPausedWhenOff(t *testing.T) {
+	s := startServer(t)
+	for i := 0; i < 2; i++ { // two worker starts
+		w, err := startWorker(loadConfig(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Stop()
+	}
+	ctx := context.Background()
+	count := func() int {
+		it, err := s.client.ScheduleClient().List(ctx, client.ScheduleListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.ID == workflows.CleanupScheduleID {
+				n++
+			}
+		}
+		return n
+	}
+	// Schedules reach the list through visibility, which lags a little.
+	for deadline := time.Now().Add(15 * time.Second); count() != 1; time.Sleep(300 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("want exactly one %s, have %d", workflows.CleanupScheduleID, count())
+		}
+	}
+	h := s.client.ScheduleClient().GetHandle(ctx, workflows.CleanupScheduleID)
+	d, err := h.Describe(ctx)
+	if err != nil || d.Schedule.State.Paused || len(d.Info.NextActionTimes) == 0 {
+		t.Fatalf("schedule: %+v %v", d, err)
+	}
+	if next := d.Info.NextActionTimes[0].UTC(); next.Hour() != 3 || next.Minute() != 0 || !strings.Contains(d.Schedule.State.Note, "0 3 * * *") {
+		t.Fatalf("the default cron is daily at 03:00: next %v, note %q", next, d.Schedule.State.Note)
+	}
+	t.Setenv("REWIND_CLEANUP_ENABLED", "false")
+	w, err := startWorker(loadConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Stop()
+	if d, _ := h.Describe(ctx); !d.Schedule.State.Paused {
+		t.Fatal("switched off, the schedule must be paused")
+	}
+	if out := mustRewind(t, "cleanup", "--status"); !strings.Contains(out, "paused") {
+		t.Fatalf("status:\n%s", out)
+	}
+}
+
+// pushAs builds a test image with content of this test's own (a label
+// naming the repository) and pushes it: its digest is unique, so removing
+// it cannot touch what other tests, sharing this Docker Engine, use.
+func pushAs(t *testing.T, tag, repo string) string {
+	t.Helper()
+	ref := strings.Split(image(t, tag), "/")[0] + "/" + repo + ":" + tag
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+image(t, tag)+"\nLABEL rewind.test.repo="+repo+"\n"), 0o644)
+	build := exec.Command("docker", "build", "-q", "-t", ref, dir)
+	build.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	for _, cmd := range []*exec.Cmd{build, exec.Command("docker", "push", "-q", ref)} {
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
+		}
+	}
+	return ref
+}
+
+func TestCleanupNowRemovesOldRevisionsAndWhatOnlyTheyUsed(t *testing.T) {
+	startStack(t)
+	dep := uniqueID("clean")
+	removeContainers(t, dep)
+	old, cur := pushAs(t, "9.1.0", dep+"/old"), pushAs(t, "8.0.0", dep+"/cur")
+	mustRewind(t, "deployment", "create", dep, "--dag-source", "bundle", "--rollback-enabled", "--component", "scheduler=airflow scheduler")
+	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
+	mustRewind(t, "deploy", dep, "--image", old, "--dags", dagDir(t, "a"), "--as", "alice", "--wait")
+	mustRewind(t, "deploy", dep, "--image", cur, "--dags", dagDir(t, "b"), "--as", "alice", "--wait")
+	r1 := historyJSON(t, dep)[1]
+
+	// Make r1 older than the 90-day age.
+	cfg := loadConfig(t)
+	st, err := store.Open(context.Background(), cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB().Exec(`UPDATE revisions SET created_at = created_at - $1 WHERE deployment_id=$2 AND number=1`, (100 * 24 * time.Hour).Microseconds(), dep); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if out := mustRewind(t, "history", dep); !strings.Contains(out, "no: outside the 90-day window") {
+		t.Fatalf("history must mark r1 outside the window:\n%s", out)
+	}
+
+	var res workflows.CleanupResult
+	if err := json.Unmarshal([]byte(mustRewind(t, "cleanup", "--now", "--wait", "-o", "json")), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Revisions != 1 || res.BundleDirs != 1 || res.BundleObjects != 1 || res.Images != 1 {
+		t.Fatalf("result: %+v", res)
+	}
+	if revs := historyJSON(t, dep); len(revs) != 1 || revs[0].Number != 2 {
+		t.Fatalf("history after cleanup: %+v", revs)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.BundleRoot, dep, "bundles", r1.DagBundleVersion)); !os.IsNotExist(err) {
+		t.Fatalf("r1's bundle directory must be gone: %v", err)
+	}
+	if err := exec.Command("docker", "image", "inspect", old).Run(); err == nil {
+		t.Fatalf("r1's image %s must be removed", old)
+	}
+	if err := exec.Command("docker", "image", "inspect", image(t, "9.1.0")).Run(); err != nil {
+		t.Fatal("the same image under another name must survive")
+	}
+	if err := exec.Command("docker", "image", "inspect", cur).Run(); err != nil {
+		t.Fatal("the current image must survive")
+	}
+	if r := rewind("rollback", dep, "--to", "1", "--description", "gone", "--yes", "--as", "alice"); r.code != ExitRefused || !strings.Contains(r.stderr, "NotFound") {
+		t.Fatalf("rollback to a removed revision: exit %d %q", r.code, r.stderr)
+	}
+	if out := mustRewind(t, "cleanup", "--status"); !strings.Contains(out, "removed 1 revisions") {
+		t.Fatalf("status:\n%s", out)
+	}
+}

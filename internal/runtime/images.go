@@ -1,0 +1,70 @@
+package runtime
+
+import (
+	"context"
+	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/errdefs"
+
+	"github.com/rewindhq/rewind/internal/domain"
+)
+
+// RemoveImageByDigest removes the local images whose repo digest is digest,
+// for cleanup (R12). An image any container still uses — running, stopped,
+// or a worker draining — is kept. Removing what is already gone is not an
+// error, so a retried cleanup converges. It returns the bytes freed.
+func (r *Runtime) RemoveImageByDigest(ctx context.Context, digest string) (freed int64, removed bool, err error) {
+	if !strings.HasPrefix(digest, "sha256:") || len(digest) != len("sha256:")+64 {
+		return 0, false, domain.Errorf(domain.InvalidInput, "image digest %q is not sha256:<64 hex>", digest)
+	}
+	imgs, err := r.cli.ImageList(ctx, image.ListOptions{All: false})
+	if err != nil {
+		return 0, false, err
+	}
+	for _, img := range imgs {
+		repos := map[string]bool{}
+		for _, rd := range img.RepoDigests {
+			if strings.HasSuffix(rd, "@"+digest) {
+				repos[repoOf(rd)] = true
+			}
+		}
+		if len(repos) == 0 {
+			continue
+		}
+		users, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("ancestor", img.ID))})
+		if err != nil {
+			return freed, removed, err
+		}
+		if len(users) > 0 {
+			continue
+		}
+		// Only this repository's references go: the same image may be known
+		// under other names that other revisions or people still use, and
+		// Docker keeps the layers while any reference is left.
+		for _, ref := range append(append([]string{}, img.RepoTags...), img.RepoDigests...) {
+			if !repos[repoOf(ref)] {
+				continue
+			}
+			if _, err := r.cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true}); err != nil && !errdefs.IsNotFound(err) {
+				return freed, removed, err
+			}
+		}
+		removed = true
+		if _, err := r.cli.ImageInspect(ctx, img.ID); errdefs.IsNotFound(err) {
+			freed += img.Size
+		}
+	}
+	return freed, removed, nil
+}
+
+// repoOf is the repository of a reference: registry/name without tag or digest.
+func repoOf(ref string) string {
+	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
+		return named.Name()
+	}
+	return ref
+}

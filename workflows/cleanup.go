@@ -1,0 +1,124 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/rewindhq/rewind/activities"
+	"github.com/rewindhq/rewind/internal/eslog"
+)
+
+// CleanupScheduleID is the Temporal Schedule that runs CleanupWorkflow.
+const CleanupScheduleID = "rewind-cleanup"
+
+// CleanupInput is CleanupWorkflow's input. All fields are optional: the
+// schedule starts it empty, and the worker's configuration decides. After,
+// Cutoff and Totals carry a cleanup across continue-as-new.
+type CleanupInput struct {
+	OlderThanDays int            `json:"olderThanDays,omitempty"`
+	BatchSize     int            `json:"batchSize,omitempty"`     // deployments per batch (500)
+	BatchesPerRun int            `json:"batchesPerRun,omitempty"` // batches before continue-as-new (50)
+	Cutoff        *time.Time     `json:"cutoff,omitempty"`
+	After         string         `json:"after,omitempty"`
+	Totals        *CleanupResult `json:"totals,omitempty"`
+}
+
+// CleanupResult is what a whole cleanup removed (R12).
+type CleanupResult struct {
+	Enabled       bool      `json:"enabled"`
+	Cutoff        time.Time `json:"cutoff"`
+	Batches       int       `json:"batches"`
+	Deployments   int       `json:"deployments"`
+	Revisions     int       `json:"revisions"`
+	BundleDirs    int       `json:"bundleDirs"`
+	BundleObjects int       `json:"bundleObjects"`
+	Images        int       `json:"images"`
+	BytesFreed    int64     `json:"bytesFreed"`
+}
+
+// defaultBatchesPerRun bounds one run's history; the rest continues as new.
+const defaultBatchesPerRun = 50
+
+var cleanupOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 10 * time.Minute, HeartbeatTimeout: 30 * time.Second, ScheduleToCloseTimeout: 6 * time.Hour,
+	RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+}
+
+// CleanupWorkflow deletes revisions older than the configured age, except
+// each deployment's most recent and current ones, and the bundles and local
+// images only they referenced (R12). It pages through deployments in
+// bounded, idempotent batches and continues as new every BatchesPerRun
+// batches, so its history stays small however many deployments exist.
+func CleanupWorkflow(ctx workflow.Context, in CleanupInput) (*CleanupResult, error) {
+	t, err := newTracker(ctx, KindCleanup)
+	if err != nil {
+		return nil, err
+	}
+	if err = workflow.UpsertTypedSearchAttributes(ctx, AttrKind.ValueSet(KindCleanup)); err != nil {
+		return nil, err
+	}
+	res := CleanupResult{}
+	defer func() {
+		t.finish(err)
+		exportEvents(ctx, t)
+	}()
+	if in.Totals != nil {
+		res = *in.Totals
+	}
+	actx := workflow.WithActivityOptions(ctx, cleanupOptions)
+	if in.Cutoff == nil {
+		var set activities.CleanupSettings
+		if err = workflow.ExecuteActivity(actx, acts.CleanupSettings).Get(ctx, &set); err != nil {
+			return nil, err
+		}
+		res.Enabled = set.Enabled
+		if !set.Enabled {
+			t.emit("settings", eslog.LevelInfo, "cleanup is switched off (REWIND_CLEANUP_ENABLED=false); nothing deleted", nil)
+			return &res, nil
+		}
+		days := set.OlderThanDays
+		if in.OlderThanDays > 0 {
+			days = in.OlderThanDays
+		}
+		cutoff := workflow.Now(ctx).Add(-time.Duration(days) * 24 * time.Hour)
+		in.Cutoff = &cutoff
+		res.Cutoff = cutoff
+		t.emit("settings", eslog.LevelInfo, fmt.Sprintf("deleting revisions created before %s (%d days)", cutoff.UTC().Format(time.RFC3339), days), nil)
+	}
+	if in.BatchSize <= 0 {
+		in.BatchSize = 500
+	}
+	if in.BatchesPerRun <= 0 {
+		in.BatchesPerRun = defaultBatchesPerRun
+	}
+	for i := 0; i < in.BatchesPerRun; i++ {
+		step := fmt.Sprintf("batch %d", res.Batches+1)
+		var b activities.CleanupBatchResult
+		err = t.run(ctx, step, func() error {
+			return workflow.ExecuteActivity(actx, acts.CleanupBatch, activities.CleanupBatchRequest{Cutoff: *in.Cutoff, After: in.After, Limit: in.BatchSize}).Get(ctx, &b)
+		})
+		if err != nil {
+			return nil, err
+		}
+		res.Batches++
+		res.Deployments += b.Deployments
+		res.Revisions += b.Revisions
+		res.BundleDirs += b.BundleDirs
+		res.BundleObjects += b.BundleObjects
+		res.Images += b.Images
+		res.BytesFreed += b.BytesFreed
+		t.detail(step, fmt.Sprintf("%d deployments, %d revisions, %d bundle dirs, %d bundle objects, %d images, %d bytes",
+			b.Deployments, b.Revisions, b.BundleDirs, b.BundleObjects, b.Images, b.BytesFreed))
+		if b.LastDeployment == "" {
+			t.emit("result", eslog.LevelInfo, fmt.Sprintf("cleanup removed %d revisions, %d bundle dirs, %d bundle objects, %d images, %d bytes",
+				res.Revisions, res.BundleDirs, res.BundleObjects, res.Images, res.BytesFreed), nil)
+			return &res, nil
+		}
+		in.After = b.LastDeployment
+	}
+	in.Totals = &res
+	return nil, workflow.NewContinueAsNewError(ctx, CleanupWorkflowName, in)
+}

@@ -345,7 +345,7 @@ func (s *Server) progressOf(ctx context.Context, user, workflowID, runID string)
 	}
 	runID = info.GetExecution().GetRunId()
 	p := &Progress{WorkflowID: workflowID, RunID: runID, WorkflowType: info.GetType().GetName(),
-		Status: strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"), PendingActivities: []PendingActivity{}}
+		Status: strings.TrimPrefix(enumspb.WorkflowExecutionStatus_name[int32(info.GetStatus())], "WORKFLOW_EXECUTION_STATUS_"), PendingActivities: []PendingActivity{}}
 	p.Done = info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -357,7 +357,7 @@ func (s *Server) progressOf(ctx context.Context, user, workflowID, runID string)
 	}
 	for _, pa := range desc.GetPendingActivities() {
 		a := PendingActivity{Activity: pa.GetActivityType().GetName(), Attempt: pa.GetAttempt(),
-			State: strings.TrimPrefix(pa.GetState().String(), "PENDING_ACTIVITY_STATE_")}
+			State: strings.TrimPrefix(enumspb.PendingActivityState_name[int32(pa.GetState())], "PENDING_ACTIVITY_STATE_")}
 		if f := pa.GetLastFailure(); f != nil {
 			a.LastFailure = f.GetMessage()
 		}

@@ -186,7 +186,11 @@ func (e *env) record(t *testing.T, r domain.Revision, status domain.Status) doma
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err = e.st.FinishRevision(ctx, store.Finish{DeploymentID: r.DeploymentID, Number: got.Number, Status: status, At: time.Now(), Reason: "seeded failure"})
+	reason := ""
+	if status == domain.StatusFailed {
+		reason = "seeded failure"
+	}
+	got, err = e.st.FinishRevision(ctx, store.Finish{DeploymentID: r.DeploymentID, Number: got.Number, Status: status, At: time.Now(), Reason: reason})
 	if err != nil {
 		t.Fatal(err)
 	}

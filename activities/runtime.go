@@ -43,10 +43,12 @@ func (a *Activities) PullImage(ctx context.Context, req PullRequest) (img runtim
 			activity.GetLogger(ctx).Info("resuming pull", "ref", req.Ref, "layersDone", last.LayersDone, "bytesDone", last.BytesDone)
 		}
 	}
-	img, err = a.Runtime.Pull(ctx, req.Ref, req.Digest, func(p runtime.Progress) { activity.RecordHeartbeat(ctx, p) })
+	var last runtime.Progress
+	img, err = a.Runtime.Pull(ctx, req.Ref, req.Digest, func(p runtime.Progress) { last = p; activity.RecordHeartbeat(ctx, p) })
 	if err != nil {
 		return img, refuse(err)
 	}
+	activity.GetMetricsHandler(ctx).Counter("rewind_pull_bytes").Inc(last.BytesDone)
 	if req.Number > 0 {
 		if err := a.Store.SetImage(ctx, req.DeploymentID, req.Number, img.Digest, img.RuntimeVersion, img.AirflowVersion); err != nil {
 			return img, refuse(err)

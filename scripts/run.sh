@@ -9,6 +9,7 @@ export REWIND_DATA_DIR=${REWIND_DATA_DIR:-$PWD/.rewind}
 mkdir -p "$REWIND_DATA_DIR"
 port=${REWIND_DEV_PORT:-7233} ui=${REWIND_DEV_UI_PORT:-8233}
 export REWIND_TEMPORAL_ADDRESS=${REWIND_TEMPORAL_ADDRESS:-127.0.0.1:$port}
+export REWIND_METRICS_ADDRESS=${REWIND_METRICS_ADDRESS:-127.0.0.1:9464}
 
 pids=()
 stop() {
@@ -42,7 +43,8 @@ cat <<MSG
 rewind is running.
   Temporal Web UI   http://localhost:$ui   (workflows, retries, search attributes)
   Temporal address  $REWIND_TEMPORAL_ADDRESS, task queue ${REWIND_TASK_QUEUE:-rewind}
-  data and logs     $REWIND_DATA_DIR (rewind.db, worker.log, temporal.log)
+  worker metrics    http://$REWIND_METRICS_ADDRESS/metrics (Prometheus)
+  data and logs     $REWIND_DATA_DIR (rewind.db, worker.log, temporal.log, logs/events/)
 
 Next, in another terminal in this directory:
   export PATH=\$PWD/bin:\$PATH REWIND_DATA_DIR=$REWIND_DATA_DIR REWIND_TEMPORAL_ADDRESS=$REWIND_TEMPORAL_ADDRESS

@@ -205,6 +205,9 @@ func compensate(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRepo
 			notes = append(notes, note)
 		}
 	}
+	if len(notes) > 0 {
+		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"kind": t.p.Kind}).Counter("rewind_compensations").Inc(1)
+	}
 	return strings.Join(notes, "; ")
 }
 

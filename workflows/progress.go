@@ -175,8 +175,12 @@ func (t *tracker) finish(err error) {
 	if err != nil {
 		t.p.State = ChangeFailed
 		t.emit("finish", eslog.LevelError, t.p.Kind+" failed", err)
-		return
+	} else {
+		t.p.State = ChangeDone
+		t.emit("finish", eslog.LevelInfo, t.p.Kind+" finished", nil)
 	}
-	t.p.State = ChangeDone
-	t.emit("finish", eslog.LevelInfo, t.p.Kind+" finished", nil)
+	// The SDK's handler drops these during replay, so each change counts once.
+	m := workflow.GetMetricsHandler(t.ctx).WithTags(map[string]string{"kind": t.p.Kind, "outcome": t.p.State})
+	m.Counter("rewind_changes").Inc(1)
+	m.Timer("rewind_change_duration").Record(workflow.Now(t.ctx).Sub(workflow.GetInfo(t.ctx).WorkflowStartTime))
 }

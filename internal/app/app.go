@@ -35,7 +35,11 @@ func Logger(cfg *config.Config) *slog.Logger {
 
 // Dial connects to Temporal with the configured address and namespace.
 func Dial(cfg *config.Config, logger *slog.Logger) (client.Client, error) {
-	c, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: tlog.NewStructuredLogger(logger)})
+	return dial(cfg, logger, nil)
+}
+
+func dial(cfg *config.Config, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
+	c, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: tlog.NewStructuredLogger(logger), MetricsHandler: metrics})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Temporal at %s (REWIND_TEMPORAL_ADDRESS): %w", cfg.TemporalAddress, err)
 	}
@@ -123,8 +127,12 @@ type Running struct {
 	client  client.Client
 	store   *store.Store
 	runtime *runtime.Runtime
+	metrics *Metrics
 	logger  *slog.Logger
 }
+
+// MetricsAddr is where /metrics is served ("" when off).
+func (r *Running) MetricsAddr() string { return r.metrics.Addr }
 
 // Runtime connects to the Docker Engine with the configured labels,
 // timeouts and bundle root.
@@ -144,9 +152,15 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	c, err := Dial(cfg, logger)
+	metrics, err := StartMetrics(cfg.MetricsAddress, logger)
 	if err != nil {
 		st.Close()
+		return nil, fmt.Errorf("REWIND_METRICS_ADDRESS %s: %w", cfg.MetricsAddress, err)
+	}
+	c, err := dial(cfg, logger, metrics.Handler)
+	if err != nil {
+		st.Close()
+		metrics.Stop()
 		return nil, err
 	}
 	faults, err := activities.ParseFaults(cfg.Faults)
@@ -174,7 +188,7 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		// Not fatal: Docker activities retry until the Engine is back.
 		logger.Warn("Docker Engine unreachable; Docker steps will retry until it is back", "error", err)
 	}
-	r := &Running{client: c, store: st, runtime: rt, logger: logger}
+	r := &Running{client: c, store: st, runtime: rt, metrics: metrics, logger: logger}
 	if err := EnsureSearchAttributes(ctx, c, cfg.Namespace); err != nil {
 		r.close()
 		return nil, err
@@ -207,4 +221,5 @@ func (r *Running) close() {
 	}
 	r.client.Close()
 	r.store.Close()
+	r.metrics.Stop()
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -162,7 +164,13 @@ func historyJSON(t *testing.T, dep string) []domain.Revision {
 }
 
 func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
-	s := startStack(t)
+	t.Setenv("REWIND_METRICS_ADDRESS", "127.0.0.1:0")
+	s := startServer(t)
+	w, err := startWorker(loadConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
 	d1 := uniqueID("hist")
 	removeContainers(t, d1)
 	mustRewind(t, "deployment", "create", d1, "--dag-source", "image", "--env", "AIRFLOW__CORE__PARALLELISM=8",
@@ -222,6 +230,28 @@ func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 	}
 	if n := len(historyJSON(t, d1)); n != 2 {
 		t.Fatalf("refusals recorded revisions: %d", n)
+	}
+
+	// The worker's /metrics has the SDK's metrics and rewind's own.
+	resp, err := http.Get("http://" + w.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	counted := false
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "rewind_changes{") && strings.Contains(l, `kind="deploy"`) && strings.Contains(l, `outcome="done"`) && strings.HasSuffix(l, " 2") {
+			counted = true
+		}
+	}
+	if !counted {
+		t.Errorf("/metrics must count the 2 deploys:\n%s", grepLines(string(body), "rewind_changes"))
+	}
+	for _, want := range []string{"rewind_change_duration_seconds_bucket", "rewind_pull_bytes", "temporal_workflow_completed"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s\n%s", want, grepLines(string(body), "rewind_"))
+		}
 	}
 
 	// The search attributes of SPEC §3 find the deploys.
@@ -285,4 +315,14 @@ func TestTemporalCLIStartsDeploys(t *testing.T) {
 	if n := len(historyJSON(t, d2)); n != 1 {
 		t.Fatalf("bad input recorded revisions: %d", n)
 	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -53,6 +53,8 @@ type Config struct {
 	BundleMaxFiles           int    `env:"REWIND_BUNDLE_MAX_FILES" envDefault:"100000"`
 
 	LogLevel string `env:"REWIND_LOG_LEVEL" envDefault:"info"`
+	// MetricsAddress serves the worker's Prometheus /metrics; empty: off.
+	MetricsAddress string `env:"REWIND_METRICS_ADDRESS"`
 	// Faults injects failures and pauses into activities, for fault tests
 	// only (see activities.Faults). Empty in production.
 	Faults string `env:"REWIND_FAULTS"`

@@ -49,48 +49,62 @@ type ExpireResult struct {
 // parallel would each see the other's revision as kept and both miss it.
 const cleanupLockKey = 0x72657769 // "rewi"
 
-// expireHook, when set by a test, runs between the garbage inserts and the
-// delete, inside the transaction.
+// expireHook, when set by a test, runs inside the transaction between
+// deleting the revisions and recording their garbage: the worst place to
+// die.
 var expireHook func()
 
-// expiredWhere is the predicate for "revision V expires in this batch":
-// a revision of a deployment in the page (id in ($1, $2]), created before
-// the cutoff ($3), not a change in progress, not the deployment's current
-// revision and not its most recent one. The unary + on created_at keeps
-// SQLite, which has no statistics, from walking revisions_created (most of
-// the table) instead of the primary key range of the page.
-func expiredWhere(alias string) string {
-	return strings.ReplaceAll(`V.deployment_id > $1 AND V.deployment_id <= $2 AND +V.created_at < $3
-	AND V.status <> '`+string(domain.StatusInitialized)+`'
-	AND V.number <> (SELECT d.current_revision FROM deployments d WHERE d.id = V.deployment_id)
-	AND V.number < (SELECT MAX(m.number) FROM revisions m WHERE m.deployment_id = V.deployment_id)`, "V.", alias+".")
-}
+// A batch works in three set-based steps over a per-session temporary table
+// of the revisions it expires, so the expiry rule is evaluated once per
+// revision and memory is bounded by the batch, never by the table.
+const (
+	createVictims = `CREATE TEMP TABLE IF NOT EXISTS cleanup_victims (
+	deployment_id      TEXT NOT NULL,
+	number             INTEGER NOT NULL,
+	image_digest       TEXT NOT NULL,
+	dag_bundle_version TEXT NOT NULL,
+	dag_bundle_digest  TEXT NOT NULL,
+	PRIMARY KEY (deployment_id, number))`
 
-// Each statement records the artifacts that expiring revisions reference
-// and that no surviving revision does. The inner SELECT DISTINCT makes the
-// NOT EXISTS probe run once per artifact, not once per revision; the probe
-// walks the artifact's index and stops at the first revision that survives.
-var (
+	// A revision of a deployment in the page (id in ($1, $2]) expires when
+	// it was created before the cutoff ($3), is not a change in progress,
+	// not the current revision and not the most recent one. The unary + on
+	// created_at keeps SQLite, which has no statistics, from walking
+	// revisions_created (most of the table) instead of the page's range of
+	// the primary key.
+	selectVictims = `INSERT INTO cleanup_victims (deployment_id, number, image_digest, dag_bundle_version, dag_bundle_digest)
+	SELECT v.deployment_id, v.number, v.image_digest, v.dag_bundle_version, v.dag_bundle_digest
+	FROM deployments d
+	JOIN (SELECT deployment_id, MAX(number) AS top FROM revisions
+		WHERE deployment_id > $1 AND deployment_id <= $2 GROUP BY deployment_id) t ON t.deployment_id = d.id
+	JOIN revisions v ON v.deployment_id = d.id
+	WHERE d.id > $1 AND d.id <= $2 AND +v.created_at < $3 AND v.status <> '` + string(domain.StatusInitialized) + `'
+		AND v.number <> d.current_revision AND v.number < t.top`
+
+	deleteVictims = `DELETE FROM revisions WHERE deployment_id > $1 AND deployment_id <= $2
+	AND (deployment_id, number) IN (SELECT deployment_id, number FROM cleanup_victims)`
+
+	// Once the victims are gone, an artifact they referenced is garbage
+	// exactly when no revision left references it: one index probe per
+	// distinct artifact. Images and bundle objects are global, bundle
+	// directories belong to one deployment.
 	garbageImages = `INSERT INTO garbage (kind, deployment_id, ref, created_at)
-	SELECT '` + GarbageImage + `', '', x.ref, CAST($4 AS BIGINT)
-	FROM (SELECT DISTINCT v.image_digest AS ref FROM revisions v WHERE ` + expiredWhere("v") + `) x
-	WHERE x.ref <> '' AND NOT EXISTS (SELECT 1 FROM revisions k WHERE k.image_digest = x.ref AND NOT (` + expiredWhere("k") + `))
+	SELECT '` + GarbageImage + `', '', x.ref, CAST($1 AS BIGINT)
+	FROM (SELECT DISTINCT image_digest AS ref FROM cleanup_victims) x
+	WHERE x.ref <> '' AND NOT EXISTS (SELECT 1 FROM revisions k WHERE k.image_digest = x.ref)
 	ON CONFLICT DO NOTHING`
 
 	garbageObjects = `INSERT INTO garbage (kind, deployment_id, ref, created_at)
-	SELECT '` + GarbageBundleObject + `', '', x.ref, CAST($4 AS BIGINT)
-	FROM (SELECT DISTINCT v.dag_bundle_digest AS ref FROM revisions v WHERE ` + expiredWhere("v") + `) x
-	WHERE x.ref <> '' AND NOT EXISTS (SELECT 1 FROM revisions k WHERE k.dag_bundle_digest = x.ref AND NOT (` + expiredWhere("k") + `))
+	SELECT '` + GarbageBundleObject + `', '', x.ref, CAST($1 AS BIGINT)
+	FROM (SELECT DISTINCT dag_bundle_digest AS ref FROM cleanup_victims) x
+	WHERE x.ref <> '' AND NOT EXISTS (SELECT 1 FROM revisions k WHERE k.dag_bundle_digest = x.ref)
 	ON CONFLICT DO NOTHING`
 
 	garbageDirs = `INSERT INTO garbage (kind, deployment_id, ref, created_at)
-	SELECT '` + GarbageBundleDir + `', x.dep, x.ref, CAST($4 AS BIGINT)
-	FROM (SELECT DISTINCT v.deployment_id AS dep, v.dag_bundle_version AS ref FROM revisions v WHERE ` + expiredWhere("v") + `) x
-	WHERE x.ref <> '' AND NOT EXISTS (SELECT 1 FROM revisions k
-		WHERE k.deployment_id = x.dep AND k.dag_bundle_version = x.ref AND NOT (` + expiredWhere("k") + `))
+	SELECT '` + GarbageBundleDir + `', x.dep, x.ref, CAST($1 AS BIGINT)
+	FROM (SELECT DISTINCT deployment_id AS dep, dag_bundle_version AS ref FROM cleanup_victims) x
+	WHERE x.ref <> '' AND NOT EXISTS (SELECT 1 FROM revisions k WHERE k.deployment_id = x.dep AND k.dag_bundle_version = x.ref)
 	ON CONFLICT DO NOTHING`
-
-	deleteExpired = `DELETE FROM revisions WHERE ` + expiredWhere("revisions")
 )
 
 // ExpireBatch deletes the expired revisions of up to limit deployments with
@@ -146,25 +160,43 @@ func (s *Store) ExpireBatch(ctx context.Context, cutoff time.Time, afterDeployme
 		return res, nil
 	}
 
-	args := []any{afterDeployment, res.LastDeployment, micros(cutoff)}
+	page3 := []any{afterDeployment, res.LastDeployment, micros(cutoff)}
+	for _, q := range []string{createVictims, `DELETE FROM cleanup_victims`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return ExpireResult{}, fmt.Errorf("expire batch: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, selectVictims, page3...); err != nil {
+		return ExpireResult{}, fmt.Errorf("expire batch: selecting revisions: %w", err)
+	}
+	if s.dialect == goose.DialectPostgres {
+		// Autovacuum never analyzes temporary tables; without statistics
+		// the planner guesses their size.
+		if _, err := tx.ExecContext(ctx, `ANALYZE cleanup_victims`); err != nil {
+			return ExpireResult{}, err
+		}
+	}
+	r, err := tx.ExecContext(ctx, deleteVictims, page3[:2]...)
+	if err != nil {
+		return ExpireResult{}, fmt.Errorf("expire batch: deleting revisions: %w", err)
+	}
+	n, _ := r.RowsAffected()
+	res.RevisionsDeleted = int(n)
+	if expireHook != nil {
+		expireHook()
+	}
 	now := micros(time.Now())
 	for _, q := range []string{garbageImages, garbageObjects, garbageDirs} {
-		r, err := tx.ExecContext(ctx, q, append(args, now)...)
+		r, err := tx.ExecContext(ctx, q, now)
 		if err != nil {
 			return ExpireResult{}, fmt.Errorf("expire batch: recording garbage: %w", err)
 		}
 		n, _ := r.RowsAffected()
 		res.GarbageAdded += int(n)
 	}
-	if expireHook != nil {
-		expireHook()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM cleanup_victims`); err != nil {
+		return ExpireResult{}, err
 	}
-	r, err := tx.ExecContext(ctx, deleteExpired, args...)
-	if err != nil {
-		return ExpireResult{}, fmt.Errorf("expire batch: deleting revisions: %w", err)
-	}
-	n, _ := r.RowsAffected()
-	res.RevisionsDeleted = int(n)
 	if err := tx.Commit(); err != nil {
 		return ExpireResult{}, err
 	}
@@ -202,15 +234,26 @@ func (s *Store) DoneGarbage(ctx context.Context, gs []Garbage) error {
 		return err
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `DELETE FROM garbage WHERE kind=$1 AND deployment_id=$2 AND ref=$3`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, g := range gs {
-		if _, err := stmt.ExecContext(ctx, g.Kind, g.DeploymentID, g.Ref); err != nil {
+	// A row-value IN list deletes a chunk per round trip; the chunk keeps
+	// the parameter count far below both databases' limits.
+	const chunk = 200
+	for len(gs) > 0 {
+		n := min(chunk, len(gs))
+		var q strings.Builder
+		q.WriteString(`DELETE FROM garbage WHERE (kind, deployment_id, ref) IN (VALUES `)
+		args := make([]any, 0, 3*n)
+		for i, g := range gs[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
+			args = append(args, g.Kind, g.DeploymentID, g.Ref)
+		}
+		q.WriteString(")")
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return err
 		}
+		gs = gs[n:]
 	}
 	return tx.Commit()
 }

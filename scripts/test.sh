@@ -41,4 +41,10 @@ export REWIND_TEST_ZINCSEARCH_URL
 
 : "${REWIND_TEMPORAL_CLI:?set REWIND_TEMPORAL_CLI (make test does)}"
 echo "test services: PostgreSQL $REWIND_TEST_POSTGRES_URL, registry $REWIND_TEST_REGISTRY, mock-es $REWIND_TEST_MOCKES_URL, ZincSearch ${REWIND_TEST_ZINCSEARCH_URL#*@}, Docker $(docker version --format '{{.Server.Version}}'), Temporal CLI $REWIND_TEMPORAL_CLI"
+# The full stack's compose file must stay valid (its images cannot be
+# pulled here, so it is checked, not started).
+if docker compose version >/dev/null 2>&1; then compose=(docker compose); else compose=(docker-compose); fi
+"${compose[@]}" -f docker-compose.yml config -q
+echo "docker-compose.yml: valid (${compose[*]} config)"
+
 go test -count=1 -timeout 30m "$@"

@@ -1,0 +1,2 @@
+-- rewind's own database next to Temporal's (auto-setup creates those).
+CREATE DATABASE rewind;

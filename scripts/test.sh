@@ -47,4 +47,8 @@ if docker compose version >/dev/null 2>&1; then compose=(docker compose); else c
 "${compose[@]}" -f docker-compose.yml config -q
 echo "docker-compose.yml: valid (${compose[*]} config)"
 
+# The browser test keeps its screenshots here.
+export REWIND_TEST_ARTIFACTS=${REWIND_TEST_ARTIFACTS:-$PWD/.test-artifacts}
+mkdir -p "$REWIND_TEST_ARTIFACTS"
+
 go test -count=1 -timeout 30m "$@"

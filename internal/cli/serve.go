@@ -36,7 +36,11 @@ func serveCmd(s *session) *cobra.Command {
 				return err
 			}
 			logger := app.Logger(cfg)
-			srv, err := api.New(api.Options{Config: cfg, Store: st, Temporal: tc, Logger: logger, SecureCookies: secureCookies})
+			if !cmd.Flags().Changed("address") {
+				address = cfg.HTTPAddress
+			}
+			srv, err := api.New(api.Options{Config: cfg, Store: st, Temporal: tc, Logger: logger,
+				SecureCookies: secureCookies || cfg.HTTPSecureCookies, SessionKey: []byte(cfg.HTTPSessionKey)})
 			if err != nil {
 				return err
 			}
@@ -45,7 +49,7 @@ func serveCmd(s *session) *cobra.Command {
 			return api.Serve(ctx, address, srv.Handler(), logger)
 		},
 	}
-	cmd.Flags().StringVar(&address, "address", api.DefaultAddress, "address to listen on")
+	cmd.Flags().StringVar(&address, "address", api.DefaultAddress, "address to listen on (default $REWIND_HTTP_ADDRESS)")
 	cmd.Flags().BoolVar(&secureCookies, "secure-cookies", false, "mark the page's cookies Secure (serving over HTTPS)")
 	return cmd
 }

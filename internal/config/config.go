@@ -52,7 +52,11 @@ type Config struct {
 	BundleMaxBytes           int64  `env:"REWIND_BUNDLE_MAX_BYTES" envDefault:"1073741824"`
 	BundleMaxFiles           int    `env:"REWIND_BUNDLE_MAX_FILES" envDefault:"100000"`
 
-	LogLevel string `env:"REWIND_LOG_LEVEL" envDefault:"info"`
+	LogLevel          string `env:"REWIND_LOG_LEVEL" envDefault:"info"`
+	HTTPAddress       string `env:"REWIND_HTTP_ADDRESS" envDefault:"127.0.0.1:8080"`
+	HTTPSessionKey    string `env:"REWIND_HTTP_SESSION_KEY"`
+	HTTPSecureCookies bool   `env:"REWIND_HTTP_SECURE_COOKIES" envDefault:"false"`
+
 	// MetricsAddress serves the worker's Prometheus /metrics; empty: off.
 	MetricsAddress string `env:"REWIND_METRICS_ADDRESS"`
 	// Faults injects failures and pauses into activities, for fault tests
@@ -130,6 +134,9 @@ func (c *Config) finish() error {
 	}
 	if c.BundleMaxBytes < 1 || c.BundleMaxFiles < 1 {
 		return &Error{"REWIND_BUNDLE_MAX_BYTES/REWIND_BUNDLE_MAX_FILES", fmt.Sprint(c.BundleMaxBytes, "/", c.BundleMaxFiles), "must be positive"}
+	}
+	if c.HTTPSessionKey != "" && len(c.HTTPSessionKey) < 16 {
+		return &Error{"REWIND_HTTP_SESSION_KEY", "(hidden)", "must be at least 16 bytes"}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

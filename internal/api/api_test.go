@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -42,13 +43,13 @@ func TestAPIStatuses(t *testing.T) {
 	e.st.RevokeToken(context.Background(), rt.ID, now)
 
 	// auth: a deployment nobody may touch without a valid token.
-	da := uniqueID("auth")
+	da := itest.UniqueID("auth")
 	e.createDeployment(t, domain.Deployment{ID: da, RollbackEnabled: true})
 	e.grant(t, "alice", da, "editor")
-	e.record(t, domain.Revision{DeploymentID: da, ImageRef: image(t, "9.1.0"), ImageDigest: "sha256:" + strings.Repeat("1", 64), RuntimeVersion: "9.1.0", CreatedAt: now.Add(-2 * time.Hour)}, domain.StatusDeployed)
-	e.record(t, domain.Revision{DeploymentID: da, ImageRef: image(t, "8.0.0"), ImageDigest: "sha256:" + strings.Repeat("2", 64), RuntimeVersion: "8.0.0", CreatedAt: now.Add(-time.Hour)}, domain.StatusDeployed)
+	e.record(t, domain.Revision{DeploymentID: da, ImageRef: itest.Image(t, "9.1.0"), ImageDigest: "sha256:" + strings.Repeat("1", 64), RuntimeVersion: "9.1.0", CreatedAt: now.Add(-2 * time.Hour)}, domain.StatusDeployed)
+	e.record(t, domain.Revision{DeploymentID: da, ImageRef: itest.Image(t, "8.0.0"), ImageDigest: "sha256:" + strings.Repeat("2", 64), RuntimeVersion: "8.0.0", CreatedAt: now.Add(-time.Hour)}, domain.StatusDeployed)
 	wrongSecret := revoked[:len(tokenPrefix)+13] + strings.Repeat("A", 43)
-	deployBody := map[string]any{"imageRef": image(t, "9.1.0"), "description": "from CI"}
+	deployBody := map[string]any{"imageRef": itest.Image(t, "9.1.0"), "description": "from CI"}
 	rollbackBody := map[string]any{"description": "bad deploy"}
 	for name, tok := range map[string]string{"no token": "", "garbage": "hunter2", "wrong secret": wrongSecret, "revoked": revoked} {
 		for _, c := range []struct {
@@ -75,20 +76,20 @@ func TestAPIStatuses(t *testing.T) {
 	e.noChange(t, da, 2)
 
 	// The rules, each refused before anything is recorded.
-	d := uniqueID("rules")
+	d := itest.UniqueID("rules")
 	e.createDeployment(t, domain.Deployment{ID: d, RollbackEnabled: true})
 	e.grant(t, "alice", d, "editor")
 	e.grant(t, "bob", d, "viewer")
 	dig := func(c string) string { return "sha256:" + strings.Repeat(c, 64) }
-	e.record(t, domain.Revision{DeploymentID: d, ImageRef: image(t, "9.1.0"), ImageDigest: dig("a"), RuntimeVersion: "9.1.0", CreatedAt: now.Add(-100 * 24 * time.Hour)}, domain.StatusDeployed)
-	e.record(t, domain.Revision{DeploymentID: d, ImageRef: image(t, "4.2.0"), ImageDigest: dig("b"), RuntimeVersion: "4.2.0", CreatedAt: now.Add(-3 * time.Hour)}, domain.StatusDeployed)
-	e.record(t, domain.Revision{DeploymentID: d, ImageRef: image(t, "9.1.0"), ImageDigest: dig("c"), RuntimeVersion: "9.1.0", CreatedAt: now.Add(-2 * time.Hour)}, domain.StatusFailed)
-	e.record(t, domain.Revision{DeploymentID: d, ImageRef: image(t, "8.0.0"), ImageDigest: dig("d"), RuntimeVersion: "8.0.0", AirflowVersion: "2.10.0", CreatedAt: now.Add(-90 * time.Minute)}, domain.StatusDeployed)
-	e.record(t, domain.Revision{DeploymentID: d, ImageRef: image(t, "9.1.0"), ImageDigest: dig("e"), RuntimeVersion: "9.1.0", AirflowVersion: "3.0.2", CreatedAt: now.Add(-time.Hour)}, domain.StatusDeployed)
-	nfs := uniqueID("nfs")
+	e.record(t, domain.Revision{DeploymentID: d, ImageRef: itest.Image(t, "9.1.0"), ImageDigest: dig("a"), RuntimeVersion: "9.1.0", CreatedAt: now.Add(-100 * 24 * time.Hour)}, domain.StatusDeployed)
+	e.record(t, domain.Revision{DeploymentID: d, ImageRef: itest.Image(t, "4.2.0"), ImageDigest: dig("b"), RuntimeVersion: "4.2.0", CreatedAt: now.Add(-3 * time.Hour)}, domain.StatusDeployed)
+	e.record(t, domain.Revision{DeploymentID: d, ImageRef: itest.Image(t, "9.1.0"), ImageDigest: dig("c"), RuntimeVersion: "9.1.0", CreatedAt: now.Add(-2 * time.Hour)}, domain.StatusFailed)
+	e.record(t, domain.Revision{DeploymentID: d, ImageRef: itest.Image(t, "8.0.0"), ImageDigest: dig("d"), RuntimeVersion: "8.0.0", AirflowVersion: "2.10.0", CreatedAt: now.Add(-90 * time.Minute)}, domain.StatusDeployed)
+	e.record(t, domain.Revision{DeploymentID: d, ImageRef: itest.Image(t, "9.1.0"), ImageDigest: dig("e"), RuntimeVersion: "9.1.0", AirflowVersion: "3.0.2", CreatedAt: now.Add(-time.Hour)}, domain.StatusDeployed)
+	nfs := itest.UniqueID("nfs")
 	e.createDeployment(t, domain.Deployment{ID: nfs, DagSource: domain.DagSourceNFS, RollbackEnabled: true})
 	e.grant(t, "alice", nfs, "editor")
-	off := uniqueID("off")
+	off := itest.UniqueID("off")
 	e.createDeployment(t, domain.Deployment{ID: off})
 	e.grant(t, "alice", off, "editor")
 	big := `{"description":"` + strings.Repeat("x", DefaultMaxBodyBytes) + `"}`
@@ -108,7 +109,7 @@ func TestAPIStatuses(t *testing.T) {
 		{"revision not a number", "POST", "/api/v1/deployments/" + d + "/deploys/three/rollback", alice, rollbackBody, 400, "InvalidInput"},
 		{"no description", "POST", "/api/v1/deployments/" + d + "/deploys/4/rollback", alice, map[string]any{}, 400, "InvalidInput"},
 		{"bad scope", "POST", "/api/v1/deployments/" + d + "/deploys/4/rollback", alice, map[string]any{"description": "x", "scope": "everything"}, 400, "InvalidInput"},
-		{"requestedBy is the token's", "POST", "/api/v1/deployments/" + d + "/deploys", alice, map[string]any{"imageRef": image(t, "9.1.0"), "requestedBy": "mallory"}, 400, "InvalidInput"},
+		{"requestedBy is the token's", "POST", "/api/v1/deployments/" + d + "/deploys", alice, map[string]any{"imageRef": itest.Image(t, "9.1.0"), "requestedBy": "mallory"}, 400, "InvalidInput"},
 		{"not JSON", "POST", "/api/v1/deployments/" + d + "/deploys", alice, "{imageRef:", 400, "InvalidInput"},
 		{"no image", "POST", "/api/v1/deployments/" + d + "/deploys", alice, map[string]any{"description": "x"}, 400, "InvalidInput"},
 		{"body too large", "POST", "/api/v1/deployments/" + d + "/deploys/4/rollback", alice, big, 413, "RequestTooLarge"},
@@ -174,10 +175,10 @@ func TestAPIStatuses(t *testing.T) {
 
 	// R14: a change in progress (here one no worker picks up) refuses the
 	// next with 409 and the running workflow's id.
-	busy := uniqueID("busy")
+	busy := itest.UniqueID("busy")
 	e.createDeployment(t, domain.Deployment{ID: busy, RollbackEnabled: true})
 	e.grant(t, "alice", busy, "editor")
-	e.record(t, domain.Revision{DeploymentID: busy, ImageRef: image(t, "9.1.0"), ImageDigest: dig("f"), RuntimeVersion: "9.1.0", CreatedAt: now.Add(-time.Hour)}, domain.StatusDeployed)
+	e.record(t, domain.Revision{DeploymentID: busy, ImageRef: itest.Image(t, "9.1.0"), ImageDigest: dig("f"), RuntimeVersion: "9.1.0", CreatedAt: now.Add(-time.Hour)}, domain.StatusDeployed)
 	run, err := e.tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: workflows.ChangeWorkflowID(busy), TaskQueue: "nobody-polls-this"},
 		workflows.DeployWorkflowName, map[string]any{})
 	if err != nil {
@@ -202,14 +203,14 @@ func TestAPIStatuses(t *testing.T) {
 // follow the progress to done and read the new top row.
 func TestDeployAndRollbackOverHTTP(t *testing.T) {
 	e := startEnv(t, true)
-	d := uniqueID("http")
-	removeContainers(t, d)
+	d := itest.UniqueID("http")
+	itest.RemoveContainers(t, d)
 	e.createDeployment(t, domain.Deployment{ID: d, RollbackEnabled: true})
 	e.grant(t, "alice", d, "editor")
 	alice := e.token(t, "alice")
 	for _, tag := range []string{"9.1.0", "8.0.0"} {
 		var st started
-		r := e.call(t, "POST", "/api/v1/deployments/"+d+"/deploys", alice, map[string]any{"imageRef": image(t, tag), "description": "deploy " + tag})
+		r := e.call(t, "POST", "/api/v1/deployments/"+d+"/deploys", alice, map[string]any{"imageRef": itest.Image(t, tag), "description": "deploy " + tag})
 		r.json(t, &st)
 		if r.status != 202 || st.WorkflowID != "change/"+d || st.RunID == "" || !strings.HasPrefix(st.ProgressURL, "/api/v1/workflows/change/"+d+"/progress?runId=") {
 			t.Fatalf("deploy %s: %d %s", tag, r.status, r.body)
@@ -231,7 +232,7 @@ func TestDeployAndRollbackOverHTTP(t *testing.T) {
 	var page deploysPage
 	e.call(t, "GET", "/api/v1/deployments/"+d+"/deploys?limit=1", alice, nil).json(t, &page)
 	top := page.Deploys[0]
-	if top.Number != 3 || top.RollbackOf != 1 || top.CreatedBy != "alice" || top.Description != "8.0.0 breaks the ETL" || top.Status != domain.StatusDeployed || top.ImageRef != image(t, "9.1.0") {
+	if top.Number != 3 || top.RollbackOf != 1 || top.CreatedBy != "alice" || top.Description != "8.0.0 breaks the ETL" || top.Status != domain.StatusDeployed || top.ImageRef != itest.Image(t, "9.1.0") {
 		t.Fatalf("top row: %+v", top)
 	}
 }

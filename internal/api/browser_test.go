@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/itest"
 )
 
 // chromium finds the browser: $REWIND_TEST_CHROMIUM, else Debian's
@@ -53,14 +54,14 @@ func artifacts(t *testing.T) string {
 func TestBrowserRollback(t *testing.T) {
 	browserPath := chromium(t)
 	e := startEnv(t, true)
-	d := uniqueID("ui")
-	removeContainers(t, d)
+	d := itest.UniqueID("ui")
+	itest.RemoveContainers(t, d)
 	e.createDeployment(t, domain.Deployment{ID: d, Name: "Nightly ETL", RollbackEnabled: true})
 	e.grant(t, "alice", d, "editor")
 	alice := e.token(t, "alice")
 	for _, tag := range []string{"9.1.0", "8.0.0"} {
 		var st started
-		r := e.call(t, "POST", "/api/v1/deployments/"+d+"/deploys", alice, map[string]any{"imageRef": image(t, tag), "description": "release " + tag})
+		r := e.call(t, "POST", "/api/v1/deployments/"+d+"/deploys", alice, map[string]any{"imageRef": itest.Image(t, tag), "description": "release " + tag})
 		r.json(t, &st)
 		if r.status != 202 {
 			t.Fatalf("deploy %s: %d %s", tag, r.status, r.body)
@@ -153,7 +154,7 @@ func TestBrowserRollback(t *testing.T) {
 	top := text("#history tbody tr:first-child")
 	shot("history-after.png")
 	if !strings.HasPrefix(strings.TrimSpace(top), "3") || !strings.Contains(top, "Rollback to #1") || !strings.Contains(top, description) ||
-		!strings.Contains(top, "DEPLOYED") || !strings.Contains(top, "alice") || !strings.Contains(top, image(t, "9.1.0")) {
+		!strings.Contains(top, "DEPLOYED") || !strings.Contains(top, "alice") || !strings.Contains(top, itest.Image(t, "9.1.0")) {
 		t.Fatalf("new top row: %q", top)
 	}
 	revs, _ := e.st.ListRevisions(context.Background(), d, 10, 0)

@@ -6,50 +6,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/testsuite"
 
-	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/internal/store"
 )
 
 // These helpers follow internal/cli's integration tests: a real Temporal
 // dev server from $REWIND_TEMPORAL_CLI, an in-process worker on a fresh
 // SQLite store, and the test images in $REWIND_TEST_REGISTRY.
-
-func temporalCLI(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("REWIND_TEMPORAL_CLI")
-	if p == "" {
-		t.Fatal("REWIND_TEMPORAL_CLI is not set: run the tests with `make test`, which builds the Temporal CLI")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("Temporal CLI at %s: %v", p, err)
-	}
-	return p
-}
-
-type nopLogger struct{}
-
-func (nopLogger) Debug(string, ...any) {}
-func (nopLogger) Info(string, ...any)  {}
-func (nopLogger) Warn(string, ...any)  {}
-func (nopLogger) Error(string, ...any) {}
-
-func quietSlog() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
 
 // env is a dev server, a worker, the store they share and `rewind serve`
 // over them on a test listener.
@@ -64,77 +37,29 @@ type env struct {
 
 func startEnv(t *testing.T, worker bool) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  temporalCLI(t),
-		LogLevel:      "error",
-		ClientOptions: &client.Options{Namespace: "default", Logger: nopLogger{}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		dev.Stop()
-	})
-	t.Setenv("REWIND_TEMPORAL_ADDRESS", dev.FrontendHostPort())
-	t.Setenv("REWIND_TASK_QUEUE", "rewind-api-test")
-	t.Setenv("REWIND_DATA_DIR", t.TempDir())
-	t.Setenv("REWIND_DATABASE_URL", "")
-	t.Setenv("REWIND_ROLLBACKS_ENABLED", "true")
-	cfg, err := config.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	dev := itest.StartServer(t)
 	if worker {
-		w, err := app.StartWorker(context.Background(), cfg, quietSlog())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(w.Stop)
+		itest.StartWorker(t)
 	}
+	cfg := itest.Config(t)
 	st, err := store.Open(context.Background(), cfg.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: nopLogger{}})
+	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: itest.NopLogger{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	e := &env{cfg: cfg, st: st, tc: tc, client: dev.Client()}
-	e.srv, err = New(Options{Config: cfg, Store: st, Temporal: tc, Logger: quietSlog(), PlanTimeout: 30 * time.Second})
+	e := &env{cfg: cfg, st: st, tc: tc, client: dev.Client}
+	e.srv, err = New(Options{Config: cfg, Store: st, Temporal: tc, Logger: itest.QuietSlog(), PlanTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.http = httptest.NewServer(e.srv.Handler())
 	t.Cleanup(e.http.Close)
 	return e
-}
-
-// image names a test runtime image in the test registry.
-func image(t *testing.T, tag string) string {
-	t.Helper()
-	reg := os.Getenv("REWIND_TEST_REGISTRY")
-	if reg == "" {
-		t.Fatal("REWIND_TEST_REGISTRY is not set: run the tests with `make test`, which starts the registry and pushes the test images")
-	}
-	return reg + "/rewind-test/airflow:" + tag
-}
-
-func uniqueID(prefix string) string {
-	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1_000_000_000)
-}
-
-// removeContainers deletes a deployment's containers when the test ends.
-func removeContainers(t *testing.T, deploymentID string) {
-	t.Cleanup(func() {
-		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=rewind.deployment="+deploymentID).Output()
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
-		}
-	})
 }
 
 func (e *env) createDeployment(t *testing.T, d domain.Deployment) {

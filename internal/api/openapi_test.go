@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/internal/store"
 )
 
@@ -26,12 +27,12 @@ func offlineServer(t *testing.T) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	tc, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: nopLogger{}})
+	tc, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: itest.NopLogger{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	s, err := New(Options{Config: &config.Config{TaskQueue: "rewind", Namespace: "default", RollbackWindowDays: 90, RollbacksEnabled: true}, Store: st, Temporal: tc, Logger: quietSlog()})
+	s, err := New(Options{Config: &config.Config{TaskQueue: "rewind", Namespace: "default", RollbackWindowDays: 90, RollbacksEnabled: true}, Store: st, Temporal: tc, Logger: itest.QuietSlog()})
 	if err != nil {
 		t.Fatal(err)
 	}

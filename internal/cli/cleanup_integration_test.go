@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
 )
@@ -19,7 +20,7 @@ import (
 func TestCleanupScheduleIsCreatedOnceAndPausedWhenOff(t *testing.T) {
 	s := startServer(t)
 	for i := 0; i < 2; i++ { // two worker starts
-		w, err := startWorker(loadConfig(t))
+		w, err := startWorker(itest.Config(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,7 +28,7 @@ func TestCleanupScheduleIsCreatedOnceAndPausedWhenOff(t *testing.T) {
 	}
 	ctx := context.Background()
 	count := func() int {
-		it, err := s.client.ScheduleClient().List(ctx, client.ScheduleListOptions{})
+		it, err := s.Client.ScheduleClient().List(ctx, client.ScheduleListOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,7 +50,7 @@ func TestCleanupScheduleIsCreatedOnceAndPausedWhenOff(t *testing.T) {
 			t.Fatalf("want exactly one %s, have %d", workflows.CleanupScheduleID, count())
 		}
 	}
-	h := s.client.ScheduleClient().GetHandle(ctx, workflows.CleanupScheduleID)
+	h := s.Client.ScheduleClient().GetHandle(ctx, workflows.CleanupScheduleID)
 	d, err := h.Describe(ctx)
 	if err != nil || d.Schedule.State.Paused || len(d.Info.NextActionTimes) == 0 {
 		t.Fatalf("schedule: %+v %v", d, err)
@@ -58,7 +59,7 @@ func TestCleanupScheduleIsCreatedOnceAndPausedWhenOff(t *testing.T) {
 		t.Fatalf("the default cron is daily at 03:00: next %v, note %q", next, d.Schedule.State.Note)
 	}
 	t.Setenv("REWIND_CLEANUP_ENABLED", "false")
-	w, err := startWorker(loadConfig(t))
+	w, err := startWorker(itest.Config(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,9 +77,9 @@ func TestCleanupScheduleIsCreatedOnceAndPausedWhenOff(t *testing.T) {
 // it cannot touch what other tests, sharing this Docker Engine, use.
 func pushAs(t *testing.T, tag, repo string) string {
 	t.Helper()
-	ref := strings.Split(image(t, tag), "/")[0] + "/" + repo + ":" + tag
+	ref := strings.Split(itest.Image(t, tag), "/")[0] + "/" + repo + ":" + tag
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+image(t, tag)+"\nLABEL rewind.test.repo="+repo+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+itest.Image(t, tag)+"\nLABEL rewind.test.repo="+repo+"\n"), 0o644)
 	build := exec.Command("docker", "build", "-q", "-t", ref, dir)
 	build.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
 	for _, cmd := range []*exec.Cmd{build, exec.Command("docker", "push", "-q", ref)} {
@@ -91,8 +92,8 @@ func pushAs(t *testing.T, tag, repo string) string {
 
 func TestCleanupNowRemovesOldRevisionsAndWhatOnlyTheyUsed(t *testing.T) {
 	startStack(t)
-	dep := uniqueID("clean")
-	removeContainers(t, dep)
+	dep := itest.UniqueID("clean")
+	itest.RemoveContainers(t, dep)
 	old, cur := pushAs(t, "9.1.0", dep+"/old"), pushAs(t, "8.0.0", dep+"/cur")
 	mustRewind(t, "deployment", "create", dep, "--dag-source", "bundle", "--rollback-enabled", "--component", "scheduler=airflow scheduler")
 	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
@@ -101,7 +102,7 @@ func TestCleanupNowRemovesOldRevisionsAndWhatOnlyTheyUsed(t *testing.T) {
 	r1 := historyJSON(t, dep)[1]
 
 	// Make r1 older than the 90-day age.
-	cfg := loadConfig(t)
+	cfg := itest.Config(t)
 	st, err := store.Open(context.Background(), cfg.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +131,7 @@ func TestCleanupNowRemovesOldRevisionsAndWhatOnlyTheyUsed(t *testing.T) {
 	if err := exec.Command("docker", "image", "inspect", old).Run(); err == nil {
 		t.Fatalf("r1's image %s must be removed", old)
 	}
-	if err := exec.Command("docker", "image", "inspect", image(t, "9.1.0")).Run(); err != nil {
+	if err := exec.Command("docker", "image", "inspect", itest.Image(t, "9.1.0")).Run(); err != nil {
 		t.Fatal("the same image under another name must survive")
 	}
 	if err := exec.Command("docker", "image", "inspect", cur).Run(); err != nil {

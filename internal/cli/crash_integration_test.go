@@ -13,6 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -76,7 +77,7 @@ func waitAttempt(t *testing.T, s *stack, workflowID, activity string, minAttempt
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
-		desc, err := s.client.DescribeWorkflowExecution(context.Background(), workflowID, "")
+		desc, err := s.Client.DescribeWorkflowExecution(context.Background(), workflowID, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,14 +99,14 @@ func waitAttempt(t *testing.T, s *stack, workflowID, activity string, minAttempt
 func TestWorkerKilledDuringPullAndSwapConverges(t *testing.T) {
 	s := startServer(t)
 	bin := buildWorker(t)
-	dep := uniqueID("crash")
-	removeContainers(t, dep)
+	dep := itest.UniqueID("crash")
+	itest.RemoveContainers(t, dep)
 	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--env", "REWIND_TEST_TASK_SECONDS=1",
 		"--component", "scheduler=airflow scheduler", "--component", "triggerer=airflow triggerer", "--component", "worker=airflow celery worker")
 	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
 	w := startWorkerProcess(t, bin, "")
-	mustRewind(t, "deploy", dep, "--image", image(t, "9.1.0"), "--as", "alice", "--wait")
-	mustRewind(t, "deploy", dep, "--image", image(t, "8.0.0"), "--as", "alice", "--wait")
+	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
+	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--as", "alice", "--wait")
 	w.kill()
 
 	const faults = "PullImage=after:3s,SwapComponents=after:3s"
@@ -128,7 +129,7 @@ func TestWorkerKilledDuringPullAndSwapConverges(t *testing.T) {
 	var res workflows.RollbackResult
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := s.client.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+	if err := s.Client.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
 		t.Fatalf("rollback after two crashes: %v", err)
 	}
 

@@ -5,131 +5,37 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/testsuite"
 
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/itest"
 )
 
-// temporalCLI is the Temporal CLI binary `make test` builds and caches.
-func temporalCLI(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("REWIND_TEMPORAL_CLI")
-	if p == "" {
-		t.Fatal("REWIND_TEMPORAL_CLI is not set: run the tests with `make test`, which builds the Temporal CLI")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("Temporal CLI at %s: %v", p, err)
-	}
-	return p
-}
+// stack is the dev server the CLI tests talk to.
+type stack = itest.Server
 
-// stack is a real Temporal dev server and a rewind worker on a fresh SQLite
-// store, with the environment set so the CLI under test talks to both.
-type stack struct {
-	addr, taskQueue string
-	client          client.Client
-}
+func startServer(t *testing.T) *stack { return itest.StartServer(t) }
 
+// startStack is a dev server and an in-process worker.
 func startStack(t *testing.T) *stack {
-	t.Helper()
-	s := startServer(t)
-	startInProcessWorker(t) // stops before the server does
+	s := itest.StartServer(t)
+	itest.StartWorker(t)
 	return s
-}
-
-func loadConfig(t *testing.T) *config.Config {
-	t.Helper()
-	cfg, err := config.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }
 
 func startWorker(cfg *config.Config) (*app.Running, error) {
-	return app.StartWorker(context.Background(), cfg, quietSlog())
+	return app.StartWorker(context.Background(), cfg, itest.QuietSlog())
 }
-
-// startServer starts the dev server alone and points the environment (for
-// the CLI and any worker) at it, with a fresh data directory.
-func startServer(t *testing.T) *stack {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  temporalCLI(t),
-		LogLevel:      "error",
-		ClientOptions: &client.Options{Namespace: "default", Logger: quietLogger()},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		srv.Stop()
-	})
-	s := &stack{addr: srv.FrontendHostPort(), taskQueue: "rewind-it", client: srv.Client()}
-	t.Setenv("REWIND_TEMPORAL_ADDRESS", s.addr)
-	t.Setenv("REWIND_TASK_QUEUE", s.taskQueue)
-	t.Setenv("REWIND_DATA_DIR", t.TempDir())
-	t.Setenv("REWIND_DATABASE_URL", "")
-	t.Setenv("REWIND_ROLLBACKS_ENABLED", "true")
-	return s
-}
-
-// image names a test runtime image in the test registry `make test` starts.
-func image(t *testing.T, tag string) string {
-	t.Helper()
-	reg := os.Getenv("REWIND_TEST_REGISTRY")
-	if reg == "" {
-		t.Fatal("REWIND_TEST_REGISTRY is not set: run the tests with `make test`, which starts the registry and pushes the test images")
-	}
-	return reg + "/rewind-test/airflow:" + tag
-}
-
-// uniqueID gives each test its own deployment, so container names never
-// collide with another test's or a previous run's.
-func uniqueID(prefix string) string {
-	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1_000_000_000)
-}
-
-// removeContainers deletes a deployment's containers when the test ends.
-func removeContainers(t *testing.T, deploymentID string) {
-	t.Cleanup(func() {
-		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=rewind.deployment="+deploymentID).Output()
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
-		}
-	})
-}
-
-func quietSlog() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-func quietLogger() *tlogAdapter { return &tlogAdapter{} }
-
-// tlogAdapter drops the SDK's client logs, which would bury test output.
-type tlogAdapter struct{}
-
-func (tlogAdapter) Debug(string, ...any) {}
-func (tlogAdapter) Info(string, ...any)  {}
-func (tlogAdapter) Warn(string, ...any)  {}
-func (tlogAdapter) Error(string, ...any) {}
 
 type result struct {
 	code        int
@@ -166,24 +72,24 @@ func historyJSON(t *testing.T, dep string) []domain.Revision {
 func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 	t.Setenv("REWIND_METRICS_ADDRESS", "127.0.0.1:0")
 	s := startServer(t)
-	w, err := startWorker(loadConfig(t))
+	w, err := startWorker(itest.Config(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	d1 := uniqueID("hist")
-	removeContainers(t, d1)
+	d1 := itest.UniqueID("hist")
+	itest.RemoveContainers(t, d1)
 	mustRewind(t, "deployment", "create", d1, "--dag-source", "image", "--env", "AIRFLOW__CORE__PARALLELISM=8",
 		"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
 	mustRewind(t, "grant", "alice", "--deployment", d1, "--role", "editor")
 	mustRewind(t, "grant", "bob", "--deployment", d1, "--role", "viewer")
 
-	out := mustRewind(t, "deploy", d1, "--image", image(t, "8.0.0"), "--description", "first deploy", "--as", "alice", "--wait")
+	out := mustRewind(t, "deploy", d1, "--image", itest.Image(t, "8.0.0"), "--description", "first deploy", "--as", "alice", "--wait")
 	if !strings.Contains(out, "revision 1") {
 		t.Fatalf("deploy output: %s", out)
 	}
 	t.Setenv("REWIND_USER", "alice") // the requester without --as
-	mustRewind(t, "deploy", d1, "--image", image(t, "9.1.0"), "--description", "second deploy", "--wait")
+	mustRewind(t, "deploy", d1, "--image", itest.Image(t, "9.1.0"), "--description", "second deploy", "--wait")
 
 	revs := historyJSON(t, d1)
 	if len(revs) != 2 || revs[0].Number != 2 || revs[1].Number != 1 {
@@ -195,7 +101,7 @@ func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 			t.Fatalf("revision %d: %+v", r.Number, r)
 		}
 	}
-	if revs[0].ImageRef != image(t, "9.1.0") || revs[0].RuntimeVersion != "9.1.0" || revs[0].AirflowVersion != "3.0.2" || revs[0].Description != "second deploy" {
+	if revs[0].ImageRef != itest.Image(t, "9.1.0") || revs[0].RuntimeVersion != "9.1.0" || revs[0].AirflowVersion != "3.0.2" || revs[0].Description != "second deploy" {
 		t.Fatalf("newest revision: %+v", revs[0])
 	}
 	// The JSON carries SPEC §1's field names.
@@ -218,11 +124,11 @@ func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 	}
 
 	// A viewer is refused before anything starts, and nothing is recorded.
-	r := rewind("deploy", d1, "--image", image(t, "9.1.0"), "--as", "bob", "--wait")
+	r := rewind("deploy", d1, "--image", itest.Image(t, "9.1.0"), "--as", "bob", "--wait")
 	if r.code != ExitRefused || !strings.HasPrefix(r.stderr, "rewind: PermissionDenied: ") || strings.Count(r.stderr, "\n") != 1 {
 		t.Fatalf("viewer deploy: exit %d, %q", r.code, r.stderr)
 	}
-	if r := rewind("deploy", "nope", "--image", image(t, "9.1.0"), "--as", "alice"); r.code != ExitRefused || !strings.Contains(r.stderr, "NotFound") {
+	if r := rewind("deploy", "nope", "--image", itest.Image(t, "9.1.0"), "--as", "alice"); r.code != ExitRefused || !strings.Contains(r.stderr, "NotFound") {
 		t.Fatalf("unknown deployment: exit %d, %q", r.code, r.stderr)
 	}
 	if r := rewind("deploy", "D1!", "--image", "r:1", "--as", "alice"); r.code != ExitRefused || !strings.Contains(r.stderr, "InvalidInput") {
@@ -257,7 +163,7 @@ func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 	// The search attributes of SPEC §3 find the deploys.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := s.client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+		resp, err := s.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
 			Query: `RewindDeployment = "` + d1 + `" AND RewindKind = "deploy" AND RewindRequestedBy = "alice" AND RewindRevision = 2`})
 		if err != nil {
 			t.Fatal(err)
@@ -276,18 +182,18 @@ func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 // JSON fails the workflow with a typed error and records nothing.
 func TestTemporalCLIStartsDeploys(t *testing.T) {
 	s := startStack(t)
-	d2 := uniqueID("tcli")
-	removeContainers(t, d2)
+	d2 := itest.UniqueID("tcli")
+	itest.RemoveContainers(t, d2)
 	mustRewind(t, "deployment", "create", d2, "--component", "scheduler=airflow scheduler")
 	mustRewind(t, "grant", "carol", "--system", "--permission", "system.deployments.images.push")
 
 	temporalRun := func(id, input string) (string, error) {
-		cmd := exec.Command(temporalCLI(t), "workflow", "execute", "--address", s.addr, "--type", "DeployWorkflow",
-			"--task-queue", s.taskQueue, "--workflow-id", id, "--input", input, "--output", "json")
+		cmd := exec.Command(itest.TemporalCLI(t), "workflow", "execute", "--address", s.Addr, "--type", "DeployWorkflow",
+			"--task-queue", s.TaskQueue, "--workflow-id", id, "--input", input, "--output", "json")
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	if out, err := temporalRun("change/"+d2, `{"deploymentId":"`+d2+`","imageRef":"`+image(t, "9.1.0")+`","description":"from the Temporal CLI","requestedBy":"carol","type":"IMAGE_AND_DAG"}`); err != nil {
+	if out, err := temporalRun("change/"+d2, `{"deploymentId":"`+d2+`","imageRef":"`+itest.Image(t, "9.1.0")+`","description":"from the Temporal CLI","requestedBy":"carol","type":"IMAGE_AND_DAG"}`); err != nil {
 		t.Fatalf("temporal workflow execute: %v\n%s", err, out)
 	}
 	revs := historyJSON(t, d2)
@@ -306,7 +212,7 @@ func TestTemporalCLIStartsDeploys(t *testing.T) {
 		if out, err := temporalRun(id, input); err == nil {
 			t.Fatalf("%s: the workflow should fail:\n%s", name, out)
 		}
-		err := s.client.GetWorkflow(context.Background(), id, "").Get(context.Background(), nil)
+		err := s.Client.GetWorkflow(context.Background(), id, "").Get(context.Background(), nil)
 		var ae *temporal.ApplicationError
 		if !errors.As(err, &ae) || ae.Type() != want[name] || !ae.NonRetryable() {
 			t.Fatalf("%s: want non-retryable %s, got %v", name, want[name], err)

@@ -15,6 +15,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/rewindhq/rewind/internal/eslog"
+	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -34,7 +35,7 @@ func waitExport(t *testing.T, s *stack, workflowID, runID string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var n int
-	if err := s.client.GetWorkflow(ctx, workflows.ExportWorkflowID(workflowID, runID), "").Get(ctx, &n); err != nil {
+	if err := s.Client.GetWorkflow(ctx, workflows.ExportWorkflowID(workflowID, runID), "").Get(ctx, &n); err != nil {
 		t.Fatalf("export of %s: %v", workflowID, err)
 	}
 	return n
@@ -48,13 +49,13 @@ func TestRollbackEventsReachTheIndex(t *testing.T) {
 	prefix := "rewind-it-" + fmt.Sprint(time.Now().UnixNano()%1e9)
 	t.Setenv("REWIND_ELASTICSEARCH_ADDRESSES", zinc)
 	t.Setenv("REWIND_ELASTICSEARCH_INDEX_PREFIX", prefix)
-	startInProcessWorker(t)
-	dep := uniqueID("logs")
-	removeContainers(t, dep)
+	itest.StartWorker(t)
+	dep := itest.UniqueID("logs")
+	itest.RemoveContainers(t, dep)
 	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler")
 	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", image(t, "9.1.0"), "--as", "alice", "--wait")
-	mustRewind(t, "deploy", dep, "--image", image(t, "8.0.0"), "--as", "alice", "--wait")
+	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
+	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--as", "alice", "--wait")
 	res := rollbackJSON(t, dep, "--to", "1", "--description", "logs test")
 	n := waitExport(t, s, res.Revision.WorkflowID, res.Revision.RunID)
 
@@ -106,16 +107,6 @@ func TestRollbackEventsReachTheIndex(t *testing.T) {
 	}
 }
 
-func startInProcessWorker(t *testing.T) {
-	t.Helper()
-	cfg := loadConfig(t)
-	w, err := startWorker(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-}
-
 // Elasticsearch failing (503, then 429) does not hold the rollback's result
 // back; the export retries visibly and, once it recovers, every event is
 // indexed exactly once. mock-es is started for this test alone, since its
@@ -130,13 +121,13 @@ func TestExportSurvivesAnElasticsearchOutageExactlyOnce(t *testing.T) {
 	t.Cleanup(func() { exec.Command("../../scripts/mock-es.sh", "stop", dir).Run() })
 	mock := strings.TrimSpace(string(out))
 	t.Setenv("REWIND_ELASTICSEARCH_ADDRESSES", mock)
-	startInProcessWorker(t)
-	dep := uniqueID("esdown")
-	removeContainers(t, dep)
+	itest.StartWorker(t)
+	dep := itest.UniqueID("esdown")
+	itest.RemoveContainers(t, dep)
 	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler")
 	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", image(t, "9.1.0"), "--as", "alice", "--wait")
-	mustRewind(t, "deploy", dep, "--image", image(t, "8.0.0"), "--as", "alice", "--wait")
+	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
+	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--as", "alice", "--wait")
 
 	post := func(path, body string) {
 		resp, err := http.Post(mock+path, "application/json", bytes.NewBufferString(body))
@@ -150,7 +141,7 @@ func TestExportSurvivesAnElasticsearchOutageExactlyOnce(t *testing.T) {
 
 	res := rollbackJSON(t, dep, "--to", "1", "--description", "while Elasticsearch is down")
 	exportID := workflows.ExportWorkflowID(res.Revision.WorkflowID, res.Revision.RunID)
-	desc, err := s.client.DescribeWorkflowExecution(context.Background(), exportID, "")
+	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), exportID, "")
 	if err != nil {
 		t.Fatal(err)
 	}

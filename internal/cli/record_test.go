@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"github.com/rewindhq/rewind/internal/itest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,7 @@ func recordHistory(t *testing.T, s *stack, workflowID, name string) {
 	if dir == "" {
 		return
 	}
-	out, err := exec.Command(temporalCLI(t), "workflow", "show", "--address", s.addr, "--workflow-id", workflowID, "--output", "json").Output()
+	out, err := exec.Command(itest.TemporalCLI(t), "workflow", "show", "--address", s.Addr, "--workflow-id", workflowID, "--output", "json").Output()
 	if err != nil {
 		t.Fatalf("temporal workflow show: %v", err)
 	}

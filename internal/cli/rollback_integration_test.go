@@ -12,6 +12,7 @@ import (
 
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/eslog"
+	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -79,14 +80,14 @@ func rollbackJSON(t *testing.T, args ...string) workflows.RollbackResult {
 // downgrade: the worker is killed, the metadata downgrade runs).
 func TestRollbackThroughTheDevServerDockerAndRegistry(t *testing.T) {
 	s := startStack(t)
-	dep := uniqueID("rb")
-	removeContainers(t, dep)
+	dep := itest.UniqueID("rb")
+	itest.RemoveContainers(t, dep)
 	mustRewind(t, "deployment", "create", dep, "--dag-source", "bundle", "--dag-deploy", "--rollback-enabled",
 		"--env", "REWIND_TEST_TASK_SECONDS=2", "--env", "AIRFLOW__CORE__PARALLELISM=4",
 		"--component", "scheduler=airflow scheduler", "--component", "dag-processor=airflow dag-processor", "--component", "worker=airflow celery worker")
 	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
 	deploy := func(tag, dags, desc string) {
-		mustRewind(t, "deploy", dep, "--image", image(t, tag), "--dags", dagDir(t, dags), "--description", desc, "--as", "alice", "--wait")
+		mustRewind(t, "deploy", dep, "--image", itest.Image(t, tag), "--dags", dagDir(t, dags), "--description", desc, "--as", "alice", "--wait")
 	}
 	deploy("9.1.0", "a", "r1")
 	deploy("9.1.0", "b", "r2")
@@ -187,7 +188,7 @@ func TestRollbackThroughTheDevServerDockerAndRegistry(t *testing.T) {
 	}
 
 	// The Temporal CLI starts a rollback with plain JSON, and it behaves the same.
-	out, err := exec.Command(temporalCLI(t), "workflow", "execute", "--address", s.addr, "--type", "RollbackWorkflow", "--task-queue", s.taskQueue,
+	out, err := exec.Command(itest.TemporalCLI(t), "workflow", "execute", "--address", s.Addr, "--type", "RollbackWorkflow", "--task-queue", s.TaskQueue,
 		"--workflow-id", "change/"+dep, "--input", `{"deploymentId":"`+dep+`","revision":4,"description":"from the Temporal CLI","requestedBy":"alice","scope":"all","dryRun":false}`).CombinedOutput()
 	if err != nil {
 		t.Fatalf("temporal workflow execute: %v\n%s", err, out)

@@ -15,6 +15,7 @@ import (
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -40,15 +41,15 @@ func containerIDs(t *testing.T, dep string) map[string]string {
 
 func TestMissingImageFailsFastAndKeepsTheOldContainers(t *testing.T) {
 	startStack(t)
-	dep := uniqueID("miss")
-	removeContainers(t, dep)
+	dep := itest.UniqueID("miss")
+	itest.RemoveContainers(t, dep)
 	mustRewind(t, "deployment", "create", dep, "--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
 	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", image(t, "9.1.0"), "--as", "alice", "--wait")
+	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
 	before := containerIDs(t, dep)
 
 	start := time.Now()
-	r := rewind("deploy", dep, "--image", image(t, "no-such-tag"), "--as", "alice", "--wait")
+	r := rewind("deploy", dep, "--image", itest.Image(t, "no-such-tag"), "--as", "alice", "--wait")
 	if r.code != ExitRefused || !strings.Contains(r.stderr, "NotFound") {
 		t.Fatalf("missing image: exit %d %q", r.code, r.stderr)
 	}
@@ -90,21 +91,21 @@ func TestRegistryDownRetriesVisiblyThenSucceeds(t *testing.T) {
 	registry("start")
 	t.Cleanup(func() { registry("stop") })
 	ref := addr + "/flaky/airflow:9.1.0"
-	for _, args := range [][]string{{"tag", image(t, "9.1.0"), ref}, {"push", "-q", ref}, {"rmi", ref}} {
+	for _, args := range [][]string{{"tag", itest.Image(t, "9.1.0"), ref}, {"push", "-q", ref}, {"rmi", ref}} {
 		if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
 			t.Fatalf("docker %v: %v\n%s", args, err, out)
 		}
 	}
 	registry("stop")
 
-	dep := uniqueID("flaky")
-	removeContainers(t, dep)
+	dep := itest.UniqueID("flaky")
+	itest.RemoveContainers(t, dep)
 	mustRewind(t, "deployment", "create", dep, "--component", "scheduler=airflow scheduler")
 	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
 	mustRewind(t, "deploy", dep, "--image", ref, "--as", "alice")
 	id := workflows.ChangeWorkflowID(dep)
 	waitAttempt(t, s, id, "PullImage", 2, false)
-	desc, err := s.client.DescribeWorkflowExecution(context.Background(), id, "")
+	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), id, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestRegistryDownRetriesVisiblyThenSucceeds(t *testing.T) {
 	registry("start")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := s.client.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
+	if err := s.Client.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
 		t.Fatalf("the deploy must finish once the registry is back: %v", err)
 	}
 	if r := historyJSON(t, dep)[0]; r.Status != domain.StatusDeployed || !strings.HasPrefix(r.ImageDigest, "sha256:") {
@@ -127,12 +128,12 @@ func TestRegistryDownRetriesVisiblyThenSucceeds(t *testing.T) {
 // new DAGs without being restarted.
 func TestDagOnlyDeployIsSeenWithoutRestart(t *testing.T) {
 	startStack(t)
-	dep := uniqueID("dags")
-	removeContainers(t, dep)
+	dep := itest.UniqueID("dags")
+	itest.RemoveContainers(t, dep)
 	mustRewind(t, "deployment", "create", dep, "--dag-source", "bundle", "--dag-deploy",
 		"--component", "scheduler=airflow scheduler", "--component", "dag-processor=airflow dag-processor")
 	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", image(t, "9.1.0"), "--dags", dagDir(t, "a"), "--as", "alice", "--wait")
+	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--dags", dagDir(t, "a"), "--as", "alice", "--wait")
 	before := containerIDs(t, dep)
 	mustRewind(t, "deploy", dep, "--dags", dagDir(t, "b"), "--as", "alice", "--wait")
 	if st := status(t, "rewind-"+dep+"-dag-processor"); st["bundle_version"] != "b" {
@@ -142,7 +143,7 @@ func TestDagOnlyDeployIsSeenWithoutRestart(t *testing.T) {
 		t.Fatalf("a DAG-only deploy must not restart containers:\nbefore %v\nafter  %v", before, after)
 	}
 	r := historyJSON(t, dep)[0]
-	if r.Type != domain.DeployDAGOnly || r.ImageRef != image(t, "9.1.0") || !strings.HasPrefix(r.DagBundleDigest, "sha256:") {
+	if r.Type != domain.DeployDAGOnly || r.ImageRef != itest.Image(t, "9.1.0") || !strings.HasPrefix(r.DagBundleDigest, "sha256:") {
 		t.Fatalf("revision 2: %+v", r)
 	}
 	// Turned off, DAG-only deploys are refused and change nothing.
@@ -156,8 +157,8 @@ func TestDagOnlyDeployIsSeenWithoutRestart(t *testing.T) {
 // components back, on the real Engine, and marks its revision FAILED.
 func TestFailedRollbackIsCompensated(t *testing.T) {
 	s := startServer(t)
-	dep := uniqueID("comp")
-	removeContainers(t, dep)
+	dep := itest.UniqueID("comp")
+	itest.RemoveContainers(t, dep)
 	mustRewind(t, "deployment", "create", dep, "--dag-source", "bundle", "--rollback-enabled",
 		"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
 	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
@@ -167,15 +168,15 @@ func TestFailedRollbackIsCompensated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := app.StartWorker(context.Background(), cfg, quietSlog())
+		w, err := app.StartWorker(context.Background(), cfg, itest.QuietSlog())
 		if err != nil {
 			t.Fatal(err)
 		}
 		return w
 	}
 	w := worker("")
-	mustRewind(t, "deploy", dep, "--image", image(t, "9.1.0"), "--dags", dagDir(t, "a"), "--as", "alice", "--wait")
-	mustRewind(t, "deploy", dep, "--image", image(t, "8.0.0"), "--dags", dagDir(t, "b"), "--as", "alice", "--wait")
+	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--dags", dagDir(t, "a"), "--as", "alice", "--wait")
+	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--dags", dagDir(t, "b"), "--as", "alice", "--wait")
 	w.Stop()
 	w = worker("Verify=fail")
 	defer w.Stop()
@@ -196,7 +197,7 @@ func TestFailedRollbackIsCompensated(t *testing.T) {
 	if !strings.Contains(d, `"currentRevision": 2`) {
 		t.Fatalf("the deployment must stay on revision 2: %s", d)
 	}
-	desc, err := s.client.DescribeWorkflowExecution(context.Background(), workflows.ChangeWorkflowID(dep), "")
+	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), workflows.ChangeWorkflowID(dep), "")
 	if err != nil || desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED {
 		t.Fatalf("workflow status: %v %v", desc.GetWorkflowExecutionInfo().GetStatus(), err)
 	}

@@ -1,0 +1,131 @@
+// Package itest starts the real parts integration tests run against — a
+// Temporal dev server, a rewind worker — and names the test images, so the
+// CLI, API and fault tests share one way of doing it. Every helper fails
+// the test, never skips it, when `make test` has not provided a service.
+package itest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/rewindhq/rewind/internal/app"
+	"github.com/rewindhq/rewind/internal/config"
+)
+
+// TemporalCLI is the Temporal CLI binary `make test` builds and caches.
+func TemporalCLI(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("REWIND_TEMPORAL_CLI")
+	if p == "" {
+		t.Fatal("REWIND_TEMPORAL_CLI is not set: run the tests with `make test`, which builds the Temporal CLI")
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("Temporal CLI at %s: %v", p, err)
+	}
+	return p
+}
+
+// Server is a running dev server and a client of it.
+type Server struct {
+	Addr, TaskQueue string
+	Client          client.Client
+}
+
+// StartServer starts a dev server and points the environment (for the CLI
+// and any worker) at it, with a fresh data directory and rollbacks enabled.
+func StartServer(t *testing.T) *Server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:  TemporalCLI(t),
+		LogLevel:      "error",
+		ClientOptions: &client.Options{Namespace: "default", Logger: NopLogger{}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		srv.Stop()
+	})
+	s := &Server{Addr: srv.FrontendHostPort(), TaskQueue: "rewind-it", Client: srv.Client()}
+	t.Setenv("REWIND_TEMPORAL_ADDRESS", s.Addr)
+	t.Setenv("REWIND_TASK_QUEUE", s.TaskQueue)
+	t.Setenv("REWIND_DATA_DIR", t.TempDir())
+	t.Setenv("REWIND_DATABASE_URL", "")
+	t.Setenv("REWIND_ROLLBACKS_ENABLED", "true")
+	return s
+}
+
+// Config loads the configuration the environment now names.
+func Config(t testing.TB) *config.Config {
+	t.Helper()
+	cfg, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// StartWorker starts an in-process worker on the current configuration and
+// stops it when the test ends (before the server, which started first).
+func StartWorker(t *testing.T) *app.Running {
+	t.Helper()
+	w, err := app.StartWorker(context.Background(), Config(t), QuietSlog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return w
+}
+
+// Image names a test runtime image in the registry `make test` starts.
+func Image(t testing.TB, tag string) string {
+	t.Helper()
+	reg := os.Getenv("REWIND_TEST_REGISTRY")
+	if reg == "" {
+		t.Fatal("REWIND_TEST_REGISTRY is not set: run the tests with `make test`, which starts the registry and pushes the test images")
+	}
+	return reg + "/rewind-test/airflow:" + tag
+}
+
+var seq atomic.Int64
+
+// UniqueID gives each test its own deployment, so container names never
+// collide with another test's or a previous run's.
+func UniqueID(prefix string) string {
+	return fmt.Sprintf("%s-%d%d", prefix, time.Now().UnixNano()%1_000_000_000, seq.Add(1)%10)
+}
+
+// RemoveContainers deletes a deployment's containers when the test ends.
+func RemoveContainers(t testing.TB, deploymentID string) {
+	t.Cleanup(func() {
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=rewind.deployment="+deploymentID).Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		}
+	})
+}
+
+// QuietSlog logs warnings and errors only, so test output stays readable.
+func QuietSlog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// NopLogger drops the Temporal SDK's client logs.
+type NopLogger struct{}
+
+func (NopLogger) Debug(string, ...any) {}
+func (NopLogger) Info(string, ...any)  {}
+func (NopLogger) Warn(string, ...any)  {}
+func (NopLogger) Error(string, ...any) {}

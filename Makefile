@@ -8,7 +8,7 @@ TEMPORAL := $(CACHE)/bin/temporal-$(TEMPORAL_VERSION)
 export REWIND_TEMPORAL_CLI := $(TEMPORAL)
 GO_PACKAGES := ./...
 
-.PHONY: all build test test-unit run temporal clean record-histories
+.PHONY: all build test test-unit run temporal clean record-histories faults
 
 all: build
 
@@ -28,6 +28,15 @@ test: build $(TEMPORAL)
 # Fast feedback: tests that need no server.
 test-unit:
 	go test -count=1 ./internal/config ./internal/domain ./internal/policy ./workflows
+
+# The whole fault-injection suite: SIGKILL of the worker before and after
+# every activity of a deploy and of a downgrading rollback, the registry
+# stopped during a pull, the bundle root read-only during a swap, PostgreSQL
+# stopped for a minute. Prints a table (also in out/faults.txt). `make test`
+# runs a short form.
+faults: build $(TEMPORAL)
+	mkdir -p out
+	REWIND_FAULTS_SUITE=full REWIND_FAULTS_TABLE=$(CURDIR)/out/faults.txt scripts/test.sh -timeout 90m -v -run TestFaults ./internal/faults
 
 # Re-record the workflow histories the replay tests read (after changing a
 # workflow on purpose and guarding the change with workflow.GetVersion).

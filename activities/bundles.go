@@ -24,9 +24,6 @@ func (a *Activities) limits() bundle.Limits {
 func (a *Activities) UnpackBundle(ctx context.Context, req BundleRequest) (string, error) {
 	stop := heartbeatWhile(ctx, "unpacking "+req.Version)
 	defer stop()
-	if err := a.Faults.inject(ctx, "UnpackBundle", "before"); err != nil {
-		return "", err
-	}
 	dir, err := bundle.Unpack(ctx, a.Bundles, req.Digest, a.Config.BundleRoot, req.DeploymentID, req.Version, a.limits())
 	return dir, refuse(err)
 }
@@ -34,9 +31,6 @@ func (a *Activities) UnpackBundle(ctx context.Context, req BundleRequest) (strin
 // SwapBundle atomically repoints <root>/<deployment>/current at the version:
 // a container reading DAGs sees the old tree or the new one, never a mix.
 func (a *Activities) SwapBundle(ctx context.Context, req BundleRequest) error {
-	if err := a.Faults.inject(ctx, "SwapBundle", "before"); err != nil {
-		return err
-	}
 	return refuse(bundle.Swap(a.Config.BundleRoot, req.DeploymentID, req.Version))
 }
 

@@ -62,7 +62,9 @@ func (a *Activities) CleanupBatch(ctx context.Context, req CleanupBatchRequest) 
 		return CleanupBatchResult{}, refuse(err)
 	}
 	res := CleanupBatchResult{LastDeployment: exp.LastDeployment, Deployments: exp.Deployments, Revisions: exp.RevisionsDeleted}
-	if err := a.Faults.inject(ctx, "CleanupBatch", "after"); err != nil {
+	// A crash here leaves revisions deleted and their artifacts in the
+	// outbox: the fault tests pause here to kill the worker.
+	if err := a.Faults.inject(ctx, "CleanupBatch", "mid"); err != nil {
 		return res, err
 	}
 	for {

@@ -17,12 +17,9 @@ import (
 func (a *Activities) ExportEvents(ctx context.Context, events []eslog.Event) error {
 	stop := heartbeatWhile(ctx, "exporting log events")
 	defer stop()
-	if err := a.Faults.inject(ctx, "ExportEvents", "before"); err != nil {
-		return err
-	}
 	err := a.Exporter.Export(ctx, events)
 	if err == nil {
-		return a.Faults.inject(ctx, "ExportEvents", "after")
+		return nil
 	}
 	var perm *eslog.PermanentError
 	if errors.As(err, &perm) && a.Fallback != nil {

@@ -7,15 +7,19 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 )
 
 // Faults inject failures and pauses into activities, for the fault and
-// crash tests (REWIND_FAULTS; empty, and so inert, in production):
+// crash tests (REWIND_FAULTS; empty, and so inert, in production). The
+// worker applies them to every activity through an interceptor:
 //
-//	PullImage=after:4s       pause after the Docker work, before reporting it
-//	SwapComponents=before:2s pause before the Docker work
+//	PullImage=after:4s       pause after the work, before reporting it
+//	SwapComponents=before:2s pause before the work
 //	Verify=fail              fail for good (non-retryable FaultInjected)
+//	CleanupBatch=mid:2s      pause at a point inside an activity that names one
 //
 // A worker killed during an "after" pause has done the work without
 // reporting it: the retry must converge, which is what the tests check.
@@ -33,11 +37,11 @@ func ParseFaults(s string) (Faults, error) {
 		name, spec, ok := strings.Cut(strings.TrimSpace(item), "=")
 		kind, dur, _ := strings.Cut(spec, ":")
 		if !ok || name == "" {
-			return nil, fmt.Errorf("fault %q: want Activity=before:2s, Activity=after:2s or Activity=fail", item)
+			return nil, fmt.Errorf("fault %q: want Activity=before:2s, Activity=after:2s, Activity=mid:2s or Activity=fail", item)
 		}
 		var d time.Duration
 		switch kind {
-		case "before", "after":
+		case "before", "after", "mid":
 			var err error
 			if d, err = time.ParseDuration(dur); err != nil || d <= 0 {
 				return nil, fmt.Errorf("fault %q: %s needs a duration", item, kind)
@@ -82,4 +86,37 @@ func (f Faults) inject(ctx context.Context, name, moment string) error {
 		}
 	}
 	return nil
+}
+
+// Interceptor applies the faults to every activity the worker runs.
+func (f Faults) Interceptor() interceptor.WorkerInterceptor { return &faultInterceptor{faults: f} }
+
+type faultInterceptor struct {
+	interceptor.WorkerInterceptorBase
+	faults Faults
+}
+
+func (f *faultInterceptor) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	i := &faultActivity{faults: f.faults}
+	i.Next = next
+	return i
+}
+
+type faultActivity struct {
+	interceptor.ActivityInboundInterceptorBase
+	faults Faults
+}
+
+func (a *faultActivity) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	name := activity.GetInfo(ctx).ActivityType.Name
+	if err := a.faults.inject(ctx, name, "before"); err != nil {
+		return nil, err
+	}
+	res, err := a.Next.ExecuteActivity(ctx, in)
+	if err == nil {
+		if ferr := a.faults.inject(ctx, name, "after"); ferr != nil {
+			return nil, ferr
+		}
+	}
+	return res, err
 }

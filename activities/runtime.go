@@ -29,14 +29,6 @@ type PullRequest struct {
 func (a *Activities) PullImage(ctx context.Context, req PullRequest) (img runtime.Image, err error) {
 	stop := heartbeatWhile(ctx, "pulling "+req.Ref)
 	defer stop()
-	if err := a.Faults.inject(ctx, "PullImage", "before"); err != nil {
-		return img, err
-	}
-	defer func() {
-		if err == nil {
-			err = a.Faults.inject(ctx, "PullImage", "after")
-		}
-	}()
 	if activity.HasHeartbeatDetails(ctx) {
 		var last runtime.Progress
 		if activity.GetHeartbeatDetails(ctx, &last) == nil {
@@ -73,14 +65,8 @@ type SwapRequest struct {
 func (a *Activities) SwapComponents(ctx context.Context, req SwapRequest) (runtime.SwapReport, error) {
 	stop := heartbeatWhile(ctx, "swapping components")
 	defer stop()
-	if err := a.Faults.inject(ctx, "SwapComponents", "before"); err != nil {
-		return runtime.SwapReport{}, err
-	}
 	rep, err := a.Runtime.Swap(ctx, req.Deployment, req.Image, runtime.SwapOptions{Revision: req.Revision, Downgrade: req.Downgrade})
-	if err != nil {
-		return rep, refuse(err)
-	}
-	return rep, a.Faults.inject(ctx, "SwapComponents", "after")
+	return rep, refuse(err)
 }
 
 // DowngradeRequest runs the metadata downgrade of R11.
@@ -96,9 +82,6 @@ type DowngradeRequest struct {
 func (a *Activities) MetadataDowngrade(ctx context.Context, req DowngradeRequest) (runtime.OneOffResult, error) {
 	stop := heartbeatWhile(ctx, "metadata downgrade")
 	defer stop()
-	if err := a.Faults.inject(ctx, "MetadataDowngrade", "before"); err != nil {
-		return runtime.OneOffResult{}, err
-	}
 	cmd := strings.Fields(strings.ReplaceAll(a.Config.MetadataDowngradeCommand, "{{airflowVersion}}", req.AirflowVersion))
 	res, err := a.Runtime.RunOneOff(ctx, req.DeploymentID, req.NewerImage, cmd, runtime.OneOffOptions{Name: "db-downgrade"})
 	if err != nil {
@@ -149,9 +132,6 @@ type VerifyRequest struct {
 // one active container, running the expected image, and `current` points at
 // the expected bundle.
 func (a *Activities) Verify(ctx context.Context, req VerifyRequest) error {
-	if err := a.Faults.inject(ctx, "Verify", "before"); err != nil {
-		return err
-	}
 	cs, err := a.Runtime.Containers(ctx, req.DeploymentID)
 	if err != nil {
 		return err

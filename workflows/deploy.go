@@ -38,7 +38,10 @@ var acts *activities.Activities // method values name the activities; never call
 // storeOptions suit activities that only touch the store: quick, and retried
 // for as long as the database is away.
 var storeOptions = workflow.ActivityOptions{
-	StartToCloseTimeout:    30 * time.Second,
+	StartToCloseTimeout: 30 * time.Second,
+	// Store activities take milliseconds and never heartbeat; this only
+	// makes a dead worker's attempt retry after 10s instead of 30s.
+	HeartbeatTimeout:       10 * time.Second,
 	ScheduleToCloseTimeout: time.Hour,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    time.Second,

@@ -189,15 +189,19 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		logger.Warn("Docker Engine unreachable; Docker steps will retry until it is back", "error", err)
 	}
 	r := &Running{client: c, store: st, runtime: rt, metrics: metrics, logger: logger}
-	if err := EnsureSearchAttributes(ctx, c, cfg.Namespace); err != nil {
+	if err := retry(ctx, logger, "registering search attributes", func() error { return EnsureSearchAttributes(ctx, c, cfg.Namespace) }); err != nil {
 		r.close()
 		return nil, err
 	}
-	if err := EnsureCleanupSchedule(ctx, c, cfg); err != nil {
+	if err := retry(ctx, logger, "creating the cleanup schedule", func() error { return EnsureCleanupSchedule(ctx, c, cfg) }); err != nil {
 		r.close()
 		return nil, fmt.Errorf("cleanup schedule %s: %w", workflows.CleanupScheduleID, err)
 	}
-	r.worker = worker.New(c, cfg.TaskQueue, worker.Options{})
+	opts := worker.Options{}
+	if len(faults) > 0 {
+		opts.Interceptors = append(opts.Interceptors, faults.Interceptor())
+	}
+	r.worker = worker.New(c, cfg.TaskQueue, opts)
 	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c, Runtime: rt, Images: rt, Bundles: bundle.NewFSStore(cfg.BundleRoot), Exporter: exporter, Fallback: fallback, Faults: faults})
 	if err := r.worker.Start(); err != nil {
 		r.close()
@@ -222,4 +226,22 @@ func (r *Running) close() {
 	r.client.Close()
 	r.store.Close()
 	r.metrics.Stop()
+}
+
+// retry runs a start-up call a few times with backoff, so a Temporal server
+// that is busy or still starting does not stop the worker from coming up.
+func retry(ctx context.Context, logger *slog.Logger, what string, fn func() error) error {
+	var err error
+	for wait := time.Second; wait <= 16*time.Second; wait *= 2 {
+		if err = fn(); err == nil {
+			return nil
+		}
+		logger.Warn(what+" failed; retrying", "error", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+	return err
 }

@@ -8,7 +8,7 @@ TEMPORAL := $(CACHE)/bin/temporal-$(TEMPORAL_VERSION)
 export REWIND_TEMPORAL_CLI := $(TEMPORAL)
 GO_PACKAGES := ./...
 
-.PHONY: all build test test-unit run temporal clean record-histories faults
+.PHONY: all build test test-unit run temporal clean record-histories faults soak
 
 all: build
 
@@ -37,6 +37,14 @@ test-unit:
 faults: build $(TEMPORAL)
 	mkdir -p out
 	REWIND_FAULTS_SUITE=full REWIND_FAULTS_TABLE=$(CURDIR)/out/faults.txt scripts/test.sh -timeout 90m -v -run TestFaults ./internal/faults
+
+# The concurrency soak at full size: 200 deployments, racing deploys and
+# rollbacks from 16 clients, two workers on PostgreSQL; bounded at 15
+# minutes plus a drain, loopback only. `make test` runs its short form.
+soak: build $(TEMPORAL)
+	REWIND_SOAK_DEPLOYMENTS=200 REWIND_SOAK_CHANGES=5 REWIND_SOAK_CLIENTS=16 REWIND_SOAK_WORKERS=2 \
+	REWIND_SOAK_DATABASE=postgres REWIND_SOAK_TIMEOUT=15m \
+	scripts/test.sh -timeout 60m -run '^TestSoak$$' -v ./internal/soak
 
 # Re-record the workflow histories the replay tests read (after changing a
 # workflow on purpose and guarding the change with workflow.GetVersion).

@@ -60,6 +60,7 @@ type DeployCheck struct {
 	RequestedBy   string            `json:"requestedBy"`
 	Type          domain.DeployType `json:"type"`
 	CarriesBundle bool              `json:"carriesBundle"`
+	BundleDigest  string            `json:"bundleDigest,omitempty"`
 }
 
 // DeployPlan is the deployment as the deploy found it.
@@ -92,6 +93,13 @@ func (a *Activities) ValidateDeploy(ctx context.Context, c DeployCheck) (DeployP
 	}
 	if c.Type == domain.DeployDAGOnly && plan.Current == nil {
 		return plan, refuse(domain.Errorf(domain.InvalidInput, "deployment %s has no image yet: its first deploy must include one", d.ID))
+	}
+	// An unsafe or missing bundle is refused here, before the revision is
+	// recorded, so hostile input changes nothing.
+	if c.BundleDigest != "" && a.Bundles != nil {
+		if err := bundle.Check(ctx, a.Bundles, c.BundleDigest, a.Config.BundleRoot, a.limits()); err != nil {
+			return plan, refuse(err)
+		}
 	}
 	return plan, nil
 }

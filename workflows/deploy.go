@@ -99,7 +99,7 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 			return uerr
 		}
 		return workflow.ExecuteActivity(sctx, acts.ValidateDeploy, activities.DeployCheck{DeploymentID: in.DeploymentID,
-			RequestedBy: in.RequestedBy, Type: in.Type, CarriesBundle: in.DagBundleVersion != ""}).Get(ctx, &plan)
+			RequestedBy: in.RequestedBy, Type: in.Type, CarriesBundle: in.DagBundleVersion != "", BundleDigest: in.DagBundleDigest}).Get(ctx, &plan)
 	})
 	if err != nil {
 		d.logger.Warn("deploy refused", "error", err)

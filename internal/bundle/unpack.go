@@ -563,3 +563,29 @@ func dirHash(s string) uint32 {
 	}
 	return h
 }
+
+// Check applies every rule Unpack applies to a stored bundle — safe names
+// and links, no devices, the size and entry limits, the digest — by
+// extracting it into a throwaway directory that is removed again. A deploy
+// calls it before recording anything, so an unsafe bundle is refused
+// without leaving a revision or a file behind. The directory is a dotted
+// sibling of the deployments (their ids cannot start with a dot).
+func Check(ctx context.Context, s Store, digest, root string, lim Limits) error {
+	if err := CheckDigest(digest); err != nil {
+		return err
+	}
+	src, err := s.Open(ctx, digest)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(root, ".check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	return extract(ctx, src, tmp, lim.withDefaults())
+}

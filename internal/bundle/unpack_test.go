@@ -264,3 +264,28 @@ func TestUnpackTruncatedArchive(t *testing.T) {
 		}
 	}
 }
+
+// Check refuses what Unpack refuses and leaves nothing behind either way.
+func TestCheckLeavesNothing(t *testing.T) {
+	root := t.TempDir()
+	s := NewFSStore(filepath.Join(t.TempDir(), "store-root"))
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "dag.py"), []byte("x = 1\n"), 0o644)
+	good, _, err := PackTo(context.Background(), s, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(context.Background(), s, good, root, Limits{}); err != nil {
+		t.Fatalf("a safe bundle: %v", err)
+	}
+	if err := Check(context.Background(), s, good, root, Limits{MaxFiles: 0, MaxBytes: 1}); domain.TypeOf(err) != domain.UnsafeBundle {
+		t.Fatalf("over the byte limit: %v", err)
+	}
+	if err := Check(context.Background(), s, "sha256:"+strings.Repeat("0", 64), root, Limits{}); domain.TypeOf(err) != domain.NotFound {
+		t.Fatalf("a missing bundle: %v", err)
+	}
+	entries, _ := os.ReadDir(root)
+	if len(entries) != 0 {
+		t.Fatalf("Check left %d entries in the bundle root", len(entries))
+	}
+}

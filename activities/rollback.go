@@ -99,6 +99,14 @@ func (a *Activities) ValidateRollback(ctx context.Context, c RollbackCheck) (Rol
 	if err != nil || !plan.ImageChanges || a.Runtime == nil {
 		return plan, err
 	}
+	// The target's image must still be there, by the digest it was
+	// recorded with (R3), or the rollback is refused before it records
+	// anything.
+	if plan.ToImageDigest != "" {
+		if err := a.Runtime.Available(ctx, plan.ToImageRef, plan.ToImageDigest); err != nil {
+			return plan, refuse(err)
+		}
+	}
 	// Which running workers R11 will kill or drain, for the plan an
 	// operator confirms.
 	cs, err := a.Runtime.Containers(ctx, d.ID)

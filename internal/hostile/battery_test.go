@@ -370,7 +370,7 @@ func (e *env) cases(t *testing.T) []hcase {
 			return got, 0, msg
 		}})
 	}
-	cs = append(cs, hcase{via: viaTemporal, name: "rollback to a digest the registry no longer serves", want: "DigestMismatch", failedRow: mv,
+	cs = append(cs, hcase{via: viaTemporal, name: "rollback to a digest the registry no longer serves", want: "DigestMismatch",
 		run: func(t *testing.T) (string, int, string) {
 			got, msg := e.temporalRun(t, rw, `{"deploymentId":"`+mv+`","revision":1,"requestedBy":"`+editor+`","description":"back to the first v1"}`)
 			return got, 0, msg

@@ -68,3 +68,27 @@ func repoOf(ref string) string {
 	}
 	return ref
 }
+
+// Available says whether a revision's recorded image can still be had: on
+// the Engine already, or from its registry by digest. A registry that no
+// longer serves the digest is DigestMismatch, so a rollback can be refused
+// before it records anything; an unreachable registry is an ordinary error,
+// retried like a pull.
+func (r *Runtime) Available(ctx context.Context, ref, digest string) error {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return domain.Errorf(domain.InvalidInput, "image reference %q is not valid: %v", ref, err)
+	}
+	pinned := named.Name() + "@" + digest
+	if _, err := r.cli.ImageInspect(ctx, pinned); err == nil {
+		return nil
+	}
+	_, err = r.cli.DistributionInspect(ctx, pinned, "")
+	switch {
+	case err == nil:
+		return nil
+	case errdefs.IsNotFound(err) || strings.Contains(err.Error(), "manifest unknown") || strings.Contains(err.Error(), "not found"):
+		return domain.Errorf(domain.DigestMismatch, "revision image %s was recorded with digest %s, which %s no longer serves", ref, digest, reference.Domain(named))
+	}
+	return err
+}

@@ -29,7 +29,7 @@ import (
 // (`make test`) a short form runs one kill per kind of step and short outages.
 var full = os.Getenv("REWIND_FAULTS_SUITE") == "full"
 
-// only runs some groups (kill, registry, bundle, postgres), e.g.
+// only runs some groups (kill, registry, bundle, postgres, dockerd), e.g.
 // REWIND_FAULTS_ONLY=postgres while working on one; empty runs all.
 func only(group string) bool {
 	o := os.Getenv("REWIND_FAULTS_ONLY")
@@ -347,6 +347,66 @@ func TestFaults(t *testing.T) {
 	if only("postgres") {
 		su.postgresDown(i)
 	}
+	i += 2
+	// Only in `make faults`: it runs a second Docker daemon on this machine.
+	if full && only("dockerd") {
+		su.dockerRestart(i)
+	}
+}
+
+// dockerRestart runs a deployment on a private Docker daemon and restarts
+// that daemon while a deploy pulls: the pull retries, the daemon brings the
+// containers back, and the deploy converges.
+func (su *suite) dockerRestart(i int) {
+	t := su.t
+	base, err := os.MkdirTemp("", "rewind-faults-dockerd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := func(verb string) string {
+		out, err := exec.Command("../../scripts/dockerd.sh", verb, base).CombinedOutput()
+		if err != nil {
+			log, _ := os.ReadFile(filepath.Join(base, "dockerd.log"))
+			t.Fatalf("dockerd %s: %v\n%s\n%s", verb, err, out, tail(string(log), 2000))
+		}
+		return strings.TrimSpace(string(out))
+	}
+	host := d("start")
+	t.Cleanup(func() { d("destroy"); os.RemoveAll(base) })
+	t.Setenv("DOCKER_HOST", host)
+	sqliteDep := su.dep
+	defer func() { su.dep = sqliteDep }()
+	su.dep = itest.UniqueID("faults-dockerd")
+	itest.RemoveContainers(t, su.dep) // runs before the daemon is destroyed
+	rewind(t, "deployment", "create", su.dep, "--dag-source", "bundle", "--dag-deploy", "--env", "REWIND_TEST_TASK_SECONDS=1",
+		"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
+	rewind(t, "grant", "alice", "--deployment", su.dep, "--role", "editor")
+	su.w.kill()
+	su.w = su.startWorker("PullImage=before:2s")
+	su.deploy(i, true)
+	before := len(history(t, su.dep))
+	su.deploy(i+1, false)
+	id := workflows.ChangeWorkflowID(su.dep)
+	su.waitStarted(id, "PullImage")
+	d("stop")
+	outage := 5 * time.Second
+	if full {
+		outage = 30 * time.Second
+	}
+	time.Sleep(outage)
+	d("start")
+	if err := su.wait(id, "", nil); err != nil {
+		t.Errorf("Docker daemon restart: %v", err)
+	}
+	lost, dup := su.check(before, "dockerd restart")
+	su.record(fmt.Sprintf("Docker daemon stopped during the pull (%s)", outage), lost, dup)
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }
 
 // postgresDown runs a worker on PostgreSQL, stops the database while a

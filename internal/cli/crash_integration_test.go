@@ -2,11 +2,8 @@ package cli
 
 import (
 	"context"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,54 +13,6 @@ import (
 	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/workflows"
 )
-
-// workerProcess is rewind-worker running as its own process, so a test can
-// SIGKILL it the way a crash or an OOM kill would.
-type workerProcess struct {
-	cmd *exec.Cmd
-}
-
-func buildWorker(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rewind-worker")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../worker").CombinedOutput(); err != nil {
-		t.Fatalf("go build worker: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func startWorkerProcess(t *testing.T, bin, faults string) *workerProcess {
-	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "worker.log")
-	log, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "REWIND_FAULTS="+faults, "REWIND_LOG_LEVEL=info")
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w := &workerProcess{cmd: cmd}
-	t.Cleanup(func() { w.kill(); log.Close() })
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), `"worker started"`) {
-			return w
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("worker did not start:\n%s", b)
-		}
-	}
-}
-
-func (w *workerProcess) kill() {
-	if w.cmd.ProcessState == nil {
-		w.cmd.Process.Signal(syscall.SIGKILL)
-		w.cmd.Wait()
-	}
-}
 
 // waitStarted waits until the workflow's activity of that name is running
 // an attempt numbered at least minAttempt, and returns the attempt.
@@ -98,33 +47,33 @@ func waitAttempt(t *testing.T, s *stack, workflowID, activity string, minAttempt
 // container per component.
 func TestWorkerKilledDuringPullAndSwapConverges(t *testing.T) {
 	s := startServer(t)
-	bin := buildWorker(t)
+	bin := itest.BuildWorker(t, "../..")
 	dep := itest.UniqueID("crash")
 	itest.RemoveContainers(t, dep)
 	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--env", "REWIND_TEST_TASK_SECONDS=1",
 		"--component", "scheduler=airflow scheduler", "--component", "triggerer=airflow triggerer", "--component", "worker=airflow celery worker")
 	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	w := startWorkerProcess(t, bin, "")
+	w := itest.StartWorkerProcess(t, bin, "")
 	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
 	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--as", "alice", "--wait")
-	w.kill()
+	w.Kill()
 
 	const faults = "PullImage=after:3s,SwapComponents=after:3s"
-	w = startWorkerProcess(t, bin, faults)
+	w = itest.StartWorkerProcess(t, bin, faults)
 	id := workflows.ChangeWorkflowID(dep)
 	mustRewind(t, "rollback", dep, "--to", "1", "--description", "crash test", "--yes", "--as", "alice")
 
 	waitStarted(t, s, id, "PullImage", 1)
 	time.Sleep(1500 * time.Millisecond) // pulled, not yet reported
-	w.kill()
-	w = startWorkerProcess(t, bin, faults)
+	w.Kill()
+	w = itest.StartWorkerProcess(t, bin, faults)
 	if a := waitStarted(t, s, id, "PullImage", 2); a < 2 {
 		t.Fatalf("the pull must be retried after the crash, attempt %d", a)
 	}
 	waitStarted(t, s, id, "SwapComponents", 1)
 	time.Sleep(1500 * time.Millisecond) // swapped, not yet reported
-	w.kill()
-	w = startWorkerProcess(t, bin, "")
+	w.Kill()
+	w = itest.StartWorkerProcess(t, bin, "")
 
 	var res workflows.RollbackResult
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

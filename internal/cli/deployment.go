@@ -152,14 +152,7 @@ func deploymentCmd(s *session) *cobra.Command {
 		Short: "Change a deployment's settings",
 		Args:  exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := domain.CheckDeploymentID(args[0]); err != nil {
-				return err
-			}
-			st, err := s.store()
-			if err != nil {
-				return err
-			}
-			d, err := st.GetDeployment(s.ctx, args[0])
+			d, st, err := s.deployment(args[0])
 			if err != nil {
 				return err
 			}
@@ -179,14 +172,7 @@ func deploymentCmd(s *session) *cobra.Command {
 		Short: "Show a deployment",
 		Args:  exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := domain.CheckDeploymentID(args[0]); err != nil {
-				return err
-			}
-			st, err := s.store()
-			if err != nil {
-				return err
-			}
-			d, err := st.GetDeployment(s.ctx, args[0])
+			d, _, err := s.deployment(args[0])
 			if err != nil {
 				return err
 			}

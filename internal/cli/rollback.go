@@ -33,15 +33,7 @@ func rollbackCmd(s *session) *cobra.Command {
 			if err := in.Validate(); err != nil {
 				return err
 			}
-			cfg, err := s.config()
-			if err != nil {
-				return err
-			}
-			st, err := s.store()
-			if err != nil {
-				return err
-			}
-			tc, err := s.temporal()
+			cfg, st, tc, err := s.all()
 			if err != nil {
 				return err
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/store"
 )
 
@@ -80,6 +81,33 @@ func (s *session) temporal() (client.Client, error) {
 		}
 	}
 	return s.tc, nil
+}
+
+// all opens everything a change needs: configuration, store and Temporal.
+func (s *session) all() (*config.Config, *store.Store, client.Client, error) {
+	cfg, err := s.config()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := s.store()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tc, err := s.temporal()
+	return cfg, st, tc, err
+}
+
+// deployment checks the id before anything reaches the store, then loads it.
+func (s *session) deployment(id string) (domain.Deployment, *store.Store, error) {
+	if err := domain.CheckDeploymentID(id); err != nil {
+		return domain.Deployment{}, nil, err
+	}
+	st, err := s.store()
+	if err != nil {
+		return domain.Deployment{}, nil, err
+	}
+	d, err := st.GetDeployment(s.ctx, id)
+	return d, st, err
 }
 
 func (s *session) close() {

@@ -23,15 +23,7 @@ func serveCmd(s *session) *cobra.Command {
 		Short: "Serve the HTTP API (/api/v1) and the Deploy History page",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := s.config()
-			if err != nil {
-				return err
-			}
-			st, err := s.store()
-			if err != nil {
-				return err
-			}
-			tc, err := s.temporal()
+			cfg, st, tc, err := s.all()
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,53 +42,16 @@ type row struct {
 }
 
 type suite struct {
-	t       *testing.T
-	s       *itest.Server
-	bin     string
-	dep     string
-	w       *worker
-	rows    []row
-	workDir string
+	t    *testing.T
+	s    *itest.Server
+	bin  string
+	dep  string
+	w    *itest.WorkerProcess
+	rows []row
 }
 
-// worker is rewind-worker as its own process, so the suite can SIGKILL it.
-type worker struct {
-	cmd *exec.Cmd
-	log string
-}
-
-func (su *suite) startWorker(faults string, extraEnv ...string) *worker {
-	t := su.t
-	t.Helper()
-	logPath := filepath.Join(su.workDir, fmt.Sprintf("worker-%d.log", time.Now().UnixNano()))
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(su.bin)
-	cmd.Env = append(append(os.Environ(), "REWIND_FAULTS="+faults, "REWIND_LOG_LEVEL=info"), extraEnv...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w := &worker{cmd: cmd, log: logPath}
-	t.Cleanup(w.kill)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), `"worker started"`) {
-			return w
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("worker did not start:\n%s", b)
-		}
-	}
-}
-
-func (w *worker) kill() {
-	if w != nil && w.cmd.ProcessState == nil {
-		w.cmd.Process.Signal(syscall.SIGKILL)
-		w.cmd.Wait()
-	}
+func (su *suite) startWorker(faults string) *itest.WorkerProcess {
+	return itest.StartWorkerProcess(su.t, su.bin, faults)
 }
 
 func rewind(t *testing.T, args ...string) string {
@@ -246,7 +208,7 @@ func (su *suite) deploy(i int, wait bool) {
 // it there, and lets a fresh worker finish.
 func (su *suite) killDuring(kind, activity, moment string, i int, target int) {
 	t := su.t
-	su.w.kill()
+	su.w.Kill()
 	su.w = su.startWorker(fmt.Sprintf("%s=%s:4s", activity, moment))
 	before := len(history(t, su.dep))
 	id := workflows.ChangeWorkflowID(su.dep)
@@ -272,7 +234,7 @@ func (su *suite) killDuring(kind, activity, moment string, i int, target int) {
 	}
 	su.waitStarted(waitID, activity)
 	time.Sleep(1500 * time.Millisecond)
-	su.w.kill()
+	su.w.Kill()
 	su.w = su.startWorker("")
 	if err := su.wait(id, "", nil); err != nil {
 		t.Errorf("%s killed %s %s: %v", kind, moment, activity, err)
@@ -296,11 +258,8 @@ func (su *suite) print() {
 func TestFaults(t *testing.T) {
 	s := itest.StartServer(t)
 	t.Setenv("REWIND_DRAIN_TIMEOUT", "30s")
-	su := &suite{t: t, s: s, workDir: t.TempDir()}
-	su.bin = filepath.Join(su.workDir, "rewind-worker")
-	if out, err := exec.Command("go", "build", "-o", su.bin, "../../worker").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	su := &suite{t: t, s: s}
+	su.bin = itest.BuildWorker(t, "../..")
 	su.dep = itest.UniqueID("faults")
 	itest.RemoveContainers(t, su.dep)
 	rewind(t, "deployment", "create", su.dep, "--dag-source", "bundle", "--dag-deploy", "--rollback-enabled", "--env", "REWIND_TEST_TASK_SECONDS=1",
@@ -381,7 +340,7 @@ func (su *suite) dockerRestart(i int) {
 	rewind(t, "deployment", "create", su.dep, "--dag-source", "bundle", "--dag-deploy", "--env", "REWIND_TEST_TASK_SECONDS=1",
 		"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
 	rewind(t, "grant", "alice", "--deployment", su.dep, "--role", "editor")
-	su.w.kill()
+	su.w.Kill()
 	su.w = su.startWorker("PullImage=before:2s")
 	su.deploy(i, true)
 	before := len(history(t, su.dep))
@@ -440,7 +399,7 @@ func (su *suite) postgresDown(i int) {
 	rewind(t, "deployment", "create", su.dep, "--dag-source", "bundle", "--dag-deploy", "--env", "REWIND_TEST_TASK_SECONDS=1",
 		"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
 	rewind(t, "grant", "alice", "--deployment", su.dep, "--role", "editor")
-	su.w.kill()
+	su.w.Kill()
 	su.w = su.startWorker("RecordRevision=before:2s")
 	su.deploy(i, true)
 	before := len(history(t, su.dep))
@@ -514,7 +473,7 @@ func (su *suite) registryDown(i int) {
 // and writable again a little later; the swap retries and converges.
 func (su *suite) bundleRootReadOnly(i int) {
 	t := su.t
-	su.w.kill()
+	su.w.Kill()
 	su.w = su.startWorker("SwapBundle=before:2s")
 	dir := filepath.Join(itest.Config(t).BundleRoot, su.dep)
 	before := len(history(t, su.dep))

@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,3 +131,55 @@ func (NopLogger) Debug(string, ...any) {}
 func (NopLogger) Info(string, ...any)  {}
 func (NopLogger) Warn(string, ...any)  {}
 func (NopLogger) Error(string, ...any) {}
+
+// BuildWorker builds rewind-worker for tests that run it as a process.
+func BuildWorker(t testing.TB, repoRoot string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rewind-worker")
+	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(repoRoot, "worker")).CombinedOutput(); err != nil {
+		t.Fatalf("go build worker: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// WorkerProcess is rewind-worker running as its own process, so a test can
+// SIGKILL it the way a crash or an OOM kill would.
+type WorkerProcess struct {
+	cmd *exec.Cmd
+}
+
+// StartWorkerProcess starts bin with REWIND_FAULTS=faults and returns once
+// it has logged that it is ready.
+func StartWorkerProcess(t testing.TB, bin, faults string) *WorkerProcess {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "worker.log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "REWIND_FAULTS="+faults, "REWIND_LOG_LEVEL=info")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &WorkerProcess{cmd: cmd}
+	t.Cleanup(func() { w.Kill(); log.Close() })
+	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), `"worker started"`) {
+			return w
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("worker did not start:\n%s", b)
+		}
+	}
+}
+
+// Kill sends SIGKILL and reaps the process.
+func (w *WorkerProcess) Kill() {
+	if w != nil && w.cmd.ProcessState == nil {
+		w.cmd.Process.Signal(syscall.SIGKILL)
+		w.cmd.Wait()
+	}
+}

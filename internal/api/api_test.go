@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -84,7 +85,10 @@ func TestAPIStatuses(t *testing.T) {
 	e.record(t, domain.Revision{DeploymentID: d, ImageRef: itest.Image(t, "9.1.0"), ImageDigest: dig("a"), RuntimeVersion: "9.1.0", CreatedAt: now.Add(-100 * 24 * time.Hour)}, domain.StatusDeployed)
 	e.record(t, domain.Revision{DeploymentID: d, ImageRef: itest.Image(t, "4.2.0"), ImageDigest: dig("b"), RuntimeVersion: "4.2.0", CreatedAt: now.Add(-3 * time.Hour)}, domain.StatusDeployed)
 	e.record(t, domain.Revision{DeploymentID: d, ImageRef: itest.Image(t, "9.1.0"), ImageDigest: dig("c"), RuntimeVersion: "9.1.0", CreatedAt: now.Add(-2 * time.Hour)}, domain.StatusFailed)
-	e.record(t, domain.Revision{DeploymentID: d, ImageRef: itest.Image(t, "8.0.0"), ImageDigest: dig("d"), RuntimeVersion: "8.0.0", AirflowVersion: "2.10.0", CreatedAt: now.Add(-90 * time.Minute)}, domain.StatusDeployed)
+	// A rollback target must name an image that can still be had, by its
+	// real digest (the rollback checks before recording anything).
+	real8 := repoDigest(t, itest.Image(t, "8.0.0"))
+	e.record(t, domain.Revision{DeploymentID: d, ImageRef: itest.Image(t, "8.0.0"), ImageDigest: real8, RuntimeVersion: "8.0.0", AirflowVersion: "2.10.0", CreatedAt: now.Add(-90 * time.Minute)}, domain.StatusDeployed)
 	e.record(t, domain.Revision{DeploymentID: d, ImageRef: itest.Image(t, "9.1.0"), ImageDigest: dig("e"), RuntimeVersion: "9.1.0", AirflowVersion: "3.0.2", CreatedAt: now.Add(-time.Hour)}, domain.StatusDeployed)
 	nfs := itest.UniqueID("nfs")
 	e.createDeployment(t, domain.Deployment{ID: nfs, DagSource: domain.DagSourceNFS, RollbackEnabled: true})
@@ -155,7 +159,7 @@ func TestAPIStatuses(t *testing.T) {
 	var pl planned
 	r = e.call(t, "POST", "/api/v1/deployments/"+d+"/deploys/4/rollback", alice, map[string]any{"description": "try", "dryRun": true})
 	r.json(t, &pl)
-	if r.status != 200 || !pl.DryRun || pl.Plan.Target.Number != 4 || pl.Plan.Current.Number != 5 || pl.Plan.ToImageDigest != dig("d") || !pl.Plan.Downgrade {
+	if r.status != 200 || !pl.DryRun || pl.Plan.Target.Number != 4 || pl.Plan.Current.Number != 5 || pl.Plan.ToImageDigest != real8 || !pl.Plan.Downgrade {
 		t.Fatalf("dry run: %d %s", r.status, r.body)
 	}
 	if revs, _ := e.st.ListRevisions(context.Background(), d, 100, 0); len(revs) != 5 {
@@ -235,4 +239,21 @@ func TestDeployAndRollbackOverHTTP(t *testing.T) {
 	if top.Number != 3 || top.RollbackOf != 1 || top.CreatedBy != "alice" || top.Description != "8.0.0 breaks the ETL" || top.Status != domain.StatusDeployed || top.ImageRef != itest.Image(t, "9.1.0") {
 		t.Fatalf("top row: %+v", top)
 	}
+}
+
+// repoDigest is the registry digest of a pushed test image.
+func repoDigest(t *testing.T, ref string) string {
+	t.Helper()
+	out, err := exec.Command("docker", "image", "inspect", "--format", "{{range .RepoDigests}}{{println .}}{{end}}", ref).Output()
+	if err != nil {
+		t.Fatalf("docker image inspect %s: %v", ref, err)
+	}
+	repo := ref[:strings.LastIndex(ref, ":")]
+	for _, line := range strings.Fields(string(out)) {
+		if strings.HasPrefix(line, repo+"@") {
+			return strings.TrimPrefix(line, repo+"@")
+		}
+	}
+	t.Fatalf("no repo digest for %s in %q", ref, out)
+	return ""
 }

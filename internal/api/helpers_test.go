@@ -42,17 +42,9 @@ func startEnv(t *testing.T, worker bool) *env {
 		itest.StartWorker(t)
 	}
 	cfg := itest.Config(t)
-	st, err := store.Open(context.Background(), cfg.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: itest.NopLogger{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tc.Close)
+	st, tc := itest.Store(t, cfg), itest.Client(t, cfg)
 	e := &env{cfg: cfg, st: st, tc: tc, client: dev.Client}
+	var err error
 	e.srv, err = New(Options{Config: cfg, Store: st, Temporal: tc, Logger: itest.QuietSlog(), PlanTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)

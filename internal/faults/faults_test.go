@@ -243,6 +243,24 @@ func (su *suite) killDuring(kind, activity, moment string, i int, target int) {
 	su.record(fmt.Sprintf("SIGKILL %s %s %s", moment, activity, kind), lost, dup)
 }
 
+// outageLength is a short outage in `make test`, a long one in `make faults`.
+func outageLength(short, long time.Duration) time.Duration {
+	if full {
+		return long
+	}
+	return short
+}
+
+// converge waits for the change to end after a fault and records how it
+// ended in the table.
+func (su *suite) converge(workflowID string, before int, fault string) {
+	if err := su.wait(workflowID, "", nil); err != nil {
+		su.t.Errorf("%s: %v", fault, err)
+	}
+	lost, dup := su.check(before, fault)
+	su.record(fault, lost, dup)
+}
+
 func (su *suite) print() {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%-52s %5s %10s %5s %11s\n", "fault", "runs", "converged", "lost", "duplicated")
@@ -348,17 +366,10 @@ func (su *suite) dockerRestart(i int) {
 	id := workflows.ChangeWorkflowID(su.dep)
 	su.waitStarted(id, "PullImage")
 	d("stop")
-	outage := 5 * time.Second
-	if full {
-		outage = 30 * time.Second
-	}
+	outage := outageLength(5*time.Second, 30*time.Second)
 	time.Sleep(outage)
 	d("start")
-	if err := su.wait(id, "", nil); err != nil {
-		t.Errorf("Docker daemon restart: %v", err)
-	}
-	lost, dup := su.check(before, "dockerd restart")
-	su.record(fmt.Sprintf("Docker daemon stopped during the pull (%s)", outage), lost, dup)
+	su.converge(id, before, fmt.Sprintf("Docker daemon stopped during the pull (%s)", outage))
 }
 
 func tail(s string, n int) string {
@@ -407,17 +418,10 @@ func (su *suite) postgresDown(i int) {
 	id := workflows.ChangeWorkflowID(su.dep)
 	su.waitStarted(id, "RecordRevision")
 	pg("stop", dir)
-	outage := 10 * time.Second
-	if full {
-		outage = 60 * time.Second
-	}
+	outage := outageLength(10*time.Second, 60*time.Second)
 	time.Sleep(outage)
 	pg("start", dir, port)
-	if err := su.wait(id, "", nil); err != nil {
-		t.Errorf("PostgreSQL outage: %v", err)
-	}
-	lost, dup := su.check(before, "postgres down")
-	su.record(fmt.Sprintf("PostgreSQL stopped while recording (%s)", outage), lost, dup)
+	su.converge(id, before, fmt.Sprintf("PostgreSQL stopped while recording (%s)", outage))
 }
 
 // registryDown stops the registry the image comes from during the pull and
@@ -455,17 +459,10 @@ func (su *suite) registryDown(i int) {
 			t.Fatal("the pull was never retried")
 		}
 	}
-	outage := 5 * time.Second
-	if full {
-		outage = 60 * time.Second
-	}
+	outage := outageLength(5*time.Second, 60*time.Second)
 	time.Sleep(outage)
 	reg("start")
-	if err := su.wait(id, "", nil); err != nil {
-		t.Errorf("registry outage: %v", err)
-	}
-	lost, dup := su.check(before, "registry down")
-	su.record(fmt.Sprintf("registry stopped during the pull (%s)", outage), lost, dup)
+	su.converge(id, before, fmt.Sprintf("registry stopped during the pull (%s)", outage))
 }
 
 // bundleRootReadOnly makes the deployment's bundle directory immutable
@@ -494,11 +491,7 @@ func (su *suite) bundleRootReadOnly(i int) {
 		}
 	}
 	exec.Command("chattr", "-i", dir).Run()
-	if err := su.wait(id, "", nil); err != nil {
-		t.Errorf("read-only bundle root: %v", err)
-	}
-	lost, dup := su.check(before, "bundle root read-only")
-	su.record("bundle root read-only during the swap", lost, dup)
+	su.converge(id, before, "bundle root read-only during the swap")
 }
 
 func freePort(t *testing.T) int {

@@ -23,7 +23,6 @@ import (
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/internal/policy"
-	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -131,16 +130,7 @@ func setup(t *testing.T) *env {
 	srv := itest.StartServer(t)
 	itest.StartWorker(t)
 	cfg := itest.Config(t)
-	st, err := store.Open(context.Background(), cfg.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: itest.NopLogger{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tc.Close)
+	st, tc := itest.Store(t, cfg), itest.Client(t, cfg)
 	s, err := api.New(api.Options{Config: cfg, Store: st, Temporal: tc, Logger: itest.QuietSlog(), PlanTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/store"
 )
 
 // TemporalCLI is the Temporal CLI binary `make test` builds and caches.
@@ -182,4 +183,27 @@ func (w *WorkerProcess) Kill() {
 		w.cmd.Process.Signal(syscall.SIGKILL)
 		w.cmd.Wait()
 	}
+}
+
+// Store opens the store the configuration names, closed when the test ends.
+func Store(t testing.TB, cfg *config.Config) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// Client dials the Temporal server the configuration names, closed when
+// the test ends.
+func Client(t testing.TB, cfg *config.Config) client.Client {
+	t.Helper()
+	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: NopLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+	return tc
 }

@@ -528,18 +528,7 @@ func TestCleanupUsesIndexes(t *testing.T) {
 			var plan []string
 			switch s.Dialect() {
 			case "sqlite3":
-				rows, err := conn.QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.q, c.args...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for rows.Next() {
-					var id, parent, notused int
-					var detail string
-					rows.Scan(&id, &parent, &notused, &detail)
-					plan = append(plan, detail)
-				}
-				rows.Close()
-				p := strings.Join(plan, "; ")
+				p := sqlitePlan(t, conn, c.q, c.args...)
 				if strings.Contains(p, "SCAN revisions") || strings.Contains(p, "SCAN v") || strings.Contains(p, "SCAN k") ||
 					strings.Contains(p, "SCAN d") || strings.Contains(p, "revisions_created") {
 					t.Errorf("%s: plan scans revisions: %s", c.name, p)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -293,18 +294,7 @@ func TestHistoryUsesAnIndex(t *testing.T) {
 		var plan []string
 		switch s.Dialect() {
 		case "sqlite3":
-			rows, err := s.DB().QueryContext(ctx, "EXPLAIN QUERY PLAN "+HistoryQuery, "d1", 100, 10)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for rows.Next() {
-				var id, parent, notused int
-				var detail string
-				rows.Scan(&id, &parent, &notused, &detail)
-				plan = append(plan, detail)
-			}
-			rows.Close()
-			p := strings.Join(plan, "; ")
+			p := sqlitePlan(t, s.DB(), HistoryQuery, "d1", 100, 10)
 			// A composite text primary key is served by sqlite_autoindex_revisions_1.
 			if !strings.HasPrefix(p, "SEARCH revisions USING INDEX sqlite_autoindex_revisions_1") || strings.Contains(p, "TEMP B-TREE") {
 				t.Fatalf("plan: %s", p)
@@ -337,4 +327,24 @@ func TestOpenRejectsUnknownURL(t *testing.T) {
 	if _, err := Open(context.Background(), "mysql://x"); err == nil {
 		t.Fatal("unknown scheme must fail")
 	}
+}
+
+// sqlitePlan is SQLite's query plan for q, its steps joined by "; ".
+func sqlitePlan(t *testing.T, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, q string, args ...any) string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		rows.Scan(&id, &parent, &notused, &detail)
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
 }

@@ -83,7 +83,7 @@ func (a *Activities) ValidateDeploy(ctx context.Context, c DeployCheck) (DeployP
 	if err := policy.CheckDeploy(c.RequestedBy, policy.Effective(grants, d.ID), d, c.Type, c.CarriesBundle); err != nil {
 		return DeployPlan{}, refuse(err)
 	}
-	plan := DeployPlan{Deployment: d}
+	plan := DeployPlan{Deployment: d.Redacted()}
 	if d.CurrentRevision > 0 {
 		cur, err := a.Store.GetRevision(ctx, d.ID, d.CurrentRevision)
 		if err != nil {

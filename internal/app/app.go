@@ -59,6 +59,7 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.RollbackWorkflow, workflow.RegisterOptions{Name: workflows.RollbackWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ExportEventsWorkflow, workflow.RegisterOptions{Name: workflows.ExportEventsWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.CleanupWorkflow, workflow.RegisterOptions{Name: workflows.CleanupWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.DrainDeadlineWorkflow, workflow.RegisterOptions{Name: workflows.DrainDeadlineWorkflowName})
 }
 
 // Exporters builds the log exporter: Elasticsearch when addresses are
@@ -140,7 +141,7 @@ func Runtime(cfg *config.Config) (*runtime.Runtime, error) {
 	return runtime.New(runtime.Config{
 		RuntimeVersionLabel: cfg.RuntimeVersionLabel, AirflowVersionLabel: cfg.AirflowVersionLabel,
 		BundleRoot: cfg.BundleRoot, Network: cfg.DockerNetwork,
-		DrainTimeout: cfg.DrainTimeout, StopTimeout: cfg.StopTimeout, HealthTimeout: cfg.HealthTimeout,
+		DrainTimeout: cfg.DrainTimeout, StopTimeout: cfg.StopTimeout, HealthTimeout: cfg.HealthTimeout, HealthAttempts: cfg.HealthAttempts,
 	})
 }
 
@@ -197,7 +198,9 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		r.close()
 		return nil, fmt.Errorf("cleanup schedule %s: %w", workflows.CleanupScheduleID, err)
 	}
-	opts := worker.Options{}
+	// On SIGTERM running activities get this long to finish and report
+	// (a swap half-done is safe to retry, but finishing it is faster).
+	opts := worker.Options{WorkerStopTimeout: cfg.WorkerStopTimeout}
 	if len(faults) > 0 {
 		opts.Interceptors = append(opts.Interceptors, faults.Interceptor())
 	}

@@ -49,6 +49,18 @@ type Config struct {
 	// container of the current (newer) image before the older one starts
 	// (R11). {{airflowVersion}} is replaced by the target's Airflow version.
 	MetadataDowngradeCommand string `env:"REWIND_METADATA_DOWNGRADE_COMMAND" envDefault:"airflow db downgrade --to-version {{airflowVersion}} --yes"`
+	// DowngradeTimeout is how long one attempt waits for the metadata
+	// downgrade; the migration itself is never stopped (a retry waits on).
+	DowngradeTimeout time.Duration `env:"REWIND_DOWNGRADE_TIMEOUT" envDefault:"30m"`
+	// PreflightChecks are the start checks run in the target image before a
+	// change touches anything, ';'-separated; empty turns the preflight off.
+	PreflightChecks string `env:"REWIND_PREFLIGHT_CHECKS" envDefault:"airflow version; airflow dags list-import-errors"`
+	// HealthAttempts bounds how often a swap recreates replacements that
+	// crash or turn unhealthy within REWIND_HEALTH_TIMEOUT.
+	HealthAttempts int `env:"REWIND_HEALTH_ATTEMPTS" envDefault:"3"`
+	// WorkerStopTimeout is how long a stopping worker (SIGTERM) lets its
+	// running activities finish.
+	WorkerStopTimeout time.Duration `env:"REWIND_WORKER_STOP_TIMEOUT" envDefault:"2m"`
 	BundleMaxBytes           int64  `env:"REWIND_BUNDLE_MAX_BYTES" envDefault:"1073741824"`
 	BundleMaxFiles           int    `env:"REWIND_BUNDLE_MAX_FILES" envDefault:"100000"`
 
@@ -127,9 +139,18 @@ func (c *Config) finish() error {
 	if len(strings.Fields(c.CleanupCron)) != 5 && !strings.HasPrefix(c.CleanupCron, "@") {
 		return &Error{"REWIND_CLEANUP_CRON", c.CleanupCron, "must be a five-field cron expression or @daily-style shorthand"}
 	}
-	for name, d := range map[string]time.Duration{"REWIND_DRAIN_TIMEOUT": c.DrainTimeout, "REWIND_STOP_TIMEOUT": c.StopTimeout, "REWIND_HEALTH_TIMEOUT": c.HealthTimeout} {
+	for name, d := range map[string]time.Duration{"REWIND_DRAIN_TIMEOUT": c.DrainTimeout, "REWIND_STOP_TIMEOUT": c.StopTimeout,
+		"REWIND_HEALTH_TIMEOUT": c.HealthTimeout, "REWIND_DOWNGRADE_TIMEOUT": c.DowngradeTimeout, "REWIND_WORKER_STOP_TIMEOUT": c.WorkerStopTimeout} {
 		if d <= 0 {
 			return &Error{name, d.String(), "must be a positive duration such as 30s or 1h"}
+		}
+	}
+	if c.HealthAttempts < 1 || c.HealthAttempts > 20 {
+		return &Error{"REWIND_HEALTH_ATTEMPTS", fmt.Sprint(c.HealthAttempts), "must be between 1 and 20"}
+	}
+	for _, cmd := range c.PreflightCommands() {
+		if len(cmd) > 64 {
+			return &Error{"REWIND_PREFLIGHT_CHECKS", c.PreflightChecks, "a check has more than 64 arguments"}
 		}
 	}
 	if c.BundleMaxBytes < 1 || c.BundleMaxFiles < 1 {
@@ -170,6 +191,18 @@ func Variables() [][2]string {
 	for i := 0; i < t.NumField(); i++ {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ",")
 		out = append(out, [2]string{name, t.Field(i).Tag.Get("envDefault")})
+	}
+	return out
+}
+
+// PreflightCommands splits REWIND_PREFLIGHT_CHECKS into commands, each
+// split into arguments (no shell: an image need not have one).
+func (c *Config) PreflightCommands() [][]string {
+	var out [][]string
+	for _, part := range strings.Split(c.PreflightChecks, ";") {
+		if f := strings.Fields(part); len(f) > 0 {
+			out = append(out, f)
+		}
 	}
 	return out
 }

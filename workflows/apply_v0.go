@@ -155,4 +155,3 @@ func compensateV0(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRe
 	}
 	return strings.Join(notes, "; ")
 }
-

@@ -230,12 +230,13 @@ func Status(errType string) int {
 		return http.StatusForbidden
 	case string(domain.NotFound):
 		return http.StatusNotFound
-	case string(domain.ChangeInProgress), string(domain.AlreadyExists):
+	case string(domain.ChangeInProgress), string(domain.AlreadyExists), string(domain.PlanChanged):
 		return http.StatusConflict
 	case typeTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case string(domain.OutsideRetention), string(domain.RuntimeTooOld), string(domain.UnsupportedDagSource),
-		string(domain.RollbacksDisabled), string(domain.InvalidState), string(domain.DigestMismatch), string(domain.UnsafeBundle):
+		string(domain.RollbacksDisabled), string(domain.InvalidState), string(domain.DigestMismatch), string(domain.UnsafeBundle),
+		string(domain.PreflightFailed), string(domain.Unhealthy), string(domain.RolledBack), string(domain.RegistryAuth):
 		return http.StatusUnprocessableEntity
 	case typeUnavailable:
 		return http.StatusServiceUnavailable

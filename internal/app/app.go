@@ -60,6 +60,7 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.ExportEventsWorkflow, workflow.RegisterOptions{Name: workflows.ExportEventsWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.CleanupWorkflow, workflow.RegisterOptions{Name: workflows.CleanupWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.DrainDeadlineWorkflow, workflow.RegisterOptions{Name: workflows.DrainDeadlineWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.ApplyConfigWorkflow, workflow.RegisterOptions{Name: workflows.ApplyConfigWorkflowName})
 }
 
 // Exporters builds the log exporter: Elasticsearch when addresses are

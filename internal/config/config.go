@@ -61,8 +61,8 @@ type Config struct {
 	// WorkerStopTimeout is how long a stopping worker (SIGTERM) lets its
 	// running activities finish.
 	WorkerStopTimeout time.Duration `env:"REWIND_WORKER_STOP_TIMEOUT" envDefault:"2m"`
-	BundleMaxBytes           int64  `env:"REWIND_BUNDLE_MAX_BYTES" envDefault:"1073741824"`
-	BundleMaxFiles           int    `env:"REWIND_BUNDLE_MAX_FILES" envDefault:"100000"`
+	BundleMaxBytes    int64         `env:"REWIND_BUNDLE_MAX_BYTES" envDefault:"1073741824"`
+	BundleMaxFiles    int           `env:"REWIND_BUNDLE_MAX_FILES" envDefault:"100000"`
 
 	LogLevel          string `env:"REWIND_LOG_LEVEL" envDefault:"info"`
 	HTTPAddress       string `env:"REWIND_HTTP_ADDRESS" envDefault:"127.0.0.1:8080"`

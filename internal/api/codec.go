@@ -48,7 +48,8 @@ func (s *Server) registerCodec() error {
 
 // codecHandler answers CORS preflights, then authenticates (a bearer token,
 // or the page's session cookie), checks REWIND_CODEC_USERS and hands the
-// request to the SDK's handler. Who used it is logged; payloads never are.
+// request to the SDK's handler. Who used it is logged at debug level;
+// payloads never are.
 func (s *Server) codecHandler(inner http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		allowed := s.codecCORS(w, r)
@@ -78,7 +79,8 @@ func (s *Server) codecHandler(inner http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, codecMaxBodyBytes)
-		s.log.Info("codec endpoint used", "user", user, "path", r.URL.Path, "namespace", r.Header.Get("X-Namespace"))
+		// The UI calls once per payload shown: at debug level, for an audit.
+		s.log.Debug("codec endpoint used", "user", user, "path", r.URL.Path, "namespace", r.Header.Get("X-Namespace"))
 		w.Header().Set("Cache-Control", "no-store")
 		inner.ServeHTTP(w, r)
 	})

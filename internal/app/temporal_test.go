@@ -147,3 +147,12 @@ func TestServerName(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestPlaintextToATLSServerSaysSo(t *testing.T) {
+	f := startFrontend(t, itest.NewPKI(t))
+	err := dialWith(t, map[string]string{"REWIND_TEMPORAL_ADDRESS": f.addr})
+	if err == nil || !strings.Contains(err.Error(), "REWIND_TEMPORAL_TLS=true") {
+		t.Fatalf("got %v", err)
+	}
+	t.Log(err)
+}

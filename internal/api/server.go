@@ -115,6 +115,9 @@ func New(o Options) (*Server, error) {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.apiHandler(rt))
 	}
 	s.mux.HandleFunc("/api/", s.apiFallback)
+	if err := s.registerCodec(); err != nil {
+		return nil, err
+	}
 	p, err := newPage(s)
 	if err != nil {
 		return nil, err

@@ -13,7 +13,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -33,15 +32,20 @@ func Logger(cfg *config.Config) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
-// Dial connects to Temporal with the configured address and namespace.
+// Dial connects to Temporal with the configured address, namespace, TLS,
+// API key and payload encryption (ClientOptions).
 func Dial(cfg *config.Config, logger *slog.Logger) (client.Client, error) {
 	return dial(cfg, logger, nil)
 }
 
 func dial(cfg *config.Config, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
-	c, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: tlog.NewStructuredLogger(logger), MetricsHandler: metrics})
+	opts, err := ClientOptions(cfg, logger, metrics)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to Temporal at %s (REWIND_TEMPORAL_ADDRESS): %w", cfg.TemporalAddress, err)
+		return nil, err
+	}
+	c, err := client.Dial(opts)
+	if err != nil {
+		return nil, dialError(cfg, err)
 	}
 	return c, nil
 }
@@ -211,7 +215,8 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		r.close()
 		return nil, err
 	}
-	logger.Info("worker started", "taskQueue", cfg.TaskQueue, "namespace", cfg.Namespace, "temporal", cfg.TemporalAddress, "database", st.Dialect())
+	logger.Info("worker started", "taskQueue", cfg.TaskQueue, "namespace", cfg.Namespace, "temporal", cfg.TemporalAddress, "database", st.Dialect(),
+		"temporalTLS", cfg.TemporalTLSOn(), "payloadEncryption", payloadEncryption(cfg))
 	return r, nil
 }
 

@@ -22,6 +22,22 @@ type Config struct {
 	Namespace       string `env:"REWIND_NAMESPACE" envDefault:"default"`
 	TaskQueue       string `env:"REWIND_TASK_QUEUE" envDefault:"rewind"`
 
+	// Securing Temporal (docs/temporal-security.md, temporal.go): TLS, a
+	// client certificate for mTLS, an API key, and payload encryption.
+	TemporalTLS           string `env:"REWIND_TEMPORAL_TLS"` // true, false, or empty: on when any setting below needs it
+	TemporalTLSCA         string `env:"REWIND_TEMPORAL_TLS_CA"`
+	TemporalTLSCert       string `env:"REWIND_TEMPORAL_TLS_CERT"`
+	TemporalTLSKey        string `env:"REWIND_TEMPORAL_TLS_KEY"`
+	TemporalTLSServerName string `env:"REWIND_TEMPORAL_TLS_SERVER_NAME"`
+	TemporalAPIKey        string `env:"REWIND_TEMPORAL_API_KEY"`
+	// PayloadKeys encrypt every payload: "id:base64key,…", the first
+	// encrypts, all decrypt (internal/codec).
+	PayloadKeys string `env:"REWIND_PAYLOAD_KEYS"`
+	// CodecUsers may use `rewind serve`'s codec endpoint (* for every token
+	// holder); CodecCORSOrigins may call it from a browser (the Temporal UI).
+	CodecUsers       []string `env:"REWIND_CODEC_USERS" envSeparator:","`
+	CodecCORSOrigins []string `env:"REWIND_CODEC_CORS_ORIGINS" envSeparator:","`
+
 	DataDir     string `env:"REWIND_DATA_DIR" envDefault:"./.rewind"`
 	DatabaseURL string `env:"REWIND_DATABASE_URL"` // empty: sqlite file <data dir>/rewind.db
 	BundleRoot  string `env:"REWIND_BUNDLE_ROOT"`  // empty: <data dir>/bundles
@@ -123,6 +139,9 @@ func (c *Config) finish() error {
 	}
 	if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
 		return &Error{"REWIND_TEMPORAL_ADDRESS", c.TemporalAddress, "must be host:port"}
+	}
+	if err := c.checkTemporalSecurity(); err != nil {
+		return err
 	}
 	if c.Namespace == "" {
 		return &Error{"REWIND_NAMESPACE", c.Namespace, "must not be empty"}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/workflows"
@@ -365,7 +366,7 @@ func (s *Server) progressOf(ctx context.Context, user, workflowID, runID string)
 		}
 		if hb := pa.GetHeartbeatDetails(); hb != nil {
 			var d map[string]any
-			if converter.GetDefaultDataConverter().FromPayloads(hb, &d) == nil {
+			if dc, err := app.DataConverter(s.opts.Config); err == nil && dc.FromPayloads(hb, &d) == nil {
 				a.Heartbeat = d
 			}
 		}

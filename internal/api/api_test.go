@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
@@ -165,15 +166,19 @@ func TestAPIStatuses(t *testing.T) {
 	if revs, _ := e.st.ListRevisions(context.Background(), d, 100, 0); len(revs) != 5 {
 		t.Fatalf("a dry run recorded a revision")
 	}
-	// Its progress: done, with the plan step done and the rest skipped.
+	// Its progress: done, with the plan step done and the rest skipped. It
+	// ran under its own plan id: a plan never holds the change id (R15).
+	if !strings.HasPrefix(pl.WorkflowID, "plan/"+d+"/") {
+		t.Fatalf("a dry run must not run as the change: %s", pl.WorkflowID)
+	}
 	var p Progress
-	r = e.call(t, "GET", "/api/v1/workflows/change%2F"+d+"/progress?runId="+pl.RunID, bob, nil)
+	r = e.call(t, "GET", "/api/v1/workflows/"+url.PathEscape(pl.WorkflowID)+"/progress?runId="+pl.RunID, bob, nil)
 	r.json(t, &p)
 	if r.status != 200 || !p.Done || p.Status != "COMPLETED" || p.Progress == nil || p.Progress.Kind != "rollback" || len(p.Progress.Steps) == 0 ||
 		p.Progress.Steps[1].Name != "plan" || p.Progress.Steps[1].State != "done" || p.Progress.Steps[2].State != "skipped" {
 		t.Fatalf("dry run progress: %d %s", r.status, r.body)
 	}
-	if r := e.call(t, "GET", "/api/v1/workflows/change/"+d+"/progress", carol, nil); r.status != 403 || r.errType(t) != "PermissionDenied" {
+	if r := e.call(t, "GET", "/api/v1/workflows/"+url.PathEscape(pl.WorkflowID)+"/progress", carol, nil); r.status != 403 || r.errType(t) != "PermissionDenied" {
 		t.Fatalf("a stranger reads progress: %d %s", r.status, r.body)
 	}
 

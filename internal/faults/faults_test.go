@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
@@ -28,7 +29,7 @@ import (
 // (`make test`) a short form runs one kill per kind of step and short outages.
 var full = os.Getenv("REWIND_FAULTS_SUITE") == "full"
 
-// only runs some groups (kill, registry, bundle, postgres, dockerd), e.g.
+// only runs some groups (kill, restore, registry, bundle, postgres, dockerd), e.g.
 // REWIND_FAULTS_ONLY=postgres while working on one; empty runs all.
 func only(group string) bool {
 	o := os.Getenv("REWIND_FAULTS_ONLY")
@@ -48,6 +49,7 @@ type suite struct {
 	dep  string
 	w    *itest.WorkerProcess
 	rows []row
+	db   *pgx.Conn // the deployment's metadata database
 }
 
 func (su *suite) startWorker(faults string) *itest.WorkerProcess {
@@ -276,22 +278,29 @@ func (su *suite) print() {
 func TestFaults(t *testing.T) {
 	s := itest.StartServer(t)
 	t.Setenv("REWIND_DRAIN_TIMEOUT", "30s")
-	su := &suite{t: t, s: s}
+	// The deployment names its metadata database, so every downgrading
+	// rollback snapshots it first (R16); its components reach the test
+	// PostgreSQL on 127.0.0.1.
+	t.Setenv("REWIND_DOCKER_NETWORK", "host")
+	conn, db := itest.MetadataDatabase(t)
+	su := &suite{t: t, s: s, db: db}
 	su.bin = itest.BuildWorker(t, "../..")
 	su.dep = itest.UniqueID("faults")
 	itest.RemoveContainers(t, su.dep)
 	rewind(t, "deployment", "create", su.dep, "--dag-source", "bundle", "--dag-deploy", "--rollback-enabled", "--env", "REWIND_TEST_TASK_SECONDS=1",
+		"--env", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="+conn,
 		"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
 	rewind(t, "grant", "alice", "--deployment", su.dep, "--role", "editor")
 	su.w = su.startWorker("")
 	su.deploy(1, true) // r1: 8.0.0, the rollback target (a downgrade from 9.1.0)
 	defer su.print()
 
-	deploySteps := []string{"ValidateDeploy", "RecordRevision", "PullImage", "UnpackBundle", "SwapBundle", "SwapComponents", "Verify", "FinishRevision", "ExportEvents"}
-	rollbackSteps := []string{"ValidateRollback", "RecordRevision", "PullImage", "MetadataDowngrade", "UnpackBundle", "SwapBundle", "SwapComponents", "Verify", "FinishRevision", "ExportEvents"}
+	deploySteps := []string{"ValidateDeploy", "RecordRevision", "PullImage", "UnpackBundle", "Preflight", "SwapBundle", "SwapComponents", "Verify", "FinishRevision", "ExportEvents"}
+	rollbackSteps := []string{"ValidateRollback", "RecordRevision", "PullImage", "UnpackBundle", "Preflight", "SnapshotMetadata", "StopComponents",
+		"MetadataDowngrade", "SwapBundle", "SwapComponents", "Verify", "FinishRevision", "ExportEvents"}
 	moments := []string{"before", "after"}
 	if !full {
-		deploySteps, rollbackSteps, moments = []string{"PullImage"}, []string{"SwapComponents"}, []string{"after"}
+		deploySteps, rollbackSteps, moments = []string{"PullImage"}, []string{"SwapComponents", "MetadataDowngrade"}, []string{"after"}
 	}
 	i := 2
 	if !only("kill") {
@@ -313,6 +322,10 @@ func TestFaults(t *testing.T) {
 			su.killDuring("rollback", step, m, i, 1)
 		}
 	}
+	if only("restore") {
+		su.killDuringRestore(i)
+	}
+	i += 2
 	if only("registry") {
 		su.registryDown(i)
 	}

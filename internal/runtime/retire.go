@@ -25,6 +25,29 @@ func (r *Runtime) isDowngrade(ctx context.Context, oldImageID string, img Image)
 	return err == nil && down
 }
 
+// disableRestart sets restart policy "no", so a container that exits is not
+// brought back. Docker 20.10 refuses the update of a container that exits
+// at that very moment ("cannot update a stopped container") and puts its old
+// policy back; once it has exited the update applies, so it is tried again.
+func (r *Runtime) disableRestart(ctx context.Context, id, name string) error {
+	update := container.UpdateConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled}}
+	var err error
+	for try := 0; try < 5; try++ {
+		if _, err = r.cli.ContainerUpdate(ctx, id, update); err == nil || isGone(err) {
+			return err
+		}
+		if !strings.Contains(err.Error(), "cannot update a stopped container") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(50<<try) * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("disable restart of %s: %w", name, err)
+}
+
 // drainingName is where a draining worker's deadline is recorded: Docker
 // labels cannot change after a container is created, its name can, so the
 // deadline survives any worker process and is visible in `docker ps`.
@@ -60,8 +83,8 @@ func drainOverdue(name string, now time.Time) bool {
 // between cannot forget it.
 func (r *Runtime) drain(ctx context.Context, name string, old container.Summary, timeout time.Duration) (ContainerRef, error) {
 	d := ref(old)
-	if _, err := r.cli.ContainerUpdate(ctx, old.ID, container.UpdateConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled}}); err != nil {
-		return d, fmt.Errorf("disable restart of %s: %w", name, err)
+	if err := r.disableRestart(ctx, old.ID, name); err != nil {
+		return d, err
 	}
 	deadline := time.Now().Add(timeout).Truncate(time.Second)
 	if old.State == container.StateRunning {
@@ -126,11 +149,11 @@ func (r *Runtime) kill(ctx context.Context, c container.Summary) (ContainerRef, 
 // killKeep kills a container and waits until it has stopped, keeping it.
 func (r *Runtime) killKeep(ctx context.Context, c container.Summary) (ContainerRef, error) {
 	k := ref(c)
-	if _, err := r.cli.ContainerUpdate(ctx, c.ID, container.UpdateConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled}}); err != nil {
+	if err := r.disableRestart(ctx, c.ID, k.Name); err != nil {
 		if isGone(err) {
 			return k, nil
 		}
-		return k, fmt.Errorf("disable restart of %s: %w", k.Name, err)
+		return k, err
 	}
 	if err := r.cli.ContainerKill(ctx, c.ID, "SIGKILL"); err != nil && !isNotRunning(err) {
 		return k, fmt.Errorf("SIGKILL %s: %w", k.Name, err)
@@ -202,8 +225,8 @@ func (r *Runtime) StopAll(ctx context.Context, dep domain.Deployment) (StopRepor
 			rep.Killed = append(rep.Killed, k)
 			continue
 		}
-		if _, err := r.cli.ContainerUpdate(ctx, v.c.ID, container.UpdateConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled}}); err != nil && !isGone(err) {
-			return rep, fmt.Errorf("disable restart of %s: %w", nameOf(v.c), err)
+		if err := r.disableRestart(ctx, v.c.ID, nameOf(v.c)); err != nil && !isGone(err) {
+			return rep, err
 		}
 		secs := int(r.cfg.StopTimeout / time.Second)
 		if err := r.cli.ContainerStop(ctx, v.c.ID, container.StopOptions{Timeout: &secs}); err != nil && !isGone(err) {

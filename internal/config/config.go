@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v10"
+
+	"github.com/rewindhq/rewind/internal/redact"
 )
 
 // Config is every setting of rewind. The README's configuration table is
@@ -68,12 +70,14 @@ type Config struct {
 // operator knows what to fix without reading code.
 type Error struct {
 	Var    string
-	Value  string
+	Value  string // as given: show it only through Error, which redacts
 	Reason string
 }
 
+// Error shows the value with secrets masked: a password in a URL setting
+// (postgres://user:xxxxx@host/db) and secret settings whole.
 func (e *Error) Error() string {
-	return fmt.Sprintf("configuration: %s=%q: %s", e.Var, e.Value, e.Reason)
+	return fmt.Sprintf("configuration: %s=%q: %s", e.Var, redact.Setting(e.Var, e.Value), e.Reason)
 }
 
 // Load reads the environment, fills the derived defaults and validates.

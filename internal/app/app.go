@@ -148,6 +148,9 @@ func Runtime(cfg *config.Config) (*runtime.Runtime, error) {
 // attributes and starts polling. When it returns without error the worker
 // is ready: callers may start workflows that set the search attributes.
 func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Running, error) {
+	if err := MakeDataDir(cfg); err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err

@@ -28,14 +28,28 @@ const tokenPrefix = "rwd_"
 
 var tokenPattern = regexp.MustCompile(`^rwd_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$`)
 
-// IssueToken makes a token for user, stores its hash and returns the token
-// itself: the only time it is ever shown.
+// DefaultTokenTTL is a token's lifetime when nothing else is said
+// (REWIND_TOKEN_TTL's default): long enough for a CI secret to be rotated
+// by hand, short enough that a forgotten one dies.
+const DefaultTokenTTL = 90 * 24 * time.Hour
+
+// IssueToken makes a token for user that lasts DefaultTokenTTL, stores its
+// hash and returns the token itself: the only time it is ever shown.
 func IssueToken(ctx context.Context, st *store.Store, user, description string, now time.Time) (string, store.Token, error) {
+	return IssueTokenWithTTL(ctx, st, user, description, now, DefaultTokenTTL)
+}
+
+// IssueTokenWithTTL is IssueToken with the token's lifetime; it must be
+// positive.
+func IssueTokenWithTTL(ctx context.Context, st *store.Store, user, description string, now time.Time, ttl time.Duration) (string, store.Token, error) {
 	if err := domain.CheckUser(user); err != nil {
 		return "", store.Token{}, err
 	}
 	if err := policy.CheckDeployDescription(description); err != nil {
 		return "", store.Token{}, err
+	}
+	if ttl <= 0 {
+		return "", store.Token{}, domain.Errorf(domain.InvalidInput, "a token's lifetime must be positive, e.g. 720h for 30 days (got %s)", ttl)
 	}
 	id := make([]byte, 6)
 	secret := make([]byte, 32)
@@ -45,7 +59,9 @@ func IssueToken(ctx context.Context, st *store.Store, user, description string, 
 	if _, err := rand.Read(secret); err != nil {
 		return "", store.Token{}, err
 	}
-	t := store.Token{ID: hex.EncodeToString(id), User: user, Description: description, CreatedAt: now.UTC().Truncate(time.Microsecond)}
+	created := now.UTC().Truncate(time.Microsecond)
+	expires := created.Add(ttl)
+	t := store.Token{ID: hex.EncodeToString(id), User: user, Description: description, CreatedAt: created, ExpiresAt: &expires}
 	plain := tokenPrefix + t.ID + "_" + base64.RawURLEncoding.EncodeToString(secret)
 	t.Hash = hashToken(plain)
 	if err := st.CreateToken(ctx, t); err != nil {
@@ -60,8 +76,15 @@ func hashToken(plain string) string {
 }
 
 // Authenticate returns the stored token a presented token proves, or an
-// *authError (401) when it is malformed, unknown, wrong or revoked.
+// *authError (401) when it is malformed, unknown, wrong, revoked or
+// expired.
 func Authenticate(ctx context.Context, st *store.Store, plain string) (store.Token, error) {
+	return AuthenticateAt(ctx, st, plain, time.Now())
+}
+
+// AuthenticateAt is Authenticate with the clock that decides expiry. Only
+// once the secret is proven does the answer say more than "not valid".
+func AuthenticateAt(ctx context.Context, st *store.Store, plain string, now time.Time) (store.Token, error) {
 	m := tokenPattern.FindStringSubmatch(plain)
 	if m == nil {
 		return store.Token{}, &authError{"the token is not a rewind token (rwd_…); create one with `rewind token create --user NAME`"}
@@ -79,6 +102,9 @@ func Authenticate(ctx context.Context, st *store.Store, plain string) (store.Tok
 	if t.RevokedAt != nil {
 		return store.Token{}, &authError{"the token was revoked"}
 	}
+	if t.Expired(now) {
+		return store.Token{}, &authError{"the token expired at " + t.ExpiresAt.UTC().Format(time.RFC3339) + "; create a new one with `rewind token create --user NAME`"}
+	}
 	return t, nil
 }
 
@@ -92,7 +118,7 @@ func (s *Server) bearerUser(r *http.Request) (string, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", &authError{"the Authorization header must be Bearer <token>"}
 	}
-	t, err := Authenticate(r.Context(), s.opts.Store, strings.TrimSpace(plain))
+	t, err := AuthenticateAt(r.Context(), s.opts.Store, strings.TrimSpace(plain), s.opts.Now())
 	if err != nil {
 		return "", err
 	}
@@ -160,7 +186,7 @@ func (s *Server) sessionFrom(r *http.Request) (session, bool) {
 		return session{}, false
 	}
 	t, err := s.opts.Store.GetToken(r.Context(), ss.TokenID)
-	if err != nil || t.RevokedAt != nil || t.User != ss.User {
+	if err != nil || t.RevokedAt != nil || t.Expired(s.opts.Now()) || t.User != ss.User {
 		return session{}, false
 	}
 	return ss, true

@@ -161,7 +161,7 @@ func (p *page) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := safeNext(r.PostForm.Get("next"))
-	t, err := Authenticate(r.Context(), p.s.opts.Store, strings.TrimSpace(r.PostForm.Get("token")))
+	t, err := AuthenticateAt(r.Context(), p.s.opts.Store, strings.TrimSpace(r.PostForm.Get("token")), p.s.opts.Now())
 	if err != nil {
 		_, d := classify(err, p.s.log)
 		csrf := randomString(24)

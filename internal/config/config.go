@@ -58,6 +58,13 @@ type Config struct {
 	HTTPAddress       string `env:"REWIND_HTTP_ADDRESS" envDefault:"127.0.0.1:8080"`
 	HTTPSessionKey    string `env:"REWIND_HTTP_SESSION_KEY"`
 	HTTPSecureCookies bool   `env:"REWIND_HTTP_SECURE_COOKIES" envDefault:"false"`
+	// HTTPTrustedProxies are the proxies (IPs or CIDRs) whose
+	// X-Forwarded-For `rewind serve` believes when it rate-limits sign-ins
+	// by client address; empty: the connection's address, always.
+	HTTPTrustedProxies []string `env:"REWIND_HTTP_TRUSTED_PROXIES" envSeparator:","`
+	// TokenTTL is how long a new API token lasts unless `rewind token
+	// create --expires` says otherwise.
+	TokenTTL time.Duration `env:"REWIND_TOKEN_TTL" envDefault:"2160h"`
 
 	// MetricsAddress serves the worker's Prometheus /metrics; empty: off.
 	MetricsAddress string `env:"REWIND_METRICS_ADDRESS"`
@@ -147,7 +154,7 @@ func (c *Config) finish() error {
 	default:
 		return &Error{"REWIND_LOG_LEVEL", c.LogLevel, "must be debug, info, warn or error"}
 	}
-	return nil
+	return c.finishSecurity()
 }
 
 // translate turns the library's field-named errors into variable-named ones.

@@ -2,8 +2,10 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A configuration error names the variable but never echoes a password.
@@ -28,5 +30,48 @@ func TestConfigErrorsDoNotEchoSecrets(t *testing.T) {
 		if msg := e.Error(); strings.Contains(msg, "hunter2") || !strings.Contains(msg, e.Var) {
 			t.Errorf("%s: %q", e.Var, msg)
 		}
+	}
+}
+
+func TestTokenTTL(t *testing.T) {
+	c, err := Load()
+	if err != nil || c.TokenTTL != 90*24*time.Hour {
+		t.Fatalf("default: %v %v", c, err)
+	}
+	t.Setenv("REWIND_TOKEN_TTL", "720h")
+	if c, err := Load(); err != nil || c.TokenTTL != 30*24*time.Hour {
+		t.Fatalf("720h: %v", err)
+	}
+	for _, bad := range []string{"0", "-1h", "90d", "forever"} {
+		t.Setenv("REWIND_TOKEN_TTL", bad)
+		_, err := Load()
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Var != "REWIND_TOKEN_TTL" {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	t.Setenv("REWIND_HTTP_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7,::1,fd00::/8")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := ParseProxies(c.HTTPTrustedProxies)
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("fd00::/8")}
+	if err != nil || len(ps) != len(want) {
+		t.Fatalf("%v %v", ps, err)
+	}
+	for i := range want {
+		if ps[i] != want[i] {
+			t.Errorf("%d: %v, want %v", i, ps[i], want[i])
+		}
+	}
+	t.Setenv("REWIND_HTTP_TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal")
+	_, err = Load()
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Var != "REWIND_HTTP_TRUSTED_PROXIES" {
+		t.Fatalf("hostname: %v", err)
 	}
 }

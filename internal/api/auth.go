@@ -2,14 +2,11 @@ package api
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"regexp"
 	"strings"
@@ -123,91 +120,4 @@ func (s *Server) bearerUser(r *http.Request) (string, error) {
 		return "", err
 	}
 	return t.User, nil
-}
-
-// Page sessions are a signed cookie: the token id (so revoking the token
-// ends the session at the next request), the user, a CSRF secret and an
-// expiry, HMAC-SHA256 under the session key. Nothing is kept server-side,
-// so several replicas sharing the key serve the same sessions.
-type session struct {
-	TokenID string `json:"t"`
-	User    string `json:"u"`
-	CSRF    string `json:"c"`
-	Expires int64  `json:"e"`
-}
-
-const (
-	sessionCookie   = "rewind_session"
-	preSessionCSRF  = "rewind_signin"
-	sessionKeyLabel = "rewind session v1"
-)
-
-func (s *Server) sign(payload []byte) string {
-	mac := hmac.New(sha256.New, s.opts.SessionKey)
-	mac.Write([]byte(sessionKeyLabel))
-	mac.Write(payload)
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
-}
-
-func (s *Server) encodeSession(ss session) string {
-	raw, _ := json.Marshal(ss)
-	p := base64.RawURLEncoding.EncodeToString(raw)
-	return p + "." + s.sign([]byte(p))
-}
-
-func (s *Server) decodeSession(v string) (session, error) {
-	var ss session
-	p, sig, ok := strings.Cut(v, ".")
-	if !ok || subtle.ConstantTimeCompare([]byte(sig), []byte(s.sign([]byte(p)))) != 1 {
-		return ss, errors.New("bad session signature")
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(p)
-	if err != nil {
-		return ss, err
-	}
-	if err := json.Unmarshal(raw, &ss); err != nil {
-		return ss, err
-	}
-	if s.opts.Now().Unix() > ss.Expires {
-		return ss, errors.New("session expired")
-	}
-	return ss, nil
-}
-
-// sessionFrom returns the request's valid session: signed, unexpired, and
-// its token still unrevoked.
-func (s *Server) sessionFrom(r *http.Request) (session, bool) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil {
-		return session{}, false
-	}
-	ss, err := s.decodeSession(c.Value)
-	if err != nil {
-		return session{}, false
-	}
-	t, err := s.opts.Store.GetToken(r.Context(), ss.TokenID)
-	if err != nil || t.RevokedAt != nil || t.Expired(s.opts.Now()) || t.User != ss.User {
-		return session{}, false
-	}
-	return ss, true
-}
-
-func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: s.opts.SecureCookies,
-		SameSite: http.SameSiteStrictMode, MaxAge: int(maxAge.Seconds())}
-	if maxAge < 0 {
-		c.MaxAge = -1
-	}
-	http.SetCookie(w, c)
-}
-
-func randomString(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// sameSecret compares a form's CSRF field with the session's in constant time.
-func sameSecret(a, b string) bool {
-	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }

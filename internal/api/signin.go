@@ -1,0 +1,79 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// safeNext keeps a post-sign-in redirect on this site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/deployments"
+	}
+	return next
+}
+
+type signinView struct {
+	view
+	Next string
+}
+
+// signinForm sets a pre-session CSRF cookie, so a sign-in cannot be forged
+// from another site either.
+func (p *page) signinForm(w http.ResponseWriter, r *http.Request) {
+	p.renderSignin(w, http.StatusOK, "", safeNext(r.URL.Query().Get("next")))
+}
+
+func (p *page) renderSignin(w http.ResponseWriter, status int, msg, next string) {
+	csrf := randomString(24)
+	p.s.setCookie(w, preSessionCSRF, csrf, 30*time.Minute)
+	p.render(w, status, "signin", signinView{view{CSRF: csrf, Error: msg}, next})
+}
+
+func (p *page) signin(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	c, err := r.Cookie(preSessionCSRF)
+	if err != nil || !sameSecret(r.PostForm.Get("csrf"), c.Value) {
+		http.Error(w, "the sign-in form expired or came from another site; reload it and try again", http.StatusForbidden)
+		return
+	}
+	next := safeNext(r.PostForm.Get("next"))
+	ctx := r.Context()
+	t, err := AuthenticateAt(ctx, p.s.opts.Store, strings.TrimSpace(r.PostForm.Get("token")), p.s.opts.Now())
+	if err != nil {
+		_, d := classify(err, p.s.log)
+		p.renderSignin(w, http.StatusUnauthorized, "Sign-in failed: "+d.Message, next)
+		return
+	}
+	// Signing in again replaces the session this browser had.
+	if old, ok := p.s.sessionFrom(r); ok {
+		if err := p.s.endSession(ctx, old); err != nil {
+			p.s.log.Warn("ending the previous session at sign-in", "error", err)
+		}
+	}
+	if err := p.s.startSession(ctx, w, t); err != nil {
+		status, d := classify(err, p.s.log)
+		p.renderSignin(w, status, "Sign-in failed: "+d.Message, next)
+		return
+	}
+	p.s.setCookie(w, preSessionCSRF, "", -1)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// signout ends the session in the store before dropping the cookie: a copy
+// of the cookie (another tab, a proxy's log, a stolen laptop's profile)
+// must stop working too. If the store cannot record it, the cookie is kept
+// so the user can try again rather than believe they are signed out.
+func (p *page) signout(w http.ResponseWriter, r *http.Request, ss session) {
+	if err := p.s.endSession(r.Context(), ss); err != nil {
+		p.s.log.Error("ending a session at sign-out", "user", ss.User, "error", err)
+		http.Error(w, "sign-out failed: the server could not end the session; try again", http.StatusServiceUnavailable)
+		return
+	}
+	p.s.setCookie(w, sessionCookie, "", -1)
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+}

@@ -75,7 +75,7 @@ func TestTokenExpiry(t *testing.T) {
 			row = line
 		}
 	}
-	if !strings.Contains(row, stamp(time.Now().Add(24*time.Hour))[:13]) {
+	if !strings.Contains(row, stamp(time.Now().Add(24 * time.Hour))[:13]) {
 		t.Fatalf("the 24h token's row does not show its expiry: %q\n%s", row, table)
 	}
 	past := time.Now().Add(-time.Hour)

@@ -106,6 +106,7 @@ func AuthenticateAt(ctx context.Context, st *store.Store, plain string, now time
 }
 
 // bearerUser authenticates an API request's "Authorization: Bearer" token.
+// A request without credentials is not an attempt and costs nothing.
 func (s *Server) bearerUser(r *http.Request) (string, error) {
 	h := r.Header.Get("Authorization")
 	scheme, plain, ok := strings.Cut(h, " ")
@@ -113,9 +114,12 @@ func (s *Server) bearerUser(r *http.Request) (string, error) {
 		return "", &authError{"no token: send Authorization: Bearer <token> (create one with `rewind token create --user NAME`)"}
 	}
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", &authError{"the Authorization header must be Bearer <token>"}
+		_, err := s.braked(r, "bearer", "", func(context.Context, time.Time) (store.Token, error) {
+			return store.Token{}, &authError{"the Authorization header must be Bearer <token>"}
+		})
+		return "", err
 	}
-	t, err := AuthenticateAt(r.Context(), s.opts.Store, strings.TrimSpace(plain), s.opts.Now())
+	t, err := s.authenticate(r, "bearer", strings.TrimSpace(plain))
 	if err != nil {
 		return "", err
 	}

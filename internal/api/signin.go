@@ -43,10 +43,11 @@ func (p *page) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	next := safeNext(r.PostForm.Get("next"))
 	ctx := r.Context()
-	t, err := AuthenticateAt(ctx, p.s.opts.Store, strings.TrimSpace(r.PostForm.Get("token")), p.s.opts.Now())
+	t, err := p.s.authenticate(r, "sign-in", strings.TrimSpace(r.PostForm.Get("token")))
 	if err != nil {
-		_, d := classify(err, p.s.log)
-		p.renderSignin(w, http.StatusUnauthorized, "Sign-in failed: "+d.Message, next)
+		status, d := classify(err, p.s.log)
+		setRetryAfter(w, err)
+		p.renderSignin(w, status, "Sign-in failed: "+d.Message, next)
 		return
 	}
 	// Signing in again replaces the session this browser had.

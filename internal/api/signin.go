@@ -2,16 +2,57 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
 
-// safeNext keeps a post-sign-in redirect on this site.
+// maxNext bounds a post-sign-in target; rewind's own paths are short.
+const maxNext = 2048
+
+// safeNext keeps a post-sign-in redirect on this site: next must be one of
+// the server's own paths, else it becomes "/". Browsers are more lenient
+// than Go's parser: they drop tabs and newlines anywhere in a URL, read
+// '\' as '/', and take "//host" as another site, so "/\t/evil.example"
+// (sent as /%09/evil.example) passed a prefix check and left. So next is
+// checked as written and after each percent-decoding (a proxy or a later
+// redirect may decode "/%2F%2Fevil" into "///evil"; rewind's own links
+// never encode a slash, so refusing those costs nothing): printable ASCII
+// only, no backslash, one leading '/', never "//", and no scheme, host or
+// user once parsed.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/deployments"
+	if len(next) > maxNext {
+		return "/"
 	}
-	return next
+	form := next
+	for range 3 {
+		if !ownPath(form) {
+			return "/"
+		}
+		decoded, err := url.PathUnescape(form)
+		if err != nil {
+			return "/"
+		}
+		if decoded == form {
+			return next
+		}
+		form = decoded
+	}
+	return "/" // still encoded three levels down: nobody's own link
+}
+
+// ownPath checks one form of a redirect target.
+func ownPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return false
+		}
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil && u.Opaque == ""
 }
 
 type signinView struct {

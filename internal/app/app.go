@@ -5,9 +5,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -21,6 +23,7 @@ import (
 	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/eslog"
+	"github.com/rewindhq/rewind/internal/redact"
 	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
@@ -76,7 +79,12 @@ func Exporters(ctx context.Context, cfg *config.Config, logger *slog.Logger) (ex
 	es, err := eslog.NewElasticsearch(eslog.ElasticsearchConfig{Addresses: cfg.ElasticsearchAddresses, Username: cfg.ElasticsearchUsername,
 		Password: cfg.ElasticsearchPassword, APIKey: cfg.ElasticsearchAPIKey, IndexPrefix: cfg.ElasticsearchIndexPrefix, Logger: logger})
 	if err != nil {
-		return nil, nil, fmt.Errorf("REWIND_ELASTICSEARCH_ADDRESSES: %w", err)
+		// The client quotes a malformed address whole, password included.
+		secrets := []string{cfg.ElasticsearchPassword, cfg.ElasticsearchAPIKey}
+		for _, a := range cfg.ElasticsearchAddresses {
+			secrets = append(secrets, redact.Secrets(a)...)
+		}
+		return nil, nil, errors.New("REWIND_ELASTICSEARCH_ADDRESSES: " + redact.Scrub(err.Error(), slices.DeleteFunc(secrets, func(s string) bool { return s == "" })))
 	}
 	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

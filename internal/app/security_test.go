@@ -1,8 +1,12 @@
 package app
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rewindhq/rewind/internal/config"
@@ -26,5 +30,17 @@ func TestMakeDataDir(t *testing.T) {
 	}
 	if fi, _ := os.Stat(shared); fi.Mode().Perm() != 0o750 {
 		t.Fatalf("existing directory changed to %v", fi.Mode())
+	}
+}
+
+// An Elasticsearch address the client cannot parse is reported without its
+// password.
+func TestExporterErrorsHideThePassword(t *testing.T) {
+	for _, addr := range []string{"http://elastic:hunter2-secret@127.0.0.1:bad", "http://elastic:hunter2 secret@127.0.0.1:9200"} {
+		cfg := &config.Config{DataDir: t.TempDir(), ElasticsearchAddresses: []string{addr}, ElasticsearchPassword: "hunter2-secret"}
+		_, _, err := Exporters(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.HasPrefix(err.Error(), "REWIND_ELASTICSEARCH_ADDRESSES: ") {
+			t.Errorf("%s: %v", addr, err)
+		}
 	}
 }

@@ -42,11 +42,10 @@ func TestTokenTTL(t *testing.T) {
 	if c, err := Load(); err != nil || c.TokenTTL != 30*24*time.Hour {
 		t.Fatalf("720h: %v", err)
 	}
-	for _, bad := range []string{"0", "-1h", "90d", "forever"} {
+	// Unparsable values are in TestBadValuesNameTheVariable; these parse.
+	for _, bad := range []string{"0", "-1h"} {
 		t.Setenv("REWIND_TOKEN_TTL", bad)
-		_, err := Load()
-		var ce *Error
-		if !errors.As(err, &ce) || ce.Var != "REWIND_TOKEN_TTL" {
+		if _, err := Load(); err == nil || !strings.HasPrefix(err.Error(), "configuration: REWIND_TOKEN_TTL=") {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
@@ -67,11 +66,5 @@ func TestTrustedProxies(t *testing.T) {
 		if ps[i] != want[i] {
 			t.Errorf("%d: %v, want %v", i, ps[i], want[i])
 		}
-	}
-	t.Setenv("REWIND_HTTP_TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal")
-	_, err = Load()
-	var ce *Error
-	if !errors.As(err, &ce) || ce.Var != "REWIND_HTTP_TRUSTED_PROXIES" {
-		t.Fatalf("hostname: %v", err)
 	}
 }

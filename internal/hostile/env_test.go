@@ -160,13 +160,7 @@ func send(t *testing.T, base, method, path, auth, contentType string, body []byt
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
+	res, raw := do(t, req)
 	var b struct {
 		Error struct{ Type, Message string } `json:"error"`
 	}
@@ -174,6 +168,19 @@ func send(t *testing.T, base, method, path, auth, contentType string, body []byt
 		return response{res.StatusCode, "not an error body", clip(string(raw), 120)}, res.Header
 	}
 	return response{res.StatusCode, b.Error.Type, b.Error.Message}, res.Header
+}
+
+// do sends req without following redirects and reads the whole answer.
+func do(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return res, raw
 }
 
 // snapshot is everything a refused request must leave as it was.

@@ -218,13 +218,7 @@ func (e *env) page(t *testing.T, cookie *http.Cookie, method, path string, form 
 	if cookie != nil {
 		req.AddCookie(cookie)
 	}
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
+	res, raw := do(t, req)
 	return res, string(raw)
 }
 

@@ -83,7 +83,7 @@ func (a *Activities) ValidateDeploy(ctx context.Context, c DeployCheck) (DeployP
 	if err := policy.CheckDeploy(c.RequestedBy, policy.Effective(grants, d.ID), d, c.Type, c.CarriesBundle); err != nil {
 		return DeployPlan{}, refuse(err)
 	}
-	plan := DeployPlan{Deployment: d}
+	plan := DeployPlan{Deployment: d.Redacted()}
 	if d.CurrentRevision > 0 {
 		cur, err := a.Store.GetRevision(ctx, d.ID, d.CurrentRevision)
 		if err != nil {
@@ -154,4 +154,47 @@ func (a *Activities) workflowOpen(ctx context.Context, workflowID, runID string)
 func (a *Activities) FinishRevision(ctx context.Context, f store.Finish) (domain.Revision, error) {
 	rev, err := a.Store.FinishRevision(ctx, f)
 	return rev, refuse(err)
+}
+
+// ConfigCheck is what ValidateConfigChange needs to decide.
+type ConfigCheck struct {
+	DeploymentID string `json:"deploymentId"`
+	RequestedBy  string `json:"requestedBy"`
+}
+
+// ValidateConfigChange allows applying the stored configuration now: the
+// requester may restart the deployment's components (deployment.images.push,
+// R10), the deployment runs a DEPLOYED revision, and no change holds it
+// (R14: a change started under another workflow id shows as an INITIALIZED
+// revision).
+func (a *Activities) ValidateConfigChange(ctx context.Context, c ConfigCheck) (DeployPlan, error) {
+	d, err := a.Store.GetDeployment(ctx, c.DeploymentID)
+	if err != nil {
+		return DeployPlan{}, refuse(err)
+	}
+	grants, err := a.Store.GrantsFor(ctx, c.RequestedBy)
+	if err != nil {
+		return DeployPlan{}, err
+	}
+	if err := policy.CheckDeploy(c.RequestedBy, policy.Effective(grants, d.ID), d, domain.DeployImageOnly, false); err != nil {
+		return DeployPlan{}, refuse(err)
+	}
+	if d.CurrentRevision == 0 {
+		return DeployPlan{}, refuse(domain.Errorf(domain.InvalidState, "deployment %s has no containers yet: its first deploy starts them with the stored configuration", d.ID))
+	}
+	latest, err := a.Store.ListRevisions(ctx, d.ID, 1, 0)
+	if err != nil {
+		return DeployPlan{}, err
+	}
+	if len(latest) == 1 && latest[0].Status == domain.StatusInitialized {
+		h := latest[0]
+		return DeployPlan{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("deployment %s has a change in progress: revision %d by workflow %s; apply the configuration when it is done (R14)", d.ID, h.Number, h.WorkflowID),
+			string(domain.ChangeInProgress), nil, h.WorkflowID, h.RunID)
+	}
+	cur, err := a.Store.GetRevision(ctx, d.ID, d.CurrentRevision)
+	if err != nil {
+		return DeployPlan{}, err
+	}
+	return DeployPlan{Deployment: d.Redacted(), Current: &cur}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/metadb"
 	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/runtime"
 )
@@ -17,6 +18,9 @@ type RollbackCheck struct {
 	RequestedBy  string       `json:"requestedBy"`
 	Scope        policy.Scope `json:"scope"`
 	At           time.Time    `json:"at"`
+	// What the requester confirmed, if anything (R15).
+	ExpectedCurrentRevision int    `json:"expectedCurrentRevision,omitempty"`
+	PlanDigest              string `json:"planDigest,omitempty"`
 }
 
 // RollbackPlan is what a rollback will change, from → to (SPEC §3's report).
@@ -48,20 +52,25 @@ type RollbackPlan struct {
 	// drain (otherwise).
 	WorkersKilled  []string `json:"workersKilled"`
 	WorkersDrained []string `json:"workersDrained"`
+
+	// MetadataSnapshot: on a downgrade, the metadata database is named and
+	// will be snapshotted first, so a failure after the downgrade restores
+	// it (R16). PointOfNoReturn says in words what cannot be undone.
+	MetadataSnapshot bool   `json:"metadataSnapshot"`
+	PointOfNoReturn  string `json:"pointOfNoReturn,omitempty"`
+
+	// Digest names this plan; confirm a rollback by passing it back (R15).
+	Digest string `json:"planDigest"`
 }
 
-// ValidateRollback applies every refusal rule to current data, in the order
-// an operator would fix them: switches (R9), DAG source (R8), permission and
-// scope (R10), target (R6), runtime floor (R7). It records nothing.
+// ValidateRollback applies every refusal rule to current data: permission
+// and scope (R10) first, so a requester without them learns nothing about
+// the deployment's settings; then switches (R9), DAG source (R8), target
+// (R6), runtime floor (R7); then plans, and refuses a plan that is not the
+// one the requester confirmed (R15). It records nothing.
 func (a *Activities) ValidateRollback(ctx context.Context, c RollbackCheck) (RollbackPlan, error) {
 	d, err := a.Store.GetDeployment(ctx, c.DeploymentID)
 	if err != nil {
-		return RollbackPlan{}, refuse(err)
-	}
-	if err := policy.CheckSwitches(a.Config.RollbacksEnabled, d); err != nil {
-		return RollbackPlan{}, refuse(err)
-	}
-	if err := policy.CheckDagSource(d); err != nil {
 		return RollbackPlan{}, refuse(err)
 	}
 	grants, err := a.Store.GrantsFor(ctx, c.RequestedBy)
@@ -69,6 +78,12 @@ func (a *Activities) ValidateRollback(ctx context.Context, c RollbackCheck) (Rol
 		return RollbackPlan{}, err
 	}
 	if err := policy.CheckRollbackScope(c.RequestedBy, policy.Effective(grants, d.ID), d, c.Scope); err != nil {
+		return RollbackPlan{}, refuse(err)
+	}
+	if err := policy.CheckSwitches(a.Config.RollbacksEnabled, d); err != nil {
+		return RollbackPlan{}, refuse(err)
+	}
+	if err := policy.CheckDagSource(d); err != nil {
 		return RollbackPlan{}, refuse(err)
 	}
 	target, err := a.Store.GetRevision(ctx, d.ID, c.Revision)
@@ -96,22 +111,40 @@ func (a *Activities) ValidateRollback(ctx context.Context, c RollbackCheck) (Rol
 		return RollbackPlan{}, err
 	}
 	plan, err := PlanRollback(d, cur, target, c.Scope)
-	if err != nil || !plan.ImageChanges || a.Runtime == nil {
+	if err == nil && plan.ImageChanges && a.Runtime != nil {
+		err = a.checkImageAndWorkers(ctx, d, &plan)
+	}
+	if err != nil {
 		return plan, err
 	}
+	plan.MetadataSnapshot = plan.Downgrade && metadb.For(d) != ""
+	switch {
+	case plan.Downgrade && plan.MetadataSnapshot:
+		plan.PointOfNoReturn = "none: the metadata database is snapshotted before its downgrade and restored if anything after it fails"
+	case plan.Downgrade:
+		plan.PointOfNoReturn = "the metadata downgrade: the deployment names no PostgreSQL metadata database to snapshot, so once it has run the newer version is not started again (name it with `rewind deployment update " + d.ID + " --metadata-db URL`)"
+	}
+	plan.Deployment = d.Redacted()
+	plan.Digest = plan.ComputeDigest()
+	return plan, refuse(checkConfirmed(c, plan))
+}
+
+// checkImageAndWorkers checks the target image can still be had and lists
+// the running workers R11 will kill or drain.
+func (a *Activities) checkImageAndWorkers(ctx context.Context, d domain.Deployment, plan *RollbackPlan) error {
 	// The target's image must still be there, by the digest it was
 	// recorded with (R3), or the rollback is refused before it records
 	// anything.
 	if plan.ToImageDigest != "" {
 		if err := a.Runtime.Available(ctx, plan.ToImageRef, plan.ToImageDigest); err != nil {
-			return plan, refuse(err)
+			return refuse(err)
 		}
 	}
 	// Which running workers R11 will kill or drain, for the plan an
 	// operator confirms.
 	cs, err := a.Runtime.Containers(ctx, d.ID)
 	if err != nil {
-		return plan, err
+		return err
 	}
 	for _, ct := range cs {
 		if ct.Role != "active" || ct.State != "running" || !runtime.IsWorker(componentOf(d, ct.Component)) {
@@ -123,7 +156,7 @@ func (a *Activities) ValidateRollback(ctx context.Context, c RollbackCheck) (Rol
 			plan.WorkersDrained = append(plan.WorkersDrained, ct.Name)
 		}
 	}
-	return plan, nil
+	return nil
 }
 
 func componentOf(d domain.Deployment, name string) domain.Component {

@@ -51,21 +51,37 @@ func (a *Activities) PullImage(ctx context.Context, req PullRequest) (img runtim
 
 // SwapRequest puts a deployment's components on an image.
 type SwapRequest struct {
-	Deployment domain.Deployment `json:"deployment"`
-	Image      runtime.Image     `json:"image"`
-	Revision   int               `json:"revision"`
-	Downgrade  bool              `json:"downgrade"`
+	DeploymentID string        `json:"deploymentId"`
+	Image        runtime.Image `json:"image"`
+	Revision     int           `json:"revision"`
+	Downgrade    bool          `json:"downgrade"`
+	// Deployment is what histories recorded before configuration stopped
+	// travelling in payloads carry; only its id is read.
+	Deployment *domain.Deployment `json:"deployment,omitempty"`
+}
+
+func (r SwapRequest) deploymentID() string {
+	if r.DeploymentID == "" && r.Deployment != nil {
+		return r.Deployment.ID
+	}
+	return r.DeploymentID
 }
 
 // SwapComponents replaces the deployment's containers with ones on the new
-// image (R5: their configuration is kept), drains or kills the old workers
-// (R11) and waits for the new containers to be healthy. runtime.Swap decides
-// every step from container names and labels, so a retry after a crash
-// finishes the job and never leaves two containers of one component.
+// image, each with the deployment's stored configuration as it is now (R5,
+// R17: a rollback keeps the current configuration, never the target's),
+// drains or kills the old workers (R11) and waits for the new containers to
+// be healthy. runtime.Swap decides every step from container names and
+// labels, so a retry after a crash finishes the job and never leaves two
+// containers of one component.
 func (a *Activities) SwapComponents(ctx context.Context, req SwapRequest) (runtime.SwapReport, error) {
 	stop := heartbeatWhile(ctx, "swapping components")
 	defer stop()
-	rep, err := a.Runtime.Swap(ctx, req.Deployment, req.Image, runtime.SwapOptions{Revision: req.Revision, Downgrade: req.Downgrade})
+	d, err := a.Store.GetDeployment(ctx, req.deploymentID())
+	if err != nil {
+		return runtime.SwapReport{}, refuse(err)
+	}
+	rep, err := a.Runtime.Swap(ctx, d, req.Image, runtime.SwapOptions{Revision: req.Revision, Downgrade: req.Downgrade})
 	return rep, refuse(err)
 }
 
@@ -74,22 +90,48 @@ type DowngradeRequest struct {
 	DeploymentID   string `json:"deploymentId"`
 	NewerImage     string `json:"newerImage"` // pinned reference of the current image
 	AirflowVersion string `json:"airflowVersion"`
+	Revision       int    `json:"revision,omitempty"`
 }
 
 // MetadataDowngrade runs the configured downgrade command in a one-off
 // container of the current, newer image, before the older image starts:
-// only the newer Airflow knows how to undo its own migrations.
+// only the newer Airflow knows how to undo its own migrations. The job runs
+// once: a retry (a worker died, a heartbeat timed out) waits for the
+// container already running, or reads the result of the one that finished,
+// and nothing here ever stops a migration half-way.
 func (a *Activities) MetadataDowngrade(ctx context.Context, req DowngradeRequest) (runtime.OneOffResult, error) {
 	stop := heartbeatWhile(ctx, "metadata downgrade")
 	defer stop()
-	cmd := strings.Fields(strings.ReplaceAll(a.Config.MetadataDowngradeCommand, "{{airflowVersion}}", req.AirflowVersion))
-	res, err := a.Runtime.RunOneOff(ctx, req.DeploymentID, req.NewerImage, cmd, runtime.OneOffOptions{Name: "db-downgrade"})
+	cmd, err := downgradeCommand(a.Config.MetadataDowngradeCommand, req.AirflowVersion)
+	if err != nil {
+		return runtime.OneOffResult{}, refuse(err)
+	}
+	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
+	if err != nil {
+		return runtime.OneOffResult{}, refuse(err)
+	}
+	res, err := a.Runtime.RunOneOff(ctx, d, req.NewerImage, cmd, runtime.OneOffOptions{Name: "db-downgrade", Revision: req.Revision, Once: true, Timeout: a.Config.DowngradeTimeout})
 	if err != nil {
 		return res, refuse(err)
 	}
 	activity.GetLogger(ctx).Info("metadata downgrade ran", "deployment", req.DeploymentID, "image", req.NewerImage,
 		"command", strings.Join(cmd, " "), "exitCode", res.ExitCode, "output", clipOutput(res.Output))
 	return res, nil
+}
+
+// downgradeCommand splits the configured template into arguments first and
+// substitutes the version into them after, so a version can never add or
+// change an argument of a destructive command; and the version must be a
+// strict one.
+func downgradeCommand(template, airflowVersion string) ([]string, error) {
+	if !domain.IsVersion(airflowVersion) {
+		return nil, domain.Errorf(domain.InvalidInput, "Airflow version %q is not a version such as 2.9.3; the metadata downgrade was not run", clipOutput(airflowVersion))
+	}
+	args := strings.Fields(template)
+	for i, a := range args {
+		args[i] = strings.ReplaceAll(a, "{{airflowVersion}}", airflowVersion)
+	}
+	return args, nil
 }
 
 // heartbeatWhile heartbeats every few seconds until stopped, for activities

@@ -10,21 +10,28 @@ import (
 
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/metadb"
 	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
 )
 
-// Apply steps, shared by deploys and rollbacks, in order.
+// Apply steps, shared by deploys and rollbacks, in order. Everything up to
+// the preflight only prepares (an image pulled, a bundle unpacked beside the
+// current one); the snapshot is the last step before the point of no
+// return; from "stop components" on the deployment changes.
 const (
 	StepPull       = "pull image"
-	StepDowngrade  = "metadata downgrade"
 	StepUnpack     = "unpack DAG bundle"
+	StepPreflight  = "preflight"
+	StepSnapshot   = "metadata snapshot"
+	StepStop       = "stop components"
+	StepDowngrade  = "metadata downgrade"
 	StepSwapBundle = "swap DAG bundle"
 	StepSwap       = "swap components"
 	StepVerify     = "verify"
 )
 
-var applySteps = []string{StepPull, StepDowngrade, StepUnpack, StepSwapBundle, StepSwap, StepVerify}
+var applySteps = []string{StepPull, StepUnpack, StepPreflight, StepSnapshot, StepStop, StepDowngrade, StepSwapBundle, StepSwap, StepVerify}
 
 // Activity options per kind of work. Start-to-close bounds one attempt;
 // heartbeats make a stuck pull or a dead worker show up as a retry in the
@@ -39,10 +46,26 @@ var (
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	}
 	// The metadata downgrade changes the database: a few attempts, then a
-	// person should look.
+	// person should look. A retry waits for the migration an earlier attempt
+	// started (it is never stopped), so the attempts bound the wait, not the
+	// migration.
 	downgradeOptions = workflow.ActivityOptions{
-		StartToCloseTimeout: 15 * time.Minute, HeartbeatTimeout: 30 * time.Second,
+		StartToCloseTimeout: 35 * time.Minute, HeartbeatTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumAttempts: 3},
+	}
+	// The swap gives up for good by itself once its replacements failed
+	// their health checks HealthAttempts times (Unhealthy); these attempts
+	// bound everything else (an Engine that does not answer) so no change
+	// holds its deployment for more than about an hour.
+	swapOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 15 * time.Minute, HeartbeatTimeout: 20 * time.Second, ScheduleToCloseTimeout: time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10},
+	}
+	// Snapshots and restores run pg_dump / pg_restore: as long as the
+	// database is large, heartbeating all along.
+	snapshotOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Hour, HeartbeatTimeout: 30 * time.Second, ScheduleToCloseTimeout: 6 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 5},
 	}
 )
 
@@ -58,71 +81,58 @@ type applySpec struct {
 	downgrade bool
 }
 
-// ApplyReport is what a change did: the image pulled, the containers
-// swapped, the metadata downgrade; the unexported fields drive compensation.
+// ApplyReport is what a change did: the image pulled, the start checks,
+// the snapshot, the containers stopped and swapped, the metadata downgrade;
+// the unexported fields drive compensation.
 type ApplyReport struct {
-	Image             *runtime.Image        `json:"image,omitempty"`
-	Swap              *runtime.SwapReport   `json:"swap,omitempty"`
-	Downgrade         *runtime.OneOffResult `json:"metadataDowngrade,omitempty"`
+	Image     *runtime.Image           `json:"image,omitempty"`
+	Preflight []runtime.PreflightCheck `json:"preflight,omitempty"`
+	Snapshot  *metadb.Snapshot         `json:"metadataSnapshot,omitempty"`
+	Stopped   *runtime.StopReport      `json:"stopped,omitempty"`
+	Swap      *runtime.SwapReport      `json:"swap,omitempty"`
+	Downgrade *runtime.OneOffResult    `json:"metadataDowngrade,omitempty"`
+
+	version           workflow.Version // which order the change ran in
 	bundleSwapped     bool
 	componentsTouched bool
 	pointOfNoReturn   bool
 }
 
+// The orders a change's steps have run in (workflow.GetVersion "apply-order").
+const (
+	applyOrderV0   = workflow.DefaultVersion // before R16: downgrade while the newer version runs
+	applyOrderSafe = 1                       // preflight, snapshot, stop everything, then downgrade
+)
+
 // apply runs the shared steps, updating rev with what the pull resolved.
+// Histories recorded before safe downgrades replay through applyV0.
 func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision) (*ApplyReport, error) {
-	out := &ApplyReport{}
-	pctx := workflow.WithActivityOptions(ctx, pullOptions)
+	if workflow.GetVersion(ctx, "apply-order", applyOrderV0, applyOrderSafe) == applyOrderV0 {
+		return applyV0(ctx, t, spec, rev)
+	}
+	out := &ApplyReport{version: applyOrderSafe}
+	if err := pull(ctx, t, spec, rev, out); err != nil {
+		return out, err
+	}
 	dctx := workflow.WithActivityOptions(ctx, dockerOptions)
-
-	if !spec.images {
-		t.skip(StepPull, "the image does not change")
-	} else if err := t.run(ctx, StepPull, func() error {
-		req := activities.PullRequest{DeploymentID: rev.DeploymentID, Ref: rev.ImageRef}
-		if spec.byDigest {
-			req.Digest = rev.ImageDigest
-		} else {
-			req.Number = rev.Number
-		}
-		var img runtime.Image
-		if err := workflow.ExecuteActivity(pctx, acts.PullImage, req).Get(ctx, &img); err != nil {
-			return err
-		}
-		out.Image = &img
-		rev.ImageDigest, rev.RuntimeVersion, rev.AirflowVersion = img.Digest, img.RuntimeVersion, img.AirflowVersion
-		t.revision(*rev)
-		t.detail(StepPull, fmt.Sprintf("%s (Runtime %s)", img.Digest, orUnknown(img.RuntimeVersion)))
-		return nil
-	}); err != nil {
-		return out, err
-	}
-
-	if !spec.downgrade || spec.prev == nil {
-		t.skip(StepDowngrade, "not a Runtime downgrade")
-	} else if err := t.run(ctx, StepDowngrade, func() error {
-		out.pointOfNoReturn = true // from its first attempt the database may have changed
-		req := activities.DowngradeRequest{DeploymentID: rev.DeploymentID, NewerImage: pinned(spec.prev), AirflowVersion: rev.AirflowVersion}
-		var res runtime.OneOffResult
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, downgradeOptions), acts.MetadataDowngrade, req).Get(ctx, &res); err != nil {
-			return err
-		}
-		out.Downgrade = &res
-		t.detail(StepDowngrade, fmt.Sprintf("ran with %s: exit %d", req.NewerImage, res.ExitCode))
-		return nil
-	}); err != nil {
-		return out, err
-	}
-
 	breq := activities.BundleRequest{DeploymentID: rev.DeploymentID, Version: rev.DagBundleVersion, Digest: rev.DagBundleDigest}
-	if !spec.bundles || rev.DagBundleVersion == "" {
+	bundles := spec.bundles && rev.DagBundleVersion != ""
+	if !bundles {
 		t.skip(StepUnpack, "the DAG bundle does not change")
+	} else if err := t.run(ctx, StepUnpack, func() error {
+		return workflow.ExecuteActivity(dctx, acts.UnpackBundle, breq).Get(ctx, nil)
+	}); err != nil {
+		return out, err
+	}
+	if err := preflight(ctx, t, spec, rev, out, bundles); err != nil {
+		return out, err
+	}
+	if err := downgradeSafely(ctx, t, spec, rev, out); err != nil {
+		return out, err
+	}
+	if !bundles {
 		t.skip(StepSwapBundle, "the DAG bundle does not change")
 	} else {
-		if err := t.run(ctx, StepUnpack, func() error {
-			return workflow.ExecuteActivity(dctx, acts.UnpackBundle, breq).Get(ctx, nil)
-		}); err != nil {
-			return out, err
-		}
 		if err := t.run(ctx, StepSwapBundle, func() error {
 			out.bundleSwapped = true
 			return workflow.ExecuteActivity(dctx, acts.SwapBundle, breq).Get(ctx, nil)
@@ -131,14 +141,14 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 		}
 		t.detail(StepSwapBundle, "current → "+rev.DagBundleVersion)
 	}
-
 	if out.Image == nil {
 		t.skip(StepSwap, "the image does not change")
 	} else if err := t.run(ctx, StepSwap, func() error {
 		out.componentsTouched = true
 		var rep runtime.SwapReport
-		req := activities.SwapRequest{Deployment: spec.deployment, Image: *out.Image, Revision: rev.Number, Downgrade: spec.downgrade}
-		if err := workflow.ExecuteActivity(dctx, acts.SwapComponents, req).Get(ctx, &rep); err != nil {
+		req := activities.SwapRequest{DeploymentID: rev.DeploymentID, Image: *out.Image, Revision: rev.Number, Downgrade: spec.downgrade}
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, swapOptions), acts.SwapComponents, req).Get(ctx, &rep)
+		if err != nil {
 			return err
 		}
 		out.Swap = &rep
@@ -147,7 +157,9 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 	}); err != nil {
 		return out, err
 	}
-
+	if out.Swap != nil {
+		enforceDrains(ctx, t, rev.DeploymentID, *out.Swap)
+	}
 	err := t.run(ctx, StepVerify, func() error {
 		req := activities.VerifyRequest{DeploymentID: rev.DeploymentID, Components: componentNames(spec.deployment)}
 		if out.Image != nil {
@@ -161,31 +173,186 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 	return out, err
 }
 
-// compensate puts back the previous bundle and components after a change
-// failed for good. After the metadata downgrade it does not: the database
-// now matches the older Runtime, and restarting the newer image on it would
-// be worse than the failed state; the revision says so and a person acts.
+// pull makes the new image available and records what it resolved.
+func pull(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision, out *ApplyReport) error {
+	if !spec.images {
+		t.skip(StepPull, "the image does not change")
+		return nil
+	}
+	return t.run(ctx, StepPull, func() error {
+		req := activities.PullRequest{DeploymentID: rev.DeploymentID, Ref: rev.ImageRef}
+		if spec.byDigest {
+			req.Digest = rev.ImageDigest
+		} else {
+			req.Number = rev.Number
+		}
+		var img runtime.Image
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pullOptions), acts.PullImage, req).Get(ctx, &img); err != nil {
+			return err
+		}
+		out.Image = &img
+		rev.ImageDigest, rev.RuntimeVersion, rev.AirflowVersion = img.Digest, img.RuntimeVersion, img.AirflowVersion
+		t.revision(*rev)
+		t.detail(StepPull, fmt.Sprintf("%s (Runtime %s)", img.Digest, orUnknown(img.RuntimeVersion)))
+		return nil
+	})
+}
+
+// preflight starts what the change will run — the new image, or the current
+// one with new DAGs — once, before anything is touched.
+func preflight(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision, out *ApplyReport, bundles bool) error {
+	img := out.Image
+	if img == nil && spec.prev != nil && bundles {
+		img = &runtime.Image{Ref: spec.prev.ImageRef, Digest: spec.prev.ImageDigest}
+	}
+	if img == nil {
+		t.skip(StepPreflight, "nothing new to start")
+		return nil
+	}
+	return t.run(ctx, StepPreflight, func() error {
+		req := activities.PreflightRequest{DeploymentID: rev.DeploymentID, Image: *img, Revision: rev.Number}
+		if bundles {
+			req.BundleVersion = rev.DagBundleVersion
+		}
+		var res []runtime.PreflightCheck
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, dockerOptions), acts.Preflight, req).Get(ctx, &res); err != nil {
+			return err
+		}
+		out.Preflight = res
+		var cmds []string
+		for _, c := range res {
+			cmds = append(cmds, "`"+c.Command+"`")
+		}
+		if len(cmds) == 0 {
+			t.detail(StepPreflight, "no start checks configured")
+		} else {
+			t.detail(StepPreflight, img.Ref+" passed "+strings.Join(cmds, ", "))
+		}
+		return nil
+	})
+}
+
+// downgradeSafely is R16's order on a Runtime downgrade: snapshot the
+// metadata database (when the deployment names it), stop every component
+// of the newer version, then run the metadata downgrade with the newer
+// image. The newer version never runs on downgraded metadata.
+func downgradeSafely(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision, out *ApplyReport) error {
+	if !spec.downgrade || spec.prev == nil {
+		for _, s := range []string{StepSnapshot, StepStop, StepDowngrade} {
+			t.skip(s, "not a Runtime downgrade")
+		}
+		return nil
+	}
+	if err := t.run(ctx, StepSnapshot, func() error {
+		var snap metadb.Snapshot
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, snapshotOptions), acts.SnapshotMetadata,
+			activities.SnapshotRequest{DeploymentID: rev.DeploymentID, Revision: rev.Number}).Get(ctx, &snap)
+		if err != nil {
+			return err
+		}
+		if snap.Path == "" {
+			t.detail(StepSnapshot, "no metadata database named: the downgrade is a point of no return")
+			return nil
+		}
+		out.Snapshot = &snap
+		t.detail(StepSnapshot, fmt.Sprintf("%s (%d bytes, PostgreSQL %s)", snap.Path, snap.Bytes, snap.ServerVersion))
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := t.run(ctx, StepStop, func() error {
+		out.componentsTouched = true
+		var rep runtime.StopReport
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, dockerOptions), acts.StopComponents,
+			activities.StopRequest{DeploymentID: rev.DeploymentID}).Get(ctx, &rep)
+		if err != nil {
+			return err
+		}
+		out.Stopped = &rep
+		t.detail(StepStop, fmt.Sprintf("stopped %s; killed %s", names(rep.Stopped), names(rep.Killed)))
+		return nil
+	}); err != nil {
+		return err
+	}
+	return t.run(ctx, StepDowngrade, func() error {
+		out.pointOfNoReturn = true // from its first attempt the database may have changed
+		req := activities.DowngradeRequest{DeploymentID: rev.DeploymentID, NewerImage: pinned(spec.prev), AirflowVersion: rev.AirflowVersion, Revision: rev.Number}
+		// Cancelling the change must not cancel a migration half-way.
+		dctx, cancel := workflow.NewDisconnectedContext(ctx)
+		defer cancel()
+		var res runtime.OneOffResult
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, downgradeOptions), acts.MetadataDowngrade, req).Get(dctx, &res); err != nil {
+			return err
+		}
+		out.Downgrade = &res
+		t.detail(StepDowngrade, fmt.Sprintf("ran with %s: exit %d", req.NewerImage, res.ExitCode))
+		return nil
+	})
+}
+
+// compensate puts back what a change that failed for good had changed, in
+// the order the change ran in.
 func compensate(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyReport, rev domain.Revision) string {
 	if out == nil || spec.prev == nil {
 		return ""
 	}
-	if out.pointOfNoReturn {
-		return "not compensated: the metadata downgrade had started (point of no return); finish the rollback by retrying it"
-	}
-	if !out.bundleSwapped && !out.componentsTouched {
-		return ""
+	if out.version == applyOrderV0 {
+		return compensateV0(ctx, t, spec, out, rev)
 	}
 	cctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	dctx := workflow.WithActivityOptions(cctx, dockerOptions)
+	var notes []string
+	if out.pointOfNoReturn {
+		if out.Snapshot == nil {
+			return "not compensated: the metadata downgrade had started (point of no return) and the deployment names no metadata database to snapshot; " +
+				"the newer version stays stopped so it never runs on downgraded metadata; finish the rollback by retrying it"
+		}
+		note, ok := restoreMetadata(cctx, t, rev, out.Snapshot.Path)
+		notes = append(notes, note)
+		if !ok {
+			return strings.Join(notes, "; ")
+		}
+	}
+	if !out.bundleSwapped && !out.componentsTouched {
+		return strings.Join(notes, "; ")
+	}
+	notes = append(notes, putBack(cctx, t, spec, out, rev)...)
+	if len(notes) > 0 {
+		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"kind": t.p.Kind}).Counter("rewind_compensations").Inc(1)
+	}
+	return strings.Join(notes, "; ")
+}
+
+// restoreMetadata stops whatever the failed change started and puts the
+// snapshot back; only then may the newer version start again.
+func restoreMetadata(ctx workflow.Context, t *tracker, rev domain.Revision, snapshot string) (string, bool) {
+	sctx := workflow.WithActivityOptions(ctx, snapshotOptions)
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, dockerOptions), acts.StopComponents,
+		activities.StopRequest{DeploymentID: rev.DeploymentID}).Get(ctx, nil)
+	if err == nil {
+		err = workflow.ExecuteActivity(sctx, acts.RestoreMetadata, activities.RestoreRequest{DeploymentID: rev.DeploymentID, Snapshot: snapshot}).Get(ctx, nil)
+	}
+	if err != nil {
+		return "compensation failed: metadata not restored from snapshot " + snapshot + ": " + err.Error() +
+			"; the newer version stays stopped so it never runs on downgraded metadata", false
+	}
+	note := "metadata restored from snapshot " + snapshot
+	t.compensated(StepDowngrade, note)
+	return note, true
+}
+
+// putBack returns the previous revision's components and bundle.
+func putBack(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyReport, rev domain.Revision) []string {
+	dctx := workflow.WithActivityOptions(ctx, dockerOptions)
+	prev := spec.prev
 	var notes []string
 	if out.componentsTouched {
 		var img runtime.Image
-		prev := spec.prev
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(cctx, pullOptions), acts.PullImage,
-			activities.PullRequest{DeploymentID: prev.DeploymentID, Ref: prev.ImageRef, Digest: prev.ImageDigest}).Get(cctx, &img)
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pullOptions), acts.PullImage,
+			activities.PullRequest{DeploymentID: prev.DeploymentID, Ref: prev.ImageRef, Digest: prev.ImageDigest}).Get(ctx, &img)
 		if err == nil {
-			err = workflow.ExecuteActivity(dctx, acts.SwapComponents, activities.SwapRequest{Deployment: spec.deployment, Image: img, Revision: prev.Number}).Get(cctx, nil)
+			err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, swapOptions), acts.SwapComponents,
+				activities.SwapRequest{DeploymentID: prev.DeploymentID, Image: img, Revision: prev.Number}).Get(ctx, nil)
 		}
 		if err != nil {
 			notes = append(notes, "components could not be put back: "+err.Error())
@@ -195,20 +362,17 @@ func compensate(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRepo
 			notes = append(notes, note)
 		}
 	}
-	if out.bundleSwapped && spec.prev.DagBundleVersion != "" {
-		err := workflow.ExecuteActivity(dctx, acts.SwapBundle, activities.BundleRequest{DeploymentID: rev.DeploymentID, Version: spec.prev.DagBundleVersion}).Get(cctx, nil)
+	if out.bundleSwapped && prev.DagBundleVersion != "" {
+		err := workflow.ExecuteActivity(dctx, acts.SwapBundle, activities.BundleRequest{DeploymentID: rev.DeploymentID, Version: prev.DagBundleVersion}).Get(ctx, nil)
 		if err != nil {
 			notes = append(notes, "DAG bundle could not be put back: "+err.Error())
 		} else {
-			note := "DAG bundle put back on " + spec.prev.DagBundleVersion
+			note := "DAG bundle put back on " + prev.DagBundleVersion
 			t.compensated(StepSwapBundle, note)
 			notes = append(notes, note)
 		}
 	}
-	if len(notes) > 0 {
-		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"kind": t.p.Kind}).Counter("rewind_compensations").Inc(1)
-	}
-	return strings.Join(notes, "; ")
+	return notes
 }
 
 // finishFailed marks the revision FAILED with the reason; on a disconnected

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -125,6 +126,8 @@ func clip(s string) string {
 	return fmt.Sprint(s)
 }
 
+var planDigestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
 // RollbackInput is RollbackWorkflow's input, SPEC §3.
 type RollbackInput struct {
 	DeploymentID string       `json:"deploymentId"`
@@ -133,6 +136,12 @@ type RollbackInput struct {
 	RequestedBy  string       `json:"requestedBy"`
 	Scope        policy.Scope `json:"scope,omitempty"`
 	DryRun       bool         `json:"dryRun,omitempty"`
+	// What the requester confirmed (R15): the current revision the plan
+	// started from and the plan's digest. The rollback is refused with
+	// PlanChanged when the plan computed now differs. Both optional, so the
+	// Temporal CLI can omit them (the plan is then in the result and UI).
+	ExpectedCurrentRevision int    `json:"expectedCurrentRevision,omitempty"`
+	PlanDigest              string `json:"planDigest,omitempty"`
 }
 
 // ParseRollbackInput decodes and validates RollbackWorkflow's input.
@@ -161,6 +170,12 @@ func (in *RollbackInput) Validate() error {
 	case policy.ScopeAll, policy.ScopeImage, policy.ScopeDags:
 	default:
 		return domain.Errorf(domain.InvalidInput, "scope %q is not one of all, image, dags", clip(string(in.Scope)))
+	}
+	if in.ExpectedCurrentRevision < 0 {
+		return domain.Errorf(domain.InvalidInput, "expectedCurrentRevision must be a revision number, not %d", in.ExpectedCurrentRevision)
+	}
+	if in.PlanDigest != "" && !planDigestPattern.MatchString(in.PlanDigest) {
+		return domain.Errorf(domain.InvalidInput, "planDigest %q is not a plan digest (sha256:<64 hex>, from a dry run)", clip(in.PlanDigest))
 	}
 	return policy.CheckRollbackDescription(in.Description)
 }

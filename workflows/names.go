@@ -20,6 +20,11 @@ const (
 // so Temporal itself refuses a second change while one runs (R14).
 func ChangeWorkflowID(deploymentID string) string { return "change/" + deploymentID }
 
+// PlanWorkflowID is the id of one rollback dry run. Plans change nothing,
+// so they never hold the change id: reading a plan, or a client looping
+// dry runs, cannot hold off a real rollback (R15: R14 applies to changes).
+func PlanWorkflowID(deploymentID, nonce string) string { return "plan/" + deploymentID + "/" + nonce }
+
 // Search attributes of SPEC §3, registered by the worker at start.
 var (
 	AttrDeployment  = temporal.NewSearchAttributeKeyKeyword("RewindDeployment")

@@ -82,7 +82,8 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 			return uerr
 		}
 		return workflow.ExecuteActivity(sctx, acts.ValidateRollback, activities.RollbackCheck{DeploymentID: in.DeploymentID,
-			Revision: in.Revision, RequestedBy: in.RequestedBy, Scope: in.Scope, At: workflow.Now(ctx)}).Get(ctx, &plan)
+			Revision: in.Revision, RequestedBy: in.RequestedBy, Scope: in.Scope, At: workflow.Now(ctx),
+			ExpectedCurrentRevision: in.ExpectedCurrentRevision, PlanDigest: in.PlanDigest}).Get(ctx, &plan)
 	})
 	if err != nil {
 		r.logger.Warn("rollback refused", "error", err)
@@ -148,22 +149,7 @@ func RollbackSummary(in RollbackInput) string {
 	return fmt.Sprintf("Roll back %s to revision %d — %s", in.DeploymentID, in.Revision, in.Description)
 }
 
-func planSummary(p activities.RollbackPlan) string {
-	s := fmt.Sprintf("revision %d → %d (scope %s)", p.Current.Number, p.Target.Number, p.Scope)
-	if p.ImageChanges {
-		s += fmt.Sprintf("; image %s → %s; Runtime %s → %s", p.FromImageRef, p.ToImageRef, orUnknown(p.FromRuntime), orUnknown(p.ToRuntime))
-		if p.Downgrade {
-			s += " (downgrade: running tasks are killed, metadata downgraded)"
-		}
-	}
-	if p.BundleChanges {
-		s += fmt.Sprintf("; DAG bundle %s → %s", p.FromBundleVersion, p.ToBundleVersion)
-	}
-	if p.FromDagDeploy != p.ToDagDeploy {
-		s += fmt.Sprintf("; DAG deploys %v → %v", p.FromDagDeploy, p.ToDagDeploy)
-	}
-	return s
-}
+func planSummary(p activities.RollbackPlan) string { return activities.PlanSummary(p) }
 
 func refNames(cs []runtime.ContainerRef) []string {
 	out := []string{}

@@ -49,7 +49,7 @@ func threeDeploys(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
-	f.docker.calls, f.docker.swaps, f.docker.bundles = nil, nil, nil
+	f.docker.calls, f.docker.swaps, f.docker.bundles, f.docker.drains = nil, nil, nil, nil
 	return f
 }
 
@@ -115,9 +115,10 @@ func TestRollbackAddsARevisionLikeGitRevert(t *testing.T) {
 	}
 }
 
-// R11: a downgrade runs the metadata downgrade with the newer image first,
-// then kills the running workers.
-func TestRollbackDowngradeKillsAndDowngradesMetadataFirst(t *testing.T) {
+// R11, R16: a downgrade checks the older image starts, snapshots the
+// metadata, stops every component of the newer version, runs the metadata
+// downgrade with the newer image, and only then starts the older image.
+func TestRollbackDowngradeStopsEverythingBeforeTheMetadataStep(t *testing.T) {
 	f := threeDeploys(t)
 	if _, _, err := f.rollback(t, rb(2, "")); err != nil { // r4 = 9.1.0
 		t.Fatal(err)
@@ -131,7 +132,8 @@ func TestRollbackDowngradeKillsAndDowngradesMetadataFirst(t *testing.T) {
 		t.Fatalf("plan/report: %+v %+v", res.Plan, res.Report)
 	}
 	calls := strings.Join(f.docker.calls, ",")
-	want := "PullImage,MetadataDowngrade with reg:5000/airflow@" + stubImage("reg:5000/airflow:9.1.0").Digest + ",UnpackBundle,SwapBundle,SwapComponents,Verify"
+	want := "PullImage,UnpackBundle,Preflight,SnapshotMetadata,StopComponents,MetadataDowngrade with reg:5000/airflow@" +
+		stubImage("reg:5000/airflow:9.1.0").Digest + ",SwapBundle,SwapComponents,Verify"
 	if calls != want {
 		t.Fatalf("steps:\n got %s\nwant %s", calls, want)
 	}
@@ -302,21 +304,30 @@ func TestCompensationAfterEachStep(t *testing.T) {
 	cases := []struct {
 		failAt          string
 		target          int
+		snapshot        bool
 		bundleBack      bool
 		componentsBack  bool
 		pointOfNoReturn bool
+		restored        bool
 	}{
-		{"PullImage", 2, false, false, false},
-		{"UnpackBundle", 2, false, false, false},
-		{"SwapBundle", 2, true, false, false},
-		{"SwapComponents", 2, true, true, false},
-		{"Verify", 2, true, true, false},
-		{"MetadataDowngrade", 1, false, false, true},
-		{"SwapComponents/after downgrade", 1, false, false, true},
+		{"PullImage", 2, false, false, false, false, false},
+		{"UnpackBundle", 2, false, false, false, false, false},
+		{"Preflight", 2, false, false, false, false, false},
+		{"SwapBundle", 2, false, true, false, false, false},
+		{"SwapComponents", 2, false, true, true, false, false},
+		{"Verify", 2, false, true, true, false, false},
+		{"SnapshotMetadata/downgrade", 1, true, false, false, false, false},
+		{"StopComponents/downgrade", 1, true, false, true, false, false},
+		{"MetadataDowngrade/no snapshot", 1, false, false, false, true, false},
+		{"SwapComponents/after downgrade, no snapshot", 1, false, false, false, true, false},
+		{"MetadataDowngrade/snapshot", 1, true, false, true, false, true},
+		{"SwapComponents/after downgrade, snapshot", 1, true, true, true, false, true},
+		{"Verify/after downgrade, snapshot", 1, true, true, true, false, true},
 	}
 	for _, c := range cases {
 		t.Run(c.failAt, func(t *testing.T) {
 			f := threeDeploys(t)
+			f.docker.snapshot = c.snapshot
 			if c.target == 1 { // make r1 → a downgrade: current becomes 9.2.0
 				if _, _, err := f.deploy(t, `{"deploymentId":"d1","imageRef":"reg:5000/airflow:9.2.0","requestedBy":"alice","type":"IMAGE_ONLY"}`); err != nil {
 					t.Fatal(err)
@@ -351,6 +362,19 @@ func TestCompensationAfterEachStep(t *testing.T) {
 			if c.pointOfNoReturn != strings.Contains(top.FailureReason, "point of no return") {
 				t.Fatalf("reason must say whether the point of no return was passed: %q", top.FailureReason)
 			}
+			if c.restored != (len(f.docker.restored) == 1 && strings.Contains(top.FailureReason, "metadata restored from snapshot d1/r")) {
+				t.Fatalf("metadata restored: %v, want %v (%q)", f.docker.restored, c.restored, top.FailureReason)
+			}
+			if c.restored {
+				// The newer version may start again only once the metadata is back.
+				calls := strings.Join(f.docker.calls, ",")
+				if i, j := strings.LastIndex(calls, "RestoreMetadata"), strings.LastIndex(calls, "SwapComponents"); i < 0 || j < i {
+					t.Fatalf("components put back before the metadata: %s", calls)
+				}
+			}
+			if c.pointOfNoReturn && componentsBack {
+				t.Fatal("the newer version must not start again on downgraded metadata")
+			}
 			v, _ := env.QueryWorkflow(workflows.ProgressQuery)
 			var p workflows.Progress
 			v.Get(&p)
@@ -370,5 +394,100 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	}
 	if got := strings.Count(strings.Join(f.docker.calls, ","), "PullImage"); got != 3 {
 		t.Fatalf("pull attempts: %d", got)
+	}
+}
+
+// R15: a rollback carries what its requester confirmed, and a plan that
+// changed since (a deploy landed in between) is refused with nothing
+// recorded. The same situation always gives the same digest.
+func TestConfirmedPlanOrPlanChanged(t *testing.T) {
+	f := threeDeploys(t)
+	first, _, err := f.rollback(t, rb(2, `,"dryRun":true`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := f.rollback(t, rb(2, `,"dryRun":true`))
+	if err != nil || again.Plan.Digest != first.Plan.Digest || !strings.HasPrefix(first.Plan.Digest, "sha256:") {
+		t.Fatalf("the same plan must have the same digest: %q %q %v", first.Plan.Digest, again.Plan.Digest, err)
+	}
+	confirmed := fmt.Sprintf(`,"expectedCurrentRevision":%d,"planDigest":%q`, first.Plan.Current.Number, first.Plan.Digest)
+	// Someone deploys between the plan and the confirmation.
+	if _, _, err := f.deploy(t, `{"deploymentId":"d1","imageRef":"reg:5000/airflow:9.2.0","requestedBy":"bob-ci","type":"IMAGE_ONLY"}`); err == nil {
+		t.Fatal("bob has no grant and should have been refused")
+	}
+	if _, _, err := f.deploy(t, `{"deploymentId":"d1","imageRef":"reg:5000/airflow:9.2.0","requestedBy":"alice","type":"IMAGE_ONLY"}`); err != nil {
+		t.Fatal(err)
+	}
+	f.docker.calls = nil
+	before := f.history(t)
+	_, _, err = f.rollback(t, rb(2, confirmed))
+	if errType(err) != "PlanChanged" || !strings.Contains(err.Error(), "now 4, not 3") {
+		t.Fatalf("got %v", err)
+	}
+	if len(f.history(t)) != len(before) || len(f.docker.calls) != 0 {
+		t.Fatalf("a refused confirmation must change nothing: %d → %d revisions, calls %v", len(before), len(f.history(t)), f.docker.calls)
+	}
+	// Only the digest, as a caller that does not know the revision sends it.
+	_, _, err = f.rollback(t, rb(2, fmt.Sprintf(`,"planDigest":%q`, first.Plan.Digest)))
+	if errType(err) != "PlanChanged" {
+		t.Fatalf("got %v", err)
+	}
+	now, _, err := f.rollback(t, rb(2, `,"dryRun":true`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := f.rollback(t, rb(2, fmt.Sprintf(`,"expectedCurrentRevision":4,"planDigest":%q`, now.Plan.Digest)))
+	if err != nil || res.Revision.Number != 5 {
+		t.Fatalf("the plan confirmed now must run: %+v %v", res.Revision, err)
+	}
+	if _, _, err := f.rollback(t, rb(2, `,"planDigest":"sha256:nope"`)); errType(err) != "InvalidInput" {
+		t.Fatalf("a malformed digest: %v", err)
+	}
+}
+
+// R10 before R8/R9: a requester without permission learns nothing about the
+// deployment's switches or DAG source.
+func TestPermissionIsCheckedBeforeSettingsAreDisclosed(t *testing.T) {
+	f := threeDeploys(t)
+	f.acts.Config.RollbacksEnabled = false
+	_, _, err := f.rollback(t, `{"deploymentId":"d1","revision":2,"description":"x","requestedBy":"mallory","dryRun":true}`)
+	if errType(err) != "PermissionDenied" || strings.Contains(err.Error(), "disabled") {
+		t.Fatalf("got %v", err)
+	}
+	if _, _, err := f.rollback(t, rb(2, `,"dryRun":true`)); errType(err) != "RollbacksDisabled" {
+		t.Fatalf("alice may know: %v", err)
+	}
+}
+
+// Plans travel in workflow history: no environment value or database URL
+// in them (issue 13).
+func TestPlansCarryNoSecrets(t *testing.T) {
+	f := threeDeploys(t)
+	ctx := context.Background()
+	d, _ := f.store.GetDeployment(ctx, "d1")
+	d.Env = map[string]string{"DB_PASSWORD": "s3cret"}
+	d.MetadataDatabaseURL = "postgres://airflow:s3cret@db/airflow"
+	f.store.UpdateDeploymentSettings(ctx, d)
+	res, _, err := f.rollback(t, rb(2, `,"dryRun":true`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(res)
+	if strings.Contains(string(b), "s3cret") || res.Plan.Deployment.Env["DB_PASSWORD"] != domain.RedactedValue {
+		t.Fatalf("a plan leaks a secret: %s", b)
+	}
+	if !res.Plan.MetadataSnapshot == res.Plan.Downgrade && res.Plan.Downgrade {
+		t.Fatalf("plan: %+v", res.Plan)
+	}
+}
+
+// R11: a drained worker's deadline is a durable timer of its own.
+func TestDrainedWorkersGetADurableDeadline(t *testing.T) {
+	f := threeDeploys(t)
+	if _, _, err := f.rollback(t, rb(2, "")); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.docker.drains) != 1 || f.docker.drains[0].DeploymentID != "d1" || f.docker.drains[0].Deadline.IsZero() {
+		t.Fatalf("drain deadlines started: %+v", f.docker.drains)
 	}
 }

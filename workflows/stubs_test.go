@@ -2,16 +2,22 @@ package workflows_test
 
 import (
 	"context"
+	"time"
+
 	"crypto/sha256"
 	"fmt"
 	"strings"
+
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/rewindhq/rewind/activities"
+	"github.com/rewindhq/rewind/internal/metadb"
 	"github.com/rewindhq/rewind/internal/runtime"
+	"github.com/rewindhq/rewind/workflows"
 )
 
 // dockerStub is a test double of the Docker Engine and bundle-root steps,
@@ -24,6 +30,9 @@ type dockerStub struct {
 	calls     []string       // every call, in order
 	swaps     []activities.SwapRequest
 	bundles   []string // versions `current` was pointed at, in order
+	snapshot  bool     // the deployment names a metadata database: snapshots are taken
+	restored  []string // snapshots put back, in order
+	drains    []workflows.DrainDeadline
 }
 
 func (d *dockerStub) enter(name string) error {
@@ -86,14 +95,42 @@ func stubDocker(env *testsuite.TestWorkflowEnvironment, acts *activities.Activit
 			return runtime.SwapReport{}, err
 		}
 		d.swaps = append(d.swaps, req)
-		rep := runtime.SwapReport{DeploymentID: req.Deployment.ID, Revision: req.Revision, Image: req.Image.Ref, Downgrade: req.Downgrade}
-		old := runtime.ContainerRef{Name: "rewind-" + req.Deployment.ID + "-worker", Component: "worker"}
+		rep := runtime.SwapReport{DeploymentID: req.DeploymentID, Revision: req.Revision, Image: req.Image.Ref, Downgrade: req.Downgrade}
+		old := runtime.ContainerRef{Name: "rewind-" + req.DeploymentID + "-worker", ID: fmt.Sprintf("c%d", len(d.swaps)), Component: "worker"}
 		if req.Downgrade {
 			rep.Killed = append(rep.Killed, old)
 		} else {
+			deadline := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+			old.DrainDeadline = &deadline
 			rep.Drained = append(rep.Drained, old)
 		}
 		return rep, nil
+	})
+	env.OnActivity(acts.Preflight, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.PreflightRequest) ([]runtime.PreflightCheck, error) {
+		if err := d.enter("Preflight"); err != nil {
+			return nil, err
+		}
+		return []runtime.PreflightCheck{{Command: "airflow version"}}, nil
+	})
+	env.OnActivity(acts.SnapshotMetadata, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.SnapshotRequest) (metadb.Snapshot, error) {
+		if err := d.enter("SnapshotMetadata"); err != nil || !d.snapshot {
+			return metadb.Snapshot{}, err
+		}
+		return metadb.Snapshot{Path: fmt.Sprintf("%s/r%d.dump", req.DeploymentID, req.Revision), Bytes: 1234, ServerVersion: "15.8"}, nil
+	})
+	env.OnActivity(acts.StopComponents, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.StopRequest) (runtime.StopReport, error) {
+		return runtime.StopReport{}, d.enter("StopComponents")
+	})
+	env.OnActivity(acts.RestoreMetadata, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.RestoreRequest) error {
+		if err := d.enter("RestoreMetadata"); err != nil {
+			return err
+		}
+		d.restored = append(d.restored, req.Snapshot)
+		return nil
+	})
+	env.OnWorkflow(workflows.DrainDeadlineWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, in workflows.DrainDeadline) (string, error) {
+		d.drains = append(d.drains, in)
+		return "", nil
 	})
 	env.OnActivity(acts.Verify, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.VerifyRequest) error {
 		return d.enter("Verify")

@@ -2,17 +2,25 @@ package action
 
 import (
 	"context"
+	"time"
 
+	"github.com/gofrs/uuid/v5"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
 )
 
-// Rollback starts a RollbackWorkflow (dry run or real) under the
-// deployment's change id. The workflow decides every rule on current data;
-// the input is checked here first so a malformed request starts nothing.
+// Rollback starts a RollbackWorkflow: a dry run under its own plan id
+// (it never holds the deployment's change id), or the real rollback under
+// the change id. The requester's permission for the scope (R10) is checked
+// first, before anything starts or anything about the deployment's
+// settings is disclosed; the workflow decides every rule again on current
+// data.
 type Rollback struct {
 	Config   *config.Config
 	Store    *store.Store
@@ -25,9 +33,81 @@ func (a *Rollback) Run(ctx context.Context) (client.WorkflowRun, error) {
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	if _, err := a.Store.GetDeployment(ctx, in.DeploymentID); err != nil {
+	d, err := a.Store.GetDeployment(ctx, in.DeploymentID)
+	if err != nil {
 		return nil, err
 	}
-	return StartChange(ctx, a.Config, a.Temporal, in.DeploymentID, workflows.RollbackWorkflowName, workflows.KindRollback,
-		in.RequestedBy, workflows.RollbackSummary(in), in)
+	grants, err := a.Store.GrantsFor(ctx, in.RequestedBy)
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.CheckRollbackScope(in.RequestedBy, policy.Effective(grants, d.ID), d, in.Scope); err != nil {
+		return nil, err
+	}
+	if !in.DryRun {
+		return StartChange(ctx, a.Config, a.Temporal, in.DeploymentID, workflows.RollbackWorkflowName, workflows.KindRollback,
+			in.RequestedBy, workflows.RollbackSummary(in), in)
+	}
+	nonce, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	return a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.PlanWorkflowID(in.DeploymentID, nonce.String()),
+		TaskQueue:                a.Config.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		// A plan nobody reads is not worth keeping a worker busy for.
+		WorkflowExecutionTimeout: 10 * time.Minute,
+		StaticSummary:            clip("Plan: "+workflows.RollbackSummary(in), 200),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.AttrDeployment.ValueSet(in.DeploymentID),
+			workflows.AttrKind.ValueSet(workflows.KindRollback),
+			workflows.AttrRequestedBy.ValueSet(in.RequestedBy)),
+	}, workflows.RollbackWorkflowName, in)
+}
+
+// Plan runs a dry run and waits for its plan (bounded by timeout: a plan
+// that no worker picks up is ended, which is safe since it changes
+// nothing).
+func (a *Rollback) Plan(ctx context.Context, timeout time.Duration) (workflows.RollbackResult, client.WorkflowRun, error) {
+	in := a.Input
+	in.DryRun = true
+	dry := &Rollback{Config: a.Config, Store: a.Store, Temporal: a.Temporal, Input: in}
+	run, err := dry.Run(ctx)
+	if err != nil {
+		return workflows.RollbackResult{}, nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var res workflows.RollbackResult
+	if err := run.Get(wctx, &res); err != nil {
+		if wctx.Err() != nil && ctx.Err() == nil {
+			tctx, tcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer tcancel()
+			a.Temporal.TerminateWorkflow(tctx, run.GetID(), run.GetRunID(), "no rewind worker ran the rollback plan in time")
+			return res, run, &NoWorkerError{What: "the rollback plan", Within: timeout, TaskQueue: a.Config.TaskQueue}
+		}
+		return res, run, err
+	}
+	return res, run, nil
+}
+
+// Confirmed is the rollback to start once its plan was shown and
+// confirmed: it carries the plan's digest and the revision it starts from
+// (R15), so a plan that changed in between is refused with PlanChanged.
+func Confirmed(in workflows.RollbackInput, plan workflows.RollbackResult) workflows.RollbackInput {
+	in.DryRun = false
+	in.ExpectedCurrentRevision, in.PlanDigest = plan.Plan.Current.Number, plan.Plan.Digest
+	return in
+}
+
+// NoWorkerError says no worker ran something in time; nothing changed.
+type NoWorkerError struct {
+	What      string
+	Within    time.Duration
+	TaskQueue string
+}
+
+func (e *NoWorkerError) Error() string {
+	return "no rewind worker ran " + e.What + " within " + e.Within.String() + " (is rewind-worker running on task queue " + e.TaskQueue + "?); nothing changed"
 }

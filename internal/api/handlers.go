@@ -18,6 +18,7 @@ import (
 
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/workflows"
@@ -178,6 +179,10 @@ type rollbackRequest struct {
 	Description string       `json:"description"`
 	Scope       policy.Scope `json:"scope,omitempty"`
 	DryRun      bool         `json:"dryRun,omitempty"`
+	// From the dry run the caller confirmed (R15): the rollback is refused
+	// with PlanChanged (409) when the plan differs now.
+	ExpectedCurrentRevision int    `json:"expectedCurrentRevision,omitempty"`
+	PlanDigest              string `json:"planDigest,omitempty"`
 }
 
 // planned is the 200 answer to a dry run.
@@ -204,62 +209,60 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request, user string) {
 		writeError(w, s.log, err)
 		return
 	}
-	in := workflows.RollbackInput{DeploymentID: id, Revision: rev, Description: body.Description, RequestedBy: user, Scope: body.Scope}
-	plan, dry, err := s.plan(r.Context(), in)
+	in := workflows.RollbackInput{DeploymentID: id, Revision: rev, Description: body.Description, RequestedBy: user, Scope: body.Scope,
+		ExpectedCurrentRevision: body.ExpectedCurrentRevision, PlanDigest: body.PlanDigest}
+	res, dry, err := s.plan(r.Context(), in)
 	if err != nil {
 		writeError(w, s.log, err)
 		return
 	}
 	if body.DryRun {
-		writeJSON(w, http.StatusOK, planned{DryRun: true, WorkflowID: dry.workflowID, RunID: dry.runID, Plan: plan})
+		writeJSON(w, http.StatusOK, planned{DryRun: true, WorkflowID: dry.workflowID, RunID: dry.runID, Plan: res.Plan})
 		return
 	}
-	run, err := s.startRollback(r.Context(), in)
+	// The plan just computed is what starts, carrying what the caller
+	// confirmed when it sent it (else the plan itself): a deploy landing
+	// between this plan and the rollback is refused, not silently run.
+	confirmed := action.Confirmed(in, res)
+	if body.PlanDigest != "" {
+		confirmed.ExpectedCurrentRevision, confirmed.PlanDigest = body.ExpectedCurrentRevision, body.PlanDigest
+	}
+	run, err := s.startRollback(r.Context(), confirmed)
 	if err != nil {
 		writeError(w, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, started{WorkflowID: run.workflowID, RunID: run.runID, ProgressURL: progressURL(run.workflowID, run.runID), Plan: &plan})
+	writeJSON(w, http.StatusAccepted, started{WorkflowID: run.workflowID, RunID: run.runID, ProgressURL: progressURL(run.workflowID, run.runID), Plan: &res.Plan})
 }
 
 type runRef struct{ workflowID, runID string }
 
-// plan runs the rollback as a dry run and waits for it: the workflow
-// applies every rule (R6–R10) on current data with the worker's settings,
-// so a refusal reaches the caller synchronously, with its type, and
-// nothing is recorded. It is what `rewind rollback` shows before asking.
-func (s *Server) plan(ctx context.Context, in workflows.RollbackInput) (activities.RollbackPlan, runRef, error) {
+// plan runs the rollback as a dry run (under its own plan id: it holds no
+// lock) and waits for it: the workflow applies every rule (R6–R10, R15) on
+// current data with the worker's settings, so a refusal reaches the caller
+// synchronously, with its type, and nothing is recorded. It is what
+// `rewind rollback` shows before asking.
+func (s *Server) plan(ctx context.Context, in workflows.RollbackInput) (workflows.RollbackResult, runRef, error) {
 	in.DryRun = true
 	if err := in.Validate(); err != nil {
-		return activities.RollbackPlan{}, runRef{}, err
+		return workflows.RollbackResult{}, runRef{}, err
 	}
 	act := action.Rollback{Config: s.opts.Config, Store: s.opts.Store, Temporal: s.opts.Temporal, Input: in}
-	run, err := act.Run(ctx)
-	if err != nil {
-		return activities.RollbackPlan{}, runRef{}, err
+	res, run, err := act.Plan(ctx, s.opts.PlanTimeout)
+	ref := runRef{}
+	if run != nil {
+		ref = runRef{run.GetID(), run.GetRunID()}
 	}
-	ref := runRef{run.GetID(), run.GetRunID()}
-	wctx, cancel := context.WithTimeout(ctx, s.opts.PlanTimeout)
-	defer cancel()
-	var res workflows.RollbackResult
-	if err := run.Get(wctx, &res); err != nil {
-		if wctx.Err() != nil {
-			// A dry run changes nothing, so ending it is safe; it would
-			// otherwise hold the deployment's change id (R14).
-			tctx, tcancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer tcancel()
-			s.opts.Temporal.TerminateWorkflow(tctx, ref.workflowID, ref.runID, "rewind serve: no worker ran the rollback plan in time")
-			return activities.RollbackPlan{}, ref, &unavailableError{"no rewind worker ran the rollback plan within " + s.opts.PlanTimeout.String() +
-				" (is rewind-worker running on task queue " + s.opts.Config.TaskQueue + "?); nothing changed"}
-		}
-		return activities.RollbackPlan{}, ref, err
+	var nw *action.NoWorkerError
+	if errors.As(err, &nw) {
+		return res, ref, &unavailableError{nw.Error()}
 	}
-	return res.Plan, ref, nil
+	return res, ref, err
 }
 
-// startRollback checks the request with a dry run first (see plan), then
-// starts the real rollback. The workflow checks every rule again, so a
-// change between the two (a revoked grant) still refuses, asynchronously.
+// startRollback starts the real rollback. The workflow checks every rule
+// again, so a change since the plan (a revoked grant) still refuses,
+// asynchronously; a changed plan is refused with PlanChanged.
 func (s *Server) startRollback(ctx context.Context, in workflows.RollbackInput) (runRef, error) {
 	in.DryRun = false
 	act := action.Rollback{Config: s.opts.Config, Store: s.opts.Store, Temporal: s.opts.Temporal, Input: in}
@@ -363,7 +366,7 @@ func (s *Server) progressOf(ctx context.Context, user, workflowID, runID string)
 		}
 		if hb := pa.GetHeartbeatDetails(); hb != nil {
 			var d map[string]any
-			if converter.GetDefaultDataConverter().FromPayloads(hb, &d) == nil {
+			if dc, err := app.DataConverter(s.opts.Config); err == nil && dc.FromPayloads(hb, &d) == nil {
 				a.Heartbeat = d
 			}
 		}

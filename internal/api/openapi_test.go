@@ -22,6 +22,12 @@ import (
 // that never connects: enough for routing, auth and the page's sign-in.
 func offlineServer(t *testing.T) *Server {
 	t.Helper()
+	return offlineServerWith(t, &config.Config{TaskQueue: "rewind", Namespace: "default", RollbackWindowDays: 90, RollbacksEnabled: true})
+}
+
+// offlineServerWith is offlineServer with a configuration of the test's.
+func offlineServerWith(t *testing.T, cfg *config.Config) *Server {
+	t.Helper()
 	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "rewind.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +38,7 @@ func offlineServer(t *testing.T) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	s, err := New(Options{Config: &config.Config{TaskQueue: "rewind", Namespace: "default", RollbackWindowDays: 90, RollbacksEnabled: true}, Store: st, Temporal: tc, Logger: itest.QuietSlog()})
+	s, err := New(Options{Config: cfg, Store: st, Temporal: tc, Logger: itest.QuietSlog()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -375,15 +375,15 @@ func (p *page) plan(w http.ResponseWriter, r *http.Request, ss session) {
 		p.fail(w, ss, err)
 		return
 	}
-	plan, _, err := p.s.plan(r.Context(), p.rollbackInput(v, ss.User))
+	res, _, err := p.s.plan(r.Context(), p.rollbackInput(v, ss.User))
 	if err != nil {
 		status, d := classify(err, p.s.log)
 		v.Error = d.Type + ": " + d.Message
 		p.render(w, status, "rollback", v)
 		return
 	}
-	v.Plan = &plan
-	v.PlanRows, v.PlanNotes = describePlan(plan)
+	v.Plan = &res.Plan
+	v.PlanRows, v.PlanNotes = describePlan(res.Plan)
 	p.render(w, http.StatusOK, "rollback", v)
 }
 
@@ -417,17 +417,20 @@ func describePlan(pl activities.RollbackPlan) ([]planRow, []string) {
 	var notes []string
 	switch {
 	case pl.Downgrade:
-		notes = append(notes, "This is a Runtime downgrade: running tasks fail now (workers killed: "+list(pl.WorkersKilled)+"; Airflow retries them on the old code), and the metadata database is downgraded with the current image first (R11).")
+		notes = append(notes, "This is a Runtime downgrade: every component stops and running tasks fail now (workers killed: "+list(pl.WorkersKilled)+
+			"; Airflow retries them on the old code); then the metadata database is downgraded with the current image, and the older image starts (R11, R16).",
+			"Point of no return: "+pl.PointOfNoReturn+".")
 	case pl.ImageChanges:
 		notes = append(notes, "Running tasks finish on the code they started with (workers drained: "+list(pl.WorkersDrained)+"); new tasks start on the rolled-back image (R11).")
 	}
-	notes = append(notes, "Resource settings, environment variables, name and description stay as they are (R5).")
+	notes = append(notes, "The target is started once and checked before anything changes. Resource settings, environment variables, name and description stay as they are now (R5).")
 	return rows, notes
 }
 
-// confirm starts the rollback once the deployment id is typed back. The
-// plan was just shown; the workflow checks every rule again, so a change
-// since then is refused on the progress page.
+// confirm starts the rollback once the deployment id is typed back. It
+// carries the plan that was shown (R15): if a deploy landed since, the
+// workflow refuses it with PlanChanged, shown on the progress page, and
+// nothing changes.
 func (p *page) confirm(w http.ResponseWriter, r *http.Request, ss session) {
 	v, err := p.rollbackTarget(r, ss)
 	if err != nil {
@@ -439,7 +442,15 @@ func (p *page) confirm(w http.ResponseWriter, r *http.Request, ss session) {
 		p.render(w, http.StatusBadRequest, "rollback", v)
 		return
 	}
-	run, err := p.s.startRollback(r.Context(), p.rollbackInput(v, ss.User))
+	in := p.rollbackInput(v, ss.User)
+	in.ExpectedCurrentRevision, _ = strconv.Atoi(r.PostForm.Get("expectedCurrentRevision"))
+	in.PlanDigest = r.PostForm.Get("planDigest")
+	if err := in.Validate(); err != nil || in.PlanDigest == "" {
+		v.Error = "The confirmation does not carry the plan it confirms; show the plan again. Nothing changed."
+		p.render(w, http.StatusBadRequest, "rollback", v)
+		return
+	}
+	run, err := p.s.startRollback(r.Context(), in)
 	if err != nil {
 		status, d := classify(err, p.s.log)
 		v.Error = d.Type + ": " + d.Message

@@ -132,6 +132,9 @@ func New(o Options) (*Server, error) {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.apiHandler(rt))
 	}
 	s.mux.HandleFunc("/api/", s.apiFallback)
+	if err := s.registerCodec(); err != nil {
+		return nil, err
+	}
 	p, err := newPage(s)
 	if err != nil {
 		return nil, err
@@ -249,12 +252,13 @@ func Status(errType string) int {
 		return http.StatusForbidden
 	case string(domain.NotFound):
 		return http.StatusNotFound
-	case string(domain.ChangeInProgress), string(domain.AlreadyExists):
+	case string(domain.ChangeInProgress), string(domain.AlreadyExists), string(domain.PlanChanged):
 		return http.StatusConflict
 	case typeTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case string(domain.OutsideRetention), string(domain.RuntimeTooOld), string(domain.UnsupportedDagSource),
-		string(domain.RollbacksDisabled), string(domain.InvalidState), string(domain.DigestMismatch), string(domain.UnsafeBundle):
+		string(domain.RollbacksDisabled), string(domain.InvalidState), string(domain.DigestMismatch), string(domain.UnsafeBundle),
+		string(domain.PreflightFailed), string(domain.Unhealthy), string(domain.RolledBack), string(domain.RegistryAuth):
 		return http.StatusUnprocessableEntity
 	case typeUnavailable:
 		return http.StatusServiceUnavailable

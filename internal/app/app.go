@@ -15,7 +15,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -36,15 +35,20 @@ func Logger(cfg *config.Config) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
-// Dial connects to Temporal with the configured address and namespace.
+// Dial connects to Temporal with the configured address, namespace, TLS,
+// API key and payload encryption (ClientOptions).
 func Dial(cfg *config.Config, logger *slog.Logger) (client.Client, error) {
 	return dial(cfg, logger, nil)
 }
 
 func dial(cfg *config.Config, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
-	c, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: tlog.NewStructuredLogger(logger), MetricsHandler: metrics})
+	opts, err := ClientOptions(cfg, logger, metrics)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to Temporal at %s (REWIND_TEMPORAL_ADDRESS): %w", cfg.TemporalAddress, err)
+		return nil, err
+	}
+	c, err := client.Dial(opts)
+	if err != nil {
+		return nil, dialError(cfg, err)
 	}
 	return c, nil
 }
@@ -62,6 +66,8 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.RollbackWorkflow, workflow.RegisterOptions{Name: workflows.RollbackWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ExportEventsWorkflow, workflow.RegisterOptions{Name: workflows.ExportEventsWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.CleanupWorkflow, workflow.RegisterOptions{Name: workflows.CleanupWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.DrainDeadlineWorkflow, workflow.RegisterOptions{Name: workflows.DrainDeadlineWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.ApplyConfigWorkflow, workflow.RegisterOptions{Name: workflows.ApplyConfigWorkflowName})
 }
 
 // Exporters builds the log exporter: Elasticsearch when addresses are
@@ -148,7 +154,7 @@ func Runtime(cfg *config.Config) (*runtime.Runtime, error) {
 	return runtime.New(runtime.Config{
 		RuntimeVersionLabel: cfg.RuntimeVersionLabel, AirflowVersionLabel: cfg.AirflowVersionLabel,
 		BundleRoot: cfg.BundleRoot, Network: cfg.DockerNetwork,
-		DrainTimeout: cfg.DrainTimeout, StopTimeout: cfg.StopTimeout, HealthTimeout: cfg.HealthTimeout,
+		DrainTimeout: cfg.DrainTimeout, StopTimeout: cfg.StopTimeout, HealthTimeout: cfg.HealthTimeout, HealthAttempts: cfg.HealthAttempts,
 	})
 }
 
@@ -208,7 +214,9 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		r.close()
 		return nil, fmt.Errorf("cleanup schedule %s: %w", workflows.CleanupScheduleID, err)
 	}
-	opts := worker.Options{}
+	// On SIGTERM running activities get this long to finish and report
+	// (a swap half-done is safe to retry, but finishing it is faster).
+	opts := worker.Options{WorkerStopTimeout: cfg.WorkerStopTimeout}
 	if len(faults) > 0 {
 		opts.Interceptors = append(opts.Interceptors, faults.Interceptor())
 	}
@@ -218,7 +226,8 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		r.close()
 		return nil, err
 	}
-	logger.Info("worker started", "taskQueue", cfg.TaskQueue, "namespace", cfg.Namespace, "temporal", cfg.TemporalAddress, "database", st.Dialect())
+	logger.Info("worker started", "taskQueue", cfg.TaskQueue, "namespace", cfg.Namespace, "temporal", cfg.TemporalAddress, "database", st.Dialect(),
+		"temporalTLS", cfg.TemporalTLSOn(), "payloadEncryption", payloadEncryption(cfg))
 	return r, nil
 }
 

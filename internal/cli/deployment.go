@@ -8,15 +8,19 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/metadb"
+	"github.com/rewindhq/rewind/internal/runtime"
+	"github.com/rewindhq/rewind/workflows"
 )
 
 // deploymentFlags are the settings create and update share.
 type deploymentFlags struct {
-	name, description, dagSource, executor, cpu, memory string
-	dagDeploy, rollbackEnabled                          bool
-	workers                                             int
-	env, unsetEnv, components                           []string
+	name, description, dagSource, executor, cpu, memory, metadataDB string
+	dagDeploy, rollbackEnabled                                      bool
+	workers                                                         int
+	env, unsetEnv, components                                       []string
 }
 
 func (f *deploymentFlags) bind(cmd *cobra.Command, create bool) {
@@ -30,6 +34,7 @@ func (f *deploymentFlags) bind(cmd *cobra.Command, create bool) {
 	fl.IntVar(&f.workers, "workers", 1, "number of worker containers")
 	fl.StringVar(&f.cpu, "cpu", "", "CPU limit per container, e.g. 0.5")
 	fl.StringVar(&f.memory, "memory", "", "memory limit per container, e.g. 512m")
+	fl.StringVar(&f.metadataDB, "metadata-db", "", "the Airflow metadata database (PostgreSQL URL, as this worker reaches it), snapshotted before a metadata downgrade (default: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN of --env)")
 	if create {
 		fl.StringVar(&f.dagSource, "dag-source", "image", "where DAGs come from: image, bundle, nfs or git-sync")
 		fl.StringArrayVar(&f.components, "component", nil, "component NAME=COMMAND (repeatable; default: the Airflow set)")
@@ -67,6 +72,12 @@ func (f *deploymentFlags) apply(cmd *cobra.Command, d *domain.Deployment) error 
 	}
 	if ch("memory") {
 		d.Resources.Memory = f.memory
+	}
+	if ch("metadata-db") {
+		if err := metadb.Check(f.metadataDB); err != nil {
+			return err
+		}
+		d.MetadataDatabaseURL = f.metadataDB
 	}
 	if d.Env == nil {
 		d.Env = map[string]string{}
@@ -147,10 +158,14 @@ func deploymentCmd(s *session) *cobra.Command {
 		},
 	}
 	cf.bind(create, true)
+	var applyNow, wait bool
 	update := &cobra.Command{
-		Use:   "update <id>",
+		Use:   "update <id> [--env K=V]… [--apply [--wait]]",
 		Short: "Change a deployment's settings",
-		Args:  exactArgs(1, "a deployment id"),
+		Long: "Change a deployment's settings. Environment and resources reach the containers at the next deploy or rollback " +
+			"(R17: every container a change starts gets the stored configuration), or now with --apply, which recreates them " +
+			"through the change lock like a deploy (workers drain), logged but not a revision.",
+		Args: exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, st, err := s.deployment(args[0])
 			if err != nil {
@@ -162,11 +177,17 @@ func deploymentCmd(s *session) *cobra.Command {
 			if err := st.UpdateDeploymentSettings(s.ctx, d); err != nil {
 				return err
 			}
-			fmt.Fprintf(s.out, "updated deployment %s\n", d.ID)
-			return nil
+			if !applyNow {
+				fmt.Fprintf(s.out, "updated deployment %s; environment and resources take effect at its next deploy or rollback (or now: rewind deployment update %s --apply)\n", d.ID, d.ID)
+				return nil
+			}
+			return s.applyConfig(d.ID, wait)
 		},
 	}
 	uf.bind(update, false)
+	update.Flags().BoolVar(&applyNow, "apply", false, "recreate the containers with the stored configuration now, through the change lock")
+	update.Flags().BoolVar(&wait, "wait", false, "with --apply: wait until the containers run the new configuration")
+	update.Flags().StringVar(&s.as, "as", "", "with --apply: the requester (default $REWIND_USER, else the OS user)")
 	show := &cobra.Command{
 		Use:   "show <id>",
 		Short: "Show a deployment",
@@ -184,6 +205,9 @@ func deploymentCmd(s *session) *cobra.Command {
 				{"dag deploys", onOff(d.DagDeployEnabled)}, {"rollbacks", onOff(d.RollbackEnabled)},
 				{"executor", d.Resources.Executor}, {"workers", strconv.Itoa(d.Resources.Workers)},
 				{"current revision", revText(d.CurrentRevision)},
+			}
+			if d.MetadataDatabaseURL != "" {
+				rows = append(rows, []string{"metadata database", metadb.Redact(d.MetadataDatabaseURL)})
 			}
 			keys := make([]string, 0, len(d.Env))
 			for k := range d.Env {
@@ -249,4 +273,36 @@ func revText(n int) string {
 		return "none"
 	}
 	return strconv.Itoa(n)
+}
+
+// applyConfig starts the configuration change and, with wait, follows it.
+func (s *session) applyConfig(id string, wait bool) error {
+	cfg, _, tc, err := s.all()
+	if err != nil {
+		return err
+	}
+	run, err := (&action.ApplyConfig{Config: cfg, Temporal: tc, Input: workflows.ApplyConfigInput{DeploymentID: id, RequestedBy: s.requester()}}).Run(s.ctx)
+	if err != nil {
+		return err
+	}
+	if !wait {
+		fmt.Fprintf(s.out, "updated deployment %s; applying its configuration: workflow %s, run %s; follow it with `rewind watch %s`\n", id, run.GetID(), run.GetRunID(), run.GetID())
+		return nil
+	}
+	var res workflows.ApplyConfigResult
+	if err := run.Get(s.ctx, &res); err != nil {
+		return err
+	}
+	if s.output == "json" {
+		return s.json(res)
+	}
+	fmt.Fprintf(s.out, "updated deployment %s; its containers run the stored configuration (revision %d: %s)\n", id, res.Revision, swapLine(res.Swap))
+	return nil
+}
+
+func swapLine(r *runtime.SwapReport) string {
+	if r == nil {
+		return "nothing to do"
+	}
+	return fmt.Sprintf("%d replaced, %d unchanged, %d draining", len(r.Replaced), len(r.Unchanged), len(r.Drained))
 }

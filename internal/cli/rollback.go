@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
 
 	"github.com/spf13/cobra"
 
@@ -38,39 +41,42 @@ func rollbackCmd(s *session) *cobra.Command {
 				return err
 			}
 			act := &action.Rollback{Config: cfg, Store: st, Temporal: tc, Input: in}
-			// Every rollback starts with a dry run: the worker decides every
-			// rule on its own configuration and current data, so a refusal is
-			// an immediate one-line error even with --yes, and the plan shown
-			// for confirmation is exactly what would run.
-			act.Input.DryRun = true
-			plan, err := act.Run(s.ctx)
-			if err != nil {
-				return err
-			}
-			var res workflows.RollbackResult
-			if err := plan.Get(s.ctx, &res); err != nil {
-				return err
-			}
-			if in.DryRun {
-				if s.output == "json" {
-					return s.json(res)
+			var run client.WorkflowRun
+			if yes && wait && !in.DryRun {
+				// Nothing to show and nobody to ask: one workflow plans and
+				// rolls back, and any refusal comes back as its result.
+				if run, err = act.Run(s.ctx); err != nil {
+					return err
 				}
-				printPlan(s.out, res.Plan)
-				return nil
-			}
-			if !yes {
-				printPlan(s.out, res.Plan)
-				fmt.Fprintf(s.out, "Type the deployment id (%s) to roll back: ", in.DeploymentID)
-				line, _ := bufio.NewReader(s.in).ReadString('\n')
-				if strings.TrimSpace(line) != in.DeploymentID {
-					fmt.Fprintln(s.out)
-					return domain.Errorf(domain.InvalidInput, "rollback not confirmed; nothing changed (pass --yes to skip the confirmation)")
+			} else {
+				// The plan first, as a dry run that holds no lock: the worker
+				// decides every rule on its own configuration and current
+				// data, so a refusal is an immediate one-line error, and the
+				// rollback then carries the plan it showed (R15).
+				plan, _, err := act.Plan(s.ctx, planTimeout)
+				if err != nil {
+					return err
 				}
-			}
-			act.Input.DryRun = false
-			run, err := act.Run(s.ctx)
-			if err != nil {
-				return err
+				if in.DryRun {
+					if s.output == "json" {
+						return s.json(plan)
+					}
+					printPlan(s.out, plan.Plan)
+					return nil
+				}
+				if !yes {
+					printPlan(s.out, plan.Plan)
+					fmt.Fprintf(s.out, "Type the deployment id (%s) to roll back: ", in.DeploymentID)
+					line, _ := bufio.NewReader(s.in).ReadString('\n')
+					if strings.TrimSpace(line) != in.DeploymentID {
+						fmt.Fprintln(s.out)
+						return domain.Errorf(domain.InvalidInput, "rollback not confirmed; nothing changed (pass --yes to skip the confirmation)")
+					}
+				}
+				act.Input = action.Confirmed(in, plan)
+				if run, err = act.Run(s.ctx); err != nil {
+					return err
+				}
 			}
 			if !wait {
 				if s.output == "json" {
@@ -80,7 +86,7 @@ func rollbackCmd(s *session) *cobra.Command {
 					in.DeploymentID, in.Revision, run.GetID(), run.GetRunID(), run.GetID())
 				return nil
 			}
-			res = workflows.RollbackResult{}
+			var res workflows.RollbackResult
 			if err := run.Get(s.ctx, &res); err != nil {
 				return err
 			}
@@ -92,6 +98,9 @@ func rollbackCmd(s *session) *cobra.Command {
 				r.DeploymentID, r.Number, r.RollbackOf, orDash(r.ImageRef), orDash(r.DagBundleVersion))
 			if res.Plan.Downgrade {
 				fmt.Fprintf(s.out, "Runtime downgrade %s → %s: workers killed: %s; metadata downgraded\n", res.Plan.FromRuntime, res.Plan.ToRuntime, list(res.Plan.WorkersKilled))
+				if res.Report != nil && res.Report.Snapshot != nil {
+					fmt.Fprintf(s.out, "metadata snapshot taken first: %s (%d bytes)\n", res.Report.Snapshot.Path, res.Report.Snapshot.Bytes)
+				}
 			} else if len(res.Plan.WorkersDrained) > 0 {
 				fmt.Fprintf(s.out, "workers draining their running tasks on the old code: %s\n", list(res.Plan.WorkersDrained))
 			}
@@ -122,12 +131,18 @@ func printPlan(w io.Writer, p activities.RollbackPlan) {
 	table(w, []string{"", "FROM", "TO", ""}, rows)
 	switch {
 	case p.Downgrade:
-		fmt.Fprintf(w, "This is a Runtime downgrade: running tasks fail now (workers killed: %s; Airflow retries them on the old code), and the metadata database is downgraded with the current image first.\n", list(p.WorkersKilled))
+		fmt.Fprintf(w, "This is a Runtime downgrade: every component stops and running tasks fail now (workers killed: %s; Airflow retries them on the old code); "+
+			"then the metadata database is downgraded with the current image, and the older image starts.\n", list(p.WorkersKilled))
+		fmt.Fprintf(w, "Point of no return: %s.\n", p.PointOfNoReturn)
 	case p.ImageChanges:
 		fmt.Fprintf(w, "Running tasks finish on the code they started with (workers drained: %s); new tasks start on the rolled-back image.\n", list(p.WorkersDrained))
 	}
-	fmt.Fprintln(w, "Resource settings, environment variables, name and description stay as they are (R5).")
+	fmt.Fprintln(w, "The target is started once and checked before anything changes. Resource settings, environment variables, name and description stay as they are now (R5).")
+	fmt.Fprintf(w, "Plan %s\n", p.Digest)
 }
+
+// planTimeout bounds the wait for a worker to run a rollback's plan.
+const planTimeout = 60 * time.Second
 
 func changed(a, b string) string {
 	if a == b {

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/converter"
 
+	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/workflows"
 )
@@ -22,6 +22,12 @@ func watchCmd(s *session) *cobra.Command {
 		Args:  exactArgs(1, "a workflow id, e.g. change/d1"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tc, err := s.temporal()
+			if err != nil {
+				return err
+			}
+			// Heartbeat details come raw from a describe call: decode them
+			// with the client's converter, which decrypts when keys are set.
+			dc, err := app.DataConverter(s.cfg)
 			if err != nil {
 				return err
 			}
@@ -70,7 +76,7 @@ func watchCmd(s *session) *cobra.Command {
 					}
 					if hb := pa.GetHeartbeatDetails(); hb != nil {
 						var d map[string]any
-						if converter.GetDefaultDataConverter().FromPayloads(hb, &d) == nil && d["bytesTotal"] != nil {
+						if dc.FromPayloads(hb, &d) == nil && d["bytesTotal"] != nil {
 							line += fmt.Sprintf(", %v/%v layers, %.1f/%.1f MB", d["layersDone"], d["layers"], mb(d["bytesDone"]), mb(d["bytesTotal"]))
 						}
 					}

@@ -24,6 +24,22 @@ type Config struct {
 	Namespace       string `env:"REWIND_NAMESPACE" envDefault:"default"`
 	TaskQueue       string `env:"REWIND_TASK_QUEUE" envDefault:"rewind"`
 
+	// Securing Temporal (docs/temporal-security.md, temporal.go): TLS, a
+	// client certificate for mTLS, an API key, and payload encryption.
+	TemporalTLS           string `env:"REWIND_TEMPORAL_TLS"` // true, false, or empty: on when any setting below needs it
+	TemporalTLSCA         string `env:"REWIND_TEMPORAL_TLS_CA"`
+	TemporalTLSCert       string `env:"REWIND_TEMPORAL_TLS_CERT"`
+	TemporalTLSKey        string `env:"REWIND_TEMPORAL_TLS_KEY"`
+	TemporalTLSServerName string `env:"REWIND_TEMPORAL_TLS_SERVER_NAME"`
+	TemporalAPIKey        string `env:"REWIND_TEMPORAL_API_KEY"`
+	// PayloadKeys encrypt every payload: "id:base64key,…", the first
+	// encrypts, all decrypt (internal/codec).
+	PayloadKeys string `env:"REWIND_PAYLOAD_KEYS"`
+	// CodecUsers may use `rewind serve`'s codec endpoint (* for every token
+	// holder); CodecCORSOrigins may call it from a browser (the Temporal UI).
+	CodecUsers       []string `env:"REWIND_CODEC_USERS" envSeparator:","`
+	CodecCORSOrigins []string `env:"REWIND_CODEC_CORS_ORIGINS" envSeparator:","`
+
 	DataDir     string `env:"REWIND_DATA_DIR" envDefault:"./.rewind"`
 	DatabaseURL string `env:"REWIND_DATABASE_URL"` // empty: sqlite file <data dir>/rewind.db
 	BundleRoot  string `env:"REWIND_BUNDLE_ROOT"`  // empty: <data dir>/bundles
@@ -51,8 +67,20 @@ type Config struct {
 	// container of the current (newer) image before the older one starts
 	// (R11). {{airflowVersion}} is replaced by the target's Airflow version.
 	MetadataDowngradeCommand string `env:"REWIND_METADATA_DOWNGRADE_COMMAND" envDefault:"airflow db downgrade --to-version {{airflowVersion}} --yes"`
-	BundleMaxBytes           int64  `env:"REWIND_BUNDLE_MAX_BYTES" envDefault:"1073741824"`
-	BundleMaxFiles           int    `env:"REWIND_BUNDLE_MAX_FILES" envDefault:"100000"`
+	// DowngradeTimeout is how long one attempt waits for the metadata
+	// downgrade; the migration itself is never stopped (a retry waits on).
+	DowngradeTimeout time.Duration `env:"REWIND_DOWNGRADE_TIMEOUT" envDefault:"30m"`
+	// PreflightChecks are the start checks run in the target image before a
+	// change touches anything, ';'-separated; empty turns the preflight off.
+	PreflightChecks string `env:"REWIND_PREFLIGHT_CHECKS" envDefault:"airflow version; airflow dags list-import-errors"`
+	// HealthAttempts bounds how often a swap recreates replacements that
+	// crash or turn unhealthy within REWIND_HEALTH_TIMEOUT.
+	HealthAttempts int `env:"REWIND_HEALTH_ATTEMPTS" envDefault:"3"`
+	// WorkerStopTimeout is how long a stopping worker (SIGTERM) lets its
+	// running activities finish.
+	WorkerStopTimeout time.Duration `env:"REWIND_WORKER_STOP_TIMEOUT" envDefault:"2m"`
+	BundleMaxBytes    int64         `env:"REWIND_BUNDLE_MAX_BYTES" envDefault:"1073741824"`
+	BundleMaxFiles    int           `env:"REWIND_BUNDLE_MAX_FILES" envDefault:"100000"`
 
 	LogLevel          string `env:"REWIND_LOG_LEVEL" envDefault:"info"`
 	HTTPAddress       string `env:"REWIND_HTTP_ADDRESS" envDefault:"127.0.0.1:8080"`
@@ -123,6 +151,9 @@ func (c *Config) finish() error {
 	if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
 		return &Error{"REWIND_TEMPORAL_ADDRESS", c.TemporalAddress, "must be host:port"}
 	}
+	if err := c.checkTemporalSecurity(); err != nil {
+		return err
+	}
 	if c.Namespace == "" {
 		return &Error{"REWIND_NAMESPACE", c.Namespace, "must not be empty"}
 	}
@@ -138,9 +169,18 @@ func (c *Config) finish() error {
 	if len(strings.Fields(c.CleanupCron)) != 5 && !strings.HasPrefix(c.CleanupCron, "@") {
 		return &Error{"REWIND_CLEANUP_CRON", c.CleanupCron, "must be a five-field cron expression or @daily-style shorthand"}
 	}
-	for name, d := range map[string]time.Duration{"REWIND_DRAIN_TIMEOUT": c.DrainTimeout, "REWIND_STOP_TIMEOUT": c.StopTimeout, "REWIND_HEALTH_TIMEOUT": c.HealthTimeout} {
+	for name, d := range map[string]time.Duration{"REWIND_DRAIN_TIMEOUT": c.DrainTimeout, "REWIND_STOP_TIMEOUT": c.StopTimeout,
+		"REWIND_HEALTH_TIMEOUT": c.HealthTimeout, "REWIND_DOWNGRADE_TIMEOUT": c.DowngradeTimeout, "REWIND_WORKER_STOP_TIMEOUT": c.WorkerStopTimeout} {
 		if d <= 0 {
 			return &Error{name, d.String(), "must be a positive duration such as 30s or 1h"}
+		}
+	}
+	if c.HealthAttempts < 1 || c.HealthAttempts > 20 {
+		return &Error{"REWIND_HEALTH_ATTEMPTS", fmt.Sprint(c.HealthAttempts), "must be between 1 and 20"}
+	}
+	for _, cmd := range c.PreflightCommands() {
+		if len(cmd) > 64 {
+			return &Error{"REWIND_PREFLIGHT_CHECKS", c.PreflightChecks, "a check has more than 64 arguments"}
 		}
 	}
 	if c.BundleMaxBytes < 1 || c.BundleMaxFiles < 1 {
@@ -181,6 +221,18 @@ func Variables() [][2]string {
 	for i := 0; i < t.NumField(); i++ {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ",")
 		out = append(out, [2]string{name, t.Field(i).Tag.Get("envDefault")})
+	}
+	return out
+}
+
+// PreflightCommands splits REWIND_PREFLIGHT_CHECKS into commands, each
+// split into arguments (no shell: an image need not have one).
+func (c *Config) PreflightCommands() [][]string {
+	var out [][]string
+	for _, part := range strings.Split(c.PreflightChecks, ";") {
+		if f := strings.Fields(part); len(f) > 0 {
+			out = append(out, f)
+		}
 	}
 	return out
 }

@@ -88,7 +88,32 @@ type Deployment struct {
 	CurrentRevision  int               `json:"currentRevision"`
 	CreatedAt        time.Time         `json:"createdAt"`
 	UpdatedAt        time.Time         `json:"updatedAt"`
+	// MetadataDatabaseURL names the Airflow metadata database (PostgreSQL)
+	// as the worker reaches it, so a Runtime downgrade can snapshot it first
+	// (R16). Empty: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN of Env, if any.
+	MetadataDatabaseURL string `json:"metadataDatabaseUrl,omitempty"`
 }
+
+// Redacted is the deployment as it may travel in workflow payloads and
+// plans: environment values (database passwords, API keys) and the
+// metadata database URL are blanked, their keys kept. Activities that need
+// the values load the deployment from the store themselves.
+func (d Deployment) Redacted() Deployment {
+	if len(d.Env) > 0 {
+		env := make(map[string]string, len(d.Env))
+		for k := range d.Env {
+			env[k] = RedactedValue
+		}
+		d.Env = env
+	}
+	if d.MetadataDatabaseURL != "" {
+		d.MetadataDatabaseURL = RedactedValue
+	}
+	return d
+}
+
+// RedactedValue stands where a secret was left out.
+const RedactedValue = "(redacted)"
 
 // Revision is one deploy: one row of Deploy History (R1).
 type Revision struct {
@@ -111,6 +136,9 @@ type Revision struct {
 	RunID            string     `json:"runId"`
 	FailureReason    string     `json:"failureReason,omitempty"`
 	FinishedAt       *time.Time `json:"finishedAt,omitempty"`
+	// MetadataSnapshot is the snapshot of the metadata database taken
+	// before this revision's metadata downgrade (R16), if one was.
+	MetadataSnapshot string `json:"metadataSnapshot,omitempty"`
 }
 
 // Grant gives a user a role or a single permission, on one deployment or,
@@ -123,8 +151,11 @@ type Grant struct {
 }
 
 var (
-	idPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	userPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$`)
+	// versionPattern is what a Runtime or Airflow version may look like:
+	// 9.1.0, 3.0-1, 2.9.3+astro.1.
+	versionPattern = regexp.MustCompile(`^[0-9]{1,4}(\.[0-9]{1,6}){1,2}([-+][0-9A-Za-z][0-9A-Za-z.-]{0,39})?$`)
+	idPattern      = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	userPattern    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$`)
 )
 
 // CheckDeploymentID refuses anything but the slug of SPEC §1, before an id
@@ -135,6 +166,12 @@ func CheckDeploymentID(id string) error {
 	}
 	return nil
 }
+
+// IsVersion says whether v is a strict version. Versions come from image
+// labels, which whoever built the image chose; they reach history,
+// decisions (R7, R11) and the metadata downgrade's command line, so
+// anything else is refused rather than recorded.
+func IsVersion(v string) bool { return versionPattern.MatchString(v) }
 
 func CheckUser(u string) error {
 	if !userPattern.MatchString(u) {

@@ -20,6 +20,15 @@ const (
 	ChangeInProgress     ErrorType = "ChangeInProgress"
 	DigestMismatch       ErrorType = "DigestMismatch"
 	UnsafeBundle         ErrorType = "UnsafeBundle"
+	// Added to SPEC §3's list since the first release.
+	PlanChanged  ErrorType = "PlanChanged" // R15: the plan now differs from the one confirmed
+	RegistryAuth ErrorType = "RegistryAuth"
+	RolledBack   ErrorType = "RolledBack"
+	// Unhealthy: a change's new containers did not come up within the
+	// health timeout and its bounded attempts; PreflightFailed: the target
+	// image (and DAGs) failed the start check before anything changed.
+	Unhealthy       ErrorType = "Unhealthy"
+	PreflightFailed ErrorType = "PreflightFailed"
 	// Not in SPEC §3's list, added (never renamed): a create that finds the
 	// thing there, and a change to a record in a state that forbids it.
 	AlreadyExists ErrorType = "AlreadyExists"

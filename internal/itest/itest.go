@@ -196,11 +196,12 @@ func Store(t testing.TB, cfg *config.Config) *store.Store {
 	return st
 }
 
-// Client dials the Temporal server the configuration names, closed when
-// the test ends.
+// Client dials the Temporal server the configuration names through the
+// same wiring as the worker and the CLI (TLS, API key, payload
+// encryption), closed when the test ends.
 func Client(t testing.TB, cfg *config.Config) client.Client {
 	t.Helper()
-	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: NopLogger{}})
+	tc, err := app.Dial(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package runtime
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,10 +10,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
-
-	"github.com/rewindhq/rewind/internal/domain"
 )
 
 // Container is one of a deployment's containers as `rewind` and tests show it.
@@ -106,125 +102,6 @@ func (r *Runtime) Current(ctx context.Context, deploymentID string) (img Image, 
 		img.AirflowVersion = ii.Config.Labels[r.cfg.AirflowVersionLabel]
 	}
 	return img, true, nil
-}
-
-// OneOffOptions adjust RunOneOff.
-type OneOffOptions struct {
-	// Name identifies the job in the container name and label
-	// (rewind-<deployment>-oneoff-<name>); default "job".
-	Name string
-	// Timeout bounds the run (default 10m); the container is killed after.
-	Timeout time.Duration
-}
-
-// OneOffResult is the outcome of RunOneOff.
-type OneOffResult struct {
-	ExitCode int    `json:"exitCode"`
-	Output   string `json:"output"` // stdout and stderr, interleaved
-}
-
-// RunOneOff runs cmd to completion in a throwaway container of the
-// deployment, on image ref (e.g. the R11 metadata downgrade: `airflow db
-// downgrade` with the newer image before the older one starts). The
-// container takes the configuration of the deployment's active scheduler
-// (or any active component) — environment, mounts, network — so it reaches
-// the same metadata database, with no restart policy. A container left by
-// an earlier attempt is removed first, which makes the call safe to retry
-// for commands that are themselves idempotent. A non-zero exit is an
-// ordinary error carrying the output.
-func (r *Runtime) RunOneOff(ctx context.Context, deploymentID, imageRef string, cmd []string, opts OneOffOptions) (OneOffResult, error) {
-	var res OneOffResult
-	if err := domain.CheckDeploymentID(deploymentID); err != nil {
-		return res, err
-	}
-	if len(cmd) == 0 {
-		return res, domain.Errorf(domain.InvalidInput, "one-off on %s needs a command", deploymentID)
-	}
-	if opts.Name == "" {
-		opts.Name = "job"
-	}
-	if err := checkComponent(opts.Name); err != nil {
-		return res, err
-	}
-	if opts.Timeout == 0 {
-		opts.Timeout = 10 * time.Minute
-	}
-	ii, err := r.cli.ImageInspect(ctx, imageRef)
-	if err != nil {
-		return res, classifyLocal(Image{Ref: imageRef}, err)
-	}
-	img := Image{Ref: imageRef, ID: ii.ID}
-	name := "rewind-" + deploymentID + oneOffInfix + opts.Name
-
-	cs, err := r.Containers(ctx, deploymentID)
-	if err != nil {
-		return res, err
-	}
-	var template string
-	for _, c := range cs {
-		if c.Name == name {
-			if err := r.remove(ctx, c.ID); err != nil {
-				return res, err
-			}
-			continue
-		}
-		if c.Role == "active" && (template == "" || c.Component == "scheduler") {
-			template = c.ID
-		}
-	}
-	cfg := &container.Config{Image: imageRef, Labels: map[string]string{}}
-	hc := &container.HostConfig{}
-	var nc *network.NetworkingConfig
-	var more map[string]*network.EndpointSettings
-	if template != "" {
-		if cfg, hc, nc, more, err = r.fromContainer(ctx, template, img); err != nil {
-			return res, err
-		}
-		cfg.Image = imageRef
-		cfg.Healthcheck = nil
-		for k := range cfg.Labels {
-			if strings.HasPrefix(k, "rewind.") {
-				delete(cfg.Labels, k)
-			}
-		}
-	}
-	cfg.Cmd = cmd
-	cfg.Labels[LabelDeployment] = deploymentID
-	cfg.Labels[LabelOneOff] = opts.Name
-	hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
-	hc.AutoRemove = false // we read the exit code and logs first
-	created, err := r.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
-	if err != nil {
-		return res, fmt.Errorf("create %s: %w", name, err)
-	}
-	defer func() { _ = r.remove(context.WithoutCancel(ctx), created.ID) }()
-	for n, es := range more {
-		if err := r.cli.NetworkConnect(ctx, n, created.ID, es); err != nil {
-			return res, fmt.Errorf("connect %s to %s: %w", name, n, err)
-		}
-	}
-
-	runCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
-	waitC, errC := r.cli.ContainerWait(runCtx, created.ID, container.WaitConditionNextExit)
-	if err := r.cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
-		return res, fmt.Errorf("start %s: %w", name, err)
-	}
-	select {
-	case w := <-waitC:
-		res.ExitCode = int(w.StatusCode)
-	case err := <-errC:
-		if runCtx.Err() != nil && ctx.Err() == nil {
-			res.Output = r.logs(context.WithoutCancel(ctx), created.ID)
-			return res, fmt.Errorf("%s did not finish within %s%s", name, opts.Timeout, tailOf(res.Output))
-		}
-		return res, fmt.Errorf("wait for %s: %w", name, err)
-	}
-	res.Output = r.logs(ctx, created.ID)
-	if res.ExitCode != 0 {
-		return res, fmt.Errorf("%s exited with code %d%s", name, res.ExitCode, tailOf(res.Output))
-	}
-	return res, nil
 }
 
 // logs returns a container's stdout and stderr.

@@ -54,7 +54,7 @@ func preflight() error {
 		return fmt.Errorf("registry %s is not reachable (REWIND_TEST_REGISTRY): %w", registry, err)
 	}
 	resp.Body.Close()
-	for _, tag := range []string{"9.1.0", "8.0.0", "4.2.0", "9.1.0-healthcheck", "broken"} {
+	for _, tag := range []string{"9.1.0", "8.0.0", "4.2.0", "9.1.0-healthcheck", "broken", "8.0.0-broken", "8.0.0-unhealthy", "9.1.0-labelled", "9.1.0-badversion"} {
 		req, _ := http.NewRequest(http.MethodHead, "http://"+registry+"/v2/rewind-test/airflow/manifests/"+tag, nil)
 		req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json")
 		resp, err := hc.Do(req)

@@ -2,12 +2,15 @@ package runtime
 
 import (
 	"context"
+
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/Masterminds/semver/v3"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -145,10 +148,31 @@ func (r *Runtime) Pull(ctx context.Context, ref, wantDigest string, progress fun
 	}
 	if ii.Config != nil {
 		img.Labels = ii.Config.Labels
-		img.RuntimeVersion = ii.Config.Labels[r.cfg.RuntimeVersionLabel]
-		img.AirflowVersion = ii.Config.Labels[r.cfg.AirflowVersionLabel]
+		if img.RuntimeVersion, err = versionLabel(ii.Config.Labels, r.cfg.RuntimeVersionLabel, img.Ref); err != nil {
+			return Image{}, err
+		}
+		if img.AirflowVersion, err = versionLabel(ii.Config.Labels, r.cfg.AirflowVersionLabel, img.Ref); err != nil {
+			return Image{}, err
+		}
 	}
 	return img, nil
+}
+
+// versionLabel reads a version label of an image: empty when the image has
+// none (R7 then refuses it as a target), InvalidInput when it is not a
+// strict version.
+func versionLabel(labels map[string]string, key, ref string) (string, error) {
+	v, ok := labels[key]
+	if !ok || v == "" {
+		return "", nil
+	}
+	if !domain.IsVersion(v) {
+		return "", domain.Errorf(domain.InvalidInput, "image %s: label %s=%q is not a version such as 9.1.0", ref, key, clip(v, 60))
+	}
+	if _, err := semver.NewVersion(v); err != nil {
+		return "", domain.Errorf(domain.InvalidInput, "image %s: label %s=%q is not a version such as 9.1.0", ref, key, clip(v, 60))
+	}
+	return v, nil
 }
 
 // ResolveDigest asks the registry (through the daemon, so the daemon's

@@ -33,7 +33,8 @@ const (
 	LabelRevision    = "rewind.revision"     // revision number that created the container
 	LabelImageRef    = "rewind.image.ref"    // repo:tag as deployed
 	LabelImageDigest = "rewind.image.digest" // sha256 repo digest as deployed
-	LabelOneOff      = "rewind.oneoff"       // set on one-off containers (e.g. db-downgrade)
+	LabelOneOff      = "rewind.oneoff"       // set on one-off containers (e.g. db-downgrade), empty on components
+	LabelConfig      = "rewind.config"       // hash of the stored configuration the container runs (R17)
 )
 
 // Default image labels carrying the Astronomer Runtime and Airflow versions.
@@ -69,6 +70,10 @@ type Config struct {
 	// HealthTimeout bounds the wait for new containers to run and be
 	// healthy (default 2m).
 	HealthTimeout time.Duration
+	// HealthAttempts is how many times, within HealthTimeout, a swap
+	// recreates replacements that crash or turn unhealthy before it gives
+	// up for good (default 3).
+	HealthAttempts int
 	// StableFor is how long a container without a HEALTHCHECK must have been
 	// running since its last start to count as up, so that one that crashes
 	// right after starting is not taken for healthy (default 250ms).
@@ -94,6 +99,9 @@ func (c Config) withDefaults() Config {
 	if c.HealthTimeout == 0 {
 		c.HealthTimeout = 2 * time.Minute
 	}
+	if c.HealthAttempts == 0 {
+		c.HealthAttempts = 3
+	}
 	if c.StableFor == 0 {
 		c.StableFor = 250 * time.Millisecond
 	}
@@ -105,11 +113,6 @@ func (c Config) withDefaults() Config {
 type Runtime struct {
 	cli *client.Client
 	cfg Config
-
-	// bg outlives the calls that start background drains (see Swap) and is
-	// cancelled by Close.
-	bg     context.Context
-	cancel context.CancelFunc
 }
 
 // New connects to the Engine from the environment (DOCKER_HOST,
@@ -120,8 +123,7 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	bg, cancel := context.WithCancel(context.Background())
-	return &Runtime{cli: cli, cfg: cfg.withDefaults(), bg: bg, cancel: cancel}, nil
+	return &Runtime{cli: cli, cfg: cfg.withDefaults()}, nil
 }
 
 // Client exposes the Docker client for tests and diagnostics.
@@ -138,12 +140,8 @@ func (r *Runtime) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close abandons the background stops that enforce drain deadlines (the
-// daemon may still complete a stop it has started) and closes the client.
-func (r *Runtime) Close() error {
-	r.cancel()
-	return r.cli.Close()
-}
+// Close closes the client.
+func (r *Runtime) Close() error { return r.cli.Close() }
 
 // ContainerName is the stable name of a component's container.
 func ContainerName(deploymentID, component string) string {

@@ -154,12 +154,13 @@ func TestSecondDeployKeepsConfiguration(t *testing.T) {
 	old := e.pull("8.0.0")
 	e.swap(old, 1)
 	before := e.active()
-	// An operator changes a setting on the running container, and the
-	// deployment's env changes too: the container's configuration wins (R5).
+	// An operator changes an Engine setting the deployment does not describe
+	// on the running container (kept), and the deployment's stored env
+	// changes (R17: what is stored is what runs).
 	if _, err := e.rt.cli.ContainerUpdate(e.ctx, before["scheduler"].ID, container.UpdateConfig{Resources: container.Resources{CPUShares: 512}}); err != nil {
 		t.Fatal(err)
 	}
-	e.dep.Env = map[string]string{"MY_SETTING": "ignored-later"}
+	e.dep.Env = map[string]string{"MY_SETTING": "updated", "REWIND_TEST_TASK_SECONDS": "0.5"}
 	img := e.pull("9.1.0")
 	rep := e.swap(img, 2)
 	if len(rep.Replaced) != 3 || len(rep.Drained) != 1 || rep.Downgrade {
@@ -172,8 +173,8 @@ func TestSecondDeployKeepsConfiguration(t *testing.T) {
 		}
 		ci := e.inspect(c.ID)
 		envs := strings.Join(ci.Config.Env, " ")
-		if !strings.Contains(envs, "MY_SETTING=from-deployment") || !strings.Contains(envs, "REWIND_TEST_TASK_SECONDS=0.5") {
-			t.Fatalf("%s env not kept: %v", comp, ci.Config.Env)
+		if !strings.Contains(envs, "MY_SETTING=updated") || strings.Contains(envs, "from-deployment") || !strings.Contains(envs, "REWIND_TEST_TASK_SECONDS=0.5") {
+			t.Fatalf("%s does not run the stored env: %v", comp, ci.Config.Env)
 		}
 		if !strings.Contains(envs, "ASTRONOMER_RUNTIME_VERSION=9.1.0") || strings.Contains(envs, "ASTRONOMER_RUNTIME_VERSION=8.0.0") {
 			t.Fatalf("%s env carries the old image's defaults: %v", comp, ci.Config.Env)
@@ -326,8 +327,10 @@ func TestUnhealthyDeployLeavesOldContainersRunning(t *testing.T) {
 	e.swap(good, 1)
 	before := e.active()
 	_, err := e.rt.Swap(e.ctx, e.dep, e.pull("broken"), SwapOptions{Revision: 2, HealthTimeout: 10 * time.Second})
-	if err == nil {
-		t.Fatal("swap to an image whose components crash succeeded")
+	// How many of its 3 attempts fit in the 10s depends on the machine's
+	// load; that it gives up for good, typed, does not.
+	if domain.TypeOf(err) != domain.Unhealthy || !strings.Contains(err.Error(), "did not stay up") {
+		t.Fatalf("a swap to an image whose components crash must give up for good after its attempts (Unhealthy): %v", err)
 	}
 	t.Log(err)
 	after := e.active() // no -next left behind
@@ -349,11 +352,11 @@ func TestRunOneOff(t *testing.T) {
 	e := setup(t)
 	img := e.pull("9.1.0")
 	e.swap(img, 1)
-	res, err := e.rt.RunOneOff(e.ctx, e.dep.ID, img.Pinned(), []string{"airflow", "db", "downgrade", "--to-version", "2.9.3"}, OneOffOptions{Name: "db-downgrade"})
-	if err != nil || res.ExitCode != 0 || !strings.Contains(res.Output, "db downgrade: done") {
+	res, err := e.rt.RunOneOff(e.ctx, e.dep, img.Pinned(), []string{"airflow", "db", "downgrade", "--to-version", "2.9.3"}, OneOffOptions{Name: "db-downgrade", Revision: 2})
+	if err != nil || res.ExitCode != 0 || !strings.Contains(res.Output, "db downgrade: done") || res.Attached {
 		t.Fatalf("%+v %v", res, err)
 	}
-	_, err = e.rt.RunOneOff(e.ctx, e.dep.ID, img.Pinned(), []string{"airflow", "db", "nonsense"}, OneOffOptions{Name: "db-downgrade"})
+	_, err = e.rt.RunOneOff(e.ctx, e.dep, img.Pinned(), []string{"airflow", "db", "nonsense"}, OneOffOptions{Name: "db-downgrade", Revision: 3})
 	if err == nil {
 		t.Fatal("failing one-off reported success")
 	}

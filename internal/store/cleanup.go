@@ -24,6 +24,10 @@ const (
 	GarbageBundleObject = "bundle-object"
 	// GarbageImage is a local image by digest, shared by every deployment.
 	GarbageImage = "image"
+	// GarbageSnapshot is a metadata snapshot taken before a revision's
+	// metadata downgrade; it belongs to that one revision. Ref is its path
+	// under the snapshot directory.
+	GarbageSnapshot = "metadata-snapshot"
 )
 
 // Garbage is one artifact no revision referenced when it was recorded.
@@ -64,6 +68,7 @@ const (
 	image_digest       TEXT NOT NULL,
 	dag_bundle_version TEXT NOT NULL,
 	dag_bundle_digest  TEXT NOT NULL,
+	metadata_snapshot  TEXT NOT NULL,
 	PRIMARY KEY (deployment_id, number))`
 
 	// A revision of a deployment in the page (id in ($1, $2]) expires when
@@ -72,8 +77,8 @@ const (
 	// created_at keeps SQLite, which has no statistics, from walking
 	// revisions_created (most of the table) instead of the page's range of
 	// the primary key.
-	selectVictims = `INSERT INTO cleanup_victims (deployment_id, number, image_digest, dag_bundle_version, dag_bundle_digest)
-	SELECT v.deployment_id, v.number, v.image_digest, v.dag_bundle_version, v.dag_bundle_digest
+	selectVictims = `INSERT INTO cleanup_victims (deployment_id, number, image_digest, dag_bundle_version, dag_bundle_digest, metadata_snapshot)
+	SELECT v.deployment_id, v.number, v.image_digest, v.dag_bundle_version, v.dag_bundle_digest, v.metadata_snapshot
 	FROM deployments d
 	JOIN (SELECT deployment_id, MAX(number) AS top FROM revisions
 		WHERE deployment_id > $1 AND deployment_id <= $2 GROUP BY deployment_id) t ON t.deployment_id = d.id
@@ -104,6 +109,12 @@ const (
 	SELECT '` + GarbageBundleDir + `', x.dep, x.ref, CAST($1 AS BIGINT)
 	FROM (SELECT DISTINCT deployment_id AS dep, dag_bundle_version AS ref FROM cleanup_victims) x
 	WHERE x.ref <> '' AND NOT EXISTS (SELECT 1 FROM revisions k WHERE k.deployment_id = x.dep AND k.dag_bundle_version = x.ref)
+	ON CONFLICT DO NOTHING`
+
+	// A snapshot belongs to its revision alone.
+	garbageSnapshots = `INSERT INTO garbage (kind, deployment_id, ref, created_at)
+	SELECT '` + GarbageSnapshot + `', x.deployment_id, x.metadata_snapshot, CAST($1 AS BIGINT)
+	FROM cleanup_victims x WHERE x.metadata_snapshot <> ''
 	ON CONFLICT DO NOTHING`
 )
 
@@ -186,7 +197,7 @@ func (s *Store) ExpireBatch(ctx context.Context, cutoff time.Time, afterDeployme
 		expireHook()
 	}
 	now := micros(time.Now())
-	for _, q := range []string{garbageImages, garbageObjects, garbageDirs} {
+	for _, q := range []string{garbageImages, garbageObjects, garbageDirs, garbageSnapshots} {
 		r, err := tx.ExecContext(ctx, q, now)
 		if err != nil {
 			return ExpireResult{}, fmt.Errorf("expire batch: recording garbage: %w", err)
@@ -273,6 +284,8 @@ func (s *Store) StillReferenced(ctx context.Context, g Garbage) (bool, error) {
 		q, args = `SELECT 1 FROM revisions WHERE dag_bundle_digest=$1 LIMIT 1`, []any{g.Ref}
 	case GarbageBundleDir:
 		q, args = `SELECT 1 FROM revisions WHERE deployment_id=$1 AND dag_bundle_version=$2 LIMIT 1`, []any{g.DeploymentID, g.Ref}
+	case GarbageSnapshot:
+		q, args = `SELECT 1 FROM revisions WHERE deployment_id=$1 AND metadata_snapshot=$2 LIMIT 1`, []any{g.DeploymentID, g.Ref}
 	default:
 		return false, fmt.Errorf("garbage kind %q is unknown", g.Kind)
 	}

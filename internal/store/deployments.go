@@ -11,7 +11,7 @@ import (
 )
 
 const deploymentColumns = `id, name, description, dag_source, dag_deploy_enabled, rollback_enabled,
-	env, resources, components, current_revision, created_at, updated_at`
+	env, resources, components, current_revision, created_at, updated_at, metadata_db`
 
 func micros(t time.Time) int64     { return t.UnixMicro() }
 func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
@@ -24,8 +24,8 @@ func (s *Store) CreateDeployment(ctx context.Context, d domain.Deployment) error
 	}
 	now := micros(time.Now())
 	r, err := s.db.ExecContext(ctx, `INSERT INTO deployments (`+deploymentColumns+`, last_revision)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,0,$10,$10,0) ON CONFLICT (id) DO NOTHING`,
-		d.ID, d.Name, d.Description, string(d.DagSource), d.DagDeployEnabled, d.RollbackEnabled, env, res, comps, now)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,0,$10,$10,$11,0) ON CONFLICT (id) DO NOTHING`,
+		d.ID, d.Name, d.Description, string(d.DagSource), d.DagDeployEnabled, d.RollbackEnabled, env, res, comps, now, d.MetadataDatabaseURL)
 	if err != nil {
 		return err
 	}
@@ -43,8 +43,8 @@ func (s *Store) UpdateDeploymentSettings(ctx context.Context, d domain.Deploymen
 		return err
 	}
 	r, err := s.db.ExecContext(ctx, `UPDATE deployments SET name=$2, description=$3, dag_source=$4,
-		dag_deploy_enabled=$5, rollback_enabled=$6, env=$7, resources=$8, components=$9, updated_at=$10 WHERE id=$1`,
-		d.ID, d.Name, d.Description, string(d.DagSource), d.DagDeployEnabled, d.RollbackEnabled, env, res, comps, micros(time.Now()))
+		dag_deploy_enabled=$5, rollback_enabled=$6, env=$7, resources=$8, components=$9, updated_at=$10, metadata_db=$11 WHERE id=$1`,
+		d.ID, d.Name, d.Description, string(d.DagSource), d.DagDeployEnabled, d.RollbackEnabled, env, res, comps, micros(time.Now()), d.MetadataDatabaseURL)
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func scanDeployment(r scanner) (domain.Deployment, error) {
 		created, updated   int64
 	)
 	if err := r.Scan(&d.ID, &d.Name, &d.Description, &src, &d.DagDeployEnabled, &d.RollbackEnabled,
-		&env, &res, &cps, &d.CurrentRevision, &created, &updated); err != nil {
+		&env, &res, &cps, &d.CurrentRevision, &created, &updated, &d.MetadataDatabaseURL); err != nil {
 		return d, err
 	}
 	d.DagSource = domain.DagSource(src)

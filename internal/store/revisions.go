@@ -13,7 +13,7 @@ import (
 
 const revisionColumns = `deployment_id, number, created_at, created_by, description, type, image_ref, image_digest,
 	runtime_version, airflow_version, dag_bundle_version, dag_bundle_digest, dag_deploy_enabled, status,
-	rollback_of, workflow_id, run_id, failure_reason, finished_at`
+	rollback_of, workflow_id, run_id, failure_reason, finished_at, metadata_snapshot`
 
 // InProgressError says another change holds the deployment (R14): its
 // revision is still INITIALIZED.
@@ -64,9 +64,9 @@ func (s *Store) CreateRevision(ctx context.Context, r domain.Revision) (domain.R
 	r.Number = number
 	r.Status = domain.StatusInitialized
 	r.CreatedAt = r.CreatedAt.UTC().Truncate(time.Microsecond)
-	r.FinishedAt = nil
+	r.FinishedAt, r.MetadataSnapshot = nil, ""
 	if _, err := tx.ExecContext(ctx, `INSERT INTO revisions (`+revisionColumns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,NULL)`,
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,NULL,'')`,
 		r.DeploymentID, r.Number, micros(r.CreatedAt), r.CreatedBy, r.Description, string(r.Type), r.ImageRef, r.ImageDigest,
 		r.RuntimeVersion, r.AirflowVersion, r.DagBundleVersion, r.DagBundleDigest, r.DagDeployEnabled, string(r.Status),
 		r.RollbackOf, r.WorkflowID, r.RunID, r.FailureReason); err != nil {
@@ -216,7 +216,7 @@ func scanRevision(r scanner) (domain.Revision, error) {
 	)
 	err := r.Scan(&v.DeploymentID, &v.Number, &created, &v.CreatedBy, &v.Description, &typ, &v.ImageRef, &v.ImageDigest,
 		&v.RuntimeVersion, &v.AirflowVersion, &v.DagBundleVersion, &v.DagBundleDigest, &v.DagDeployEnabled, &status,
-		&v.RollbackOf, &v.WorkflowID, &v.RunID, &v.FailureReason, &finished)
+		&v.RollbackOf, &v.WorkflowID, &v.RunID, &v.FailureReason, &finished, &v.MetadataSnapshot)
 	if err != nil {
 		return v, err
 	}
@@ -239,6 +239,20 @@ func (s *Store) SetImage(ctx context.Context, deploymentID string, number int, d
 	}
 	if n, _ := r.RowsAffected(); n == 0 {
 		return domain.Errorf(domain.InvalidState, "revision %d of %s is not INITIALIZED; its image is final (R1)", number, deploymentID)
+	}
+	return nil
+}
+
+// SetSnapshot records the metadata snapshot taken before the revision's
+// metadata downgrade (R16), while the revision is INITIALIZED.
+func (s *Store) SetSnapshot(ctx context.Context, deploymentID string, number int, snapshot string) error {
+	r, err := s.db.ExecContext(ctx, `UPDATE revisions SET metadata_snapshot=$3 WHERE deployment_id=$1 AND number=$2 AND status=$4`,
+		deploymentID, number, snapshot, string(domain.StatusInitialized))
+	if err != nil {
+		return err
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return domain.Errorf(domain.InvalidState, "revision %d of %s is not INITIALIZED; its snapshot is final (R1)", number, deploymentID)
 	}
 	return nil
 }

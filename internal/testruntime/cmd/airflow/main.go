@@ -18,15 +18,28 @@
 //	airflow health
 //	    exit 0 when the main process is a component and REWIND_TEST_UNHEALTHY
 //	    is not set; used as the HEALTHCHECK of the *-healthcheck images.
-//	airflow db downgrade [args]
-//	    the metadata downgrade one-off of R11: logs what it would do, exits 0.
+//	airflow db downgrade --to-version V [--yes]
+//	    the metadata downgrade one-off of R11. With a PostgreSQL metadata
+//	    database (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN) it records the run and
+//	    drops the feature tables of Airflow versions newer than V (see db.go);
+//	    without one it only logs. REWIND_TEST_DOWNGRADE_SECONDS makes it slow.
 //	airflow version
-//	    prints the Airflow version.
+//	    prints the Airflow version; fails like a broken install when
+//	    REWIND_TEST_FAIL_START is set.
+//	airflow dags list-import-errors [--output json]
+//	    parses the DAGs folder: a .py file containing "rewind-test:
+//	    import-error" is an import error. Prints them (JSON with --output
+//	    json) and, like Airflow's, exits 1 when there are any.
+//	airflow jobs check --job-type SchedulerJob
+//	    exit 0 when a scheduler is the main process and not made unhealthy.
 //
 // The versions come from ASTRONOMER_RUNTIME_VERSION and AIRFLOW_VERSION,
 // which the image sets (as real Runtime images do) next to its labels.
-// REWIND_TEST_FAIL_START makes a component exit 1 right after starting, for
-// the "new containers never become healthy" tests.
+// REWIND_TEST_FAIL_START makes a component exit 1 right after starting (and
+// the start checks fail), for the "image no longer starts" tests;
+// REWIND_TEST_IGNORE_SIGTERM makes a worker ignore SIGTERM, for the drain
+// deadline tests. When the metadata database is PostgreSQL, a scheduler
+// records its Airflow version's feature table at start (see db.go).
 package main
 
 import (
@@ -49,7 +62,7 @@ const DagsDir = "/usr/local/airflow/dags"
 func main() {
 	args := os.Args[1:]
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: airflow scheduler|api-server|webserver|triggerer|dag-processor|celery worker|status|health|db downgrade|version")
+		fmt.Fprintln(os.Stderr, "usage: airflow scheduler|api-server|webserver|triggerer|dag-processor|celery worker|status|health|db downgrade|version|dags list-import-errors|jobs check")
 		os.Exit(2)
 	}
 	switch args[0] {
@@ -58,14 +71,22 @@ func main() {
 	case "health":
 		os.Exit(health())
 	case "version":
-		fmt.Println(env("AIRFLOW_VERSION", "unknown"))
-		return
+		os.Exit(version())
+	case "dags":
+		if len(args) > 1 && args[1] == "list-import-errors" {
+			os.Exit(listImportErrors(args[2:]))
+		}
+		fmt.Fprintf(os.Stderr, "airflow dags: unknown sub-command %q\n", strings.Join(args[1:], " "))
+		os.Exit(2)
+	case "jobs":
+		if len(args) > 1 && args[1] == "check" {
+			os.Exit(jobsCheck(args[2:]))
+		}
+		fmt.Fprintf(os.Stderr, "airflow jobs: unknown sub-command %q\n", strings.Join(args[1:], " "))
+		os.Exit(2)
 	case "db":
 		if len(args) > 1 && args[1] == "downgrade" {
-			logf("db downgrade: runtime=%s airflow=%s args=%q: removing data of features newer than the target version (test runtime: nothing to do)",
-				env("ASTRONOMER_RUNTIME_VERSION", "unknown"), env("AIRFLOW_VERSION", "unknown"), args[2:])
-			logf("db downgrade: done")
-			return
+			os.Exit(dbDowngrade(args[2:]))
 		}
 		fmt.Fprintf(os.Stderr, "airflow db: unknown sub-command %q\n", strings.Join(args[1:], " "))
 		os.Exit(2)
@@ -97,6 +118,13 @@ func run(role string) {
 		logf("%s: REWIND_TEST_FAIL_START is set, exiting 1", role)
 		os.Exit(1)
 	}
+	if role == "scheduler" {
+		if err := recordFeature(); err != nil {
+			logf("scheduler: metadata database: %v", err)
+			os.Exit(1)
+		}
+	}
+	ignoreTerm := os.Getenv("REWIND_TEST_IGNORE_SIGTERM") != ""
 	if role != "worker" {
 		sig := <-sigs
 		logf("%s: got %s, stopping", role, sig)
@@ -118,6 +146,10 @@ func run(role string) {
 			case <-done:
 				break task
 			case sig := <-sigs:
+				if ignoreTerm && sig == syscall.SIGTERM {
+					logf("worker: got %s during task %d: ignored (REWIND_TEST_IGNORE_SIGTERM)", sig, n)
+					continue
+				}
 				if !stopping {
 					logf("worker: got %s during task %d: warm shutdown, finishing the task first", sig, n)
 				}
@@ -131,6 +163,10 @@ func run(role string) {
 		}
 		select {
 		case sig := <-sigs:
+			if ignoreTerm && sig == syscall.SIGTERM {
+				logf("worker: got %s between tasks: ignored (REWIND_TEST_IGNORE_SIGTERM)", sig)
+				continue
+			}
 			logf("worker: got %s between tasks, stopping", sig)
 			return
 		default:

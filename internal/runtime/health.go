@@ -1,0 +1,102 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+)
+
+// unhealthyError says new containers did not come up: one exited, restarted
+// or turned unhealthy (a replacement may be worth recreating), or the
+// health timeout ran out (it is not). Any other error of waitHealthy means
+// the Engine did not answer.
+type unhealthyError struct {
+	msg      string
+	timedOut bool
+}
+
+func (e *unhealthyError) Error() string { return e.msg }
+
+// waitHealthy waits until every container runs, has run for StableFor since
+// its last start without restarting (or, with a HEALTHCHECK, is healthy). A
+// container that exits, restarts or turns unhealthy fails the wait at once.
+func (r *Runtime) waitHealthy(ctx context.Context, ids []string, timeout time.Duration) error {
+	if timeout <= 0 {
+		return &unhealthyError{msg: "no time left within the health timeout", timedOut: true}
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	pending := append([]string(nil), ids...)
+	delay := 25 * time.Millisecond
+	lastState := map[string]string{}
+	for {
+		var still []string
+		for _, id := range pending {
+			ci, err := r.cli.ContainerInspect(wctx, id)
+			if err != nil {
+				if wctx.Err() != nil {
+					break
+				}
+				return fmt.Errorf("inspect %s: %w", short(id), err)
+			}
+			name := strings.TrimPrefix(ci.Name, "/")
+			st := ci.State
+			switch {
+			case st.Status == container.StateExited || st.Status == container.StateDead || ci.RestartCount > 0 || st.Restarting:
+				// The log tail says why; it reaches the change's failure
+				// reason, which only people who may deploy see.
+				return &unhealthyError{msg: fmt.Sprintf("%s did not stay up: state %s, exit code %d, restarts %d%s",
+					name, st.Status, st.ExitCode, ci.RestartCount, r.tail(context.WithoutCancel(ctx), id))}
+			case !st.Running:
+				still = append(still, id)
+				lastState[id] = string(st.Status)
+			case st.Health != nil:
+				switch st.Health.Status {
+				case container.Healthy:
+				case container.Unhealthy:
+					return &unhealthyError{msg: fmt.Sprintf("%s is unhealthy%s", name, lastProbe(st.Health))}
+				default:
+					still = append(still, id)
+					lastState[id] = "health " + string(st.Health.Status)
+				}
+			default:
+				started, _ := time.Parse(time.RFC3339Nano, st.StartedAt)
+				if time.Since(started) < r.cfg.StableFor {
+					still = append(still, id)
+					lastState[id] = "running for less than " + r.cfg.StableFor.String()
+				}
+			}
+		}
+		if wctx.Err() != nil {
+			if ctx.Err() != nil {
+				return ctx.Err() // the activity was cancelled: not the containers' fault
+			}
+			var parts []string
+			for _, id := range pending {
+				parts = append(parts, short(id)+": "+lastState[id])
+			}
+			return &unhealthyError{msg: fmt.Sprintf("new containers not healthy within %s (%s)", timeout.Round(time.Millisecond), strings.Join(parts, ", ")), timedOut: true}
+		}
+		if len(still) == 0 {
+			return nil
+		}
+		pending = still
+		select {
+		case <-wctx.Done():
+		case <-time.After(delay):
+		}
+		if delay < 250*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+func lastProbe(h *container.Health) string {
+	if h == nil || len(h.Log) == 0 {
+		return ""
+	}
+	return ": " + strings.TrimSpace(h.Log[len(h.Log)-1].Output)
+}

@@ -1,0 +1,264 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/rewindhq/rewind/internal/domain"
+)
+
+// OneOffOptions adjust RunOneOff.
+type OneOffOptions struct {
+	// Name identifies the job in the container name and label
+	// (rewind-<deployment>-oneoff-<name>); default "job".
+	Name string
+	// Revision is the change the job belongs to, recorded on its container.
+	Revision int
+	// Once makes the job run at most once per name and revision, for jobs
+	// that must not run twice or be cut short (the metadata downgrade): a
+	// retried call waits for the container an earlier attempt started, or
+	// reads the result of one that finished, and nothing here ever stops
+	// it. Its container is kept for that; the next Swap removes it.
+	Once bool
+	// Timeout bounds the wait (default 10m). A Once job is still left
+	// running when it passes; any other job is killed.
+	Timeout time.Duration
+}
+
+// OneOffResult is the outcome of a one-off job.
+type OneOffResult struct {
+	ExitCode   int       `json:"exitCode"`
+	Output     string    `json:"output"` // stdout and stderr, interleaved
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
+	// Attached: this call found the job started by an earlier attempt and
+	// waited for it (or read its result) instead of starting it again.
+	Attached bool `json:"attached,omitempty"`
+}
+
+// RunOneOff runs cmd to completion in a throwaway container of the
+// deployment on imageRef (e.g. the R11 metadata downgrade: `airflow db
+// downgrade` with the newer image before the older one starts). The
+// container gets the deployment's stored environment (R17) and the mounts
+// and network of its scheduler (or any component), so it reaches the same
+// metadata database, with no restart policy. A non-zero exit is an ordinary
+// error carrying the output.
+func (r *Runtime) RunOneOff(ctx context.Context, dep domain.Deployment, imageRef string, cmd []string, opts OneOffOptions) (OneOffResult, error) {
+	if err := domain.CheckDeploymentID(dep.ID); err != nil {
+		return OneOffResult{}, err
+	}
+	if opts.Name == "" {
+		opts.Name = "job"
+	}
+	res, err := r.oneOff(ctx, dep, imageRef, r.storedEnv(dep), cmd, opts)
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("%s exited with code %d%s", oneOffName(dep.ID, opts.Name), res.ExitCode, tailOf(res.Output))
+	}
+	return res, err
+}
+
+func oneOffName(deploymentID, name string) string {
+	return "rewind-" + deploymentID + oneOffInfix + name
+}
+
+func (r *Runtime) oneOff(ctx context.Context, dep domain.Deployment, imageRef string, env, cmd []string, opts OneOffOptions) (OneOffResult, error) {
+	var res OneOffResult
+	if len(cmd) == 0 {
+		return res, domain.Errorf(domain.InvalidInput, "one-off on %s needs a command", dep.ID)
+	}
+	if err := checkComponent(opts.Name); err != nil {
+		return res, err
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 10 * time.Minute
+	}
+	ii, err := r.cli.ImageInspect(ctx, imageRef)
+	if err != nil {
+		return res, classifyLocal(Image{Ref: imageRef}, err)
+	}
+	name := oneOffName(dep.ID, opts.Name)
+	rev := strconv.Itoa(opts.Revision)
+
+	cs, err := r.Containers(ctx, dep.ID)
+	if err != nil {
+		return res, err
+	}
+	var template, existing string
+	for _, c := range cs {
+		switch {
+		case c.Name == name && opts.Once && c.Revision == opts.Revision && c.ImageID == ii.ID:
+			existing = c.ID
+		case c.Name == name && opts.Once && c.State == string(container.StateRunning):
+			return res, fmt.Errorf("%s of revision %s is still running; waiting for it before revision %d's", name, c.Labels[LabelRevision], opts.Revision)
+		case c.Name == name:
+			if err := r.remove(ctx, c.ID); err != nil {
+				return res, err
+			}
+		case c.Role == "active" && (template == "" || c.Component == "scheduler"):
+			template = c.ID
+		}
+	}
+	id, attached := existing, existing != ""
+	if !attached {
+		var s spec
+		if template != "" {
+			if s, err = r.fromContainer(ctx, template, Image{Ref: imageRef, ID: ii.ID}); err != nil {
+				return res, err
+			}
+		} else if s, err = r.fromDefaults(dep, Image{Ref: imageRef, ID: ii.ID}); err != nil {
+			return res, err
+		}
+		s.cfg.Image, s.cfg.Cmd, s.cfg.Env, s.cfg.Healthcheck = imageRef, cmd, env, nil
+		s.cfg.Labels = labelsFor(s.cfg.Labels, map[string]string{LabelDeployment: dep.ID, LabelOneOff: opts.Name, LabelRevision: rev})
+		s.host.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
+		s.host.AutoRemove = false // the exit code and logs are read first
+		if id, err = r.create(ctx, s, name); err != nil {
+			return res, err
+		}
+	}
+	if !opts.Once {
+		defer func() { _ = r.remove(context.WithoutCancel(ctx), id) }()
+	}
+	res, err = r.await(ctx, id, name, opts)
+	res.Attached = attached
+	return res, err
+}
+
+// await starts the container unless it already ran, waits for it to exit
+// and reads its result.
+func (r *Runtime) await(ctx context.Context, id, name string, opts OneOffOptions) (OneOffResult, error) {
+	var res OneOffResult
+	ci, err := r.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return res, fmt.Errorf("inspect %s: %w", name, err)
+	}
+	runCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	if ci.State.Status == container.StateCreated {
+		waitC, errC := r.cli.ContainerWait(runCtx, id, container.WaitConditionNextExit)
+		if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+			return res, fmt.Errorf("start %s: %w", name, err)
+		}
+		if err := hook("started oneoff " + name); err != nil {
+			return res, err
+		}
+		select {
+		case <-waitC:
+		case err := <-errC:
+			return res, r.waitFailed(ctx, runCtx, id, name, opts, err)
+		}
+	} else if ci.State.Running || ci.State.Restarting {
+		waitC, errC := r.cli.ContainerWait(runCtx, id, container.WaitConditionNotRunning)
+		select {
+		case <-waitC:
+		case err := <-errC:
+			return res, r.waitFailed(ctx, runCtx, id, name, opts, err)
+		}
+	}
+	if ci, err = r.cli.ContainerInspect(ctx, id); err != nil {
+		return res, fmt.Errorf("inspect %s: %w", name, err)
+	}
+	res.ExitCode = ci.State.ExitCode
+	res.StartedAt, _ = time.Parse(time.RFC3339Nano, ci.State.StartedAt)
+	res.FinishedAt, _ = time.Parse(time.RFC3339Nano, ci.State.FinishedAt)
+	res.Output = r.logs(ctx, id)
+	return res, nil
+}
+
+// waitFailed explains why a wait ended early. Only a job that may be cut
+// short is killed when its time is up; a Once job is left to finish.
+func (r *Runtime) waitFailed(ctx, runCtx context.Context, id, name string, opts OneOffOptions, err error) error {
+	if runCtx.Err() != nil && ctx.Err() == nil {
+		if opts.Once {
+			return fmt.Errorf("%s is still running after %s; it is left to finish and a retry waits for it", name, opts.Timeout)
+		}
+		out := r.logs(context.WithoutCancel(ctx), id)
+		return fmt.Errorf("%s did not finish within %s%s", name, opts.Timeout, tailOf(out))
+	}
+	return fmt.Errorf("wait for %s: %w", name, err)
+}
+
+// PreflightCheck is one start check of a preflight and how it went.
+type PreflightCheck struct {
+	Command  string `json:"command"`
+	ExitCode int    `json:"exitCode"`
+	Output   string `json:"output,omitempty"`
+}
+
+// Preflight starts the target image once per check, in throwaway
+// containers with the deployment's stored configuration (R17), its mounts
+// and network, and DAGs read from dagsFolder (inside the container; empty:
+// the deployment's `current`). The checks run concurrently. An image that
+// cannot start, or a check that exits non-zero, is a PreflightFailed
+// refusal carrying the check's output: nothing of the deployment has been
+// touched. An Engine that does not answer is an ordinary error.
+func (r *Runtime) Preflight(ctx context.Context, dep domain.Deployment, img Image, dagsFolder string, checks [][]string, rev int) ([]PreflightCheck, error) {
+	if err := domain.CheckDeploymentID(dep.ID); err != nil {
+		return nil, err
+	}
+	env := r.storedEnv(dep)
+	if dagsFolder != "" {
+		env = append(dropVar(env, "AIRFLOW__CORE__DAGS_FOLDER"), "AIRFLOW__CORE__DAGS_FOLDER="+dagsFolder)
+	}
+	out := make([]PreflightCheck, len(checks))
+	errs := make([]error, len(checks))
+	var wg sync.WaitGroup
+	for i, cmd := range checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := r.oneOff(ctx, dep, img.Pinned(), env, cmd, OneOffOptions{Name: "preflight-" + strconv.Itoa(i+1), Revision: rev, Timeout: r.cfg.HealthTimeout})
+			out[i] = PreflightCheck{Command: strings.Join(cmd, " "), ExitCode: res.ExitCode, Output: clipTail(res.Output, 4000)}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			if domain.TypeOf(err) != "" {
+				return out, err
+			}
+			if strings.Contains(err.Error(), "did not finish within") {
+				return out, domain.Errorf(domain.PreflightFailed, "%s on %s: `%s` %v", dep.ID, img.Ref, out[i].Command, err)
+			}
+			return out, err
+		}
+	}
+	for _, c := range out {
+		if c.ExitCode != 0 {
+			return out, domain.Errorf(domain.PreflightFailed, "%s on %s: the start check `%s` exited with code %d; nothing was changed%s",
+				dep.ID, img.Ref, c.Command, c.ExitCode, tailOf(c.Output))
+		}
+	}
+	return out, nil
+}
+
+func dropVar(env []string, name string) []string {
+	out := env[:0:0]
+	for _, e := range env {
+		if !strings.HasPrefix(e, name+"=") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func clipTail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

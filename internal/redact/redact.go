@@ -85,10 +85,11 @@ func Scrub(msg string, secrets []string) string {
 }
 
 // secretName is a setting whose whole value is secret.
-var secretName = regexp.MustCompile(`_(PASSWORD|SECRET|KEY|TOKEN)$`)
+var secretName = regexp.MustCompile(`_(PASSWORD|SECRET|KEYS?|TOKEN)$`)
 
 // Setting is how a setting's value may be shown: "(hidden)" for secrets by
-// name (…_PASSWORD, …_API_KEY, …_SESSION_KEY, …_TOKEN), else with any URL
+// name (…_PASSWORD, …_API_KEY, …_SESSION_KEY, …_PAYLOAD_KEYS, …_TOKEN; a
+// …_TLS_KEY file path is hidden too, which costs little), else with any URL
 // password masked. Comma-separated lists are masked element by element, as
 // they are parsed.
 func Setting(name, value string) string {

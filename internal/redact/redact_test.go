@@ -54,6 +54,8 @@ func TestSetting(t *testing.T) {
 		{"REWIND_ELASTICSEARCH_API_KEY", "aWQ6a2V5", "(hidden)"},
 		{"REWIND_HTTP_SESSION_KEY", "0123456789abcdef", "(hidden)"},
 		{"REWIND_TOKEN", "rwd_0123456789ab_x", "(hidden)"},
+		{"REWIND_PAYLOAD_KEYS", "k1:c2VjcmV0", "(hidden)"},
+		{"REWIND_TEMPORAL_API_KEY", "secret", "(hidden)"},
 		{"REWIND_ELASTICSEARCH_PASSWORD", "", ""},
 		{"REWIND_TOKEN_TTL", "forever", "forever"},
 		{"REWIND_DATABASE_URL", "mysql://root:toor@db/x", "mysql://root:xxxxx@db/x"},

@@ -2,14 +2,11 @@ package api
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"regexp"
 	"strings"
@@ -28,14 +25,28 @@ const tokenPrefix = "rwd_"
 
 var tokenPattern = regexp.MustCompile(`^rwd_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$`)
 
-// IssueToken makes a token for user, stores its hash and returns the token
-// itself: the only time it is ever shown.
+// DefaultTokenTTL is a token's lifetime when nothing else is said
+// (REWIND_TOKEN_TTL's default): long enough for a CI secret to be rotated
+// by hand, short enough that a forgotten one dies.
+const DefaultTokenTTL = 90 * 24 * time.Hour
+
+// IssueToken makes a token for user that lasts DefaultTokenTTL, stores its
+// hash and returns the token itself: the only time it is ever shown.
 func IssueToken(ctx context.Context, st *store.Store, user, description string, now time.Time) (string, store.Token, error) {
+	return IssueTokenWithTTL(ctx, st, user, description, now, DefaultTokenTTL)
+}
+
+// IssueTokenWithTTL is IssueToken with the token's lifetime; it must be
+// positive.
+func IssueTokenWithTTL(ctx context.Context, st *store.Store, user, description string, now time.Time, ttl time.Duration) (string, store.Token, error) {
 	if err := domain.CheckUser(user); err != nil {
 		return "", store.Token{}, err
 	}
 	if err := policy.CheckDeployDescription(description); err != nil {
 		return "", store.Token{}, err
+	}
+	if ttl <= 0 {
+		return "", store.Token{}, domain.Errorf(domain.InvalidInput, "a token's lifetime must be positive, e.g. 720h for 30 days (got %s)", ttl)
 	}
 	id := make([]byte, 6)
 	secret := make([]byte, 32)
@@ -45,7 +56,9 @@ func IssueToken(ctx context.Context, st *store.Store, user, description string, 
 	if _, err := rand.Read(secret); err != nil {
 		return "", store.Token{}, err
 	}
-	t := store.Token{ID: hex.EncodeToString(id), User: user, Description: description, CreatedAt: now.UTC().Truncate(time.Microsecond)}
+	created := now.UTC().Truncate(time.Microsecond)
+	expires := created.Add(ttl)
+	t := store.Token{ID: hex.EncodeToString(id), User: user, Description: description, CreatedAt: created, ExpiresAt: &expires}
 	plain := tokenPrefix + t.ID + "_" + base64.RawURLEncoding.EncodeToString(secret)
 	t.Hash = hashToken(plain)
 	if err := st.CreateToken(ctx, t); err != nil {
@@ -60,8 +73,15 @@ func hashToken(plain string) string {
 }
 
 // Authenticate returns the stored token a presented token proves, or an
-// *authError (401) when it is malformed, unknown, wrong or revoked.
+// *authError (401) when it is malformed, unknown, wrong, revoked or
+// expired.
 func Authenticate(ctx context.Context, st *store.Store, plain string) (store.Token, error) {
+	return AuthenticateAt(ctx, st, plain, time.Now())
+}
+
+// AuthenticateAt is Authenticate with the clock that decides expiry. Only
+// once the secret is proven does the answer say more than "not valid".
+func AuthenticateAt(ctx context.Context, st *store.Store, plain string, now time.Time) (store.Token, error) {
 	m := tokenPattern.FindStringSubmatch(plain)
 	if m == nil {
 		return store.Token{}, &authError{"the token is not a rewind token (rwd_…); create one with `rewind token create --user NAME`"}
@@ -79,10 +99,14 @@ func Authenticate(ctx context.Context, st *store.Store, plain string) (store.Tok
 	if t.RevokedAt != nil {
 		return store.Token{}, &authError{"the token was revoked"}
 	}
+	if t.Expired(now) {
+		return store.Token{}, &authError{"the token expired at " + t.ExpiresAt.UTC().Format(time.RFC3339) + "; create a new one with `rewind token create --user NAME`"}
+	}
 	return t, nil
 }
 
 // bearerUser authenticates an API request's "Authorization: Bearer" token.
+// A request without credentials is not an attempt and costs nothing.
 func (s *Server) bearerUser(r *http.Request) (string, error) {
 	h := r.Header.Get("Authorization")
 	scheme, plain, ok := strings.Cut(h, " ")
@@ -90,98 +114,14 @@ func (s *Server) bearerUser(r *http.Request) (string, error) {
 		return "", &authError{"no token: send Authorization: Bearer <token> (create one with `rewind token create --user NAME`)"}
 	}
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", &authError{"the Authorization header must be Bearer <token>"}
+		_, err := s.braked(r, "bearer", "", func(context.Context, time.Time) (store.Token, error) {
+			return store.Token{}, &authError{"the Authorization header must be Bearer <token>"}
+		})
+		return "", err
 	}
-	t, err := Authenticate(r.Context(), s.opts.Store, strings.TrimSpace(plain))
+	t, err := s.authenticate(r, "bearer", strings.TrimSpace(plain))
 	if err != nil {
 		return "", err
 	}
 	return t.User, nil
-}
-
-// Page sessions are a signed cookie: the token id (so revoking the token
-// ends the session at the next request), the user, a CSRF secret and an
-// expiry, HMAC-SHA256 under the session key. Nothing is kept server-side,
-// so several replicas sharing the key serve the same sessions.
-type session struct {
-	TokenID string `json:"t"`
-	User    string `json:"u"`
-	CSRF    string `json:"c"`
-	Expires int64  `json:"e"`
-}
-
-const (
-	sessionCookie   = "rewind_session"
-	preSessionCSRF  = "rewind_signin"
-	sessionKeyLabel = "rewind session v1"
-)
-
-func (s *Server) sign(payload []byte) string {
-	mac := hmac.New(sha256.New, s.opts.SessionKey)
-	mac.Write([]byte(sessionKeyLabel))
-	mac.Write(payload)
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
-}
-
-func (s *Server) encodeSession(ss session) string {
-	raw, _ := json.Marshal(ss)
-	p := base64.RawURLEncoding.EncodeToString(raw)
-	return p + "." + s.sign([]byte(p))
-}
-
-func (s *Server) decodeSession(v string) (session, error) {
-	var ss session
-	p, sig, ok := strings.Cut(v, ".")
-	if !ok || subtle.ConstantTimeCompare([]byte(sig), []byte(s.sign([]byte(p)))) != 1 {
-		return ss, errors.New("bad session signature")
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(p)
-	if err != nil {
-		return ss, err
-	}
-	if err := json.Unmarshal(raw, &ss); err != nil {
-		return ss, err
-	}
-	if s.opts.Now().Unix() > ss.Expires {
-		return ss, errors.New("session expired")
-	}
-	return ss, nil
-}
-
-// sessionFrom returns the request's valid session: signed, unexpired, and
-// its token still unrevoked.
-func (s *Server) sessionFrom(r *http.Request) (session, bool) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil {
-		return session{}, false
-	}
-	ss, err := s.decodeSession(c.Value)
-	if err != nil {
-		return session{}, false
-	}
-	t, err := s.opts.Store.GetToken(r.Context(), ss.TokenID)
-	if err != nil || t.RevokedAt != nil || t.User != ss.User {
-		return session{}, false
-	}
-	return ss, true
-}
-
-func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: s.opts.SecureCookies,
-		SameSite: http.SameSiteStrictMode, MaxAge: int(maxAge.Seconds())}
-	if maxAge < 0 {
-		c.MaxAge = -1
-	}
-	http.SetCookie(w, c)
-}
-
-func randomString(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// sameSecret compares a form's CSRF field with the session's in constant time.
-func sameSecret(a, b string) bool {
-	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }

@@ -69,6 +69,7 @@ func (s *Server) codecHandler(inner http.Handler) http.Handler {
 		user, err := s.codecUser(r, allowed)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="rewind"`)
+			setRetryAfter(w, err)
 			writeError(w, s.log, err)
 			return
 		}

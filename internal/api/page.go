@@ -129,57 +129,6 @@ func (p *page) withSession(h sessionHandler) http.HandlerFunc {
 	}
 }
 
-// safeNext keeps a post-sign-in redirect on this site.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/deployments"
-	}
-	return next
-}
-
-type signinView struct {
-	view
-	Next string
-}
-
-// signinForm sets a pre-session CSRF cookie, so a sign-in cannot be forged
-// from another site either.
-func (p *page) signinForm(w http.ResponseWriter, r *http.Request) {
-	csrf := randomString(24)
-	p.s.setCookie(w, preSessionCSRF, csrf, 30*time.Minute)
-	p.render(w, http.StatusOK, "signin", signinView{view{CSRF: csrf}, safeNext(r.URL.Query().Get("next"))})
-}
-
-func (p *page) signin(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form", http.StatusBadRequest)
-		return
-	}
-	c, err := r.Cookie(preSessionCSRF)
-	if err != nil || !sameSecret(r.PostForm.Get("csrf"), c.Value) {
-		http.Error(w, "the sign-in form expired or came from another site; reload it and try again", http.StatusForbidden)
-		return
-	}
-	next := safeNext(r.PostForm.Get("next"))
-	t, err := Authenticate(r.Context(), p.s.opts.Store, strings.TrimSpace(r.PostForm.Get("token")))
-	if err != nil {
-		_, d := classify(err, p.s.log)
-		csrf := randomString(24)
-		p.s.setCookie(w, preSessionCSRF, csrf, 30*time.Minute)
-		p.render(w, http.StatusUnauthorized, "signin", signinView{view{CSRF: csrf, Error: "Sign-in failed: " + d.Message}, next})
-		return
-	}
-	ss := session{TokenID: t.ID, User: t.User, CSRF: randomString(24), Expires: p.s.opts.Now().Add(p.s.opts.SessionTTL).Unix()}
-	p.s.setCookie(w, sessionCookie, p.s.encodeSession(ss), p.s.opts.SessionTTL)
-	p.s.setCookie(w, preSessionCSRF, "", -1)
-	http.Redirect(w, r, next, http.StatusSeeOther)
-}
-
-func (p *page) signout(w http.ResponseWriter, r *http.Request, _ session) {
-	p.s.setCookie(w, sessionCookie, "", -1)
-	http.Redirect(w, r, "/signin", http.StatusSeeOther)
-}
-
 // fail renders a refusal as the page's error banner.
 func (p *page) fail(w http.ResponseWriter, ss session, err error) {
 	status, d := classify(err, p.s.log)

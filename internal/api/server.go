@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -46,8 +47,14 @@ type Options struct {
 	// PlanTimeout bounds the wait for a rollback's dry run, which a
 	// rollback request runs first so refusals are synchronous (default 60s).
 	PlanTimeout time.Duration
-	// Now is the clock for retention on the page; default time.Now.
+	// Now is the clock for retention on the page, token expiry and the
+	// authentication brakes; default time.Now.
 	Now func() time.Time
+	// AuthLimits brake failed authentications (default DefaultAuthLimits).
+	AuthLimits AuthLimits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client the brakes count against (REWIND_HTTP_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
 }
 
 // Defaults.
@@ -64,6 +71,8 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	page *page
+
+	byClient, byToken *buckets // the authentication brakes (limit.go)
 }
 
 // route is one API endpoint. The OpenAPI document is checked against this
@@ -110,7 +119,15 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{opts: o, log: o.Logger, mux: http.NewServeMux()}
+	if o.AuthLimits == (AuthLimits{}) {
+		o.AuthLimits = DefaultAuthLimits
+	}
+	l := o.AuthLimits
+	if l.PerClient.Burst < 1 || l.PerClient.Every <= 0 || l.PerToken.Burst < 1 || l.PerToken.Every <= 0 || l.MaxKeys < 1 {
+		return nil, errors.New("api: AuthLimits need positive bursts, intervals and MaxKeys")
+	}
+	s := &Server{opts: o, log: o.Logger, mux: http.NewServeMux(),
+		byClient: newBuckets(l.PerClient, l.MaxKeys), byToken: newBuckets(l.PerToken, l.MaxKeys)}
 	for _, rt := range apiRoutes {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.apiHandler(rt))
 	}
@@ -177,6 +194,7 @@ func (s *Server) apiHandler(rt route) http.Handler {
 			var err error
 			if user, err = s.bearerUser(r); err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="rewind"`)
+				setRetryAfter(w, err)
 				writeError(w, s.log, err)
 				return
 			}
@@ -209,6 +227,7 @@ const (
 	typeUnauthenticated = "Unauthenticated"
 	typeTooLarge        = "RequestTooLarge"
 	typeUnavailable     = "Unavailable"
+	typeTooManyRequests = "TooManyRequests"
 	typeInternal        = "Internal"
 )
 
@@ -243,6 +262,8 @@ func Status(errType string) int {
 		return http.StatusUnprocessableEntity
 	case typeUnavailable:
 		return http.StatusServiceUnavailable
+	case typeTooManyRequests:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -264,6 +285,7 @@ type errorDetail struct {
 func classify(err error, logger *slog.Logger) (int, errorDetail) {
 	var (
 		ae  *authError
+		le  *limitError
 		ue  *unavailableError
 		mbe *http.MaxBytesError
 		cip *action.ChangeInProgressError
@@ -271,6 +293,8 @@ func classify(err error, logger *slog.Logger) (int, errorDetail) {
 	switch {
 	case errors.As(err, &ae):
 		return http.StatusUnauthorized, errorDetail{Type: typeUnauthenticated, Message: ae.msg}
+	case errors.As(err, &le):
+		return http.StatusTooManyRequests, errorDetail{Type: typeTooManyRequests, Message: le.Error()}
 	case errors.As(err, &ue):
 		return http.StatusServiceUnavailable, errorDetail{Type: typeUnavailable, Message: ue.msg}
 	case errors.As(err, &mbe):

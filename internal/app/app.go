@@ -5,9 +5,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -20,6 +22,7 @@ import (
 	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/eslog"
+	"github.com/rewindhq/rewind/internal/redact"
 	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
@@ -82,7 +85,12 @@ func Exporters(ctx context.Context, cfg *config.Config, logger *slog.Logger) (ex
 	es, err := eslog.NewElasticsearch(eslog.ElasticsearchConfig{Addresses: cfg.ElasticsearchAddresses, Username: cfg.ElasticsearchUsername,
 		Password: cfg.ElasticsearchPassword, APIKey: cfg.ElasticsearchAPIKey, IndexPrefix: cfg.ElasticsearchIndexPrefix, Logger: logger})
 	if err != nil {
-		return nil, nil, fmt.Errorf("REWIND_ELASTICSEARCH_ADDRESSES: %w", err)
+		// The client quotes a malformed address whole, password included.
+		secrets := []string{cfg.ElasticsearchPassword, cfg.ElasticsearchAPIKey}
+		for _, a := range cfg.ElasticsearchAddresses {
+			secrets = append(secrets, redact.Secrets(a)...)
+		}
+		return nil, nil, errors.New("REWIND_ELASTICSEARCH_ADDRESSES: " + redact.Scrub(err.Error(), slices.DeleteFunc(secrets, func(s string) bool { return s == "" })))
 	}
 	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -154,6 +162,9 @@ func Runtime(cfg *config.Config) (*runtime.Runtime, error) {
 // attributes and starts polling. When it returns without error the worker
 // is ready: callers may start workflows that set the search attributes.
 func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Running, error) {
+	if err := MakeDataDir(cfg); err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err

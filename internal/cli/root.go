@@ -62,6 +62,9 @@ func (s *session) store() (*store.Store, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := app.MakeDataDir(cfg); err != nil {
+			return nil, err
+		}
 		if s.st, err = store.Open(s.ctx, cfg.DatabaseURL); err != nil {
 			return nil, err
 		}

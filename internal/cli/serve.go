@@ -9,6 +9,7 @@ import (
 
 	"github.com/rewindhq/rewind/internal/api"
 	"github.com/rewindhq/rewind/internal/app"
+	"github.com/rewindhq/rewind/internal/config"
 )
 
 // serveCmd runs the HTTP API and the Deploy History page until SIGINT or
@@ -31,8 +32,12 @@ func serveCmd(s *session) *cobra.Command {
 			if !cmd.Flags().Changed("address") {
 				address = cfg.HTTPAddress
 			}
+			proxies, err := config.ParseProxies(cfg.HTTPTrustedProxies)
+			if err != nil {
+				return err
+			}
 			srv, err := api.New(api.Options{Config: cfg, Store: st, Temporal: tc, Logger: logger,
-				SecureCookies: secureCookies || cfg.HTTPSecureCookies, SessionKey: []byte(cfg.HTTPSessionKey)})
+				SecureCookies: secureCookies || cfg.HTTPSecureCookies, SessionKey: []byte(cfg.HTTPSessionKey), TrustedProxies: proxies})
 			if err != nil {
 				return err
 			}

@@ -15,37 +15,48 @@ import (
 func tokenCmd(s *session) *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke API tokens for `rewind serve`"}
 
-	var user, description string
+	var (
+		user, description string
+		expires           time.Duration
+	)
 	create := &cobra.Command{
-		Use:   "create --user NAME [--description TEXT]",
+		Use:   "create --user NAME [--description TEXT] [--expires DURATION]",
 		Short: "Create a token for a user (shown once; the user is the requester of what the token starts)",
 		Args:  exactArgs(0, "no arguments (the user goes in --user)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if user == "" {
 				return usageError{fmt.Errorf("--user NAME names whose token it is")}
 			}
+			cfg, err := s.config()
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("expires") {
+				expires = cfg.TokenTTL
+			}
 			st, err := s.store()
 			if err != nil {
 				return err
 			}
-			plain, t, err := api.IssueToken(s.ctx, st, user, description, time.Now())
+			plain, t, err := api.IssueTokenWithTTL(s.ctx, st, user, description, time.Now(), expires)
 			if err != nil {
 				return err
 			}
 			if s.output == "json" {
-				return s.json(map[string]any{"id": t.ID, "user": t.User, "description": t.Description, "createdAt": t.CreatedAt, "token": plain})
+				return s.json(map[string]any{"id": t.ID, "user": t.User, "description": t.Description, "createdAt": t.CreatedAt, "expiresAt": t.ExpiresAt, "token": plain})
 			}
-			fmt.Fprintf(s.out, "token %s for %s (shown once; keep it secret):\n%s\n", t.ID, t.User, plain)
+			fmt.Fprintf(s.out, "token %s for %s, expires %s (shown once; keep it secret):\n%s\n", t.ID, t.User, stamp(*t.ExpiresAt), plain)
 			return nil
 		},
 	}
 	create.Flags().StringVar(&user, "user", "", "the user the token acts as (required)")
 	create.Flags().StringVar(&description, "description", "", "what the token is for, e.g. CI")
+	create.Flags().DurationVar(&expires, "expires", 0, "how long the token lasts, e.g. 720h (default $REWIND_TOKEN_TTL, 2160h)")
 
 	var listUser string
 	list := &cobra.Command{
 		Use:   "list [--user NAME]",
-		Short: "List tokens (ids, users, when made and revoked; never the tokens)",
+		Short: "List tokens (ids, users, when made, when they expire, when revoked; never the tokens)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := s.store()
@@ -63,14 +74,15 @@ func tokenCmd(s *session) *cobra.Command {
 				return s.json(ts)
 			}
 			rows := make([][]string, 0, len(ts))
+			now := time.Now()
 			for _, t := range ts {
 				revoked := "-"
 				if t.RevokedAt != nil {
 					revoked = stamp(*t.RevokedAt)
 				}
-				rows = append(rows, []string{t.ID, t.User, stamp(t.CreatedAt), revoked, orDash(clipText(t.Description, 50))})
+				rows = append(rows, []string{t.ID, t.User, stamp(t.CreatedAt), expiry(t, now), revoked, orDash(clipText(t.Description, 50))})
 			}
-			return table(s.out, []string{"ID", "USER", "CREATED", "REVOKED", "DESCRIPTION"}, rows)
+			return table(s.out, []string{"ID", "USER", "CREATED", "EXPIRES", "REVOKED", "DESCRIPTION"}, rows)
 		},
 	}
 	list.Flags().StringVar(&listUser, "user", "", "only this user's tokens")
@@ -93,4 +105,16 @@ func tokenCmd(s *session) *cobra.Command {
 	}
 	cmd.AddCommand(create, list, revoke)
 	return cmd
+}
+
+// expiry is a token's EXPIRES column: when, marked once past; "never" for
+// tokens made before tokens expired.
+func expiry(t store.Token, now time.Time) string {
+	switch {
+	case t.ExpiresAt == nil:
+		return "never"
+	case t.Expired(now):
+		return stamp(*t.ExpiresAt) + " (expired)"
+	}
+	return stamp(*t.ExpiresAt)
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v10"
+
+	"github.com/rewindhq/rewind/internal/redact"
 )
 
 // Config is every setting of rewind. The README's configuration table is
@@ -84,6 +86,13 @@ type Config struct {
 	HTTPAddress       string `env:"REWIND_HTTP_ADDRESS" envDefault:"127.0.0.1:8080"`
 	HTTPSessionKey    string `env:"REWIND_HTTP_SESSION_KEY"`
 	HTTPSecureCookies bool   `env:"REWIND_HTTP_SECURE_COOKIES" envDefault:"false"`
+	// HTTPTrustedProxies are the proxies (IPs or CIDRs) whose
+	// X-Forwarded-For `rewind serve` believes when it rate-limits sign-ins
+	// by client address; empty: the connection's address, always.
+	HTTPTrustedProxies []string `env:"REWIND_HTTP_TRUSTED_PROXIES" envSeparator:","`
+	// TokenTTL is how long a new API token lasts unless `rewind token
+	// create --expires` says otherwise.
+	TokenTTL time.Duration `env:"REWIND_TOKEN_TTL" envDefault:"2160h"`
 
 	// MetricsAddress serves the worker's Prometheus /metrics; empty: off.
 	MetricsAddress string `env:"REWIND_METRICS_ADDRESS"`
@@ -96,12 +105,14 @@ type Config struct {
 // operator knows what to fix without reading code.
 type Error struct {
 	Var    string
-	Value  string
+	Value  string // as given: show it only through Error, which redacts
 	Reason string
 }
 
+// Error shows the value with secrets masked: a password in a URL setting
+// (postgres://user:xxxxx@host/db) and secret settings whole.
 func (e *Error) Error() string {
-	return fmt.Sprintf("configuration: %s=%q: %s", e.Var, e.Value, e.Reason)
+	return fmt.Sprintf("configuration: %s=%q: %s", e.Var, redact.Setting(e.Var, e.Value), e.Reason)
 }
 
 // Load reads the environment, fills the derived defaults and validates.
@@ -183,7 +194,7 @@ func (c *Config) finish() error {
 	default:
 		return &Error{"REWIND_LOG_LEVEL", c.LogLevel, "must be debug, info, warn or error"}
 	}
-	return nil
+	return c.finishSecurity()
 }
 
 // translate turns the library's field-named errors into variable-named ones.

@@ -38,6 +38,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"REWIND_LOG_LEVEL":               "loud",
 		"REWIND_DRAIN_TIMEOUT":           "forever",
 		"REWIND_HEALTH_TIMEOUT":          "-5s",
+		"REWIND_TOKEN_TTL":               "90d",
+		"REWIND_HTTP_TRUSTED_PROXIES":    "10.0.0.0/8,proxy.internal",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -470,7 +470,7 @@ func (e *env) cases(t *testing.T) []hcase {
 		r := e.call(t, "POST", rollback(img, "1"), editor, j, []byte(okRollback))
 		return r.typ, r.status, r.msg
 	}})
-	return cs
+	return append(cs, e.securityCases(t)...)
 }
 
 // busy holds a deployment's change id with a workflow no worker runs, the

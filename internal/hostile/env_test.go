@@ -132,23 +132,47 @@ type response struct {
 	msg    string
 }
 
-// call sends one request to `rewind serve`; body is sent as is.
+// call sends one request to `rewind serve`; body is sent as is. user is a
+// battery user (its bearer token) or a raw Authorization value.
 func (e *env) call(t *testing.T, method, path, user, contentType string, body []byte) response {
 	t.Helper()
-	req, err := http.NewRequest(method, e.http.URL+path, bytes.NewReader(body))
+	auth := user
+	if tok, ok := e.tokens[user]; ok {
+		auth = "Bearer " + tok
+	}
+	r, _ := send(t, e.http.URL, method, path, auth, contentType, body)
+	return r
+}
+
+// send sends one request to the server at base and returns its error
+// type and message, and its headers.
+func send(t *testing.T, base, method, path, auth, contentType string, body []byte) (response, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The path is sent exactly as written (escapes included).
 	req.URL.Opaque = "//" + req.URL.Host + path
-	if u, ok := e.tokens[user]; ok {
-		req.Header.Set("Authorization", "Bearer "+u)
-	} else if user != "" {
-		req.Header.Set("Authorization", user) // a raw header value
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	res, raw := do(t, req)
+	var b struct {
+		Error struct{ Type, Message string } `json:"error"`
+	}
+	if json.Unmarshal(raw, &b) != nil || b.Error.Type == "" || b.Error.Message == "" {
+		return response{res.StatusCode, "not an error body", clip(string(raw), 120)}, res.Header
+	}
+	return response{res.StatusCode, b.Error.Type, b.Error.Message}, res.Header
+}
+
+// do sends req without following redirects and reads the whole answer.
+func do(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	res, err := c.Do(req)
 	if err != nil {
@@ -156,13 +180,7 @@ func (e *env) call(t *testing.T, method, path, user, contentType string, body []
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	var b struct {
-		Error struct{ Type, Message string } `json:"error"`
-	}
-	if json.Unmarshal(raw, &b) != nil || b.Error.Type == "" || b.Error.Message == "" {
-		return response{res.StatusCode, "not an error body", clip(string(raw), 120)}
-	}
-	return response{res.StatusCode, b.Error.Type, b.Error.Message}
+	return res, raw
 }
 
 // snapshot is everything a refused request must leave as it was.
@@ -171,6 +189,7 @@ type snapshot struct {
 	revisions   map[string][]domain.Revision // id -> full history
 	grants      []string
 	tokens      []string
+	sessions    []string // page sign-ins: a replayed cookie must not revive one
 	containers  []string
 	bundles     []string
 }
@@ -213,6 +232,7 @@ func (e *env) snapshot(t *testing.T) snapshot {
 		s.tokens = append(s.tokens, string(raw))
 	}
 	sort.Strings(s.tokens)
+	s.sessions = e.sessions(t)
 	out, err := exec.Command("docker", "ps", "-a", "--no-trunc", "--filter", "label=rewind.deployment",
 		"--format", `{{.ID}} {{.Names}} {{.State}} {{.Image}} {{.Label "rewind.deployment"}}`).Output()
 	if err != nil {
@@ -285,7 +305,7 @@ func diff(before, after snapshot, failedOn, wantType string) (changes []string, 
 	for _, c := range []struct {
 		what string
 		a, b []string
-	}{{"grants", before.grants, after.grants}, {"tokens", before.tokens, after.tokens},
+	}{{"grants", before.grants, after.grants}, {"tokens", before.tokens, after.tokens}, {"sessions", before.sessions, after.sessions},
 		{"containers", before.containers, after.containers}, {"bundle root", before.bundles, after.bundles}} {
 		if !slices.Equal(c.a, c.b) {
 			changes = append(changes, fmt.Sprintf("%s: before %v, after %v", c.what, short(c.a), short(c.b)))

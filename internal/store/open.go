@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite"
+
+	"github.com/rewindhq/rewind/internal/redact"
 )
 
 //go:embed migrations/*.sql
@@ -30,8 +33,17 @@ type Store struct {
 }
 
 // Open connects to url (sqlite:///path or postgres://…) and brings the
-// schema up to date.
+// schema up to date. Its errors never carry the URL's password, whatever
+// the driver put in them.
 func Open(ctx context.Context, url string) (*Store, error) {
+	s, err := openStore(ctx, url)
+	if err != nil {
+		return nil, errors.New(redact.Scrub(err.Error(), redact.Secrets(url)))
+	}
+	return s, nil
+}
+
+func openStore(ctx context.Context, url string) (*Store, error) {
 	var (
 		s   = &Store{}
 		err error
@@ -39,7 +51,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	switch {
 	case strings.HasPrefix(url, "sqlite://"):
 		path := strings.TrimPrefix(url, "sqlite://")
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		if err := createPrivate(path); err != nil {
 			return nil, err
 		}
 		// WAL lets the CLI read while the worker writes; immediate
@@ -52,18 +64,18 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		s.db, err = sql.Open("pgx", url)
 		s.dialect = goose.DialectPostgres
 	default:
-		return nil, fmt.Errorf("database url %q: want sqlite:// or postgres://", url)
+		return nil, fmt.Errorf("database url %q: want sqlite:// or postgres://", redact.URL(url))
 	}
 	if err != nil {
 		return nil, err
 	}
 	if err := s.db.PingContext(ctx); err != nil {
 		s.db.Close()
-		return nil, fmt.Errorf("database %s: %w", redact(url), err)
+		return nil, fmt.Errorf("database %s: %w", redact.URL(url), err)
 	}
 	if err := s.migrate(ctx, url); err != nil {
 		s.db.Close()
-		return nil, fmt.Errorf("migrating %s: %w", redact(url), err)
+		return nil, fmt.Errorf("migrating %s: %w", redact.URL(url), err)
 	}
 	return s, nil
 }
@@ -105,8 +117,27 @@ func (s *Store) migrate(ctx context.Context, url string) error {
 	return err
 }
 
+// createPrivate makes a new SQLite database's directory (0700) and file
+// (0600) before the driver does, since the driver would make the file
+// world-readable under the usual umask; SQLite gives its -wal and -shm
+// files the database file's mode. Existing directories and files keep
+// their modes: an operator may share them with a group on purpose.
+func createPrivate(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 func flock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -115,13 +146,4 @@ func flock(path string) (func(), error) {
 		return nil, err
 	}
 	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-}
-
-func redact(url string) string {
-	if at := strings.LastIndex(url, "@"); at >= 0 {
-		if scheme := strings.Index(url, "://"); scheme >= 0 && scheme < at {
-			return url[:scheme+3] + "…" + url[at:]
-		}
-	}
-	return url
 }

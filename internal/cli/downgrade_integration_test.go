@@ -30,7 +30,7 @@ func TestRollbackToAnImageThatNoLongerStartsIsRefusedByThePreflight(t *testing.T
 	seedDeployed(t, itest.Store(t, cfg), dep, "8.0.0-broken", "8.0.0", "2.9.3")
 	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
 	before := containerIDs(t, dep)
-	mark := time.Now()
+	events := recordEvents(t, dep)
 
 	r := rewind("rollback", dep, "--to", "1", "--description", "9.1.0 broke the ETL", "--yes", "--wait", "--as", "alice")
 	if r.code != ExitRefused || !strings.Contains(r.stderr, "PreflightFailed") || !strings.Contains(r.stderr, "ModuleNotFoundError") {
@@ -39,7 +39,7 @@ func TestRollbackToAnImageThatNoLongerStartsIsRefusedByThePreflight(t *testing.T
 	if after := containerIDs(t, dep); !sameRunning(before, after, dep, "scheduler", "worker") {
 		t.Fatalf("the preflight must touch no container: %v → %v", before, after)
 	}
-	evs := containerEvents(t, dep, mark)
+	evs := events()
 	if n := countEvents(evs, "create", "oneoff-db-downgrade") + countEvents(evs, "die", dep+"-scheduler") + countEvents(evs, "kill", dep+"-worker"); n != 0 {
 		t.Fatalf("nothing may stop and no metadata step may run: %d events %+v", n, evs)
 	}
@@ -83,7 +83,7 @@ func TestFailedDowngradeRestoresTheMetadataSnapshot(t *testing.T) {
 	if !strings.Contains(plan, "Point of no return: none") {
 		t.Fatalf("a deployment that names its metadata database has no point of no return:\n%s", plan)
 	}
-	mark := time.Now()
+	events := recordEvents(t, dep)
 
 	r := rewind("rollback", dep, "--to", "1", "--description", "back to 8.0.0", "--yes", "--wait", "--as", "alice")
 	if r.code != ExitRefused || !strings.Contains(r.stderr, "Unhealthy") {
@@ -107,7 +107,7 @@ func TestFailedDowngradeRestoresTheMetadataSnapshot(t *testing.T) {
 	}
 	// Docker's own record of the order: the newer scheduler and worker were
 	// down before the downgrade one-off started.
-	evs := containerEvents(t, dep, mark)
+	evs := events()
 	var oneOff int64
 	for _, e := range evs {
 		if e.Status == "start" && strings.Contains(e.name(), "oneoff-db-downgrade") {
@@ -150,7 +150,7 @@ func TestWorkerKilledDuringTheMetadataDowngradeConverges(t *testing.T) {
 	w := itest.StartWorkerProcess(t, bin, "")
 	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--as", "alice", "--wait")
 	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
-	mark := time.Now()
+	events := recordEvents(t, dep)
 	mustRewind(t, "rollback", dep, "--to", "1", "--description", "back to 8.0.0", "--yes", "--as", "alice")
 	oneOff := "rewind-" + dep + "-oneoff-db-downgrade"
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -171,7 +171,7 @@ func TestWorkerKilledDuringTheMetadataDowngradeConverges(t *testing.T) {
 	if top.Status != domain.StatusDeployed || top.RollbackOf != 1 {
 		t.Fatalf("the rollback must converge: %+v", top)
 	}
-	evs := containerEvents(t, dep, mark)
+	evs := events()
 	if c, st := countEvents(evs, "create", "oneoff-db-downgrade"), countEvents(evs, "start", "oneoff-db-downgrade"); c != 1 || st != 1 {
 		t.Fatalf("the metadata downgrade must run exactly once: %d creates, %d starts", c, st)
 	}

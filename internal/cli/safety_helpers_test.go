@@ -1,11 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os/exec"
-	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,27 +29,45 @@ type dockerEvent struct {
 
 func (e dockerEvent) name() string { return e.Actor.Attributes["name"] }
 
-// containerEvents lists the deployment's container events since a time,
-// oldest first, from the Engine's own log of what happened.
-func containerEvents(t *testing.T, dep string, since time.Time) []dockerEvent {
+// recordEvents subscribes to the deployment's container events from now
+// on and returns a function that ends the subscription and hands back what
+// it saw, oldest first. A live subscription, because the Engine keeps only
+// its last 256 events for `docker events --since`, and other tests sharing
+// the Engine roll them over within a minute.
+func recordEvents(t *testing.T, dep string) func() []dockerEvent {
 	t.Helper()
-	out, err := exec.Command("docker", "events", "--since", strconv.FormatInt(since.Unix()-1, 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
-		"--filter", "type=container", "--filter", "label=rewind.deployment="+dep, "--format", "{{json .}}").Output()
-	if err != nil {
-		t.Fatalf("docker events: %v", err)
+	var out bytes.Buffer
+	cmd := exec.Command("docker", "events", "--filter", "type=container", "--filter", "label=rewind.deployment="+dep, "--format", "{{json .}}")
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	var evs []dockerEvent
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if line == "" {
-			continue
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
 		}
-		var e dockerEvent
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
-			t.Fatalf("docker event %q: %v", line, err)
-		}
-		evs = append(evs, e)
 	}
-	return evs
+	t.Cleanup(stop)
+	time.Sleep(time.Second) // the subscription is open before anything happens
+	return func() []dockerEvent {
+		time.Sleep(time.Second) // the last events are delivered
+		stop()
+		var evs []dockerEvent
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			if line == "" {
+				continue
+			}
+			var e dockerEvent
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("docker event %q: %v", line, err)
+			}
+			evs = append(evs, e)
+		}
+		return evs
+	}
 }
 
 func countEvents(evs []dockerEvent, status, nameContains string) int {

@@ -61,17 +61,25 @@ type DeployCheck struct {
 	Type          domain.DeployType `json:"type"`
 	CarriesBundle bool              `json:"carriesBundle"`
 	BundleDigest  string            `json:"bundleDigest,omitempty"`
+	Signature     string            `json:"signature,omitempty"` // the requester's (R18)
 }
 
 // DeployPlan is the deployment as the deploy found it.
 type DeployPlan struct {
 	Deployment domain.Deployment `json:"deployment"`
 	Current    *domain.Revision  `json:"current,omitempty"`
+	// RequestedByVerified: the requester was signed by rewind's own
+	// clients, not merely claimed (R18).
+	RequestedByVerified bool `json:"requestedByVerified"`
 }
 
 // ValidateDeploy reads the deployment and the requester's grants now, so the
 // decision uses current data, and applies R10.
 func (a *Activities) ValidateDeploy(ctx context.Context, c DeployCheck) (DeployPlan, error) {
+	verified, err := a.verifyRequester(ctx, c.RequestedBy, c.DeploymentID, c.Signature)
+	if err != nil {
+		return DeployPlan{}, err
+	}
 	d, err := a.Store.GetDeployment(ctx, c.DeploymentID)
 	if err != nil {
 		return DeployPlan{}, refuse(err)
@@ -83,7 +91,7 @@ func (a *Activities) ValidateDeploy(ctx context.Context, c DeployCheck) (DeployP
 	if err := policy.CheckDeploy(c.RequestedBy, policy.Effective(grants, d.ID), d, c.Type, c.CarriesBundle); err != nil {
 		return DeployPlan{}, refuse(err)
 	}
-	plan := DeployPlan{Deployment: d.Redacted()}
+	plan := DeployPlan{Deployment: d.Redacted(), RequestedByVerified: verified}
 	if d.CurrentRevision > 0 {
 		cur, err := a.Store.GetRevision(ctx, d.ID, d.CurrentRevision)
 		if err != nil {
@@ -160,6 +168,7 @@ func (a *Activities) FinishRevision(ctx context.Context, f store.Finish) (domain
 type ConfigCheck struct {
 	DeploymentID string `json:"deploymentId"`
 	RequestedBy  string `json:"requestedBy"`
+	Signature    string `json:"signature,omitempty"`
 }
 
 // ValidateConfigChange allows applying the stored configuration now: the
@@ -168,6 +177,10 @@ type ConfigCheck struct {
 // (R14: a change started under another workflow id shows as an INITIALIZED
 // revision).
 func (a *Activities) ValidateConfigChange(ctx context.Context, c ConfigCheck) (DeployPlan, error) {
+	verified, err := a.verifyRequester(ctx, c.RequestedBy, c.DeploymentID, c.Signature)
+	if err != nil {
+		return DeployPlan{}, err
+	}
 	d, err := a.Store.GetDeployment(ctx, c.DeploymentID)
 	if err != nil {
 		return DeployPlan{}, refuse(err)
@@ -196,5 +209,5 @@ func (a *Activities) ValidateConfigChange(ctx context.Context, c ConfigCheck) (D
 	if err != nil {
 		return DeployPlan{}, err
 	}
-	return DeployPlan{Deployment: d.Redacted(), Current: &cur}, nil
+	return DeployPlan{Deployment: d.Redacted(), Current: &cur, RequestedByVerified: verified}, nil
 }

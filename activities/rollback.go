@@ -21,6 +21,7 @@ type RollbackCheck struct {
 	// What the requester confirmed, if anything (R15).
 	ExpectedCurrentRevision int    `json:"expectedCurrentRevision,omitempty"`
 	PlanDigest              string `json:"planDigest,omitempty"`
+	Signature               string `json:"signature,omitempty"` // the requester's (R18)
 }
 
 // RollbackPlan is what a rollback will change, from → to (SPEC §3's report).
@@ -61,6 +62,10 @@ type RollbackPlan struct {
 
 	// Digest names this plan; confirm a rollback by passing it back (R15).
 	Digest string `json:"planDigest"`
+
+	// RequestedByVerified: the requester was signed by rewind's own
+	// clients, not merely claimed (R18). Not part of the digest.
+	RequestedByVerified bool `json:"requestedByVerified"`
 }
 
 // ValidateRollback applies every refusal rule to current data: permission
@@ -69,6 +74,10 @@ type RollbackPlan struct {
 // (R6), runtime floor (R7); then plans, and refuses a plan that is not the
 // one the requester confirmed (R15). It records nothing.
 func (a *Activities) ValidateRollback(ctx context.Context, c RollbackCheck) (RollbackPlan, error) {
+	verified, err := a.verifyRequester(ctx, c.RequestedBy, c.DeploymentID, c.Signature)
+	if err != nil {
+		return RollbackPlan{}, err
+	}
 	d, err := a.Store.GetDeployment(ctx, c.DeploymentID)
 	if err != nil {
 		return RollbackPlan{}, refuse(err)
@@ -126,6 +135,7 @@ func (a *Activities) ValidateRollback(ctx context.Context, c RollbackCheck) (Rol
 	}
 	plan.Deployment = d.Redacted()
 	plan.Digest = plan.ComputeDigest()
+	plan.RequestedByVerified = verified
 	return plan, refuse(checkConfirmed(c, plan))
 }
 
@@ -218,7 +228,7 @@ func RollbackRevision(p RollbackPlan, at time.Time, by, description, workflowID,
 	if p.Scope != policy.ScopeImage && p.Deployment.DagSource == domain.DagSourceBundle {
 		bundle = p.Target
 	}
-	return domain.Revision{DeploymentID: p.Deployment.ID, CreatedAt: at, CreatedBy: by, Description: description, Type: t,
+	return domain.Revision{DeploymentID: p.Deployment.ID, CreatedAt: at, CreatedBy: by, RequestedByVerified: p.RequestedByVerified, Description: description, Type: t,
 		ImageRef: src.ImageRef, ImageDigest: src.ImageDigest, RuntimeVersion: src.RuntimeVersion, AirflowVersion: src.AirflowVersion,
 		DagBundleVersion: bundle.DagBundleVersion, DagBundleDigest: bundle.DagBundleDigest, DagDeployEnabled: p.ToDagDeploy,
 		RollbackOf: p.Target.Number, WorkflowID: workflowID, RunID: runID}

@@ -21,8 +21,9 @@ const KindConfig = "config"
 
 // ApplyConfigInput is ApplyConfigWorkflow's input.
 type ApplyConfigInput struct {
-	DeploymentID string `json:"deploymentId"`
-	RequestedBy  string `json:"requestedBy"`
+	DeploymentID       string `json:"deploymentId"`
+	RequestedBy        string `json:"requestedBy"`
+	RequesterSignature string `json:"requesterSignature,omitempty"` // R18, see DeployInput
 }
 
 // ApplyConfigResult says what the configuration change did.
@@ -73,8 +74,11 @@ func ApplyConfigWorkflow(ctx workflow.Context, raw json.RawMessage) (res *ApplyC
 	var plan activities.DeployPlan
 	if err := t.run(ctx, StepCheck, func() error {
 		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeOptions), acts.ValidateConfigChange,
-			activities.ConfigCheck{DeploymentID: in.DeploymentID, RequestedBy: in.RequestedBy}).Get(ctx, &plan)
+			activities.ConfigCheck{DeploymentID: in.DeploymentID, RequestedBy: in.RequestedBy, Signature: in.RequesterSignature}).Get(ctx, &plan)
 	}); err != nil {
+		return nil, err
+	}
+	if err := recordVerified(ctx, t, plan.RequestedByVerified); err != nil {
 		return nil, err
 	}
 	cur := plan.Current

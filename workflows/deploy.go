@@ -99,16 +99,20 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 			return uerr
 		}
 		return workflow.ExecuteActivity(sctx, acts.ValidateDeploy, activities.DeployCheck{DeploymentID: in.DeploymentID,
-			RequestedBy: in.RequestedBy, Type: in.Type, CarriesBundle: in.DagBundleVersion != "", BundleDigest: in.DagBundleDigest}).Get(ctx, &plan)
+			RequestedBy: in.RequestedBy, Type: in.Type, CarriesBundle: in.DagBundleVersion != "", BundleDigest: in.DagBundleDigest,
+			Signature: in.RequesterSignature}).Get(ctx, &plan)
 	})
 	if err != nil {
 		d.logger.Warn("deploy refused", "error", err)
 		return nil, err
 	}
+	if err := recordVerified(ctx, d.progress, plan.RequestedByVerified); err != nil {
+		return nil, err
+	}
 
 	info := workflow.GetInfo(ctx)
 	rev := domain.Revision{DeploymentID: in.DeploymentID, CreatedAt: workflow.Now(ctx), CreatedBy: in.RequestedBy,
-		Description: in.Description, Type: in.Type, ImageRef: in.ImageRef, DagBundleVersion: in.DagBundleVersion,
+		Description: in.Description, Type: in.Type, ImageRef: in.ImageRef, DagBundleVersion: in.DagBundleVersion, RequestedByVerified: plan.RequestedByVerified,
 		DagBundleDigest: in.DagBundleDigest, DagDeployEnabled: plan.Deployment.DagDeployEnabled,
 		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
 	inherit(&rev, plan.Current)
@@ -188,4 +192,15 @@ func reason(err error) string {
 		return "timed out: " + te.Error()
 	}
 	return err.Error()
+}
+
+// recordVerified tells the change's events and search attributes whether
+// its requester was verified (R18). Histories recorded before requesters
+// were signed have no such upsert.
+func recordVerified(ctx workflow.Context, t *tracker, verified bool) error {
+	t.verified(verified)
+	if workflow.GetVersion(ctx, "verified-requester", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, AttrRequestedByVerified.ValueSet(verified))
 }

@@ -25,6 +25,10 @@ type DeployInput struct {
 	Description      string            `json:"description,omitempty"`
 	RequestedBy      string            `json:"requestedBy"`
 	Type             domain.DeployType `json:"type,omitempty"`
+	// RequesterSignature is set by rewind's own clients (R18); a request
+	// without one is recorded as claimed, or refused where the
+	// installation requires verified requesters.
+	RequesterSignature string `json:"requesterSignature,omitempty"`
 }
 
 // decodeStrict reads JSON the way a careful API does: unknown fields and
@@ -113,6 +117,9 @@ func (in *DeployInput) Validate() error {
 	if in.Type == domain.DeployDAGOnly && in.DagBundleVersion == "" {
 		return domain.Errorf(domain.InvalidInput, "a DAG_ONLY deploy needs dagBundleVersion (rewind deploy --dags DIR)")
 	}
+	if len(in.RequesterSignature) > 200 {
+		return domain.Errorf(domain.InvalidInput, "requesterSignature is too long")
+	}
 	if in.Type == domain.DeployImageOnly && in.DagBundleVersion != "" {
 		return domain.Errorf(domain.InvalidInput, "an IMAGE_ONLY deploy keeps the current DAG bundle; leave dagBundleVersion empty")
 	}
@@ -142,6 +149,7 @@ type RollbackInput struct {
 	// Temporal CLI can omit them (the plan is then in the result and UI).
 	ExpectedCurrentRevision int    `json:"expectedCurrentRevision,omitempty"`
 	PlanDigest              string `json:"planDigest,omitempty"`
+	RequesterSignature      string `json:"requesterSignature,omitempty"` // R18, see DeployInput
 }
 
 // ParseRollbackInput decodes and validates RollbackWorkflow's input.
@@ -173,6 +181,9 @@ func (in *RollbackInput) Validate() error {
 	}
 	if in.ExpectedCurrentRevision < 0 {
 		return domain.Errorf(domain.InvalidInput, "expectedCurrentRevision must be a revision number, not %d", in.ExpectedCurrentRevision)
+	}
+	if len(in.RequesterSignature) > 200 {
+		return domain.Errorf(domain.InvalidInput, "requesterSignature is too long")
 	}
 	if in.PlanDigest != "" && !planDigestPattern.MatchString(in.PlanDigest) {
 		return domain.Errorf(domain.InvalidInput, "planDigest %q is not a plan digest (sha256:<64 hex>, from a dry run)", clip(in.PlanDigest))

@@ -31,6 +31,9 @@ var (
 	AttrKind        = temporal.NewSearchAttributeKeyKeyword("RewindKind")
 	AttrRevision    = temporal.NewSearchAttributeKeyInt64("RewindRevision")
 	AttrRequestedBy = temporal.NewSearchAttributeKeyKeyword("RewindRequestedBy")
+	// AttrRequestedByVerified is added to SPEC §3's list (R18): whether
+	// RewindRequestedBy was signed by rewind's own clients.
+	AttrRequestedByVerified = temporal.NewSearchAttributeKeyBool("RewindRequestedByVerified")
 )
 
 // Kinds, the values of RewindKind.

@@ -90,6 +90,13 @@ func (t *tracker) about(deploymentID, requestedBy string) {
 	t.logger = log.With(t.logger, "deployment", deploymentID, "requestedBy", requestedBy)
 }
 
+// verified records whether the requester was verified (R18), for every
+// later event.
+func (t *tracker) verified(v bool) {
+	t.base.RequestedByVerified = &v
+	t.logger = log.With(t.logger, "requestedByVerified", v)
+}
+
 // revision records the change's revision and its artifacts as they become known.
 func (t *tracker) revision(r domain.Revision) {
 	t.p.Revision = r.Number

@@ -5,6 +5,7 @@ package action
 
 import (
 	"context"
+	"time"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/identity"
 	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
@@ -60,9 +62,14 @@ func (a *Deploy) Run(ctx context.Context) (client.WorkflowRun, error) {
 }
 
 // StartChange starts a deploy or rollback under the deployment's change id,
-// so Temporal refuses a second one while the first runs (R14).
+// so Temporal refuses a second one while the first runs (R14). The
+// requester is signed with the installation's key, when it has one (R18).
 func StartChange(ctx context.Context, cfg *config.Config, c client.Client, deploymentID, workflowType, kind, requestedBy, summary string, input any) (client.WorkflowRun, error) {
 	id := workflows.ChangeWorkflowID(deploymentID)
+	input, err := signed(cfg, input, requestedBy, deploymentID, id)
+	if err != nil {
+		return nil, err
+	}
 	opts := client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                cfg.TaskQueue,
@@ -138,4 +145,27 @@ func clip(s string, n int) string {
 		return s
 	}
 	return strings.TrimSpace(s[:n]) + "…"
+}
+
+// signed returns the input with its requester signed for the workflow id,
+// or unchanged when the installation has no signing key (its workers then
+// record every requester as claimed).
+func signed(cfg *config.Config, input any, requestedBy, deploymentID, workflowID string) (any, error) {
+	key, err := cfg.SigningKey()
+	if err != nil || key == nil {
+		return input, err
+	}
+	sig := identity.Sign(key, identity.Claim{RequestedBy: requestedBy, DeploymentID: deploymentID, WorkflowID: workflowID, SignedAt: time.Now()})
+	switch in := input.(type) {
+	case workflows.DeployInput:
+		in.RequesterSignature = sig
+		return in, nil
+	case workflows.RollbackInput:
+		in.RequesterSignature = sig
+		return in, nil
+	case workflows.ApplyConfigInput:
+		in.RequesterSignature = sig
+		return in, nil
+	}
+	return input, nil
 }

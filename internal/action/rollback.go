@@ -52,8 +52,13 @@ func (a *Rollback) Run(ctx context.Context) (client.WorkflowRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	id := workflows.PlanWorkflowID(in.DeploymentID, nonce.String())
+	signedIn, err := signed(a.Config, in, in.RequestedBy, in.DeploymentID, id)
+	if err != nil {
+		return nil, err
+	}
 	return a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.PlanWorkflowID(in.DeploymentID, nonce.String()),
+		ID:                       id,
 		TaskQueue:                a.Config.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		// A plan nobody reads is not worth keeping a worker busy for.
@@ -63,7 +68,7 @@ func (a *Rollback) Run(ctx context.Context) (client.WorkflowRun, error) {
 			workflows.AttrDeployment.ValueSet(in.DeploymentID),
 			workflows.AttrKind.ValueSet(workflows.KindRollback),
 			workflows.AttrRequestedBy.ValueSet(in.RequestedBy)),
-	}, workflows.RollbackWorkflowName, in)
+	}, workflows.RollbackWorkflowName, signedIn)
 }
 
 // Plan runs a dry run and waits for its plan (bounded by timeout: a plan

@@ -102,10 +102,11 @@ func Exporters(ctx context.Context, cfg *config.Config, logger *slog.Logger) (ex
 
 // searchAttributes are SPEC §3's, with their types.
 var searchAttributes = map[string]enumspb.IndexedValueType{
-	workflows.AttrDeployment.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	workflows.AttrKind.GetName():        enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	workflows.AttrRevision.GetName():    enumspb.INDEXED_VALUE_TYPE_INT,
-	workflows.AttrRequestedBy.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	workflows.AttrDeployment.GetName():          enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	workflows.AttrKind.GetName():                enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	workflows.AttrRevision.GetName():            enumspb.INDEXED_VALUE_TYPE_INT,
+	workflows.AttrRequestedBy.GetName():         enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	workflows.AttrRequestedByVerified.GetName(): enumspb.INDEXED_VALUE_TYPE_BOOL,
 }
 
 // EnsureSearchAttributes registers the missing search attributes, so any
@@ -168,6 +169,13 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
+	}
+	// Requesters are verified with this key (R18); without one configured
+	// the worker makes one in the data directory, shared with the CLI of
+	// an embedded installation.
+	if _, err := cfg.EnsureSigningKey(); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("request signing key: %w", err)
 	}
 	metrics, err := StartMetrics(cfg.MetricsAddress, logger)
 	if err != nil {

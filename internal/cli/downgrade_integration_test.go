@@ -30,7 +30,7 @@ func TestRollbackToAnImageThatNoLongerStartsIsRefusedByThePreflight(t *testing.T
 	seedDeployed(t, itest.Store(t, cfg), dep, "8.0.0-broken", "8.0.0", "2.9.3")
 	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
 	before := containerIDs(t, dep)
-	events := recordEvents(t, dep)
+	events := itest.RecordEvents(t, dep)
 
 	r := rewind("rollback", dep, "--to", "1", "--description", "9.1.0 broke the ETL", "--yes", "--wait", "--as", "alice")
 	if r.code != ExitRefused || !strings.Contains(r.stderr, "PreflightFailed") || !strings.Contains(r.stderr, "ModuleNotFoundError") {
@@ -40,10 +40,10 @@ func TestRollbackToAnImageThatNoLongerStartsIsRefusedByThePreflight(t *testing.T
 		t.Fatalf("the preflight must touch no container: %v → %v", before, after)
 	}
 	evs := events()
-	if n := countEvents(evs, "create", "oneoff-db-downgrade") + countEvents(evs, "die", dep+"-scheduler") + countEvents(evs, "kill", dep+"-worker"); n != 0 {
+	if n := itest.CountEvents(evs, "create", "oneoff-db-downgrade") + itest.CountEvents(evs, "die", dep+"-scheduler") + itest.CountEvents(evs, "kill", dep+"-worker"); n != 0 {
 		t.Fatalf("nothing may stop and no metadata step may run: %d events %+v", n, evs)
 	}
-	if countEvents(evs, "start", "oneoff-preflight") == 0 {
+	if itest.CountEvents(evs, "start", "oneoff-preflight") == 0 {
 		t.Fatalf("the preflight ran no container: %+v", evs)
 	}
 	top := historyJSON(t, dep)[0]
@@ -83,7 +83,7 @@ func TestFailedDowngradeRestoresTheMetadataSnapshot(t *testing.T) {
 	if !strings.Contains(plan, "Point of no return: none") {
 		t.Fatalf("a deployment that names its metadata database has no point of no return:\n%s", plan)
 	}
-	events := recordEvents(t, dep)
+	events := itest.RecordEvents(t, dep)
 
 	r := rewind("rollback", dep, "--to", "1", "--description", "back to 8.0.0", "--yes", "--wait", "--as", "alice")
 	if r.code != ExitRefused || !strings.Contains(r.stderr, "Unhealthy") {
@@ -110,7 +110,7 @@ func TestFailedDowngradeRestoresTheMetadataSnapshot(t *testing.T) {
 	evs := events()
 	var oneOff int64
 	for _, e := range evs {
-		if e.Status == "start" && strings.Contains(e.name(), "oneoff-db-downgrade") {
+		if e.Status == "start" && strings.Contains(e.Name(), "oneoff-db-downgrade") {
 			oneOff = e.TimeNano
 			break
 		}
@@ -121,7 +121,7 @@ func TestFailedDowngradeRestoresTheMetadataSnapshot(t *testing.T) {
 	for _, comp := range []string{"scheduler", "worker"} {
 		stopped := false
 		for _, e := range evs {
-			if e.Status == "die" && e.name() == "rewind-"+dep+"-"+comp && e.TimeNano < oneOff {
+			if e.Status == "die" && e.Name() == "rewind-"+dep+"-"+comp && e.TimeNano < oneOff {
 				stopped = true
 			}
 		}
@@ -150,7 +150,7 @@ func TestWorkerKilledDuringTheMetadataDowngradeConverges(t *testing.T) {
 	w := itest.StartWorkerProcess(t, bin, "")
 	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--as", "alice", "--wait")
 	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
-	events := recordEvents(t, dep)
+	events := itest.RecordEvents(t, dep)
 	mustRewind(t, "rollback", dep, "--to", "1", "--description", "back to 8.0.0", "--yes", "--as", "alice")
 	oneOff := "rewind-" + dep + "-oneoff-db-downgrade"
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -172,10 +172,10 @@ func TestWorkerKilledDuringTheMetadataDowngradeConverges(t *testing.T) {
 		t.Fatalf("the rollback must converge: %+v", top)
 	}
 	evs := events()
-	if c, st := countEvents(evs, "create", "oneoff-db-downgrade"), countEvents(evs, "start", "oneoff-db-downgrade"); c != 1 || st != 1 {
+	if c, st := itest.CountEvents(evs, "create", "oneoff-db-downgrade"), itest.CountEvents(evs, "start", "oneoff-db-downgrade"); c != 1 || st != 1 {
 		t.Fatalf("the metadata downgrade must run exactly once: %d creates, %d starts", c, st)
 	}
-	if n := countEvents(evs, "kill", "oneoff-db-downgrade"); n != 0 {
+	if n := itest.CountEvents(evs, "kill", "oneoff-db-downgrade"); n != 0 {
 		t.Fatalf("the migration was signalled %d times", n)
 	}
 	if st := status(t, "rewind-"+dep+"-scheduler"); st["runtime"] != "8.0.0" {

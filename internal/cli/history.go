@@ -52,7 +52,7 @@ func historyCmd(s *session) *cobra.Command {
 			}
 			rows := make([][]string, 0, len(revs))
 			for _, r := range revs {
-				rows = append(rows, []string{revisionLabel(r), stamp(r.CreatedAt), r.CreatedBy, string(r.Type),
+				rows = append(rows, []string{revisionLabel(r), stamp(r.CreatedAt), requester(r), string(r.Type),
 					orDash(r.ImageRef), orDash(r.DagBundleVersion), statusText(r), targetText(policy.Target(r, d.CurrentRevision, latest, now, window)),
 					clipText(r.Description, 60)})
 			}
@@ -91,4 +91,13 @@ func statusText(r domain.Revision) string {
 		return "FAILED: " + clipText(r.FailureReason, 40)
 	}
 	return string(r.Status)
+}
+
+// requester is who asked for a revision, marked when it is only what the
+// request claimed rather than verified (R18).
+func requester(r domain.Revision) string {
+	if r.RequestedByVerified {
+		return r.CreatedBy
+	}
+	return r.CreatedBy + " (claimed)"
 }

@@ -200,6 +200,31 @@ func TestTemporalCLIStartsDeploys(t *testing.T) {
 	if len(revs) != 1 || revs[0].Status != domain.StatusDeployed || revs[0].CreatedBy != "carol" || revs[0].Description != "from the Temporal CLI" {
 		t.Fatalf("history after the Temporal CLI deploy: %+v", revs)
 	}
+	// R18: anyone with access to the namespace can claim to be carol; the
+	// revision says it was claimed, and so do history and the search
+	// attributes. The same deploy through rewind is verified.
+	mustRewind(t, "deploy", d2, "--image", itest.Image(t, "8.0.0"), "--as", "carol", "--wait")
+	revs = historyJSON(t, d2)
+	if revs[1].RequestedByVerified || !revs[0].RequestedByVerified {
+		t.Fatalf("the Temporal CLI's requester must be claimed, rewind's verified: %+v", revs)
+	}
+	if out := mustRewind(t, "history", d2); !strings.Contains(out, "carol (claimed)") || strings.Count(out, "(claimed)") != 1 {
+		t.Fatalf("history must mark the claimed requester:\n%s", out)
+	}
+	for q, want := range map[string]int{`RewindDeployment="` + d2 + `" AND RewindRequestedByVerified=false`: 1, `RewindDeployment="` + d2 + `" AND RewindRequestedByVerified=true`: 1} {
+		var n int
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+			resp, err := s.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: q})
+			if err == nil {
+				if n = len(resp.GetExecutions()); n == want {
+					break
+				}
+			}
+		}
+		if n != want {
+			t.Fatalf("%s: %d workflows, want %d", q, n, want)
+		}
+	}
 
 	bad := map[string]string{
 		"misspelt field":      `{"deploymentId":"` + d2 + `","imageRef":"r:1","requestedBy":"carol","descripton":"typo"}`,
@@ -218,7 +243,7 @@ func TestTemporalCLIStartsDeploys(t *testing.T) {
 			t.Fatalf("%s: want non-retryable %s, got %v", name, want[name], err)
 		}
 	}
-	if n := len(historyJSON(t, d2)); n != 1 {
+	if n := len(historyJSON(t, d2)); n != 2 {
 		t.Fatalf("bad input recorded revisions: %d", n)
 	}
 }

@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,69 +14,6 @@ import (
 	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/internal/store"
 )
-
-// dockerEvent is one line of `docker events --format '{{json .}}'`.
-type dockerEvent struct {
-	Status   string `json:"status"`
-	ID       string `json:"id"`
-	TimeNano int64  `json:"timeNano"`
-	Actor    struct {
-		Attributes map[string]string `json:"Attributes"`
-	} `json:"Actor"`
-}
-
-func (e dockerEvent) name() string { return e.Actor.Attributes["name"] }
-
-// recordEvents subscribes to the deployment's container events from now
-// on and returns a function that ends the subscription and hands back what
-// it saw, oldest first. A live subscription, because the Engine keeps only
-// its last 256 events for `docker events --since`, and other tests sharing
-// the Engine roll them over within a minute.
-func recordEvents(t *testing.T, dep string) func() []dockerEvent {
-	t.Helper()
-	var out bytes.Buffer
-	cmd := exec.Command("docker", "events", "--filter", "type=container", "--filter", "label=rewind.deployment="+dep, "--format", "{{json .}}")
-	cmd.Stdout = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	time.Sleep(time.Second) // the subscription is open before anything happens
-	return func() []dockerEvent {
-		time.Sleep(time.Second) // the last events are delivered
-		stop()
-		var evs []dockerEvent
-		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-			if line == "" {
-				continue
-			}
-			var e dockerEvent
-			if err := json.Unmarshal([]byte(line), &e); err != nil {
-				t.Fatalf("docker event %q: %v", line, err)
-			}
-			evs = append(evs, e)
-		}
-		return evs
-	}
-}
-
-func countEvents(evs []dockerEvent, status, nameContains string) int {
-	n := 0
-	for _, e := range evs {
-		if e.Status == status && strings.Contains(e.name(), nameContains) {
-			n++
-		}
-	}
-	return n
-}
 
 // pulledDigest pulls a test image and returns its repo digest.
 func pulledDigest(t *testing.T, ref string) string {

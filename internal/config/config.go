@@ -32,6 +32,13 @@ type Config struct {
 	TemporalTLSKey        string `env:"REWIND_TEMPORAL_TLS_KEY"`
 	TemporalTLSServerName string `env:"REWIND_TEMPORAL_TLS_SERVER_NAME"`
 	TemporalAPIKey        string `env:"REWIND_TEMPORAL_API_KEY"`
+	// RequestSigningKey signs who asked for a change (R18): rewind's clients
+	// sign, workers verify. Empty: a key file in the data directory.
+	RequestSigningKey string `env:"REWIND_REQUEST_SIGNING_KEY"`
+	// RequireVerifiedRequests refuses changes whose requester is not signed
+	// (started from the Temporal CLI or UI) instead of recording them as
+	// claimed.
+	RequireVerifiedRequests bool `env:"REWIND_REQUIRE_VERIFIED_REQUESTS" envDefault:"false"`
 	// PayloadKeys encrypt every payload: "id:base64key,…", the first
 	// encrypts, all decrypt (internal/codec).
 	PayloadKeys string `env:"REWIND_PAYLOAD_KEYS"`
@@ -193,6 +200,9 @@ func (c *Config) finish() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return &Error{"REWIND_LOG_LEVEL", c.LogLevel, "must be debug, info, warn or error"}
+	}
+	if err := c.finishIdentity(); err != nil {
+		return err
 	}
 	return c.finishSecurity()
 }

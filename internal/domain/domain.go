@@ -117,25 +117,28 @@ const RedactedValue = "(redacted)"
 
 // Revision is one deploy: one row of Deploy History (R1).
 type Revision struct {
-	DeploymentID     string     `json:"deploymentId"`
-	Number           int        `json:"number"`
-	CreatedAt        time.Time  `json:"createdAt"`
-	CreatedBy        string     `json:"createdBy"`
-	Description      string     `json:"description"`
-	Type             DeployType `json:"type"`
-	ImageRef         string     `json:"imageRef"`
-	ImageDigest      string     `json:"imageDigest"`
-	RuntimeVersion   string     `json:"runtimeVersion"`
-	AirflowVersion   string     `json:"airflowVersion"`
-	DagBundleVersion string     `json:"dagBundleVersion"`
-	DagBundleDigest  string     `json:"dagBundleDigest"`
-	DagDeployEnabled bool       `json:"dagDeployEnabled"`
-	Status           Status     `json:"status"`
-	RollbackOf       int        `json:"rollbackOf,omitempty"`
-	WorkflowID       string     `json:"workflowId"`
-	RunID            string     `json:"runId"`
-	FailureReason    string     `json:"failureReason,omitempty"`
-	FinishedAt       *time.Time `json:"finishedAt,omitempty"`
+	DeploymentID string    `json:"deploymentId"`
+	Number       int       `json:"number"`
+	CreatedAt    time.Time `json:"createdAt"`
+	CreatedBy    string    `json:"createdBy"`
+	// RequestedByVerified: CreatedBy was signed by rewind's own clients;
+	// false means it is only what the request claimed (R18).
+	RequestedByVerified bool       `json:"requestedByVerified"`
+	Description         string     `json:"description"`
+	Type                DeployType `json:"type"`
+	ImageRef            string     `json:"imageRef"`
+	ImageDigest         string     `json:"imageDigest"`
+	RuntimeVersion      string     `json:"runtimeVersion"`
+	AirflowVersion      string     `json:"airflowVersion"`
+	DagBundleVersion    string     `json:"dagBundleVersion"`
+	DagBundleDigest     string     `json:"dagBundleDigest"`
+	DagDeployEnabled    bool       `json:"dagDeployEnabled"`
+	Status              Status     `json:"status"`
+	RollbackOf          int        `json:"rollbackOf,omitempty"`
+	WorkflowID          string     `json:"workflowId"`
+	RunID               string     `json:"runId"`
+	FailureReason       string     `json:"failureReason,omitempty"`
+	FinishedAt          *time.Time `json:"finishedAt,omitempty"`
 	// MetadataSnapshot is the snapshot of the metadata database taken
 	// before this revision's metadata downgrade (R16), if one was.
 	MetadataSnapshot string `json:"metadataSnapshot,omitempty"`

@@ -76,7 +76,10 @@ type Event struct {
 	ImageDigest      string `json:"imageDigest,omitempty"`
 	DagBundleVersion string `json:"dagBundleVersion,omitempty"`
 	RequestedBy      string `json:"requestedBy,omitempty"`
-	Error            string `json:"error,omitempty"`
+	// RequestedByVerified is set once the worker has checked the requester
+	// (R18): true when rewind's own client signed it, false when claimed.
+	RequestedByVerified *bool  `json:"requestedByVerified,omitempty"`
+	Error               string `json:"error,omitempty"`
 }
 
 // ID is the event's document id: the hex SHA-256 of workflow id, run id and

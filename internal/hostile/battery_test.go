@@ -464,6 +464,21 @@ func (e *env) cases(t *testing.T) []hcase {
 	aw("limit=-1", 400, "InvalidInput", "GET", deploys(b)+"?limit=-1", editor, "", "")
 	aw("rollback to Runtime 4.2.0 (R7)", 422, "RuntimeTooOld", "POST", rollback(b, "1"), editor, j, okRollback)
 	aw("rollback of a git-sync deployment (R8)", 422, "UnsupportedDagSource", "POST", rollback(gs, "1"), editor, j, okRollback)
+	// R10 before anything else: a token with no grant learns nothing of the
+	// deployment's settings (here R8's) and starts no dry run.
+	for _, body := range []string{`{"description":"why","dryRun":true}`, okRollback} {
+		cs = append(cs, hcase{via: viaAPI, name: "rollback " + body + " by a user with no grant", want: "PermissionDenied", status: 403,
+			run: func(t *testing.T) (string, int, string) {
+				plans := `WorkflowId STARTS_WITH "plan/` + gs + `/"`
+				before := e.workflowsOf(t, plans)
+				r := e.call(t, "POST", rollback(gs, "1"), nobody, j, []byte(body))
+				time.Sleep(time.Second) // visibility is eventually consistent
+				if n := e.workflowsOf(t, plans) - before; n != 0 {
+					return fmt.Sprintf("%d dry runs started", n), r.status, r.msg
+				}
+				return r.typ, r.status, r.msg
+			}})
+	}
 	cs = append(cs, hcase{via: viaAPI, name: "a second change while one runs (R14)", want: "ChangeInProgress", status: 409, run: func(t *testing.T) (string, int, string) {
 		stop := e.busy(t, img)
 		defer stop()

@@ -94,6 +94,12 @@ func cliType(code int, stderr string) string {
 // the application error it failed with, "ok" if it succeeded.
 func (e *env) temporalRun(t *testing.T, workflowType, input string) (string, string) {
 	t.Helper()
+	return e.temporalRunOn(t, e.srv.TaskQueue, workflowType, input)
+}
+
+// temporalRunOn is temporalRun on a given task queue.
+func (e *env) temporalRunOn(t *testing.T, queue, workflowType, input string) (string, string) {
+	t.Helper()
 	e.seq++
 	id := fmt.Sprintf("hostile/%d-%d", e.seq, time.Now().UnixNano())
 	f := filepath.Join(t.TempDir(), "input.json")
@@ -103,7 +109,7 @@ func (e *env) temporalRun(t *testing.T, workflowType, input string) (string, str
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, itest.TemporalCLI(t), "workflow", "execute", "--address", e.srv.Addr, "--namespace", "default",
-		"--type", workflowType, "--task-queue", e.srv.TaskQueue, "--workflow-id", id, "--input-file", f, "--output", "json").CombinedOutput()
+		"--type", workflowType, "--task-queue", queue, "--workflow-id", id, "--input-file", f, "--output", "json").CombinedOutput()
 	if err == nil {
 		return "ok", ""
 	}

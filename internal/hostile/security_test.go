@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/rewindhq/rewind/internal/api"
+	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/workflows"
 )
@@ -32,6 +34,21 @@ import (
 func (e *env) securityCases(t *testing.T) []hcase {
 	b, img := e.bundle, e.image
 	var cs []hcase
+
+	// R18: a requester forged through the Temporal CLI (it claims to be the
+	// editor) is refused where the installation requires verified
+	// requesters: a worker of its own, on its own task queue, with the
+	// switch on.
+	cs = append(cs, hcase{via: viaTemporal, name: "forged requester under REWIND_REQUIRE_VERIFIED_REQUESTS", want: "PermissionDenied",
+		run: func(t *testing.T) (string, int, string) {
+			queue := e.strictWorker(t)
+			got, msg := e.temporalRunOn(t, queue, workflows.DeployWorkflowName,
+				`{"deploymentId":"`+img+`","imageRef":"`+itest.Image(t, "9.1.0")+`","requestedBy":"`+editor+`","description":"I am the editor"}`)
+			if got == "PermissionDenied" && !strings.Contains(msg, "not verified") {
+				return "PermissionDenied for another reason", 0, msg
+			}
+			return got, 0, msg
+		}})
 	j := "application/json"
 	okDeploy := []byte(`{"imageRef":"` + itest.Image(t, "9.1.0") + `","description":"from CI"}`)
 	deploys := "/api/v1/deployments/" + img + "/deploys"
@@ -282,4 +299,27 @@ func (e *env) sessions(t *testing.T) []string {
 		out = append(out, fmt.Sprintf("%s %s %s %d %d", id[:12], tok, user, exp, ended))
 	}
 	return out
+}
+
+// strictWorker starts a worker that requires verified requesters, on a
+// task queue of its own, for the rest of the case, and returns the queue.
+func (e *env) strictWorker(t *testing.T) string {
+	const queue = "rewind-it-strict"
+	cfg := *e.cfg
+	cfg.TaskQueue, cfg.RequireVerifiedRequests = queue, true
+	w, err := app.StartWorker(context.Background(), &cfg, itest.QuietSlog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return queue
+}
+
+// workflowsOf counts the workflows a visibility query finds.
+func (e *env) workflowsOf(t *testing.T, query string) int {
+	resp, err := e.srv.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return len(resp.GetExecutions())
 }

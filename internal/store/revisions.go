@@ -13,7 +13,7 @@ import (
 
 const revisionColumns = `deployment_id, number, created_at, created_by, description, type, image_ref, image_digest,
 	runtime_version, airflow_version, dag_bundle_version, dag_bundle_digest, dag_deploy_enabled, status,
-	rollback_of, workflow_id, run_id, failure_reason, finished_at, metadata_snapshot`
+	rollback_of, workflow_id, run_id, failure_reason, finished_at, metadata_snapshot, requested_by_verified`
 
 // InProgressError says another change holds the deployment (R14): its
 // revision is still INITIALIZED.
@@ -66,10 +66,10 @@ func (s *Store) CreateRevision(ctx context.Context, r domain.Revision) (domain.R
 	r.CreatedAt = r.CreatedAt.UTC().Truncate(time.Microsecond)
 	r.FinishedAt, r.MetadataSnapshot = nil, ""
 	if _, err := tx.ExecContext(ctx, `INSERT INTO revisions (`+revisionColumns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,NULL,'')`,
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,NULL,'',$19)`,
 		r.DeploymentID, r.Number, micros(r.CreatedAt), r.CreatedBy, r.Description, string(r.Type), r.ImageRef, r.ImageDigest,
 		r.RuntimeVersion, r.AirflowVersion, r.DagBundleVersion, r.DagBundleDigest, r.DagDeployEnabled, string(r.Status),
-		r.RollbackOf, r.WorkflowID, r.RunID, r.FailureReason); err != nil {
+		r.RollbackOf, r.WorkflowID, r.RunID, r.FailureReason, r.RequestedByVerified); err != nil {
 		return r, err
 	}
 	return r, tx.Commit()
@@ -216,7 +216,7 @@ func scanRevision(r scanner) (domain.Revision, error) {
 	)
 	err := r.Scan(&v.DeploymentID, &v.Number, &created, &v.CreatedBy, &v.Description, &typ, &v.ImageRef, &v.ImageDigest,
 		&v.RuntimeVersion, &v.AirflowVersion, &v.DagBundleVersion, &v.DagBundleDigest, &v.DagDeployEnabled, &status,
-		&v.RollbackOf, &v.WorkflowID, &v.RunID, &v.FailureReason, &finished, &v.MetadataSnapshot)
+		&v.RollbackOf, &v.WorkflowID, &v.RunID, &v.FailureReason, &finished, &v.MetadataSnapshot, &v.RequestedByVerified)
 	if err != nil {
 		return v, err
 	}

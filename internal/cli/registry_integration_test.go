@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	registrytypes "github.com/docker/docker/api/types/registry"
@@ -39,13 +38,13 @@ type privateStack struct {
 	config  string // the config.json in REWIND_REGISTRY_CONFIG's directory
 	repo    string // <registry>/t-…/airflow
 	digests map[string]string
-	logs    *lockedBuffer
+	logs    string // the worker's log file
 	dataDir string
 }
 
 func startPrivateStack(t *testing.T) *privateStack {
 	t.Helper()
-	p := &privateStack{reg: testregistry.Start(t), digests: map[string]string{}, logs: &lockedBuffer{}}
+	p := &privateStack{reg: testregistry.Start(t), digests: map[string]string{}, logs: filepath.Join(t.TempDir(), "worker.log")}
 	repo := "t-" + testregistry.Random(4) + "/airflow"
 	p.repo = p.reg.Addr + "/" + repo
 	for _, tag := range []string{"9.1.0", "8.0.0"} {
@@ -58,7 +57,12 @@ func startPrivateStack(t *testing.T) *privateStack {
 	p.stack = itest.StartServer(t)
 	cfg := itest.Config(t)
 	p.dataDir = cfg.DataDir
-	w, err := app.StartWorker(context.Background(), cfg, slog.New(slog.NewJSONHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	logs, err := os.Create(p.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logs.Close() })
+	w, err := app.StartWorker(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +136,11 @@ func (p *privateStack) noSecrets(t *testing.T, deps []string, passwords ...strin
 		}
 		check("temporal workflow show "+workflows.ChangeWorkflowID(dep), decoded)
 	}
-	check("the worker's log", []byte(p.logs.String()))
+	logs, err := os.ReadFile(p.logs)
+	if err != nil || len(logs) == 0 {
+		t.Fatalf("the worker's log: %v (%d bytes)", err, len(logs))
+	}
+	check("the worker's log", logs)
 	err = filepath.WalkDir(p.dataDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -306,22 +314,4 @@ func TestPrivateRegistryWrongPasswordChangesNothing(t *testing.T) {
 		t.Fatalf("the pull must fail for good in one attempt: attempt %d, failure %v", attempt, f)
 	}
 	p.noSecrets(t, []string{dep}, p.reg.Password, wrong)
-}
-
-// lockedBuffer is a bytes.Buffer for a logger written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

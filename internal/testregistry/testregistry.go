@@ -65,6 +65,7 @@ func Start(t testing.TB) *Registry {
 		if out, err := run("stop"); err != nil {
 			t.Errorf("stop the registry on %s: %v\n%s", r.Addr, err, out)
 		}
+		r.untagAll()
 	})
 	return r
 }
@@ -102,6 +103,27 @@ func (r *Registry) Push(t testing.TB, src, repoTag string) (ref, digest string) 
 	}
 	docker("rmi", ref)
 	return ref, digest
+}
+
+// untagAll removes the Engine's names under the registry's address that
+// the test's pulls left (the layers stay under the names they came with):
+// each test's registry has a port of its own, so they would pile up. This
+// cleanup runs after the test's containers are removed; a name still in
+// use is left.
+func (r *Registry) untagAll() {
+	out, _ := exec.Command("docker", "image", "ls", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || !strings.HasPrefix(f[0], r.Addr+"/") {
+			continue
+		}
+		if f[1] != "<none>" {
+			_ = exec.Command("docker", "rmi", f[0]+":"+f[1]).Run()
+		}
+		if f[2] != "<none>" {
+			_ = exec.Command("docker", "rmi", f[0]+"@"+f[2]).Run()
+		}
+	}
 }
 
 // WriteAuths writes a docker config file whose auths hold the registry's

@@ -9,11 +9,20 @@
 # without touching the daemon's configuration. Deletes are enabled so tests
 # can remove manifests, and there is no blob descriptor cache so the
 # registry always answers from its storage.
+# With REWIND_TEST_REGISTRY_HTPASSWD=FILE (bcrypt lines, see
+# internal/testregistry/cmd/htpasswd) every request needs HTTP basic
+# authentication: the private-registry tests' registry (scripts/registry-auth.sh).
 set -euo pipefail
 cmd=${1:?usage: registry.sh start|stop DIR} dir=${2:?usage: registry.sh start|stop DIR}
 addr=${REWIND_TEST_REGISTRY:-127.0.0.1:5000}
+htpasswd=${REWIND_TEST_REGISTRY_HTPASSWD:-}
 bin=$(command -v docker-registry || command -v registry || true)
-up() { curl -fsS -o /dev/null "http://$addr/v2/" 2>/dev/null; }
+# Up means it answers /v2/: 200 when open, 401 (a challenge) with authentication.
+up() {
+  local code
+  code=$(curl -sS -o /dev/null -w '%{http_code}' "http://$addr/v2/" 2>/dev/null) || return 1
+  [ "$code" = 200 ] || { [ -n "$htpasswd" ] && [ "$code" = 401 ]; }
+}
 case $cmd in
 start)
   [ -n "$bin" ] || { echo "docker-registry is not installed (apt-get install -y docker-registry)" >&2; exit 1; }
@@ -40,6 +49,15 @@ storage:
 http:
   addr: $addr
 YML
+  if [ -n "$htpasswd" ]; then
+    [ -s "$htpasswd" ] || { echo "REWIND_TEST_REGISTRY_HTPASSWD=$htpasswd is missing or empty" >&2; exit 1; }
+    cat >>"$dir/config.yml" <<YML
+auth:
+  htpasswd:
+    realm: rewind-test
+    path: $(cd "$(dirname "$htpasswd")" && pwd)/$(basename "$htpasswd")
+YML
+  fi
   nohup "$bin" serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
   echo $! >"$dir/registry.pid"
   for _ in $(seq 1 100); do

@@ -156,6 +156,7 @@ func Runtime(cfg *config.Config) (*runtime.Runtime, error) {
 		RuntimeVersionLabel: cfg.RuntimeVersionLabel, AirflowVersionLabel: cfg.AirflowVersionLabel,
 		BundleRoot: cfg.BundleRoot, Network: cfg.DockerNetwork,
 		DrainTimeout: cfg.DrainTimeout, StopTimeout: cfg.StopTimeout, HealthTimeout: cfg.HealthTimeout, HealthAttempts: cfg.HealthAttempts,
+		RegistryConfig: cfg.RegistryConfig,
 	})
 }
 

@@ -70,6 +70,10 @@ type Config struct {
 	DrainTimeout        time.Duration `env:"REWIND_DRAIN_TIMEOUT" envDefault:"1h"`
 	StopTimeout         time.Duration `env:"REWIND_STOP_TIMEOUT" envDefault:"30s"`
 	HealthTimeout       time.Duration `env:"REWIND_HEALTH_TIMEOUT" envDefault:"2m"`
+	// RegistryConfig is the docker config registry credentials are read
+	// from on the worker (auths, credsStore, credHelpers): a directory
+	// holding config.json, or the file; empty: $DOCKER_CONFIG or ~/.docker.
+	RegistryConfig string `env:"REWIND_REGISTRY_CONFIG"`
 	// MetadataDowngradeCommand runs, on a Runtime downgrade, as a one-off
 	// container of the current (newer) image before the older one starts
 	// (R11). {{airflowVersion}} is replaced by the target's Airflow version.
@@ -180,6 +184,12 @@ func (c *Config) finish() error {
 		"REWIND_HEALTH_TIMEOUT": c.HealthTimeout, "REWIND_DOWNGRADE_TIMEOUT": c.DowngradeTimeout, "REWIND_WORKER_STOP_TIMEOUT": c.WorkerStopTimeout} {
 		if d <= 0 {
 			return &Error{name, d.String(), "must be a positive duration such as 30s or 1h"}
+		}
+	}
+	// Named but missing is a mistake to report now, not at the first pull.
+	if c.RegistryConfig != "" {
+		if _, err := os.Stat(c.RegistryConfig); err != nil {
+			return &Error{"REWIND_REGISTRY_CONFIG", c.RegistryConfig, "must name a docker config directory or its config.json: " + err.Error()}
 		}
 	}
 	if c.HealthAttempts < 1 || c.HealthAttempts > 20 {

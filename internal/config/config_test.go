@@ -40,6 +40,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"REWIND_HEALTH_TIMEOUT":          "-5s",
 		"REWIND_TOKEN_TTL":               "90d",
 		"REWIND_HTTP_TRUSTED_PROXIES":    "10.0.0.0/8,proxy.internal",
+		"REWIND_REGISTRY_CONFIG":         "/nonexistent/docker-config",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {

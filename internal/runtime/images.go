@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -70,10 +71,12 @@ func repoOf(ref string) string {
 }
 
 // Available says whether a revision's recorded image can still be had: on
-// the Engine already, or from its registry by digest. A registry that no
-// longer serves the digest is DigestMismatch, so a rollback can be refused
-// before it records anything; an unreachable registry is an ordinary error,
-// retried like a pull.
+// the Engine already, or from its registry by digest, asked with the
+// registry's credentials (auth.go). A registry that no longer serves the
+// digest is DigestMismatch, and one that refuses the credentials (or wants
+// some) is RegistryAuth, so a rollback can be refused before it records
+// anything; an unreachable registry is an ordinary error, retried like a
+// pull.
 func (r *Runtime) Available(ctx context.Context, ref, digest string) error {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
@@ -83,12 +86,22 @@ func (r *Runtime) Available(ctx context.Context, ref, digest string) error {
 	if _, err := r.cli.ImageInspect(ctx, pinned); err == nil {
 		return nil
 	}
-	_, err = r.cli.DistributionInspect(ctx, pinned, "")
-	switch {
-	case err == nil:
+	c, err := r.credentialsFor(ctx, named)
+	if err != nil {
+		return err
+	}
+	_, err = r.cli.DistributionInspect(ctx, pinned, c.header)
+	if err == nil {
 		return nil
-	case errdefs.IsNotFound(err) || strings.Contains(err.Error(), "manifest unknown") || strings.Contains(err.Error(), "not found"):
+	}
+	if refusal := authRefusal("check "+pinned, err, c); refusal != nil {
+		return refusal
+	}
+	if errdefs.IsNotFound(err) || strings.Contains(err.Error(), "manifest unknown") || strings.Contains(err.Error(), "not found") {
 		return domain.Errorf(domain.DigestMismatch, "revision image %s was recorded with digest %s, which %s no longer serves", ref, digest, reference.Domain(named))
+	}
+	if msg := c.scrub(err.Error()); msg != err.Error() {
+		return errors.New(msg)
 	}
 	return err
 }

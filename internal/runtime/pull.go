@@ -83,11 +83,17 @@ func ProgressEvery(d time.Duration) PullOption { return func(o *pullOptions) { o
 // down). Docker keeps the layers it already has, so a retried pull resumes
 // from the layers that completed.
 //
+// Every registry call carries the registry's credentials (auth.go),
+// resolved only when a call is made: a cached image by digest needs neither
+// the registry nor a credential helper.
+//
 // Errors: a malformed ref or digest is InvalidInput; an image or tag the
 // registry does not have is NotFound; a recorded digest the registry no
 // longer serves, or (with VerifyTag) a tag that now serves other content, is
-// DigestMismatch with both digests in the message. Anything else (registry or
-// daemon unreachable) is an ordinary, retryable error.
+// DigestMismatch with both digests in the message; the registry refusing the
+// credentials, or requiring some and none being configured, is RegistryAuth.
+// Anything else (registry or daemon unreachable) is an ordinary, retryable
+// error.
 func (r *Runtime) Pull(ctx context.Context, ref, wantDigest string, progress func(Progress), opts ...PullOption) (Image, error) {
 	o := pullOptions{interval: 500 * time.Millisecond}
 	for _, f := range opts {
@@ -106,6 +112,17 @@ func (r *Runtime) Pull(ctx context.Context, ref, wantDigest string, progress fun
 	}
 	tagRef := reference.FamiliarString(tagged)
 	img := Image{Ref: tagRef}
+	var resolved *credentials
+	creds := func() (credentials, error) {
+		if resolved == nil {
+			c, err := r.credentialsFor(ctx, named)
+			if err != nil {
+				return c, err
+			}
+			resolved = &c
+		}
+		return *resolved, nil
+	}
 
 	pullRef := tagRef
 	if wantDigest != "" {
@@ -114,7 +131,11 @@ func (r *Runtime) Pull(ctx context.Context, ref, wantDigest string, progress fun
 		}
 		pullRef = reference.FamiliarName(named) + "@" + wantDigest
 		if o.verifyTag {
-			if err := r.verifyTag(ctx, tagRef, wantDigest); err != nil {
+			c, err := creds()
+			if err != nil {
+				return Image{}, err
+			}
+			if err := r.verifyTag(ctx, tagRef, wantDigest, c); err != nil {
 				return Image{}, err
 			}
 		}
@@ -122,10 +143,14 @@ func (r *Runtime) Pull(ctx context.Context, ref, wantDigest string, progress fun
 
 	served := ""
 	if _, err := r.cli.ImageInspect(ctx, pullRef); wantDigest == "" || err != nil {
-		served, err = r.pull(ctx, pullRef, o.interval, progress)
+		c, err := creds()
+		if err != nil {
+			return Image{}, err
+		}
+		served, err = r.pull(ctx, pullRef, o.interval, progress, c)
 		if err != nil {
 			if wantDigest != "" && domain.TypeOf(err) == domain.NotFound {
-				return Image{}, r.mismatch(ctx, tagRef, wantDigest, "")
+				return Image{}, r.mismatch(ctx, tagRef, wantDigest, "", c)
 			}
 			return Image{}, err
 		}
@@ -176,35 +201,47 @@ func versionLabel(labels map[string]string, key, ref string) (string, error) {
 }
 
 // ResolveDigest asks the registry (through the daemon, so the daemon's
-// registry configuration and credentials apply) which manifest digest ref's
-// tag serves now, without pulling.
+// registry configuration applies, with the credentials of auth.go) which
+// manifest digest ref's tag serves now, without pulling.
 func (r *Runtime) ResolveDigest(ctx context.Context, ref string) (string, error) {
-	di, err := r.cli.DistributionInspect(ctx, ref, "")
+	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return "", classify("resolve "+ref, err)
+		return "", domain.Errorf(domain.InvalidInput, "image reference %q is not valid: %v", ref, err)
+	}
+	c, err := r.credentialsFor(ctx, named)
+	if err != nil {
+		return "", err
+	}
+	return r.resolveDigest(ctx, ref, c)
+}
+
+func (r *Runtime) resolveDigest(ctx context.Context, ref string, c credentials) (string, error) {
+	di, err := r.cli.DistributionInspect(ctx, ref, c.header)
+	if err != nil {
+		return "", classify("resolve "+ref, err, c)
 	}
 	return di.Descriptor.Digest.String(), nil
 }
 
-func (r *Runtime) verifyTag(ctx context.Context, tagRef, want string) error {
-	now, err := r.ResolveDigest(ctx, tagRef)
+func (r *Runtime) verifyTag(ctx context.Context, tagRef, want string, c credentials) error {
+	now, err := r.resolveDigest(ctx, tagRef, c)
 	if err != nil {
 		if domain.TypeOf(err) == domain.NotFound {
-			return r.mismatch(ctx, tagRef, want, "")
+			return r.mismatch(ctx, tagRef, want, "", c)
 		}
 		return err
 	}
 	if now != want {
-		return r.mismatch(ctx, tagRef, want, now)
+		return r.mismatch(ctx, tagRef, want, now, c)
 	}
 	return nil
 }
 
 // mismatch builds the refusal a deploy or rollback shows as is: which digest
 // the revision recorded, and what the registry serves for the tag now.
-func (r *Runtime) mismatch(ctx context.Context, tagRef, want, now string) error {
+func (r *Runtime) mismatch(ctx context.Context, tagRef, want, now string, c credentials) error {
 	if now == "" {
-		if d, err := r.ResolveDigest(ctx, tagRef); err == nil {
+		if d, err := r.resolveDigest(ctx, tagRef, c); err == nil {
 			now = d
 		}
 	}
@@ -220,10 +257,10 @@ func (r *Runtime) mismatch(ctx context.Context, tagRef, want, now string) error 
 // pull runs ImagePull and reads its JSON message stream to the end (the pull
 // is only complete when the stream is), reporting progress and returning the
 // digest from the final "Digest: sha256:…" status.
-func (r *Runtime) pull(ctx context.Context, ref string, every time.Duration, progress func(Progress)) (string, error) {
-	rc, err := r.cli.ImagePull(ctx, ref, image.PullOptions{})
+func (r *Runtime) pull(ctx context.Context, ref string, every time.Duration, progress func(Progress), c credentials) (string, error) {
+	rc, err := r.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: c.header})
 	if err != nil {
-		return "", classify("pull "+ref, err)
+		return "", classify("pull "+ref, err, c)
 	}
 	defer rc.Close()
 	type layer struct {
@@ -268,7 +305,7 @@ func (r *Runtime) pull(ctx context.Context, ref string, every time.Duration, pro
 			return "", fmt.Errorf("pull %s: reading progress: %w", ref, err)
 		}
 		if m.Error != nil {
-			return "", classify("pull "+ref, errors.New(m.Error.Message))
+			return "", classify("pull "+ref, errors.New(m.Error.Message), c)
 		}
 		if strings.HasPrefix(m.Status, "Digest: ") {
 			served = strings.TrimSpace(strings.TrimPrefix(m.Status, "Digest: "))
@@ -320,15 +357,32 @@ func repoDigest(repoDigests []string, name string) string {
 	return ""
 }
 
-// classify separates "the registry has no such thing" (NotFound: retrying
-// cannot help, fail fast) from everything else (ordinary errors: the
-// registry or the daemon may come back).
-func classify(what string, err error) error {
+// classify separates "the registry refuses these credentials, or wants
+// some" (RegistryAuth) and "the registry has no such thing" (NotFound) —
+// retrying cannot help either, fail fast — from everything else (ordinary
+// errors: the registry or the daemon may come back). Auth comes first: the
+// daemon reports a registry's "denied" as not found ("pull access denied
+// …, repository does not exist or may require 'docker login'"), which with
+// credentials sent means they were refused. Without credentials it stays
+// NotFound: that is how an open registry (Docker Hub) answers for a
+// repository that does not exist.
+func classify(what string, err error, c credentials) error {
 	if err == nil {
 		return nil
 	}
-	if cerrdefs.IsNotFound(err) || isNotFoundText(err.Error()) {
-		return domain.Errorf(domain.NotFound, "%s: image not found in the registry: %v", what, err)
+	if refusal := authRefusal(what, err, c); refusal != nil {
+		return refusal
+	}
+	msg := c.scrub(err.Error())
+	if cerrdefs.IsNotFound(err) || isNotFoundText(msg) {
+		hint := ""
+		if !c.sent() && strings.Contains(strings.ToLower(msg), "denied") {
+			hint = fmt.Sprintf(" (no credentials for %s were found in %s)", c.registry, c.config)
+		}
+		return domain.Errorf(domain.NotFound, "%s: image not found in the registry: %s%s", what, msg, hint)
+	}
+	if msg != err.Error() {
+		return fmt.Errorf("%s: %s", what, msg)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -78,6 +78,13 @@ type Config struct {
 	// running since its last start to count as up, so that one that crashes
 	// right after starting is not taken for healthy (default 250ms).
 	StableFor time.Duration
+	// RegistryConfig is the docker config (a directory holding config.json,
+	// or the file itself) registry credentials are read from; empty:
+	// docker's own, $DOCKER_CONFIG or ~/.docker (see auth.go).
+	RegistryConfig string
+	// HelperTimeout bounds one run of a credential helper (default
+	// DefaultHelperTimeout).
+	HelperTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -101,6 +108,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HealthAttempts == 0 {
 		c.HealthAttempts = 3
+	}
+	if c.HelperTimeout == 0 {
+		c.HelperTimeout = DefaultHelperTimeout
 	}
 	if c.StableFor == 0 {
 		c.StableFor = 250 * time.Millisecond

@@ -5,10 +5,10 @@ package action
 
 import (
 	"context"
-	"time"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"

@@ -6,6 +6,7 @@ package activities
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
 
@@ -62,6 +63,8 @@ type DeployCheck struct {
 	CarriesBundle bool              `json:"carriesBundle"`
 	BundleDigest  string            `json:"bundleDigest,omitempty"`
 	Signature     string            `json:"signature,omitempty"` // the requester's (R18)
+	// ImageRef of a DAG_ONLY deploy, when given, must be the current image.
+	ImageRef string `json:"imageRef,omitempty"`
 }
 
 // DeployPlan is the deployment as the deploy found it.
@@ -102,9 +105,16 @@ func (a *Activities) ValidateDeploy(ctx context.Context, c DeployCheck) (DeployP
 	if c.Type == domain.DeployDAGOnly && plan.Current == nil {
 		return plan, refuse(domain.Errorf(domain.InvalidInput, "deployment %s has no image yet: its first deploy must include one", d.ID))
 	}
+	if c.Type == domain.DeployDAGOnly && c.ImageRef != "" && !runtime.SameImage(c.ImageRef, plan.Current.ImageRef) {
+		return plan, refuse(domain.Errorf(domain.InvalidInput, "a DAG_ONLY deploy keeps the current image %s; --image names %s (deploy both with IMAGE_AND_DAG)",
+			plan.Current.ImageRef, c.ImageRef))
+	}
 	// An unsafe or missing bundle is refused here, before the revision is
-	// recorded, so hostile input changes nothing.
+	// recorded, so hostile input changes nothing. Checking reads the whole
+	// bundle (up to REWIND_BUNDLE_MAX_BYTES), so the activity heartbeats.
 	if c.BundleDigest != "" && a.Bundles != nil {
+		stop := heartbeatWhile(ctx, "checking DAG bundle "+c.BundleDigest)
+		defer stop()
 		if err := bundle.Check(ctx, a.Bundles, c.BundleDigest, a.Config.BundleRoot, a.limits()); err != nil {
 			return plan, refuse(err)
 		}

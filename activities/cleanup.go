@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/rewindhq/rewind/internal/bundle"
+	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/store"
 )
 
@@ -45,7 +47,12 @@ type CleanupBatchResult struct {
 	BundleDirs     int    `json:"bundleDirs"`
 	BundleObjects  int    `json:"bundleObjects"`
 	Images         int    `json:"images"`
+	Snapshots      int    `json:"snapshots,omitempty"`
 	BytesFreed     int64  `json:"bytesFreed"`
+	// Failed artifacts could not be removed this time and stay for a later
+	// batch; SetAside ones were given up on (rewind cleanup --status).
+	Failed   int `json:"failed,omitempty"`
+	SetAside int `json:"setAside,omitempty"`
 }
 
 // CleanupBatch deletes the expired revisions of the next page of
@@ -67,20 +74,50 @@ func (a *Activities) CleanupBatch(ctx context.Context, req CleanupBatchRequest) 
 	if err := a.Faults.inject(ctx, "CleanupBatch", "mid"); err != nil {
 		return res, err
 	}
+	// One pass over the outbox, in key order: an artifact that fails to go
+	// is counted and passed, so it can never hold up the others, this
+	// batch or any later run.
+	var after store.Garbage
 	for {
-		gs, err := a.Store.PendingGarbage(ctx, 200)
+		gs, err := a.Store.PendingGarbageAfter(ctx, after, 200)
 		if err != nil || len(gs) == 0 {
 			return res, err
 		}
+		var done []store.Garbage
 		for _, g := range gs {
 			if err := a.collect(ctx, g, &res); err != nil {
-				return res, err
+				if err := a.failed(ctx, g, err, &res); err != nil {
+					return res, err
+				}
+				continue
 			}
+			done = append(done, g)
 		}
-		if err := a.Store.DoneGarbage(ctx, gs); err != nil {
+		if err := a.Store.DoneGarbage(ctx, done); err != nil {
 			return res, err
 		}
+		after = gs[len(gs)-1]
 	}
+}
+
+// failed records an artifact that could not be removed. A refusal (the
+// bundle `current` points at, an invalid reference) cannot get better by
+// retrying and is set aside at once; anything else (the Engine away) is
+// retried by later batches up to store.MaxGarbageAttempts times.
+func (a *Activities) failed(ctx context.Context, g store.Garbage, cause error, res *CleanupBatchResult) error {
+	aside, err := a.Store.FailedGarbage(ctx, g, cause.Error(), domain.TypeOf(cause) != "")
+	if err != nil {
+		return err
+	}
+	res.Failed++
+	log := activity.GetLogger(ctx)
+	if aside {
+		res.SetAside++
+		log.Warn("cleanup set an artifact aside: it cannot be removed; see `rewind cleanup --status`", "kind", g.Kind, "deployment", g.DeploymentID, "ref", g.Ref, "error", cause)
+	} else {
+		log.Warn("cleanup could not remove an artifact; a later batch retries", "kind", g.Kind, "deployment", g.DeploymentID, "ref", g.Ref, "error", cause)
+	}
+	return nil
 }
 
 // collect removes one artifact, unless a revision has come to reference it
@@ -103,6 +140,19 @@ func (a *Activities) collect(ctx context.Context, g store.Garbage, res *CleanupB
 			return err
 		}
 		res.BundleObjects++
+	case store.GarbageSnapshot:
+		path, err := a.snapshotPath(g.Ref)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(path)
+		if err == nil {
+			res.BytesFreed += fi.Size()
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		res.Snapshots++
 	case store.GarbageImage:
 		if a.Images == nil {
 			return nil

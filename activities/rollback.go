@@ -144,7 +144,9 @@ func (a *Activities) ValidateRollback(ctx context.Context, c RollbackCheck) (Rol
 func (a *Activities) checkImageAndWorkers(ctx context.Context, d domain.Deployment, plan *RollbackPlan) error {
 	// The target's image must still be there, by the digest it was
 	// recorded with (R3), or the rollback is refused before it records
-	// anything.
+	// anything. A slow registry is waited for, heartbeating.
+	stop := heartbeatWhile(ctx, "checking that "+plan.ToImageRef+" can still be had")
+	defer stop()
 	if plan.ToImageDigest != "" {
 		if err := a.Runtime.Available(ctx, plan.ToImageRef, plan.ToImageDigest); err != nil {
 			return refuse(err)

@@ -27,17 +27,20 @@ type PullRequest struct {
 // (no heartbeat) is retried instead of hanging. Docker keeps the layers a
 // failed attempt completed, so a retry resumes from them.
 func (a *Activities) PullImage(ctx context.Context, req PullRequest) (img runtime.Image, err error) {
-	stop := heartbeatWhile(ctx, "pulling "+req.Ref)
-	defer stop()
 	if activity.HasHeartbeatDetails(ctx) {
-		var last runtime.Progress
-		if activity.GetHeartbeatDetails(ctx, &last) == nil {
-			activity.GetLogger(ctx).Info("resuming pull", "ref", req.Ref, "layersDone", last.LayersDone, "bytesDone", last.BytesDone)
+		var prev Heartbeat
+		if activity.GetHeartbeatDetails(ctx, &prev) == nil && prev.Progress != nil {
+			activity.GetLogger(ctx).Info("resuming pull", "ref", req.Ref, "layersDone", prev.Progress.LayersDone, "bytesDone", prev.Progress.BytesDone)
 		}
 	}
+	// Docker's progress drives the heartbeat, and a pull whose bytes stop
+	// moving (a registry that holds the connection and sends nothing) is cut
+	// off as stalled and retried; Docker keeps the layers already done.
+	w, wctx := watch(ctx, "pulling "+req.Ref, a.stallTimeout())
 	var last runtime.Progress
-	img, err = a.Runtime.Pull(ctx, req.Ref, req.Digest, func(p runtime.Progress) { last = p; activity.RecordHeartbeat(ctx, p) })
-	if err != nil {
+	img, err = a.Runtime.Pull(wctx, req.Ref, req.Digest, func(p runtime.Progress) { last = p; w.pull(p) })
+	w.stop()
+	if err = w.err(wctx, err); err != nil {
 		return img, refuse(err)
 	}
 	activity.GetMetricsHandler(ctx).Counter("rewind_pull_bytes").Inc(last.BytesDone)
@@ -134,25 +137,13 @@ func downgradeCommand(template, airflowVersion string) ([]string, error) {
 	return args, nil
 }
 
-// heartbeatWhile heartbeats every few seconds until stopped, for activities
-// that block inside one call; the call's own timeouts bound it.
-func heartbeatWhile(ctx context.Context, what string) func() {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				activity.RecordHeartbeat(ctx, what)
-			}
-		}
-	}()
-	return func() { close(done) }
+// stallTimeout is how long a pull may make no progress before it is
+// retried (REWIND_STALL_TIMEOUT).
+func (a *Activities) stallTimeout() time.Duration {
+	if a.Config == nil || a.Config.StallTimeout <= 0 {
+		return 2 * time.Minute
+	}
+	return a.Config.StallTimeout
 }
 
 func clipOutput(s string) string {

@@ -91,6 +91,17 @@ func (a *Activities) SnapshotMetadata(ctx context.Context, req SnapshotRequest) 
 // snapshotDir holds metadata snapshots, <data dir>/snapshots/<deployment>/r<n>.dump.
 func (a *Activities) snapshotDir() string { return filepath.Join(a.Config.DataDir, "snapshots") }
 
+// snapshotPath is where a snapshot rewind took lives; anything that could
+// point elsewhere is refused.
+func (a *Activities) snapshotPath(rel string) (string, error) {
+	dep, file, ok := strings.Cut(rel, "/")
+	if !ok || domain.CheckDeploymentID(dep) != nil || !strings.HasPrefix(file, "r") || !strings.HasSuffix(file, ".dump") ||
+		strings.ContainsAny(file, "/\\") || strings.Contains(rel, "..") {
+		return "", domain.Errorf(domain.InvalidInput, "snapshot %q is not one rewind took", rel)
+	}
+	return filepath.Join(a.snapshotDir(), dep, file), nil
+}
+
 // RestoreRequest puts a revision's snapshot back.
 type RestoreRequest struct {
 	DeploymentID string `json:"deploymentId"`
@@ -112,13 +123,14 @@ func (a *Activities) RestoreMetadata(ctx context.Context, req RestoreRequest) er
 	if db == "" {
 		return refuse(domain.Errorf(domain.InvalidState, "deployment %s no longer names its metadata database; restore %s by hand", d.ID, req.Snapshot))
 	}
-	if req.Snapshot == "" || strings.Contains(req.Snapshot, "..") || filepath.IsAbs(req.Snapshot) {
-		return refuse(domain.Errorf(domain.InvalidInput, "snapshot %q is not one rewind took", req.Snapshot))
+	path, err := a.snapshotPath(req.Snapshot)
+	if err != nil {
+		return refuse(err)
 	}
 	if _, err := a.Runtime.KillOneOffs(ctx, d.ID); err != nil {
 		return err
 	}
-	if err := metadb.Restore(ctx, db, filepath.Join(a.snapshotDir(), req.Snapshot)); err != nil {
+	if err := metadb.Restore(ctx, db, path); err != nil {
 		return refuse(err)
 	}
 	activity.GetLogger(ctx).Warn("metadata restored from snapshot", "deployment", d.ID, "snapshot", req.Snapshot)

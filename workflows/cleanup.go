@@ -36,7 +36,12 @@ type CleanupResult struct {
 	BundleDirs    int       `json:"bundleDirs"`
 	BundleObjects int       `json:"bundleObjects"`
 	Images        int       `json:"images"`
+	Snapshots     int       `json:"snapshots,omitempty"`
 	BytesFreed    int64     `json:"bytesFreed"`
+	// SetAside: artifacts given up on (see `rewind cleanup --status`);
+	// Failed: attempts that failed and are left for a later batch.
+	SetAside int `json:"setAside,omitempty"`
+	Failed   int `json:"failed,omitempty"`
 }
 
 // defaultBatchesPerRun bounds one run's history; the rest continues as new.
@@ -109,16 +114,37 @@ func CleanupWorkflow(ctx workflow.Context, in CleanupInput) (*CleanupResult, err
 		res.BundleDirs += b.BundleDirs
 		res.BundleObjects += b.BundleObjects
 		res.Images += b.Images
+		res.Snapshots += b.Snapshots
 		res.BytesFreed += b.BytesFreed
-		t.detail(step, fmt.Sprintf("%d deployments, %d revisions, %d bundle dirs, %d bundle objects, %d images, %d bytes",
-			b.Deployments, b.Revisions, b.BundleDirs, b.BundleObjects, b.Images, b.BytesFreed))
+		res.Failed += b.Failed
+		res.SetAside += b.SetAside
+		t.detail(step, fmt.Sprintf("%d deployments, %d revisions, %d bundle dirs, %d bundle objects, %d images, %d snapshots, %d bytes; %d failed, %d set aside",
+			b.Deployments, b.Revisions, b.BundleDirs, b.BundleObjects, b.Images, b.Snapshots, b.BytesFreed, b.Failed, b.SetAside))
 		if b.LastDeployment == "" {
-			t.emit("result", eslog.LevelInfo, fmt.Sprintf("cleanup removed %d revisions, %d bundle dirs, %d bundle objects, %d images, %d bytes",
-				res.Revisions, res.BundleDirs, res.BundleObjects, res.Images, res.BytesFreed), nil)
+			level := eslog.LevelInfo
+			if res.Failed > 0 {
+				level = eslog.LevelWarn
+			}
+			t.emit("result", level, fmt.Sprintf("cleanup removed %d revisions, %d bundle dirs, %d bundle objects, %d images, %d snapshots, %d bytes; %d artifacts failed, %d set aside",
+				res.Revisions, res.BundleDirs, res.BundleObjects, res.Images, res.Snapshots, res.BytesFreed, res.Failed, res.SetAside), nil)
+			cleanupMetrics(ctx, res)
 			return &res, nil
 		}
 		in.After = b.LastDeployment
 	}
 	in.Totals = &res
+	t.continuedAsNew()
 	return nil, workflow.NewContinueAsNewError(ctx, CleanupWorkflowName, in)
+}
+
+// cleanupMetrics counts one whole cleanup run, once, at its end: a run
+// that continued as new is not a finished cleanup.
+func cleanupMetrics(ctx workflow.Context, res CleanupResult) {
+	m := workflow.GetMetricsHandler(ctx)
+	m.WithTags(map[string]string{"outcome": "done"}).Counter("rewind_cleanup_runs").Inc(1)
+	for kind, n := range map[string]int{"revision": res.Revisions, "bundle-dir": res.BundleDirs, "bundle-object": res.BundleObjects,
+		"image": res.Images, "snapshot": res.Snapshots, "failed": res.Failed, "set-aside": res.SetAside} {
+		m.WithTags(map[string]string{"kind": kind}).Counter("rewind_cleanup_artifacts").Inc(int64(n))
+	}
+	m.Counter("rewind_cleanup_bytes_freed").Inc(res.BytesFreed)
 }

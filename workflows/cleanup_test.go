@@ -3,7 +3,10 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,5 +148,53 @@ func TestCleanupContinuesAsNew(t *testing.T) {
 	}
 	if next.After != "d2" || next.Cutoff == nil || next.Totals == nil || next.Totals.Batches != 2 || next.Totals.Revisions != 2 {
 		t.Fatalf("carried state: after=%q totals=%+v", next.After, next.Totals)
+	}
+}
+
+// Cleanup never wedges: an artifact that cannot be removed (here the DAG
+// bundle `current` still points at) is set aside and reported, the rest
+// goes, and the next run proceeds without retrying it.
+func TestCleanupSetsAsideWhatItCannotRemove(t *testing.T) {
+	f := threeDeploys(t) // r1 v1, r2 v2, r3 v3 (current)
+	root := t.TempDir()
+	for _, v := range []string{v1, v2} {
+		if err := os.MkdirAll(bundle.VersionDir(root, "d1", v), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Someone pointed `current` back at r1's bundle by hand.
+	if err := os.Symlink(filepath.Join("bundles", v1), filepath.Join(root, "d1", "current")); err != nil {
+		t.Fatal(err)
+	}
+	run := func() *workflows.CleanupResult {
+		f.acts.Images, f.acts.Bundles = &imageRecorder{}, bundle.NewFSStore(root)
+		f.acts.Config.BundleRoot, f.acts.Config.CleanupEnabled, f.acts.Config.CleanupOlderThanDays = root, true, 90
+		env := f.env()
+		env.SetStartTime(time.Now().Add(100 * 24 * time.Hour))
+		env.ExecuteWorkflow(workflows.CleanupWorkflowName, workflows.CleanupInput{BatchSize: 1})
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatalf("a cleanup with an unremovable artifact must still finish: %v", err)
+		}
+		var res workflows.CleanupResult
+		env.GetWorkflowResult(&res)
+		return &res
+	}
+	res := run()
+	if res.Revisions != 2 || res.BundleDirs != 1 || res.SetAside != 1 || res.Failed != 1 {
+		t.Fatalf("first run: %+v", res)
+	}
+	if _, err := os.Stat(bundle.VersionDir(root, "d1", v2)); !os.IsNotExist(err) {
+		t.Fatalf("v2 must be removed: %v", err)
+	}
+	aside, n, err := f.store.SetAsideGarbage(context.Background(), 10)
+	if err != nil || n != 1 || aside[0].Ref != v1 || !strings.Contains(aside[0].LastError, "current") {
+		t.Fatalf("set aside: %+v %d %v", aside, n, err)
+	}
+	again := run()
+	if again.Failed != 0 || again.SetAside != 0 {
+		t.Fatalf("the next run must not retry what was set aside: %+v", again)
+	}
+	if released, err := f.store.ReleaseGarbage(context.Background()); err != nil || released != 1 {
+		t.Fatalf("release: %d %v", released, err)
 	}
 }

@@ -39,9 +39,10 @@ var acts *activities.Activities // method values name the activities; never call
 // for as long as the database is away.
 var storeOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 30 * time.Second,
-	// Store activities take milliseconds and never heartbeat; this only
-	// makes a dead worker's attempt retry after 10s instead of 30s.
-	HeartbeatTimeout:       10 * time.Second,
+	// Most store activities take milliseconds; validation reads a bundle
+	// of up to 1 GiB or asks a registry, heartbeating every 5s meanwhile.
+	// A dead worker's attempt is retried after this, not after 30s.
+	HeartbeatTimeout:       20 * time.Second,
 	ScheduleToCloseTimeout: time.Hour,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
@@ -89,6 +90,10 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 		d.progress.about(in.DeploymentID, in.RequestedBy)
 	}
 	err = d.progress.run(ctx, StepValidate, func() error {
+		if perr == nil && in.Type == domain.DeployDAGOnly && in.ImageRef != "" &&
+			workflow.GetVersion(ctx, "dag-only-current-image", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			perr = domain.Errorf(domain.InvalidInput, "a DAG_ONLY deploy keeps the current image; leave imageRef empty")
+		}
 		if perr != nil {
 			return asApplicationError(perr)
 		}
@@ -100,7 +105,7 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 		}
 		return workflow.ExecuteActivity(sctx, acts.ValidateDeploy, activities.DeployCheck{DeploymentID: in.DeploymentID,
 			RequestedBy: in.RequestedBy, Type: in.Type, CarriesBundle: in.DagBundleVersion != "", BundleDigest: in.DagBundleDigest,
-			Signature: in.RequesterSignature}).Get(ctx, &plan)
+			Signature: in.RequesterSignature, ImageRef: in.ImageRef}).Get(ctx, &plan)
 	})
 	if err != nil {
 		d.logger.Warn("deploy refused", "error", err)

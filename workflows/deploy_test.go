@@ -233,11 +233,24 @@ func TestPartialDeploysKeepTheOtherHalf(t *testing.T) {
 	if res.Revision.ImageRef != "r:1" || res.Revision.DagBundleVersion != v2 {
 		t.Fatalf("DAG_ONLY must keep the image: %+v", res.Revision)
 	}
+	// SPEC §3's synopsis: DAG_ONLY with --image naming the current image is
+	// accepted; naming another image is refused and records nothing.
+	const v3 = "2026-11-22T10:00:00.0000000Z"
+	if res, _, err = f.deploy(t, `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"alice","type":"DAG_ONLY","dagBundleVersion":"`+v3+`",`+digest+`}`); err != nil || res.Revision.ImageRef != "r:1" {
+		t.Fatalf("DAG_ONLY naming the current image: %+v %v", res.Revision, err)
+	}
+	before := len(f.history(t))
+	if _, _, err = f.deploy(t, `{"deploymentId":"d1","imageRef":"r:9","requestedBy":"alice","type":"DAG_ONLY","dagBundleVersion":"`+v3+`",`+digest+`}`); errType(err) != "InvalidInput" || !strings.Contains(err.Error(), "keeps the current image r:1") {
+		t.Fatalf("DAG_ONLY naming another image: %v", err)
+	}
+	if len(f.history(t)) != before {
+		t.Fatal("a refused DAG_ONLY deploy recorded a revision")
+	}
 	res, _, err = f.deploy(t, `{"deploymentId":"d1","imageRef":"r:2","requestedBy":"alice","type":"IMAGE_ONLY"}`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Revision.ImageRef != "r:2" || res.Revision.DagBundleVersion != v2 {
+	if res.Revision.ImageRef != "r:2" || res.Revision.DagBundleVersion != v3 {
 		t.Fatalf("IMAGE_ONLY must keep the bundle: %+v", res.Revision)
 	}
 }

@@ -99,7 +99,11 @@ func (in *DeployInput) Validate() error {
 			return domain.Errorf(domain.InvalidInput, "imageRef %q is not an image reference like registry:5000/repo:tag", clip(in.ImageRef))
 		}
 	} else if in.ImageRef != "" {
-		return domain.Errorf(domain.InvalidInput, "a DAG_ONLY deploy keeps the current image; leave imageRef empty")
+		// SPEC §3's synopsis passes --image with DAG_ONLY: allowed when it
+		// names the image the deployment runs (checked on current data).
+		if _, err := reference.ParseNormalizedNamed(in.ImageRef); err != nil || len(in.ImageRef) > 512 {
+			return domain.Errorf(domain.InvalidInput, "imageRef %q is not an image reference like registry:5000/repo:tag", clip(in.ImageRef))
+		}
 	}
 	if in.DagBundleVersion != "" {
 		if err := domain.CheckDagBundleVersion(in.DagBundleVersion); err != nil {

@@ -37,9 +37,10 @@ type Step struct {
 
 // Overall states of a change.
 const (
-	ChangeRunning = "running"
-	ChangeDone    = "done"
-	ChangeFailed  = "failed"
+	ChangeRunning   = "running"
+	ChangeDone      = "done"
+	ChangeFailed    = "failed"
+	ChangeContinued = "continued" // a cleanup run that continued as new
 )
 
 // Progress answers the "progress" query: the ordered steps of a change.
@@ -171,6 +172,13 @@ func (t *tracker) skip(name, why string) {
 func (t *tracker) compensated(name, what string) {
 	t.step(name).State = StepCompensated
 	t.emit(name, eslog.LevelWarn, name+": compensated ("+what+")", nil)
+}
+
+// continuedAsNew marks a run that hands over to its next segment: its
+// deferred finish adds no "failed" event and counts no finished change.
+func (t *tracker) continuedAsNew() {
+	t.p.State = ChangeContinued
+	t.emit("continue", eslog.LevelInfo, t.p.Kind+" continues as new", nil)
 }
 
 // finish closes the change once; later calls are ignored, so a deferred

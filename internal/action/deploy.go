@@ -5,6 +5,7 @@ package action
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/identity"
 	"github.com/rewindhq/rewind/internal/policy"
+	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
 )
@@ -49,6 +51,13 @@ func (a *Deploy) Run(ctx context.Context) (client.WorkflowRun, error) {
 	}
 	if err := policy.CheckDeploy(in.RequestedBy, policy.Effective(grants, d.ID), d, in.Type, in.DagBundleVersion != ""); err != nil {
 		return nil, err
+	}
+	if in.Type == domain.DeployDAGOnly && in.ImageRef != "" && d.CurrentRevision > 0 {
+		// The worker decides this again on current data; here it is an
+		// immediate one-line refusal.
+		if cur, err := a.Store.GetRevision(ctx, d.ID, d.CurrentRevision); err == nil && !runtime.SameImage(in.ImageRef, cur.ImageRef) {
+			return nil, domain.Errorf(domain.InvalidInput, "a DAG_ONLY deploy keeps the current image %s; --image names %s (deploy both with IMAGE_AND_DAG)", cur.ImageRef, in.ImageRef)
+		}
 	}
 	what := in.ImageRef
 	if what == "" {

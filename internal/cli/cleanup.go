@@ -12,18 +12,24 @@ import (
 )
 
 func cleanupCmd(s *session) *cobra.Command {
-	var now, status, wait bool
+	var now, status, wait, reset, release bool
 	cmd := &cobra.Command{
-		Use:   "cleanup [--now [--wait] | --status]",
+		Use:   "cleanup [--now [--wait] | --status | --reset-schedule | --release]",
 		Short: "Run the retention cleanup now, or show its schedule and last result (R12)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if now == status {
-				return usageError{fmt.Errorf("give one of --now or --status")}
+			if n := count(now, status, reset, release); n != 1 {
+				return usageError{fmt.Errorf("give one of --now, --status, --reset-schedule or --release")}
+			}
+			if release {
+				return s.releaseGarbage()
 			}
 			tc, err := s.temporal()
 			if err != nil {
 				return err
+			}
+			if reset {
+				return s.resetSchedule(tc)
 			}
 			h := tc.ScheduleClient().GetHandle(s.ctx, workflows.CleanupScheduleID)
 			desc, err := h.Describe(s.ctx)
@@ -70,7 +76,9 @@ func cleanupCmd(s *session) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&now, "now", false, "trigger a cleanup now")
 	cmd.Flags().BoolVar(&wait, "wait", false, "with --now, wait for it and print what it removed")
-	cmd.Flags().BoolVar(&status, "status", false, "show the schedule, the next runs and the last result")
+	cmd.Flags().BoolVar(&status, "status", false, "show the schedule, the next runs, the last result and what cleanup set aside")
+	cmd.Flags().BoolVar(&reset, "reset-schedule", false, "rewrite the schedule from this configuration (workers only create it, never overwrite it)")
+	cmd.Flags().BoolVar(&release, "release", false, "retry the artifacts cleanup set aside, once what stopped their removal is fixed")
 	return cmd
 }
 
@@ -78,8 +86,12 @@ func cleanupSummary(r workflows.CleanupResult) string {
 	if !r.Enabled {
 		return "cleanup is switched off (REWIND_CLEANUP_ENABLED=false): nothing deleted"
 	}
-	return fmt.Sprintf("removed %d revisions older than %s, %d DAG bundle directories, %d bundle objects, %d images (%.1f MB freed) in %d deployments",
-		r.Revisions, stamp(r.Cutoff), r.BundleDirs, r.BundleObjects, r.Images, float64(r.BytesFreed)/(1<<20), r.Deployments)
+	out := fmt.Sprintf("removed %d revisions older than %s, %d DAG bundle directories, %d bundle objects, %d images, %d metadata snapshots (%.1f MB freed) in %d deployments",
+		r.Revisions, stamp(r.Cutoff), r.BundleDirs, r.BundleObjects, r.Images, r.Snapshots, float64(r.BytesFreed)/(1<<20), r.Deployments)
+	if r.Failed > 0 {
+		out += fmt.Sprintf("; %d artifacts could not be removed (%d set aside: see `rewind cleanup --status`)", r.Failed, r.SetAside)
+	}
+	return out
 }
 
 func printCleanupStatus(s *session, tc client.Client, d *client.ScheduleDescription) error {
@@ -115,6 +127,11 @@ func printCleanupStatus(s *session, tc client.Client, d *client.ScheduleDescript
 	} else {
 		rows = append(rows, []string{"last run", "never"})
 	}
+	aside, err := s.setAsideRows()
+	if err != nil {
+		return err
+	}
+	rows = append(rows, aside...)
 	if s.output == "json" {
 		m := map[string]string{}
 		for _, r := range rows {

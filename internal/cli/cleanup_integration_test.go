@@ -17,6 +17,9 @@ import (
 	"github.com/rewindhq/rewind/workflows"
 )
 
+// The first worker creates the schedule; later workers leave it as an
+// operator changed it; --reset-schedule rewrites it from the configuration,
+// paused when cleanup is switched off.
 func TestCleanupScheduleIsCreatedOnceAndPausedWhenOff(t *testing.T) {
 	s := startServer(t)
 	for i := 0; i < 2; i++ { // two worker starts
@@ -58,16 +61,32 @@ func TestCleanupScheduleIsCreatedOnceAndPausedWhenOff(t *testing.T) {
 	if next := d.Info.NextActionTimes[0].UTC(); next.Hour() != 3 || next.Minute() != 0 || !strings.Contains(d.Schedule.State.Note, "0 3 * * *") {
 		t.Fatalf("the default cron is daily at 03:00: next %v, note %q", next, d.Schedule.State.Note)
 	}
-	t.Setenv("REWIND_CLEANUP_ENABLED", "false")
+	// An operator moves the run to 04:30; a worker started since (with the
+	// default configuration) does not put it back.
+	err = h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+		sc := in.Description.Schedule
+		sc.Spec = &client.ScheduleSpec{CronExpressions: []string{"30 4 * * *"}}
+		return &client.ScheduleUpdate{Schedule: &sc}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	w, err := startWorker(itest.Config(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Stop()
-	if d, _ := h.Describe(ctx); !d.Schedule.State.Paused {
-		t.Fatal("switched off, the schedule must be paused")
+	if d, _ := h.Describe(ctx); len(d.Info.NextActionTimes) == 0 || d.Info.NextActionTimes[0].UTC().Hour() != 4 {
+		t.Fatalf("a worker start overwrote the operator's schedule: %+v", d.Info.NextActionTimes)
 	}
-	if out := mustRewind(t, "cleanup", "--status"); !strings.Contains(out, "paused") {
+	t.Setenv("REWIND_CLEANUP_ENABLED", "false")
+	if out := mustRewind(t, "cleanup", "--reset-schedule"); !strings.Contains(out, "paused") {
+		t.Fatalf("reset: %s", out)
+	}
+	if d, _ := h.Describe(ctx); !d.Schedule.State.Paused || !strings.Contains(d.Schedule.State.Note, "0 3 * * *") {
+		t.Fatalf("reset switched off, the schedule must be the configuration's and paused: %+v", d.Schedule.State)
+	}
+	if out := mustRewind(t, "cleanup", "--status"); !strings.Contains(out, "paused") || !strings.Contains(out, "set aside") {
 		t.Fatalf("status:\n%s", out)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/workflows"
@@ -75,9 +76,13 @@ func watchCmd(s *session) *cobra.Command {
 						line += ", retrying after: " + clipText(f.GetMessage(), 160)
 					}
 					if hb := pa.GetHeartbeatDetails(); hb != nil {
-						var d map[string]any
-						if dc.FromPayloads(hb, &d) == nil && d["bytesTotal"] != nil {
-							line += fmt.Sprintf(", %v/%v layers, %.1f/%.1f MB", d["layersDone"], d["layers"], mb(d["bytesDone"]), mb(d["bytesTotal"]))
+						var d activities.Heartbeat
+						if dc.FromPayloads(hb, &d) == nil {
+							if p := d.Progress; p != nil && p.BytesTotal > 0 {
+								line += fmt.Sprintf(", %d/%d layers, %.1f/%.1f MB", p.LayersDone, p.Layers, float64(p.BytesDone)/(1<<20), float64(p.BytesTotal)/(1<<20))
+							} else if d.Message != "" {
+								line += ", " + clipText(d.Message, 80)
+							}
 						}
 					}
 					say("activity/"+name, line)
@@ -102,7 +107,3 @@ func watchCmd(s *session) *cobra.Command {
 	return cmd
 }
 
-func mb(v any) float64 {
-	f, _ := v.(float64)
-	return f / (1 << 20)
-}

@@ -84,6 +84,9 @@ type Config struct {
 	// PreflightChecks are the start checks run in the target image before a
 	// change touches anything, ';'-separated; empty turns the preflight off.
 	PreflightChecks string `env:"REWIND_PREFLIGHT_CHECKS" envDefault:"airflow version; airflow dags list-import-errors"`
+	// StallTimeout is how long a pull may transfer nothing before the
+	// attempt is cut off as stalled and retried.
+	StallTimeout time.Duration `env:"REWIND_STALL_TIMEOUT" envDefault:"2m"`
 	// HealthAttempts bounds how often a swap recreates replacements that
 	// crash or turn unhealthy within REWIND_HEALTH_TIMEOUT.
 	HealthAttempts int `env:"REWIND_HEALTH_ATTEMPTS" envDefault:"3"`
@@ -177,11 +180,16 @@ func (c *Config) finish() error {
 	if c.CleanupOlderThanDays < 1 {
 		return &Error{"REWIND_CLEANUP_OLDER_THAN_DAYS", fmt.Sprint(c.CleanupOlderThanDays), "must be at least 1"}
 	}
+	// Cleanup must never delete what R6 still offers as a rollback target.
+	if c.CleanupOlderThanDays < c.RollbackWindowDays {
+		return &Error{"REWIND_CLEANUP_OLDER_THAN_DAYS", fmt.Sprint(c.CleanupOlderThanDays),
+			fmt.Sprintf("must be at least REWIND_ROLLBACK_WINDOW_DAYS (%d): cleanup would delete revisions still offered as rollback targets", c.RollbackWindowDays)}
+	}
 	if len(strings.Fields(c.CleanupCron)) != 5 && !strings.HasPrefix(c.CleanupCron, "@") {
 		return &Error{"REWIND_CLEANUP_CRON", c.CleanupCron, "must be a five-field cron expression or @daily-style shorthand"}
 	}
 	for name, d := range map[string]time.Duration{"REWIND_DRAIN_TIMEOUT": c.DrainTimeout, "REWIND_STOP_TIMEOUT": c.StopTimeout,
-		"REWIND_HEALTH_TIMEOUT": c.HealthTimeout, "REWIND_DOWNGRADE_TIMEOUT": c.DowngradeTimeout, "REWIND_WORKER_STOP_TIMEOUT": c.WorkerStopTimeout} {
+		"REWIND_HEALTH_TIMEOUT": c.HealthTimeout, "REWIND_DOWNGRADE_TIMEOUT": c.DowngradeTimeout, "REWIND_STALL_TIMEOUT": c.StallTimeout, "REWIND_WORKER_STOP_TIMEOUT": c.WorkerStopTimeout} {
 		if d <= 0 {
 			return &Error{name, d.String(), "must be a positive duration such as 30s or 1h"}
 		}

@@ -41,9 +41,13 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"REWIND_TOKEN_TTL":               "90d",
 		"REWIND_HTTP_TRUSTED_PROXIES":    "10.0.0.0/8,proxy.internal",
 		"REWIND_REGISTRY_CONFIG":         "/nonexistent/docker-config",
+		// shorter than the 90-day rollback window: cleanup would delete targets
+		"REWIND_CLEANUP_OLDER_THAN_DAYS ": "30",
+		"REWIND_REQUEST_SIGNING_KEY":     "too-short",
 	}
-	for name, value := range cases {
-		t.Run(name, func(t *testing.T) {
+	for key, value := range cases {
+		name := strings.TrimSpace(key) // a trailing space tells two cases of one variable apart
+		t.Run(key, func(t *testing.T) {
 			t.Setenv(name, value)
 			_, err := Load()
 			var ce *Error

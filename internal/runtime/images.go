@@ -105,3 +105,14 @@ func (r *Runtime) Available(ctx context.Context, ref, digest string) error {
 	}
 	return err
 }
+
+// SameImage compares image references as Docker does (docker.io/library
+// defaults, an implicit latest tag).
+func SameImage(a, b string) bool {
+	na, errA := reference.ParseNormalizedNamed(a)
+	nb, errB := reference.ParseNormalizedNamed(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	return reference.TagNameOnly(na).String() == reference.TagNameOnly(nb).String()
+}

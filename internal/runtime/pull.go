@@ -53,6 +53,9 @@ type Progress struct {
 	LayersDone int    `json:"layersDone"` // downloaded and extracted, or already present
 	BytesDone  int64  `json:"bytesDone"`
 	BytesTotal int64  `json:"bytesTotal"`
+	// Messages counts what the Engine has said about the pull so far: it
+	// moves during extraction too, when the byte counts do not.
+	Messages int `json:"messages"`
 }
 
 type pullOptions struct {
@@ -307,6 +310,7 @@ func (r *Runtime) pull(ctx context.Context, ref string, every time.Duration, pro
 		if m.Error != nil {
 			return "", classify("pull "+ref, errors.New(m.Error.Message), c)
 		}
+		snap.Messages++
 		if strings.HasPrefix(m.Status, "Digest: ") {
 			served = strings.TrimSpace(strings.TrimPrefix(m.Status, "Digest: "))
 		}

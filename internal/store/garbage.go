@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// MaxGarbageAttempts is how many cleanup runs try to remove an artifact
+// that keeps failing before it is set aside for a person to look at.
+const MaxGarbageAttempts = 5
+
+// PendingGarbageAfter returns up to limit outstanding rows after the given
+// one in key order, leaving out those set aside: a batch walks the outbox
+// once, past rows that fail, instead of fetching them again.
+func (s *Store) PendingGarbageAfter(ctx context.Context, after Garbage, limit int) ([]Garbage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, deployment_id, ref FROM garbage
+		WHERE NOT set_aside AND (kind, deployment_id, ref) > ($1, $2, $3)
+		ORDER BY kind, deployment_id, ref LIMIT $4`, after.Kind, after.DeploymentID, after.Ref, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Garbage
+	for rows.Next() {
+		var g Garbage
+		if err := rows.Scan(&g.Kind, &g.DeploymentID, &g.Ref); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// FailedGarbage records that removing an artifact failed. It is set aside
+// now when retrying cannot help (setAside), or after MaxGarbageAttempts
+// failures; it reports whether the row is set aside.
+func (s *Store) FailedGarbage(ctx context.Context, g Garbage, reason string, setAside bool) (bool, error) {
+	if len(reason) > 1000 {
+		reason = reason[:1000] + "…"
+	}
+	var aside bool
+	err := s.db.QueryRowContext(ctx, `UPDATE garbage SET attempts = attempts + 1, last_error = $4,
+		set_aside = set_aside OR $5 OR attempts + 1 >= $6
+		WHERE kind = $1 AND deployment_id = $2 AND ref = $3 RETURNING set_aside`,
+		g.Kind, g.DeploymentID, g.Ref, reason, setAside, MaxGarbageAttempts).Scan(&aside)
+	return aside, err
+}
+
+// SetAside is an artifact cleanup gave up on, and why.
+type SetAside struct {
+	Garbage
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"lastError"`
+	Since     time.Time `json:"since"`
+}
+
+// SetAsideGarbage lists up to limit rows set aside, and how many there are.
+func (s *Store) SetAsideGarbage(ctx context.Context, limit int) ([]SetAside, int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM garbage WHERE set_aside`).Scan(&n); err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, deployment_id, ref, attempts, last_error, created_at FROM garbage
+		WHERE set_aside ORDER BY kind, deployment_id, ref LIMIT $1`, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []SetAside
+	for rows.Next() {
+		var (
+			a  SetAside
+			at int64
+		)
+		if err := rows.Scan(&a.Kind, &a.DeploymentID, &a.Ref, &a.Attempts, &a.LastError, &at); err != nil {
+			return nil, 0, err
+		}
+		a.Since = fromMicros(at)
+		out = append(out, a)
+	}
+	return out, n, rows.Err()
+}
+
+// ReleaseGarbage puts every row set aside back in line, after a person has
+// fixed what stopped its removal.
+func (s *Store) ReleaseGarbage(ctx context.Context) (int, error) {
+	r, err := s.db.ExecContext(ctx, `UPDATE garbage SET set_aside = false, attempts = 0 WHERE set_aside`)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := r.RowsAffected()
+	return int(n), nil
+}

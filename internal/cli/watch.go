@@ -106,4 +106,3 @@ func watchCmd(s *session) *cobra.Command {
 	cmd.Flags().DurationVar(&every, "every", 500*time.Millisecond, "how often to look")
 	return cmd
 }
-

@@ -43,7 +43,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"REWIND_REGISTRY_CONFIG":         "/nonexistent/docker-config",
 		// shorter than the 90-day rollback window: cleanup would delete targets
 		"REWIND_CLEANUP_OLDER_THAN_DAYS ": "30",
-		"REWIND_REQUEST_SIGNING_KEY":     "too-short",
+		"REWIND_REQUEST_SIGNING_KEY":      "too-short",
 	}
 	for key, value := range cases {
 		name := strings.TrimSpace(key) // a trailing space tells two cases of one variable apart

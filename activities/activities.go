@@ -63,8 +63,16 @@ type DeployCheck struct {
 	CarriesBundle bool              `json:"carriesBundle"`
 	BundleDigest  string            `json:"bundleDigest,omitempty"`
 	Signature     string            `json:"signature,omitempty"` // the requester's (R18)
-	// ImageRef of a DAG_ONLY deploy, when given, must be the current image.
+	// ImageRef is the deploy's image (a DAG_ONLY deploy's, when given, must
+	// be the current one).
 	ImageRef string `json:"imageRef,omitempty"`
+	// GitCommit and Force feed the rollback guard; Force needs a
+	// description, checked with the input.
+	GitCommit string `json:"gitCommit,omitempty"`
+	Force     bool   `json:"force,omitempty"`
+	// DryRun plans only; Diff adds unified diffs to the plan's DAG diff.
+	DryRun bool `json:"dryRun,omitempty"`
+	Diff   bool `json:"diff,omitempty"`
 }
 
 // DeployPlan is the deployment as the deploy found it.
@@ -74,6 +82,12 @@ type DeployPlan struct {
 	// RequestedByVerified: the requester was signed by rewind's own
 	// clients, not merely claimed (R18).
 	RequestedByVerified bool `json:"requestedByVerified"`
+	// ForcedPast is the rollback whose guard this deploy overrides.
+	ForcedPast int `json:"forcedPast,omitempty"`
+	// DagDiff is what the deploy changes in the DAGs (dry runs), or
+	// DagDiffNote why there is no diff.
+	DagDiff     *bundle.Diff `json:"dagDiff,omitempty"`
+	DagDiffNote string       `json:"dagDiffNote,omitempty"`
 }
 
 // ValidateDeploy reads the deployment and the requester's grants now, so the
@@ -108,6 +122,14 @@ func (a *Activities) ValidateDeploy(ctx context.Context, c DeployCheck) (DeployP
 	if c.Type == domain.DeployDAGOnly && c.ImageRef != "" && !runtime.SameImage(c.ImageRef, plan.Current.ImageRef) {
 		return plan, refuse(domain.Errorf(domain.InvalidInput, "a DAG_ONLY deploy keeps the current image %s; --image names %s (deploy both with IMAGE_AND_DAG)",
 			plan.Current.ImageRef, c.ImageRef))
+	}
+	if plan.ForcedPast, err = a.checkGuard(ctx, c, plan.Current); err != nil {
+		return plan, err
+	}
+	if c.DryRun {
+		if plan.DagDiff, plan.DagDiffNote, err = a.dagDiff(ctx, d, plan.Current, c.BundleDigest, c.Diff); err != nil {
+			return plan, refuse(err)
+		}
 	}
 	// An unsafe or missing bundle is refused here, before the revision is
 	// recorded, so hostile input changes nothing. Checking reads the whole

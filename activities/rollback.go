@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/metadb"
 	"github.com/rewindhq/rewind/internal/policy"
@@ -22,6 +23,7 @@ type RollbackCheck struct {
 	ExpectedCurrentRevision int    `json:"expectedCurrentRevision,omitempty"`
 	PlanDigest              string `json:"planDigest,omitempty"`
 	Signature               string `json:"signature,omitempty"` // the requester's (R18)
+	Diff                    bool   `json:"diff,omitempty"`      // unified DAG diffs in the plan
 }
 
 // RollbackPlan is what a rollback will change, from → to (SPEC §3's report).
@@ -66,6 +68,12 @@ type RollbackPlan struct {
 	// RequestedByVerified: the requester was signed by rewind's own
 	// clients, not merely claimed (R18). Not part of the digest.
 	RequestedByVerified bool `json:"requestedByVerified"`
+
+	// DagDiff lists the DAG files the rollback adds, removes and changes
+	// (issue 16); DagDiffNote says why there is none. Derived from the
+	// bundle digests the digest already covers.
+	DagDiff     *bundle.Diff `json:"dagDiff,omitempty"`
+	DagDiffNote string       `json:"dagDiffNote,omitempty"`
 }
 
 // ValidateRollback applies every refusal rule to current data: permission
@@ -132,6 +140,15 @@ func (a *Activities) ValidateRollback(ctx context.Context, c RollbackCheck) (Rol
 		plan.PointOfNoReturn = "none: the metadata database is snapshotted before its downgrade and restored if anything after it fails"
 	case plan.Downgrade:
 		plan.PointOfNoReturn = "the metadata downgrade: the deployment names no PostgreSQL metadata database to snapshot, so once it has run the newer version is not started again (name it with `rewind deployment update " + d.ID + " --metadata-db URL`)"
+	}
+	if plan.BundleChanges || d.DagSource != domain.DagSourceBundle {
+		to := ""
+		if plan.BundleChanges {
+			to = plan.Target.DagBundleDigest
+		}
+		if plan.DagDiff, plan.DagDiffNote, err = a.dagDiff(ctx, d, &cur, to, c.Diff); err != nil {
+			return plan, refuse(err)
+		}
 	}
 	plan.Deployment = d.Redacted()
 	plan.Digest = plan.ComputeDigest()
@@ -233,5 +250,5 @@ func RollbackRevision(p RollbackPlan, at time.Time, by, description, workflowID,
 	return domain.Revision{DeploymentID: p.Deployment.ID, CreatedAt: at, CreatedBy: by, RequestedByVerified: p.RequestedByVerified, Description: description, Type: t,
 		ImageRef: src.ImageRef, ImageDigest: src.ImageDigest, RuntimeVersion: src.RuntimeVersion, AirflowVersion: src.AirflowVersion,
 		DagBundleVersion: bundle.DagBundleVersion, DagBundleDigest: bundle.DagBundleDigest, DagDeployEnabled: p.ToDagDeploy,
-		RollbackOf: p.Target.Number, WorkflowID: workflowID, RunID: runID}
+		RollbackOf: p.Target.Number, RolledBackFrom: p.Current.Number, WorkflowID: workflowID, RunID: runID}
 }

@@ -15,11 +15,14 @@ import (
 	"github.com/rewindhq/rewind/internal/store"
 )
 
-// DeployResult is what DeployWorkflow returns.
+// DeployResult is what DeployWorkflow returns; a dry run returns the plan
+// and no revision.
 type DeployResult struct {
-	Revision domain.Revision `json:"revision"`
-	Report   *ApplyReport    `json:"report,omitempty"`
-	Progress Progress        `json:"progress"`
+	DryRun   bool                   `json:"dryRun,omitempty"`
+	Plan     *activities.DeployPlan `json:"plan,omitempty"`
+	Revision domain.Revision        `json:"revision"`
+	Report   *ApplyReport           `json:"report,omitempty"`
+	Progress Progress               `json:"progress"`
 }
 
 // Step names of a deploy, in order.
@@ -105,7 +108,8 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 		}
 		return workflow.ExecuteActivity(sctx, acts.ValidateDeploy, activities.DeployCheck{DeploymentID: in.DeploymentID,
 			RequestedBy: in.RequestedBy, Type: in.Type, CarriesBundle: in.DagBundleVersion != "", BundleDigest: in.DagBundleDigest,
-			Signature: in.RequesterSignature, ImageRef: in.ImageRef}).Get(ctx, &plan)
+			Signature: in.RequesterSignature, ImageRef: in.ImageRef, GitCommit: gitCommit(in.Git), Force: in.Force,
+			DryRun: in.DryRun, Diff: in.Diff}).Get(ctx, &plan)
 	})
 	if err != nil {
 		d.logger.Warn("deploy refused", "error", err)
@@ -114,6 +118,13 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 	if err := recordVerified(ctx, d.progress, plan.RequestedByVerified); err != nil {
 		return nil, err
 	}
+	if in.DryRun {
+		for _, s := range deploySteps()[1:] {
+			d.progress.skip(s, "dry run")
+		}
+		d.progress.finish(nil)
+		return &DeployResult{DryRun: true, Plan: &plan, Progress: d.progress.p}, nil
+	}
 
 	info := workflow.GetInfo(ctx)
 	rev := domain.Revision{DeploymentID: in.DeploymentID, CreatedAt: workflow.Now(ctx), CreatedBy: in.RequestedBy,
@@ -121,6 +132,10 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 		DagBundleDigest: in.DagBundleDigest, DagDeployEnabled: plan.Deployment.DagDeployEnabled,
 		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
 	inherit(&rev, plan.Current)
+	rev.Git, rev.ForcedPast = in.Git, plan.ForcedPast
+	if rev.Description == "" && in.Git != nil {
+		rev.Description = in.Git.Subject
+	}
 	err = d.progress.run(ctx, StepRecord, func() error {
 		return workflow.ExecuteActivity(sctx, acts.RecordRevision, rev).Get(ctx, &rev)
 	})
@@ -208,4 +223,11 @@ func recordVerified(ctx workflow.Context, t *tracker, verified bool) error {
 		return nil
 	}
 	return workflow.UpsertTypedSearchAttributes(ctx, AttrRequestedByVerified.ValueSet(verified))
+}
+
+func gitCommit(g *domain.GitInfo) string {
+	if g == nil {
+		return ""
+	}
+	return g.Commit
 }

@@ -29,6 +29,16 @@ type DeployInput struct {
 	// without one is recorded as claimed, or refused where the
 	// installation requires verified requesters.
 	RequesterSignature string `json:"requesterSignature,omitempty"`
+	// Git is where the code came from (`rewind deploy` fills it in inside a
+	// work tree); an empty description falls back to the commit's subject.
+	Git *domain.GitInfo `json:"git,omitempty"`
+	// Force deploys what the current rollback moved away from anyway; it
+	// needs a description, recorded with the override.
+	Force bool `json:"force,omitempty"`
+	// DryRun returns the plan — with the DAG diff, unified with Diff — and
+	// changes nothing.
+	DryRun bool `json:"dryRun,omitempty"`
+	Diff   bool `json:"diff,omitempty"`
 }
 
 // decodeStrict reads JSON the way a careful API does: unknown fields and
@@ -124,6 +134,12 @@ func (in *DeployInput) Validate() error {
 	if len(in.RequesterSignature) > 200 {
 		return domain.Errorf(domain.InvalidInput, "requesterSignature is too long")
 	}
+	if err := domain.CheckGit(in.Git); err != nil {
+		return err
+	}
+	if in.Force && strings.TrimSpace(in.Description) == "" {
+		return domain.Errorf(domain.InvalidInput, "--force overrides a rollback on purpose: say why with --description")
+	}
 	if in.Type == domain.DeployImageOnly && in.DagBundleVersion != "" {
 		return domain.Errorf(domain.InvalidInput, "an IMAGE_ONLY deploy keeps the current DAG bundle; leave dagBundleVersion empty")
 	}
@@ -154,6 +170,8 @@ type RollbackInput struct {
 	ExpectedCurrentRevision int    `json:"expectedCurrentRevision,omitempty"`
 	PlanDigest              string `json:"planDigest,omitempty"`
 	RequesterSignature      string `json:"requesterSignature,omitempty"` // R18, see DeployInput
+	// Diff adds the unified diff of changed DAG files to the plan.
+	Diff bool `json:"diff,omitempty"`
 }
 
 // ParseRollbackInput decodes and validates RollbackWorkflow's input.

@@ -67,6 +67,9 @@ func (a *Deploy) Run(ctx context.Context) (client.WorkflowRun, error) {
 	if in.Description != "" {
 		summary += " — " + in.Description
 	}
+	if in.DryRun {
+		return StartPlan(ctx, a.Config, a.Temporal, in.DeploymentID, workflows.DeployWorkflowName, workflows.KindDeploy, in.RequestedBy, summary, in)
+	}
 	return StartChange(ctx, a.Config, a.Temporal, in.DeploymentID, workflows.DeployWorkflowName, workflows.KindDeploy, in.RequestedBy, summary, in)
 }
 

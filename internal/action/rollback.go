@@ -48,27 +48,34 @@ func (a *Rollback) Run(ctx context.Context) (client.WorkflowRun, error) {
 		return StartChange(ctx, a.Config, a.Temporal, in.DeploymentID, workflows.RollbackWorkflowName, workflows.KindRollback,
 			in.RequestedBy, workflows.RollbackSummary(in), in)
 	}
+	return StartPlan(ctx, a.Config, a.Temporal, in.DeploymentID, workflows.RollbackWorkflowName, workflows.KindRollback, in.RequestedBy,
+		workflows.RollbackSummary(in), in)
+}
+
+// StartPlan starts a dry run under its own plan/<deployment>/<uuid> id: a
+// plan changes nothing, so it never holds the change id (R15), and a plan
+// nobody reads ends on its own. The requester is signed like a change's.
+func StartPlan(ctx context.Context, cfg *config.Config, c client.Client, deploymentID, workflowType, kind, requestedBy, summary string, input any) (client.WorkflowRun, error) {
 	nonce, err := uuid.NewV7()
 	if err != nil {
 		return nil, err
 	}
-	id := workflows.PlanWorkflowID(in.DeploymentID, nonce.String())
-	signedIn, err := signed(a.Config, in, in.RequestedBy, in.DeploymentID, id)
+	id := workflows.PlanWorkflowID(deploymentID, nonce.String())
+	signedIn, err := signed(cfg, input, requestedBy, deploymentID, id)
 	if err != nil {
 		return nil, err
 	}
-	return a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
-		TaskQueue:                a.Config.TaskQueue,
+		TaskQueue:                cfg.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		// A plan nobody reads is not worth keeping a worker busy for.
 		WorkflowExecutionTimeout: 10 * time.Minute,
-		StaticSummary:            clip("Plan: "+workflows.RollbackSummary(in), 200),
+		StaticSummary:            clip("Plan: "+summary, 200),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.AttrDeployment.ValueSet(in.DeploymentID),
-			workflows.AttrKind.ValueSet(workflows.KindRollback),
-			workflows.AttrRequestedBy.ValueSet(in.RequestedBy)),
-	}, workflows.RollbackWorkflowName, signedIn)
+			workflows.AttrDeployment.ValueSet(deploymentID),
+			workflows.AttrKind.ValueSet(kind),
+			workflows.AttrRequestedBy.ValueSet(requestedBy)),
+	}, workflowType, signedIn)
 }
 
 // Plan runs a dry run and waits for its plan (bounded by timeout: a plan

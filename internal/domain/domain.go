@@ -142,6 +142,24 @@ type Revision struct {
 	// MetadataSnapshot is the snapshot of the metadata database taken
 	// before this revision's metadata downgrade (R16), if one was.
 	MetadataSnapshot string `json:"metadataSnapshot,omitempty"`
+	// Git is where the deployed code came from, when the deploy said.
+	Git *GitInfo `json:"git,omitempty"`
+	// RolledBackFrom is, on a rollback, the revision that was current when
+	// it ran: what the rollback moved away from, and what its guard keeps
+	// from being deployed again.
+	RolledBackFrom int `json:"rolledBackFrom,omitempty"`
+	// ForcedPast is, on a deploy that overrode a rollback's guard on
+	// purpose (--force), the rollback revision it overrode.
+	ForcedPast int `json:"forcedPast,omitempty"`
+}
+
+// GitInfo is the git provenance of a deploy.
+type GitInfo struct {
+	Commit  string `json:"commit"`
+	Branch  string `json:"branch,omitempty"`
+	Author  string `json:"author,omitempty"`
+	Remote  string `json:"remote,omitempty"`
+	Subject string `json:"subject,omitempty"`
 }
 
 // Grant gives a user a role or a single permission, on one deployment or,
@@ -201,4 +219,36 @@ func clip(s string) string {
 		return s[:80] + "…"
 	}
 	return s
+}
+
+var (
+	commitPattern = regexp.MustCompile(`^[0-9a-fA-F]{7,64}$`)
+	// printable: no control characters (newlines would forge log lines).
+	printable = regexp.MustCompile(`^[^\x00-\x1f\x7f]*$`)
+	userinfo  = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*:[^/@]*@`)
+)
+
+// CheckGit refuses git provenance that is not what a git work tree gives:
+// a hex commit, and printable branch, author, remote and subject within
+// sizes a history row can show. A remote must not carry credentials:
+// provenance travels in workflow history and is shown to every reader.
+func CheckGit(g *GitInfo) error {
+	if g == nil {
+		return nil
+	}
+	if !commitPattern.MatchString(g.Commit) {
+		return Errorf(InvalidInput, "git commit %q is not a commit id (7 to 64 hex digits)", clip(g.Commit))
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"branch", g.Branch, 255}, {"author", g.Author, 256}, {"remote", g.Remote, 1024}, {"subject", g.Subject, 500}} {
+		if len(f.v) > f.max || !printable.MatchString(f.v) {
+			return Errorf(InvalidInput, "git %s is longer than %d bytes or holds control characters", f.name, f.max)
+		}
+	}
+	if userinfo.MatchString(g.Remote) {
+		return Errorf(InvalidInput, "git remote %q carries credentials; give it without them", clip(userinfo.ReplaceAllString(g.Remote, "…@")))
+	}
+	return nil
 }

@@ -13,7 +13,8 @@ import (
 
 const revisionColumns = `deployment_id, number, created_at, created_by, description, type, image_ref, image_digest,
 	runtime_version, airflow_version, dag_bundle_version, dag_bundle_digest, dag_deploy_enabled, status,
-	rollback_of, workflow_id, run_id, failure_reason, finished_at, metadata_snapshot, requested_by_verified`
+	rollback_of, workflow_id, run_id, failure_reason, finished_at, metadata_snapshot, requested_by_verified,
+	git_commit, git_branch, git_author, git_remote, git_subject, rolled_back_from, forced_past`
 
 // InProgressError says another change holds the deployment (R14): its
 // revision is still INITIALIZED.
@@ -65,11 +66,16 @@ func (s *Store) CreateRevision(ctx context.Context, r domain.Revision) (domain.R
 	r.Status = domain.StatusInitialized
 	r.CreatedAt = r.CreatedAt.UTC().Truncate(time.Microsecond)
 	r.FinishedAt, r.MetadataSnapshot = nil, ""
+	g := domain.GitInfo{}
+	if r.Git != nil {
+		g = *r.Git
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO revisions (`+revisionColumns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,NULL,'',$19)`,
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,NULL,'',$19,$20,$21,$22,$23,$24,$25,$26)`,
 		r.DeploymentID, r.Number, micros(r.CreatedAt), r.CreatedBy, r.Description, string(r.Type), r.ImageRef, r.ImageDigest,
 		r.RuntimeVersion, r.AirflowVersion, r.DagBundleVersion, r.DagBundleDigest, r.DagDeployEnabled, string(r.Status),
-		r.RollbackOf, r.WorkflowID, r.RunID, r.FailureReason, r.RequestedByVerified); err != nil {
+		r.RollbackOf, r.WorkflowID, r.RunID, r.FailureReason, r.RequestedByVerified,
+		g.Commit, g.Branch, g.Author, g.Remote, g.Subject, r.RolledBackFrom, r.ForcedPast); err != nil {
 		return r, err
 	}
 	return r, tx.Commit()
@@ -213,12 +219,17 @@ func scanRevision(r scanner) (domain.Revision, error) {
 		typ, status string
 		created     int64
 		finished    sql.NullInt64
+		g           domain.GitInfo
 	)
 	err := r.Scan(&v.DeploymentID, &v.Number, &created, &v.CreatedBy, &v.Description, &typ, &v.ImageRef, &v.ImageDigest,
 		&v.RuntimeVersion, &v.AirflowVersion, &v.DagBundleVersion, &v.DagBundleDigest, &v.DagDeployEnabled, &status,
-		&v.RollbackOf, &v.WorkflowID, &v.RunID, &v.FailureReason, &finished, &v.MetadataSnapshot, &v.RequestedByVerified)
+		&v.RollbackOf, &v.WorkflowID, &v.RunID, &v.FailureReason, &finished, &v.MetadataSnapshot, &v.RequestedByVerified,
+		&g.Commit, &g.Branch, &g.Author, &g.Remote, &g.Subject, &v.RolledBackFrom, &v.ForcedPast)
 	if err != nil {
 		return v, err
+	}
+	if g.Commit != "" {
+		v.Git = &g
 	}
 	v.Type, v.Status, v.CreatedAt = domain.DeployType(typ), domain.Status(status), fromMicros(created)
 	if finished.Valid {

@@ -84,6 +84,9 @@ type DeployPlan struct {
 	RequestedByVerified bool `json:"requestedByVerified"`
 	// ForcedPast is the rollback whose guard this deploy overrides.
 	ForcedPast int `json:"forcedPast,omitempty"`
+	// ImportErrorsBefore is the scheduler's DAG import errors before the
+	// deploy, the baseline of its bake (-1 unknown or not baked).
+	ImportErrorsBefore int `json:"importErrorsBefore"`
 	// DagDiff is what the deploy changes in the DAGs (dry runs), or
 	// DagDiffNote why there is no diff.
 	DagDiff     *bundle.Diff `json:"dagDiff,omitempty"`
@@ -125,6 +128,12 @@ func (a *Activities) ValidateDeploy(ctx context.Context, c DeployCheck) (DeployP
 	}
 	if plan.ForcedPast, err = a.checkGuard(ctx, c, plan.Current); err != nil {
 		return plan, err
+	}
+	plan.ImportErrorsBefore = -1
+	if d.AutoRollback != nil && d.AutoRollback.Enabled && plan.Current != nil && !c.DryRun && a.Runtime != nil {
+		if n, err := a.importErrors(ctx, d.ID); err == nil {
+			plan.ImportErrorsBefore = n
+		}
 	}
 	if c.DryRun {
 		if plan.DagDiff, plan.DagDiffNote, err = a.dagDiff(ctx, d, plan.Current, c.BundleDigest, c.Diff); err != nil {

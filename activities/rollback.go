@@ -94,7 +94,13 @@ func (a *Activities) ValidateRollback(ctx context.Context, c RollbackCheck) (Rol
 	if err != nil {
 		return RollbackPlan{}, err
 	}
-	if err := policy.CheckRollbackScope(c.RequestedBy, policy.Effective(grants, d.ID), d, c.Scope); err != nil {
+	if c.RequestedBy == domain.AutomaticRequester {
+		// rewind itself, after a failed bake: it acts on the deployment's own
+		// auto-rollback setting, and only a worker can sign the name.
+		if !verified {
+			return RollbackPlan{}, refuse(domain.Errorf(domain.PermissionDenied, "only rewind's workers may request a rollback as %q", domain.AutomaticRequester))
+		}
+	} else if err := policy.CheckRollbackScope(c.RequestedBy, policy.Effective(grants, d.ID), d, c.Scope); err != nil {
 		return RollbackPlan{}, refuse(err)
 	}
 	if err := policy.CheckSwitches(a.Config.RollbacksEnabled, d); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/store"
 )
 
@@ -148,6 +149,7 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 	}
 	d.progress.detail(StepRecord, fmt.Sprintf("revision %d", rev.Number))
 	d.logger.Info("revision recorded", "revision", rev.Number, "imageRef", rev.ImageRef)
+	notifyChange(ctx, d.progress, notify.Started, rev, rev.Description)
 
 	spec := applySpec{deployment: plan.Deployment, prev: plan.Current, images: in.Type.ChangesImage(),
 		bundles: in.Type.ChangesDAGs() && in.DagBundleVersion != ""}
@@ -159,16 +161,22 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 		})
 	}
 	if err != nil {
-		why := reason(err)
+		why, event := reason(err), notify.Failed
 		if note := compensate(ctx, d.progress, spec, out, rev); note != "" {
 			why += " (" + note + ")"
+			if compensated(note) {
+				event = notify.Compensated
+			}
 		}
 		finishFailed(ctx, rev, why)
+		notifyChange(ctx, d.progress, event, rev, why)
 		d.logger.Warn("deploy failed", "revision", rev.Number, "error", err)
 		return nil, err
 	}
 	d.progress.revision(rev)
 	d.logger.Info("deployed", "revision", rev.Number, "imageDigest", rev.ImageDigest)
+	notifyChange(ctx, d.progress, notify.Finished, rev, "")
+	bake(ctx, plan, rev)
 	d.progress.finish(nil)
 	return &DeployResult{Revision: rev, Report: out, Progress: d.progress.p}, nil
 }

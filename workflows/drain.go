@@ -58,6 +58,9 @@ func DrainDeadlineWorkflow(ctx workflow.Context, in DrainDeadline) (string, erro
 // only until each has started. A retried change finds its children already
 // started, which is what it wants.
 func enforceDrains(ctx workflow.Context, t *tracker, deploymentID string, rep runtime.SwapReport) {
+	// A cancelled change must not cancel the deadlines of the workers it
+	// left draining: disconnected, and never cancelled.
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	for _, d := range rep.Drained {
 		if d.DrainDeadline == nil {
 			continue

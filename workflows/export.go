@@ -45,8 +45,10 @@ func exportEvents(ctx workflow.Context, t *tracker) {
 	if workflow.GetVersion(ctx, "export-events", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return
 	}
-	ctx, cancel := workflow.NewDisconnectedContext(ctx)
-	defer cancel()
+	// Disconnected, and never cancelled: cancelling the context a child was
+	// started with asks the child to cancel, whatever its close policy, and
+	// an export retrying through an Elasticsearch outage would stop.
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	info := workflow.GetInfo(ctx)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:        ExportWorkflowID(info.WorkflowExecution.ID, info.WorkflowExecution.RunID),

@@ -2,9 +2,12 @@ package workflows_test
 
 import (
 	"fmt"
+
 	"strings"
 	"testing"
 	"time"
+
+	sdkpb "go.temporal.io/api/sdk/v1"
 
 	"github.com/rewindhq/rewind/internal/identity"
 )
@@ -64,5 +67,30 @@ func TestRequestersAreVerifiedOrClaimed(t *testing.T) {
 	}
 	if v, err := deploy(sign("alice", next(), time.Now())); err != nil || !v {
 		t.Fatalf("signed under the switch: verified %v, %v", v, err)
+	}
+}
+
+// The Temporal UI shows a change's steps live, as its current details, with
+// a first line saying what the change is — the summary a run started from
+// the Temporal CLI otherwise lacks.
+func TestCurrentDetailsShowTheSteps(t *testing.T) {
+	f := newFixture(t)
+	_, env, err := f.deploy(t, `{"deploymentId":"d1","imageRef":"reg:5000/airflow:9.1.0","requestedBy":"alice","type":"IMAGE_ONLY"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := env.QueryWorkflow("__temporal_workflow_metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md sdkpb.WorkflowMetadata
+	if err := v.Get(&md); err != nil {
+		t.Fatal(err)
+	}
+	d := md.GetCurrentDetails()
+	for _, want := range []string{"**rewind deploy of d1, revision 1 by alice** — done", "| pull image | done | 1 |", "| preflight | done | 1 |", "| metadata downgrade | skipped | 0 | not a Runtime downgrade |"} {
+		if !strings.Contains(d, want) {
+			t.Fatalf("current details lack %q:\n%s", want, d)
+		}
 	}
 }

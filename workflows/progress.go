@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -61,6 +63,9 @@ type tracker struct {
 	events []eslog.Event
 	base   eslog.Event // the fields every event of this run carries
 	logger log.Logger
+	// notifies is whether this run sends notifications (decided once, by
+	// version, at its first).
+	notifies *bool
 }
 
 func newTracker(ctx workflow.Context, kind string, steps ...string) (*tracker, error) {
@@ -85,6 +90,43 @@ func (t *tracker) step(name string) *Step {
 	return &t.p.Steps[len(t.p.Steps)-1]
 }
 
+// show puts the change's step table on the workflow as its current
+// details, which the Temporal UI shows live: the same view `rewind watch`
+// and the page give, for whoever watches from Temporal (a change started
+// from the Temporal CLI has no summary of its own, so the first line says
+// what it is). Not a command: replay ignores it.
+func (t *tracker) show() {
+	var b strings.Builder
+	title := t.p.Kind
+	if t.p.DeploymentID != "" {
+		title += " of " + t.p.DeploymentID
+	}
+	if t.p.Revision > 0 {
+		title += fmt.Sprintf(", revision %d", t.p.Revision)
+	}
+	if t.base.RequestedBy != "" {
+		title += " by " + t.base.RequestedBy
+	}
+	fmt.Fprintf(&b, "**rewind %s** — %s\n\n| step | state | attempts | detail |\n|---|---|---|---|\n", title, t.p.State)
+	for _, s := range t.p.Steps {
+		detail := s.Detail
+		if s.Error != "" {
+			detail = s.Error
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s |\n", s.Name, s.State, s.Attempts, mdCell(detail))
+	}
+	workflow.SetCurrentDetails(t.ctx, b.String())
+}
+
+// mdCell keeps a table cell one line and free of the table's own syntax.
+func mdCell(s string) string {
+	s = strings.NewReplacer("|", "\\|", "\n", " ", "\r", " ").Replace(s)
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
 // about records what the change is about, for every later event.
 func (t *tracker) about(deploymentID, requestedBy string) {
 	t.p.DeploymentID, t.base.Deployment, t.base.RequestedBy = deploymentID, deploymentID, requestedBy
@@ -105,8 +147,9 @@ func (t *tracker) revision(r domain.Revision) {
 	t.base.ImageDigest, t.base.DagBundleVersion = r.ImageDigest, r.DagBundleVersion
 }
 
-// emit logs one event and keeps it for export.
+// emit logs one event, keeps it for export and shows the steps.
 func (t *tracker) emit(step string, level eslog.Level, msg string, err error) {
+	defer t.show()
 	e := t.base
 	e.Timestamp, e.Step, e.Level, e.Message, e.Seq = workflow.Now(t.ctx), step, level, msg, len(t.events)+1
 	if s := t.find(step); s != nil {

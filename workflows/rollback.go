@@ -10,6 +10,7 @@ import (
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/eslog"
+	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
 )
@@ -114,6 +115,7 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 	}
 	r.progress.revision(rev)
 	r.progress.detail(StepRecord, fmt.Sprintf("revision %d, rollback to %d", rev.Number, plan.Target.Number))
+	notifyChange(ctx, r.progress, notify.Started, rev, rev.Description)
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrRevision.ValueSet(int64(rev.Number))); err != nil {
 		return nil, err
 	}
@@ -129,11 +131,15 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 		})
 	}
 	if err != nil {
-		why := reason(err)
+		why, event := reason(err), notify.Failed
 		if note := compensate(ctx, r.progress, spec, out, rev); note != "" {
 			why += " (" + note + ")"
+			if compensated(note) {
+				event = notify.Compensated
+			}
 		}
 		finishFailed(ctx, rev, why)
+		notifyChange(ctx, r.progress, event, rev, why)
 		r.logger.Warn("rollback failed", "revision", rev.Number, "error", err)
 		return nil, err
 	}
@@ -141,6 +147,7 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 		plan.WorkersDrained, plan.WorkersKilled = refNames(out.Swap.Drained), refNames(out.Swap.Killed)
 	}
 	r.progress.revision(rev)
+	notifyChange(ctx, r.progress, notify.Finished, rev, "")
 	r.logger.Info("rolled back", "revision", rev.Number, "target", plan.Target.Number, "downgrade", plan.Downgrade,
 		"workersKilled", plan.WorkersKilled, "workersDrained", plan.WorkersDrained)
 	r.progress.finish(nil)

@@ -68,6 +68,8 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.CleanupWorkflow, workflow.RegisterOptions{Name: workflows.CleanupWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.DrainDeadlineWorkflow, workflow.RegisterOptions{Name: workflows.DrainDeadlineWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ApplyConfigWorkflow, workflow.RegisterOptions{Name: workflows.ApplyConfigWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.NotifyWorkflow, workflow.RegisterOptions{Name: workflows.NotifyWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.BakeWorkflow, workflow.RegisterOptions{Name: workflows.BakeWorkflowName})
 }
 
 // Exporters builds the log exporter: Elasticsearch when addresses are

@@ -67,6 +67,15 @@ func Pack(dir string, w io.Writer) (digest string, n int64, err error) {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
+		if vcsMetadata[d.Name()] {
+			// A DAGs directory is often a git work tree: its history is not
+			// DAGs, would make every commit a different bundle, and can
+			// hold secrets (a remote's token in .git/config).
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
 		if path.Base(rel) == MarkerName {
 			return domain.Errorf(domain.UnsafeBundle, "%s: the name %s is reserved for rewind", rel, MarkerName)
 		}
@@ -103,6 +112,10 @@ func Pack(dir string, w io.Writer) (digest string, n int64, err error) {
 	}
 	return digestPrefix + hex.EncodeToString(cw.h.Sum(nil)), cw.n, nil
 }
+
+// vcsMetadata are the version-control directories (or, for a git worktree
+// or submodule, files) Pack leaves out, at any depth.
+var vcsMetadata = map[string]bool{".git": true, ".hg": true, ".svn": true}
 
 // PackTo packs dir straight into s, without a temporary archive on disk.
 func PackTo(ctx context.Context, s Store, dir string) (digest string, size int64, err error) {

@@ -208,3 +208,32 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A DAGs directory that is a git work tree packs to the same bundle as the
+// same files without .git: history is not DAGs (and .git/config can hold a
+// remote's token).
+func TestPackLeavesOutVersionControl(t *testing.T) {
+	files := map[string]string{"etl.py": "load()\n", "sub/dag.py": "# dag\n"}
+	plain, withGit := t.TempDir(), t.TempDir()
+	for n, b := range files {
+		for _, d := range []string{plain, withGit} {
+			os.MkdirAll(filepath.Join(d, filepath.Dir(n)), 0o755)
+			os.WriteFile(filepath.Join(d, n), []byte(b), 0o644)
+		}
+	}
+	os.MkdirAll(filepath.Join(withGit, ".git", "objects"), 0o755)
+	os.WriteFile(filepath.Join(withGit, ".git", "config"), []byte("url = https://ci:token@git.example.com/x.git\n"), 0o644)
+	os.WriteFile(filepath.Join(withGit, "sub", ".git"), []byte("gitdir: ../.git/modules/sub\n"), 0o644)
+	var a, b bytes.Buffer
+	da, _, err := Pack(plain, &a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _, err := Pack(withGit, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if da != db || bytes.Contains(b.Bytes(), []byte("token")) {
+		t.Fatalf("a work tree must pack like its files alone: %s vs %s", da, db)
+	}
+}

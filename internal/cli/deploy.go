@@ -18,6 +18,7 @@ func deployCmd(s *session) *cobra.Command {
 		typ  string
 		dags string
 		wait bool
+		git  gitFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy <deployment> [--image REF] [--dags DIR] [--type IMAGE_AND_DAG|IMAGE_ONLY|DAG_ONLY] [--description TEXT] [--as USER] [--wait]",
@@ -55,6 +56,7 @@ func deployCmd(s *session) *cobra.Command {
 				}
 				in.DagBundleDigest, in.DagBundleVersion = digest, domain.NewDagBundleVersion(time.Now())
 			}
+			in.Git = git.provenance(s.ctx, dags)
 			if err := in.Validate(); err != nil {
 				return err
 			}
@@ -66,7 +68,7 @@ func deployCmd(s *session) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !wait {
+			if !wait && !in.DryRun {
 				if s.output == "json" {
 					return s.json(map[string]string{"workflowId": run.GetID(), "runId": run.GetRunID()})
 				}
@@ -79,6 +81,14 @@ func deployCmd(s *session) *cobra.Command {
 			}
 			if s.output == "json" {
 				return s.json(res)
+			}
+			if res.DryRun {
+				fmt.Fprintf(s.out, "Deploy plan for %s (nothing changed):\n", in.DeploymentID)
+				printDagDiff(s.out, res.Plan.DagDiff, res.Plan.DagDiffNote)
+				if res.Plan.ForcedPast > 0 {
+					fmt.Fprintf(s.out, "This deploy overrides the guard of rollback #%d (--force).\n", res.Plan.ForcedPast)
+				}
+				return nil
 			}
 			r := res.Revision
 			fmt.Fprintf(s.out, "deployed %s revision %d: image %s, DAG bundle %s (workflow %s, run %s)\n",
@@ -93,6 +103,15 @@ func deployCmd(s *session) *cobra.Command {
 	fl.StringVar(&in.Description, "description", "", "why (at most 500 characters; a Git commit id is a good one)")
 	fl.StringVar(&s.as, "as", "", "the requester (default $REWIND_USER, else the OS user)")
 	fl.BoolVar(&wait, "wait", false, "wait until the deploy finishes")
+	fl.BoolVar(&in.DryRun, "dry-run", false, "show the plan (with the DAG files it adds, removes and changes) and change nothing")
+	fl.BoolVar(&in.Diff, "diff", false, "with --dry-run: the unified diff of changed DAG text files")
+	fl.BoolVar(&in.Force, "force", false, "deploy what the current rollback moved away from anyway (needs --description)")
+	fl.StringVar(&git.commit, "git-commit", "", "the commit deployed (default: HEAD of the work tree of --dags, or of the current directory)")
+	fl.StringVar(&git.branch, "git-branch", "", "its branch")
+	fl.StringVar(&git.author, "git-author", "", "its author")
+	fl.StringVar(&git.remote, "git-remote", "", "its remote (without credentials)")
+	fl.StringVar(&git.subject, "git-subject", "", "its subject (the description when --description is empty)")
+	fl.BoolVar(&git.off, "no-git", false, "record no git provenance")
 	return cmd
 }
 

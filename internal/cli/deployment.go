@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,8 +19,9 @@ import (
 // deploymentFlags are the settings create and update share.
 type deploymentFlags struct {
 	name, description, dagSource, executor, cpu, memory, metadataDB string
-	dagDeploy, rollbackEnabled                                      bool
-	workers                                                         int
+	dagDeploy, rollbackEnabled, autoRollback                        bool
+	workers, bakeFailures                                           int
+	bake, bakeInterval                                              time.Duration
 	env, unsetEnv, components                                       []string
 }
 
@@ -34,6 +36,10 @@ func (f *deploymentFlags) bind(cmd *cobra.Command, create bool) {
 	fl.IntVar(&f.workers, "workers", 1, "number of worker containers")
 	fl.StringVar(&f.cpu, "cpu", "", "CPU limit per container, e.g. 0.5")
 	fl.StringVar(&f.memory, "memory", "", "memory limit per container, e.g. 512m")
+	fl.BoolVar(&f.autoRollback, "auto-rollback", false, "bake every deploy and roll it back automatically if its scheduler turns unhealthy or DAG import errors rise")
+	fl.DurationVar(&f.bake, "bake", 10*time.Minute, "with --auto-rollback: how long a deploy is watched")
+	fl.DurationVar(&f.bakeInterval, "bake-interval", time.Minute, "with --auto-rollback: how often the scheduler is probed")
+	fl.IntVar(&f.bakeFailures, "bake-failures", 2, "with --auto-rollback: failed probes in a row that roll back")
 	fl.StringVar(&f.metadataDB, "metadata-db", "", "the Airflow metadata database (PostgreSQL URL, as this worker reaches it), snapshotted before a metadata downgrade (default: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN of --env)")
 	if create {
 		fl.StringVar(&f.dagSource, "dag-source", "image", "where DAGs come from: image, bundle, nfs or git-sync")
@@ -72,6 +78,16 @@ func (f *deploymentFlags) apply(cmd *cobra.Command, d *domain.Deployment) error 
 	}
 	if ch("memory") {
 		d.Resources.Memory = f.memory
+	}
+	if ch("auto-rollback") || ch("bake") || ch("bake-interval") || ch("bake-failures") {
+		ar := domain.AutoRollback{Enabled: f.autoRollback, BakePeriod: f.bake, Interval: f.bakeInterval, Failures: f.bakeFailures}
+		if d.AutoRollback != nil && !ch("auto-rollback") {
+			ar.Enabled = d.AutoRollback.Enabled
+		}
+		if err := domain.CheckAutoRollback(&ar); err != nil {
+			return err
+		}
+		d.AutoRollback = &ar
 	}
 	if ch("metadata-db") {
 		if err := metadb.Check(f.metadataDB); err != nil {
@@ -208,6 +224,9 @@ func deploymentCmd(s *session) *cobra.Command {
 			}
 			if d.MetadataDatabaseURL != "" {
 				rows = append(rows, []string{"metadata database", metadb.Redact(d.MetadataDatabaseURL)})
+			}
+			if ar := d.AutoRollback; ar != nil && ar.Enabled {
+				rows = append(rows, []string{"auto rollback", fmt.Sprintf("bake %s, probe every %s, roll back after %d failed probes", ar.BakePeriod, ar.Interval, ar.Failures)})
 			}
 			keys := make([]string, 0, len(d.Env))
 			for k := range d.Env {

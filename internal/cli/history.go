@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
@@ -53,10 +54,20 @@ func historyCmd(s *session) *cobra.Command {
 			rows := make([][]string, 0, len(revs))
 			for _, r := range revs {
 				rows = append(rows, []string{revisionLabel(r), stamp(r.CreatedAt), requester(r), string(r.Type),
-					orDash(r.ImageRef), orDash(r.DagBundleVersion), statusText(r), targetText(policy.Target(r, d.CurrentRevision, latest, now, window)),
+					orDash(r.ImageRef), orDash(r.DagBundleVersion), commitText(r), statusText(r), targetText(policy.Target(r, d.CurrentRevision, latest, now, window)),
 					clipText(r.Description, 60)})
 			}
-			return table(s.out, []string{"REVISION", "TIME", "USER", "TYPE", "IMAGE", "DAG BUNDLE VERSION", "STATUS", "ROLLBACK TARGET", "DESCRIPTION"}, rows)
+			if err := table(s.out, []string{"REVISION", "TIME", "USER", "TYPE", "IMAGE", "DAG BUNDLE VERSION", "COMMIT", "STATUS", "ROLLBACK TARGET", "DESCRIPTION"}, rows); err != nil {
+				return err
+			}
+			for _, r := range revs {
+				if r.Number == d.CurrentRevision {
+					if g := activities.Guard(r); g != "" {
+						fmt.Fprintln(s.out, g)
+					}
+				}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().IntVar(&h.Limit, "limit", 20, fmt.Sprintf("how many revisions (1-%d)", action.MaxHistoryLimit))
@@ -100,4 +111,20 @@ func requester(r domain.Revision) string {
 		return r.CreatedBy
 	}
 	return r.CreatedBy + " (claimed)"
+}
+
+// commitText is a revision's git commit, short, and the rollback guard it
+// overrode if any.
+func commitText(r domain.Revision) string {
+	c := "-"
+	if r.Git != nil {
+		c = r.Git.Commit
+		if len(c) > 10 {
+			c = c[:10]
+		}
+	}
+	if r.ForcedPast > 0 {
+		c += fmt.Sprintf(" (forced past #%d)", r.ForcedPast)
+	}
+	return c
 }

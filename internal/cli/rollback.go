@@ -112,6 +112,7 @@ func rollbackCmd(s *session) *cobra.Command {
 	fl.StringVar(&in.Description, "description", "", "why (required, 1-500 characters)")
 	fl.StringVar(&scope, "scope", "all", "all, image (keep the current DAGs) or dags (keep the current image)")
 	fl.BoolVar(&in.DryRun, "dry-run", false, "show the plan and change nothing")
+	fl.BoolVar(&in.Diff, "diff", false, "show the unified diff of the DAG text files the rollback changes")
 	fl.BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	fl.StringVar(&s.as, "as", "", "the requester (default $REWIND_USER, else the OS user)")
 	fl.BoolVar(&wait, "wait", false, "wait until the rollback finishes")
@@ -137,6 +138,7 @@ func printPlan(w io.Writer, p activities.RollbackPlan) {
 	case p.ImageChanges:
 		fmt.Fprintf(w, "Running tasks finish on the code they started with (workers drained: %s); new tasks start on the rolled-back image.\n", list(p.WorkersDrained))
 	}
+	printDagDiff(w, p.DagDiff, p.DagDiffNote)
 	fmt.Fprintln(w, "The target is started once and checked before anything changes. Resource settings, environment variables, name and description stay as they are now (R5).")
 	fmt.Fprintf(w, "Plan %s\n", p.Digest)
 }

@@ -84,6 +84,10 @@ type Config struct {
 	// PreflightChecks are the start checks run in the target image before a
 	// change touches anything, ';'-separated; empty turns the preflight off.
 	PreflightChecks string `env:"REWIND_PREFLIGHT_CHECKS" envDefault:"airflow version; airflow dags list-import-errors"`
+	// BakeHealthCheck and BakeImportErrorsCheck are the probes of an
+	// automatic rollback's bake, run in the scheduler (issue 16).
+	BakeHealthCheck       string `env:"REWIND_BAKE_HEALTH_CHECK" envDefault:"airflow jobs check --job-type SchedulerJob"`
+	BakeImportErrorsCheck string `env:"REWIND_BAKE_IMPORT_ERRORS_CHECK" envDefault:"airflow dags list-import-errors --output json"`
 	// StallTimeout is how long a pull may transfer nothing before the
 	// attempt is cut off as stalled and retried.
 	StallTimeout time.Duration `env:"REWIND_STALL_TIMEOUT" envDefault:"2m"`

@@ -88,6 +88,9 @@ type Deployment struct {
 	CurrentRevision  int               `json:"currentRevision"`
 	CreatedAt        time.Time         `json:"createdAt"`
 	UpdatedAt        time.Time         `json:"updatedAt"`
+	// AutoRollback, when enabled, bakes every deploy and rolls it back if
+	// the probes fail (issue 16).
+	AutoRollback *AutoRollback `json:"autoRollback,omitempty"`
 	// MetadataDatabaseURL names the Airflow metadata database (PostgreSQL)
 	// as the worker reaches it, so a Runtime downgrade can snapshot it first
 	// (R16). Empty: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN of Env, if any.
@@ -153,6 +156,39 @@ type Revision struct {
 	ForcedPast int `json:"forcedPast,omitempty"`
 }
 
+// AutoRollback is how a deployment bakes its deploys: for BakePeriod after
+// each deploy its scheduler is probed every Interval, and after Failures
+// failed probes in a row (the scheduler unhealthy, or more DAG import
+// errors than before the deploy) it is rolled back to the previous
+// DEPLOYED revision, by rewind itself.
+type AutoRollback struct {
+	Enabled    bool          `json:"enabled"`
+	BakePeriod time.Duration `json:"bakePeriod"`
+	Interval   time.Duration `json:"interval"`
+	Failures   int           `json:"failures"`
+}
+
+// CheckAutoRollback refuses bake settings that cannot work.
+func CheckAutoRollback(a *AutoRollback) error {
+	if a == nil || !a.Enabled {
+		return nil
+	}
+	switch {
+	case a.Interval < time.Second || a.Interval > time.Hour:
+		return Errorf(InvalidInput, "bake interval %s must be between 1s and 1h", a.Interval)
+	case a.BakePeriod < a.Interval || a.BakePeriod > 24*time.Hour:
+		return Errorf(InvalidInput, "bake period %s must be at least the interval and at most 24h", a.BakePeriod)
+	case a.Failures < 1 || a.Failures > 100:
+		return Errorf(InvalidInput, "bake failures %d must be between 1 and 100", a.Failures)
+	}
+	return nil
+}
+
+// AutomaticRequester is who an automatic rollback is requested by. It is
+// the one requester name outside the user pattern, so no person can hold
+// it; a worker signs it (R18), and only then does it pass R10.
+const AutomaticRequester = "rewind (automatic)"
+
 // GitInfo is the git provenance of a deploy.
 type GitInfo struct {
 	Commit  string `json:"commit"`
@@ -195,7 +231,7 @@ func CheckDeploymentID(id string) error {
 func IsVersion(v string) bool { return versionPattern.MatchString(v) }
 
 func CheckUser(u string) error {
-	if !userPattern.MatchString(u) {
+	if !userPattern.MatchString(u) && u != AutomaticRequester {
 		return Errorf(InvalidInput, "user %q is not valid: letters, digits and . _ @ + -, at most 128 characters", clip(u))
 	}
 	return nil

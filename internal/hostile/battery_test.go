@@ -352,6 +352,16 @@ func (e *env) cases(t *testing.T) []hcase {
 	tw("scope dags by an images-only user", rw, "PermissionDenied", `{"deploymentId":"`+b+`","revision":2,"requestedBy":"`+imagesOnly+`","description":"why","scope":"dags"}`)
 	tw("deploy by a user with no grant", dw, "PermissionDenied", `{"deploymentId":"`+img+`","imageRef":"`+itest.Image(t, "9.1.0")+`","requestedBy":"`+nobody+`"}`)
 	tw("rollback to Runtime 4.2.0 (R7)", rw, "RuntimeTooOld", rb(`,"revision":1`))
+	// Issue 16's inputs: git provenance that is not what a work tree gives.
+	gitDeploy := func(git string) string {
+		return `{"deploymentId":"` + img + `","imageRef":"` + itest.Image(t, "9.1.0") + `","requestedBy":"` + editor + `","git":` + git + `}`
+	}
+	tw("git commit that is not hex", dw, "InvalidInput", gitDeploy(`{"commit":"$(rm -rf /)"}`))
+	tw("git subject of 1 MB", dw, "InvalidInput", gitDeploy(`{"commit":"abcdef1","subject":"`+megabyte+`"}`))
+	tw("git author with a forged log line", dw, "InvalidInput", gitDeploy(`{"commit":"abcdef1","author":"x\n{\"level\":\"ERROR\"}"}`))
+	tw("git remote carrying a token", dw, "InvalidInput", gitDeploy(`{"commit":"abcdef1","remote":"https://ci:ghp_secret@github.com/x/y.git"}`))
+	tw("--force without a description", dw, "InvalidInput", `{"deploymentId":"`+img+`","imageRef":"`+itest.Image(t, "9.1.0")+`","requestedBy":"`+editor+`","force":true}`)
+	tw("requestedBy claiming to be rewind (automatic), unsigned", rw, "PermissionDenied", `{"deploymentId":"`+b+`","revision":2,"requestedBy":"rewind (automatic)","description":"forged"}`)
 	tw("rollback of a git-sync deployment (R8)", rw, "UnsupportedDagSource", `{"deploymentId":"`+gs+`","revision":1,"requestedBy":"`+editor+`","description":"why"}`)
 	for i, name := range []string{"dot-dot", "absolute", "symlink escape", "symlink absolute", "write via symlink", "hardlink escape", "device", "bomb (bytes)", "bomb (entries)", "marker name forged"} {
 		cs = append(cs, hcase{via: viaTemporal, name: "bundle: " + name, want: "UnsafeBundle", run: func(t *testing.T) (string, int, string) {

@@ -49,6 +49,13 @@ func (e *env) securityCases(t *testing.T) []hcase {
 			}
 			return got, 0, msg
 		}})
+	cs = append(cs, hcase{via: viaTemporal, name: "forged requester signature under REWIND_REQUIRE_VERIFIED_REQUESTS", want: "PermissionDenied",
+		run: func(t *testing.T) (string, int, string) {
+			queue := e.strictWorker(t)
+			got, msg := e.temporalRunOn(t, queue, workflows.DeployWorkflowName,
+				`{"deploymentId":"`+img+`","imageRef":"`+itest.Image(t, "9.1.0")+`","requestedBy":"`+editor+`","requesterSignature":"v1.1700000000.Zm9yZ2Vk"}`)
+			return got, 0, msg
+		}})
 	j := "application/json"
 	okDeploy := []byte(`{"imageRef":"` + itest.Image(t, "9.1.0") + `","description":"from CI"}`)
 	deploys := "/api/v1/deployments/" + img + "/deploys"

@@ -11,7 +11,7 @@ import (
 )
 
 const deploymentColumns = `id, name, description, dag_source, dag_deploy_enabled, rollback_enabled,
-	env, resources, components, current_revision, created_at, updated_at, metadata_db`
+	env, resources, components, current_revision, created_at, updated_at, metadata_db, auto_rollback`
 
 func micros(t time.Time) int64     { return t.UnixMicro() }
 func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
@@ -24,8 +24,8 @@ func (s *Store) CreateDeployment(ctx context.Context, d domain.Deployment) error
 	}
 	now := micros(time.Now())
 	r, err := s.db.ExecContext(ctx, `INSERT INTO deployments (`+deploymentColumns+`, last_revision)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,0,$10,$10,$11,0) ON CONFLICT (id) DO NOTHING`,
-		d.ID, d.Name, d.Description, string(d.DagSource), d.DagDeployEnabled, d.RollbackEnabled, env, res, comps, now, d.MetadataDatabaseURL)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,0,$10,$10,$11,$12,0) ON CONFLICT (id) DO NOTHING`,
+		d.ID, d.Name, d.Description, string(d.DagSource), d.DagDeployEnabled, d.RollbackEnabled, env, res, comps, now, d.MetadataDatabaseURL, autoRollback(d))
 	if err != nil {
 		return err
 	}
@@ -43,8 +43,8 @@ func (s *Store) UpdateDeploymentSettings(ctx context.Context, d domain.Deploymen
 		return err
 	}
 	r, err := s.db.ExecContext(ctx, `UPDATE deployments SET name=$2, description=$3, dag_source=$4,
-		dag_deploy_enabled=$5, rollback_enabled=$6, env=$7, resources=$8, components=$9, updated_at=$10, metadata_db=$11 WHERE id=$1`,
-		d.ID, d.Name, d.Description, string(d.DagSource), d.DagDeployEnabled, d.RollbackEnabled, env, res, comps, micros(time.Now()), d.MetadataDatabaseURL)
+		dag_deploy_enabled=$5, rollback_enabled=$6, env=$7, resources=$8, components=$9, updated_at=$10, metadata_db=$11, auto_rollback=$12 WHERE id=$1`,
+		d.ID, d.Name, d.Description, string(d.DagSource), d.DagDeployEnabled, d.RollbackEnabled, env, res, comps, micros(time.Now()), d.MetadataDatabaseURL, autoRollback(d))
 	if err != nil {
 		return err
 	}
@@ -106,11 +106,18 @@ func scanDeployment(r scanner) (domain.Deployment, error) {
 	var (
 		d                  domain.Deployment
 		src, env, res, cps string
+		ar                 string
 		created, updated   int64
 	)
 	if err := r.Scan(&d.ID, &d.Name, &d.Description, &src, &d.DagDeployEnabled, &d.RollbackEnabled,
-		&env, &res, &cps, &d.CurrentRevision, &created, &updated, &d.MetadataDatabaseURL); err != nil {
+		&env, &res, &cps, &d.CurrentRevision, &created, &updated, &d.MetadataDatabaseURL, &ar); err != nil {
 		return d, err
+	}
+	if ar != "" {
+		d.AutoRollback = &domain.AutoRollback{}
+		if err := json.Unmarshal([]byte(ar), d.AutoRollback); err != nil {
+			return d, err
+		}
 	}
 	d.DagSource = domain.DagSource(src)
 	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -121,4 +128,12 @@ func scanDeployment(r scanner) (domain.Deployment, error) {
 		return d, err
 	}
 	return d, json.Unmarshal([]byte(cps), &d.Components)
+}
+
+func autoRollback(d domain.Deployment) string {
+	if d.AutoRollback == nil {
+		return ""
+	}
+	b, _ := json.Marshal(d.AutoRollback)
+	return string(b)
 }

@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rewindhq/rewind/internal/itest"
+)
+
+// gitRepo makes a git work tree holding DAG files, committed.
+func gitRepo(t *testing.T, files map[string]string, subject string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for n, b := range files {
+		os.WriteFile(filepath.Join(dir, n), []byte(b), 0o644)
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"remote", "add", "origin", "https://ci-bot:t0ken@git.example.com/data/etl.git"},
+		{"add", "."}, {"-c", "user.name=Dana Dev", "-c", "user.email=dana@example.com", "commit", "-q", "-m", subject}} {
+		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	return dir
+}
+
+// Issue 16 through the CLI: a deploy from a git work tree records its
+// provenance; a rollback's plan lists (and with --diff shows) what changes
+// in the DAGs; after rolling back, re-deploying the image rolled back from
+// is refused with RolledBack, a new image is fine, and --force with a
+// description overrides the guard, recorded.
+func TestGitProvenanceGuardAndDiffs(t *testing.T) {
+	startStack(t)
+	dep := itest.UniqueID("git")
+	itest.RemoveContainers(t, dep)
+	mustRewind(t, "deployment", "create", dep, "--dag-source", "bundle", "--dag-deploy", "--rollback-enabled", "--component", "scheduler=airflow scheduler")
+	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
+	a := gitRepo(t, map[string]string{"etl.py": "extract()\nload()\n", "old.py": "# retired soon\n"}, "First ETL")
+	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--dags", a, "--as", "alice", "--wait")
+	r1 := historyJSON(t, dep)[0]
+	if r1.Git == nil || len(r1.Git.Commit) != 40 || r1.Git.Branch != "main" || r1.Git.Author != "Dana Dev <dana@example.com>" ||
+		r1.Git.Subject != "First ETL" || r1.Description != "First ETL" || r1.Git.Remote != "https://git.example.com/data/etl.git" {
+		t.Fatalf("provenance (credentials stripped from the remote, subject as description): %+v %+v", r1, r1.Git)
+	}
+	b := gitRepo(t, map[string]string{"etl.py": "extract()\ntransform()\nload()\n", "new.py": "# new\n"}, "Add a transform")
+	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--dags", b, "--as", "alice", "--wait")
+	if out := mustRewind(t, "history", dep); !strings.Contains(out, r1.Git.Commit[:10]) {
+		t.Fatalf("history shows the commit:\n%s", out)
+	}
+
+	plan := mustRewind(t, "rollback", dep, "--to", "1", "--description", "the transform broke", "--dry-run", "--diff", "--as", "alice")
+	for _, want := range []string{"1 added, 1 removed, 1 changed", "  + old.py", "  - new.py", "  ~ etl.py", "-transform()"} {
+		if !strings.Contains(plan, want) {
+			t.Fatalf("plan lacks %q:\n%s", want, plan)
+		}
+	}
+	mustRewind(t, "rollback", dep, "--to", "1", "--description", "the transform broke", "--yes", "--wait", "--as", "alice")
+	if out := mustRewind(t, "history", dep); !strings.Contains(out, "guarded since #3") {
+		t.Fatalf("history must say the deployment is guarded:\n%s", out)
+	}
+	r := rewind("deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--no-git", "--as", "alice", "--wait")
+	if r.code != ExitRefused || !strings.Contains(r.stderr, "RolledBack") || !strings.Contains(r.stderr, "rolled back by revision 3 (alice") {
+		t.Fatalf("re-deploying the image rolled back from: %d %s", r.code, r.stderr)
+	}
+	r = rewind("deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--no-git", "--force", "--as", "alice", "--wait")
+	if r.code != ExitRefused || !strings.Contains(r.stderr, "--description") {
+		t.Fatalf("--force without a description: %d %s", r.code, r.stderr)
+	}
+	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--no-git", "--force", "--description", "the bug was in the data", "--as", "alice", "--wait")
+	r4 := historyJSON(t, dep)[0]
+	if r4.Number != 4 || r4.ForcedPast != 3 || r4.Description != "the bug was in the data" {
+		t.Fatalf("the override is recorded: %+v", r4)
+	}
+	if n := len(historyJSON(t, dep)); n != 4 {
+		t.Fatalf("refused deploys recorded revisions: %d", n)
+	}
+	// Something new is always fine.
+	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--no-git", "--as", "alice", "--wait")
+}

@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/notify"
+	"github.com/rewindhq/rewind/internal/store"
+	"github.com/rewindhq/rewind/workflows"
+)
+
+func notifyCmd(s *session) *cobra.Command {
+	cmd := &cobra.Command{Use: "notify", Short: "Webhooks told when changes start, finish, fail or are compensated"}
+	var dep, secretFile string
+	var events []string
+	add := &cobra.Command{
+		Use:   "add --url URL --secret-file FILE [--deployment ID] [--event E]…",
+		Short: "Add a webhook for one deployment, or for every deployment",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			url, _ := cmd.Flags().GetString("url")
+			if err := notify.CheckURL(url); err != nil {
+				return err
+			}
+			if err := notify.CheckEvents(events); err != nil {
+				return err
+			}
+			if dep != "" {
+				if _, _, err := s.deployment(dep); err != nil {
+					return err
+				}
+			}
+			// The secret is read from a file, never a flag: flags are in
+			// shell history and in every process listing.
+			b, err := os.ReadFile(secretFile)
+			secret := strings.TrimSpace(string(b))
+			if err != nil || len(secret) < 16 {
+				return domain.Errorf(domain.InvalidInput, "--secret-file must name a file holding a secret of 16 bytes or more")
+			}
+			st, err := s.store()
+			if err != nil {
+				return err
+			}
+			id := make([]byte, 6)
+			rand.Read(id)
+			w := store.Webhook{ID: "wh_" + hex.EncodeToString(id), DeploymentID: dep, URL: url, Secret: secret, Events: events, CreatedAt: time.Now()}
+			if err := st.CreateWebhook(s.ctx, w); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.out, "added webhook %s for %s\n", w.ID, scopeOf(dep))
+			return nil
+		},
+	}
+	add.Flags().String("url", "", "where to POST notifications (http or https)")
+	add.Flags().StringVar(&secretFile, "secret-file", "", "file holding the secret that signs each delivery (X-Rewind-Signature)")
+	add.Flags().StringVar(&dep, "deployment", "", "only this deployment's changes (default: every deployment)")
+	add.Flags().StringArrayVar(&events, "event", nil, "only these events: "+strings.Join(notify.Events, ", ")+" (default: all)")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List webhooks (secrets are never shown)",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := s.store()
+			if err != nil {
+				return err
+			}
+			hooks, err := st.Webhooks(s.ctx, "*")
+			if err != nil {
+				return err
+			}
+			if s.output == "json" {
+				if hooks == nil {
+					hooks = []store.Webhook{}
+				}
+				return s.json(hooks)
+			}
+			rows := [][]string{}
+			for _, h := range hooks {
+				ev := "all"
+				if len(h.Events) > 0 {
+					ev = strings.Join(h.Events, ",")
+				}
+				rows = append(rows, []string{h.ID, scopeOf(h.DeploymentID), h.URL, ev})
+			}
+			return table(s.out, []string{"ID", "FOR", "URL", "EVENTS"}, rows)
+		},
+	}
+	remove := &cobra.Command{
+		Use:   "remove ID",
+		Short: "Remove a webhook",
+		Args:  exactArgs(1, "a webhook id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := s.store()
+			if err != nil {
+				return err
+			}
+			if err := st.DeleteWebhook(s.ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.out, "removed webhook %s\n", args[0])
+			return nil
+		},
+	}
+	var testDep string
+	test := &cobra.Command{
+		Use:   "test [--deployment ID]",
+		Short: "Send a sample notification to the webhooks, through the worker, and wait for it",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, _, tc, err := s.all()
+			if err != nil {
+				return err
+			}
+			if testDep != "" {
+				if err := domain.CheckDeploymentID(testDep); err != nil {
+					return err
+				}
+			}
+			id := fmt.Sprintf("notify-test/%d", time.Now().UnixNano())
+			n := notify.Notification{Event: notify.Test, Kind: "test", DeploymentID: testDep, RequestedBy: s.requester(), WorkflowID: id, RunID: "test", At: time.Now().UTC()}
+			n.Text = "rewind: a test notification from " + n.RequestedBy
+			run, err := tc.ExecuteWorkflow(s.ctx, client.StartWorkflowOptions{ID: id, TaskQueue: cfg.TaskQueue}, workflows.NotifyWorkflowName, n)
+			if err != nil {
+				return err
+			}
+			var delivered int
+			if err := run.Get(s.ctx, &delivered); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.out, "test notification delivered to %d webhook(s) (workflow %s)\n", delivered, id)
+			return nil
+		},
+	}
+	test.Flags().StringVar(&testDep, "deployment", "", "the webhooks of this deployment (and the installation's)")
+	cmd.AddCommand(add, list, remove, test)
+	return cmd
+}
+
+func scopeOf(dep string) string {
+	if dep == "" {
+		return "every deployment"
+	}
+	return "deployment " + dep
+}

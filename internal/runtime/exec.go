@@ -1,0 +1,57 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/rewindhq/rewind/internal/domain"
+)
+
+// Exec runs cmd in a component's active container, as a health probe does
+// (`airflow jobs check`), and returns its exit code and output. A component
+// with no running container is NotFound; an Engine that does not answer is
+// an ordinary error.
+func (r *Runtime) Exec(ctx context.Context, deploymentID, component string, cmd []string, timeout time.Duration) (int, string, error) {
+	if err := domain.CheckDeploymentID(deploymentID); err != nil {
+		return 0, "", err
+	}
+	if err := checkComponent(component); err != nil {
+		return 0, "", err
+	}
+	name := ContainerName(deploymentID, component)
+	ci, err := r.cli.ContainerInspect(ctx, name)
+	if err != nil {
+		if isGone(err) {
+			return 0, "", domain.Errorf(domain.NotFound, "%s has no %s container", deploymentID, component)
+		}
+		return 0, "", fmt.Errorf("inspect %s: %w", name, err)
+	}
+	if ci.Config == nil || ci.Config.Labels[LabelDeployment] != deploymentID || !ci.State.Running {
+		return 0, "", domain.Errorf(domain.NotFound, "%s's %s is not running", deploymentID, component)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ex, err := r.cli.ContainerExecCreate(ctx, ci.ID, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return 0, "", fmt.Errorf("exec in %s: %w", name, err)
+	}
+	att, err := r.cli.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return 0, "", fmt.Errorf("exec in %s: %w", name, err)
+	}
+	defer att.Close()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil && ctx.Err() != nil {
+		return 0, "", fmt.Errorf("exec in %s: no answer within %s", name, timeout)
+	}
+	res, err := r.cli.ContainerExecInspect(ctx, ex.ID)
+	if err != nil {
+		return 0, "", fmt.Errorf("exec in %s: %w", name, err)
+	}
+	return res.ExitCode, clipTail(out.String(), 8000), nil
+}

@@ -103,7 +103,7 @@ func (a *Activities) StartAutomaticRollback(ctx context.Context, req AutomaticRo
 	run, err := a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: a.Config.TaskQueue, WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary: clipDescription(fmt.Sprintf("Automatic rollback of %s to revision %d — %s", req.DeploymentID, req.Target, req.Evidence)),
+		StaticSummary:                            clipDescription(fmt.Sprintf("Automatic rollback of %s to revision %d — %s", req.DeploymentID, req.Target, req.Evidence)),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			temporal.NewSearchAttributeKeyKeyword("RewindDeployment").ValueSet(req.DeploymentID),
 			temporal.NewSearchAttributeKeyKeyword("RewindKind").ValueSet("rollback"),

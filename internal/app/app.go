@@ -232,7 +232,12 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		opts.Interceptors = append(opts.Interceptors, faults.Interceptor())
 	}
 	r.worker = worker.New(c, cfg.TaskQueue, opts)
-	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c, Runtime: rt, Images: rt, Bundles: bundle.NewFSStore(cfg.BundleRoot), Exporter: exporter, Fallback: fallback, Faults: faults})
+	bundles, err := BundleStore(cfg, rt)
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c, Runtime: rt, Images: rt, Bundles: bundles, Exporter: exporter, Fallback: fallback, Faults: faults})
 	if err := r.worker.Start(); err != nil {
 		r.close()
 		return nil, err
@@ -275,4 +280,20 @@ func retry(ctx context.Context, logger *slog.Logger, what string, fn func() erro
 		}
 	}
 	return err
+}
+
+// BundleStore is where DAG bundles are kept: the bundle root alone, or with
+// REWIND_BUNDLE_REPOSITORY the registry, cached in the bundle root, with
+// credentials resolved like every registry call (rt may be any Runtime of
+// this configuration; it is used for nothing else).
+func BundleStore(cfg *config.Config, rt *runtime.Runtime) (bundle.Store, error) {
+	local := bundle.NewFSStore(cfg.BundleRoot)
+	if cfg.BundleRepository == "" {
+		return local, nil
+	}
+	remote, err := bundle.NewOCIStore(cfg.BundleRepository, rt.Credential)
+	if err != nil {
+		return nil, fmt.Errorf("REWIND_BUNDLE_REPOSITORY: %w", err)
+	}
+	return &bundle.Cached{Local: local, Remote: remote}, nil
 }

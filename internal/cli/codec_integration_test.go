@@ -23,7 +23,9 @@ const secretMarker = "s3cret-marker"
 // showsMarker says whether the Temporal CLI's JSON shows the marker, in
 // clear or inside any base64 string (how it prints payloads it cannot
 // render), so "not shown" cannot pass merely because of the encoding.
-func showsMarker(out string) bool {
+func showsMarker(out string) bool { return shows(out, secretMarker) }
+
+func shows(out, secretMarker string) bool {
 	if strings.Contains(out, secretMarker) {
 		return true
 	}

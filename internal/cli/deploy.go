@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/workflows"
@@ -50,7 +51,11 @@ func deployCmd(s *session) *cobra.Command {
 				}
 				// Packed into the bundle store the worker unpacks from; the
 				// same files always give the same digest.
-				digest, _, err := bundle.PackTo(s.ctx, bundle.NewFSStore(cfg.BundleRoot), dags)
+				store, err := s.bundleStore()
+				if err != nil {
+					return err
+				}
+				digest, _, err := bundle.PackTo(s.ctx, store, dags)
 				if err != nil {
 					return err
 				}
@@ -125,4 +130,18 @@ func inferType(d domain.Deployment, image, dags bool) domain.DeployType {
 		return domain.DeployImageOnly
 	}
 	return domain.DeployImageAndDAG
+}
+
+// bundleStore is where `deploy --dags` puts the bundle: the registry
+// repository when one is configured, else the shared bundle root.
+func (s *session) bundleStore() (bundle.Store, error) {
+	cfg, err := s.config()
+	if err != nil {
+		return nil, err
+	}
+	rt, err := app.Runtime(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return app.BundleStore(cfg, rt)
 }

@@ -50,6 +50,11 @@ type Config struct {
 	DataDir     string `env:"REWIND_DATA_DIR" envDefault:"./.rewind"`
 	DatabaseURL string `env:"REWIND_DATABASE_URL"` // empty: sqlite file <data dir>/rewind.db
 	BundleRoot  string `env:"REWIND_BUNDLE_ROOT"`  // empty: <data dir>/bundles
+	// BundleRepository is where DAG bundles travel (host[:port]/path of a
+	// registry): the CLI and the API push them there, each worker fetches
+	// them by digest into its own bundle root. Empty: the bundle root is the
+	// store, shared (the embedded make run).
+	BundleRepository string `env:"REWIND_BUNDLE_REPOSITORY"`
 
 	RollbacksEnabled     bool   `env:"REWIND_ROLLBACKS_ENABLED" envDefault:"false"`
 	RollbackWindowDays   int    `env:"REWIND_ROLLBACK_WINDOW_DAYS" envDefault:"90"`

@@ -56,6 +56,7 @@ type credentials struct {
 	source   string   // where they came from: "auths in FILE", "credential helper docker-credential-X (credHelpers in FILE)"
 	config   string   // the config file consulted
 	secrets  []string // masked in every message
+	auth     types.AuthConfig
 }
 
 // sent says whether the call carried credentials.
@@ -137,7 +138,7 @@ func (r *Runtime) credentialsFor(ctx context.Context, named reference.Named) (cr
 	if err != nil {
 		return c, domain.Errorf(domain.RegistryAuth, "registry %s: credentials from %s cannot be encoded", c.registry, c.source)
 	}
-	c.header = header
+	c.header, c.auth = header, ac
 	for _, s := range []string{ac.Password, ac.IdentityToken, ac.RegistryToken, header} {
 		if s != "" {
 			c.secrets = append(c.secrets, s)
@@ -219,4 +220,23 @@ func containsAny(s string, subs ...string) bool {
 		}
 	}
 	return false
+}
+
+// Credential resolves, like every registry call rewind makes, the
+// credentials for a registry host, for clients that talk to the registry
+// themselves (oras-go, for DAG bundles). Empty when there are none.
+func (r *Runtime) Credential(ctx context.Context, host string) (username, password, token string, err error) {
+	named, err := reference.ParseNormalizedNamed(host + "/rewind")
+	if err != nil {
+		return "", "", "", domain.Errorf(domain.InvalidInput, "registry %q is not a registry host", clip(host, 80))
+	}
+	c, err := r.credentialsFor(ctx, named)
+	if err != nil {
+		return "", "", "", err
+	}
+	token = c.auth.IdentityToken
+	if token == "" {
+		token = c.auth.RegistryToken
+	}
+	return c.auth.Username, c.auth.Password, token, nil
 }

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/rewindhq/rewind/internal/bundle"
@@ -31,6 +32,9 @@ type Activities struct {
 	// Temporal lets RecordRevision tell a running change from an abandoned
 	// one (R14). Nil in unit tests: every holder then counts as running.
 	Temporal client.Client
+	// DataConverter reads payloads of histories (an abandoned change's
+	// events); the default converter when nil.
+	DataConverter converter.DataConverter
 	// Runtime is the Docker Engine deployments run on.
 	Runtime *runtime.Runtime
 	// Bundles holds packed DAG bundles by digest.
@@ -181,6 +185,7 @@ func (a *Activities) RecordRevision(ctx context.Context, r domain.Revision) (dom
 			Reason: "abandoned: its workflow ended without finishing it (terminated or timed out)", At: r.CreatedAt}); err != nil {
 			return rev, err
 		}
+		a.exportAbandoned(ctx, h, r.WorkflowID, r.CreatedAt)
 	}
 }
 

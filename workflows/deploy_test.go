@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,8 +34,11 @@ type fixture struct {
 	acts  *activities.Activities
 	runs  int
 	logs  string // where the NDJSON exporter writes
-	// exported holds the events each change handed to its export.
-	exported [][]eslog.Event
+	// exported holds the events each change handed to its export;
+	// incremental those exported as its steps ran.
+	exported    [][]eslog.Event
+	mu          sync.Mutex
+	incremental []eslog.Event
 	// docker holds what the stubbed Docker steps are told to do.
 	docker *dockerStub
 }
@@ -72,6 +76,15 @@ func (f *fixture) env() *testsuite.TestWorkflowEnvironment {
 	stubDocker(env, f.acts, f.docker)
 	// The test environment ends with the parent, before an abandoned child
 	// runs: keep what the parent hands to its export instead.
+	// The incremental exports run after their change returns (nothing
+	// waits for them): kept here, not written under a directory the test
+	// is about to remove.
+	env.OnActivity(f.acts.ExportEvents, mock.Anything, mock.Anything).Return(func(_ context.Context, events []eslog.Event) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.incremental = append(f.incremental, events...)
+		return nil
+	})
 	env.OnWorkflow(workflows.ExportEventsWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, events []eslog.Event) (int, error) {
 		f.exported = append(f.exported, events)
 		return len(events), nil

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/workflow"
 
@@ -66,6 +68,11 @@ type tracker struct {
 	// notifies is whether this run sends notifications (decided once, by
 	// version, at its first).
 	notifies *bool
+	// incremental is whether this run exports its events as its steps
+	// start and end (decided once, by version, at the first flush);
+	// exported counts the events handed over so far.
+	incremental *bool
+	exported    int
 }
 
 func newTracker(ctx workflow.Context, kind string, steps ...string) (*tracker, error) {
@@ -186,6 +193,8 @@ func (t *tracker) run(ctx workflow.Context, name string, fn func() error) error 
 	now := workflow.Now(ctx)
 	s.State, s.StartedAt, s.Attempts = StepRunning, &now, s.Attempts+1
 	t.emit(name, eslog.LevelInfo, name+": started", nil)
+	t.flush()
+	defer t.flush()
 	err := fn()
 	end := workflow.Now(ctx)
 	s = t.step(name) // fn may have appended steps
@@ -241,4 +250,32 @@ func (t *tracker) finish(err error) {
 	m := workflow.GetMetricsHandler(t.ctx).WithTags(map[string]string{"kind": t.p.Kind, "outcome": t.p.State})
 	m.Counter("rewind_changes").Inc(1)
 	m.Timer("rewind_change_duration").Record(workflow.Now(t.ctx).Sub(workflow.GetInfo(t.ctx).WorkflowStartTime))
+}
+
+// incrementalOptions are best effort: the export child at the end of the
+// change sends every event again (same ids: exactly once) and retries for
+// days; these only make each step searchable while the change still runs.
+var incrementalOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second, ScheduleToCloseTimeout: 2 * time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3},
+}
+
+// flush hands the events emitted since the last flush to an export
+// activity it does not wait for (R13): a change is never held back by
+// Elasticsearch, and a three-hour change shows its steps as they happen.
+// The activities' inputs stay in the run's history, which is how the events
+// of a run that never ends (terminated, timed out) are exported when its
+// revision is released. Histories recorded before this replay without it.
+func (t *tracker) flush() {
+	if t.incremental == nil {
+		v := workflow.GetVersion(t.ctx, "export-incremental", workflow.DefaultVersion, 1) != workflow.DefaultVersion
+		t.incremental = &v
+	}
+	if !*t.incremental || t.exported == len(t.events) {
+		return
+	}
+	batch := append([]eslog.Event(nil), t.events[t.exported:]...)
+	t.exported = len(t.events)
+	ctx, _ := workflow.NewDisconnectedContext(t.ctx)
+	workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, incrementalOptions), acts.ExportEvents, batch)
 }

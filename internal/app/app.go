@@ -237,7 +237,13 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		r.close()
 		return nil, err
 	}
-	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c, Runtime: rt, Images: rt, Bundles: bundles, Exporter: exporter, Fallback: fallback, Faults: faults})
+	dc, err := DataConverter(cfg)
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c, DataConverter: dc, Runtime: rt, Images: rt, Bundles: bundles,
+		Exporter: exporter, Fallback: fallback, Faults: faults})
 	if err := r.worker.Start(); err != nil {
 		r.close()
 		return nil, err

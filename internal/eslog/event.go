@@ -29,6 +29,10 @@ const (
 	KindDeploy   Kind = "deploy"
 	KindRollback Kind = "rollback"
 	KindCleanup  Kind = "cleanup"
+	// Added since: a configuration change (deployment update --apply) and
+	// the bake of a deploy (automatic rollback).
+	KindConfig Kind = "config"
+	KindBake   Kind = "bake"
 )
 
 // Level is an event's severity.
@@ -127,9 +131,9 @@ func (e Event) Validate() error {
 		errs = append(errs, fmt.Errorf("seq %d is negative", e.Seq))
 	}
 	switch e.Kind {
-	case KindDeploy, KindRollback, KindCleanup:
+	case KindDeploy, KindRollback, KindCleanup, KindConfig, KindBake:
 	default:
-		errs = append(errs, fmt.Errorf("kind %q is not deploy, rollback or cleanup", e.Kind))
+		errs = append(errs, fmt.Errorf("kind %q is not deploy, rollback, cleanup, config or bake", e.Kind))
 	}
 	switch e.Level {
 	case LevelInfo, LevelWarn, LevelError:

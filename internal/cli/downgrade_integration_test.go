@@ -24,7 +24,7 @@ func TestRollbackToAnImageThatNoLongerStartsIsRefusedByThePreflight(t *testing.T
 	cfg := itest.Config(t)
 	dep := itest.UniqueID("pre")
 	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--env", "REWIND_TEST_TASK_SECONDS=30",
+	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--env", "REWIND_TEST_TASK_SECONDS=30", "--env", "DB_PASSWORD=s3cret-pw-42",
 		"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
 	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
 	seedDeployed(t, itest.Store(t, cfg), dep, "8.0.0-broken", "8.0.0", "2.9.3")
@@ -35,6 +35,10 @@ func TestRollbackToAnImageThatNoLongerStartsIsRefusedByThePreflight(t *testing.T
 	r := rewind("rollback", dep, "--to", "1", "--description", "9.1.0 broke the ETL", "--yes", "--wait", "--as", "alice")
 	if r.code != ExitRefused || !strings.Contains(r.stderr, "PreflightFailed") || !strings.Contains(r.stderr, "ModuleNotFoundError") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	// The image printed its settings; the password it printed is masked.
+	if strings.Contains(r.stderr, "s3cret-pw-42") || !strings.Contains(r.stderr, "DB_PASSWORD=xxxxx") {
+		t.Fatalf("the output a failed start check passes on must mask the deployment's secrets: %s", r.stderr)
 	}
 	if after := containerIDs(t, dep); !sameRunning(before, after, dep, "scheduler", "worker") {
 		t.Fatalf("the preflight must touch no container: %v → %v", before, after)
@@ -47,7 +51,7 @@ func TestRollbackToAnImageThatNoLongerStartsIsRefusedByThePreflight(t *testing.T
 		t.Fatalf("the preflight ran no container: %+v", evs)
 	}
 	top := historyJSON(t, dep)[0]
-	if top.Number != 3 || top.Status != domain.StatusFailed || !strings.Contains(top.FailureReason, "PreflightFailed") {
+	if top.Number != 3 || top.Status != domain.StatusFailed || !strings.Contains(top.FailureReason, "PreflightFailed") || strings.Contains(top.FailureReason, "s3cret-pw-42") {
 		t.Fatalf("the attempt is in history as FAILED with why: %+v", top)
 	}
 	if d := deploymentJSON(t, dep); d.CurrentRevision != 2 {

@@ -110,3 +110,29 @@ func Setting(name, value string) string {
 	// catches what the split cut in two.
 	return Scrub(strings.Join(parts, ","), Secrets(value))
 }
+
+// SecretName says whether a variable or setting holds a secret by its name
+// alone (…_PASSWORD, …_SECRET, …_KEY, …_KEYS, …_TOKEN): AIRFLOW__CORE__FERNET_KEY,
+// AIRFLOW__WEBSERVER__SECRET_KEY, DB_PASSWORD.
+func SecretName(name string) bool { return secretName.MatchString(strings.ToUpper(name)) }
+
+// EnvSecrets are the secrets of a container's environment ("NAME=value"),
+// for Scrub over what the container printed: the whole value of a variable
+// with a secret name, and the password of any URL-valued one (a
+// SQL_ALCHEMY_CONN). Other values stay readable: an executor's name in a
+// log is not a secret, and masking it would hide why a start failed.
+func EnvSecrets(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || value == "" {
+			continue
+		}
+		if SecretName(name) {
+			out = append(out, value)
+		}
+		out = append(out, Secrets(value)...)
+	}
+	sort.Slice(out, func(a, b int) bool { return len(out[a]) > len(out[b]) })
+	return out
+}

@@ -68,3 +68,25 @@ func TestSetting(t *testing.T) {
 		}
 	}
 }
+
+// What a container prints about its own configuration reaches error
+// messages, workflow history and the API: its secrets do not.
+func TestEnvSecretsScrubAContainersOutput(t *testing.T) {
+	env := []string{
+		"DB_PASSWORD=s3cret-pw",
+		"AIRFLOW__CORE__FERNET_KEY=Zm9vYmFyYmF6",
+		"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=postgresql://airflow:p%40ss@db/airflow",
+		"AIRFLOW__CORE__EXECUTOR=CeleryExecutor",
+		"EMPTY_TOKEN=",
+	}
+	out := "connecting postgresql://airflow:p@ss@db/airflow with s3cret-pw, fernet Zm9vYmFyYmF6, executor CeleryExecutor"
+	got := Scrub(out, EnvSecrets(env))
+	for _, secret := range []string{"s3cret-pw", "Zm9vYmFyYmF6", "p@ss"} {
+		if strings.Contains(got, secret) {
+			t.Fatalf("%q left in %q", secret, got)
+		}
+	}
+	if !strings.Contains(got, "CeleryExecutor") || !strings.Contains(got, "postgresql://airflow:"+Mask) {
+		t.Fatalf("non-secret parts must stay readable: %q", got)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/rewindhq/rewind/internal/redact"
 )
 
 // Container is one of a deployment's containers as `rewind` and tests show it.
@@ -113,7 +115,22 @@ func (r *Runtime) logs(ctx context.Context, id string) string {
 	defer rc.Close()
 	var buf bytes.Buffer
 	_, _ = stdcopy.StdCopy(&buf, &buf, rc)
-	return buf.String()
+	return r.scrub(ctx, id, buf.String())
+}
+
+// scrub masks the secrets of a container's own environment in what it
+// printed (redact.EnvSecrets): log tails travel in errors, and so into
+// workflow history, the API and terminals. A container that cannot be
+// inspected gives no output at all rather than an unscrubbed one.
+func (r *Runtime) scrub(ctx context.Context, id, out string) string {
+	if out == "" {
+		return ""
+	}
+	ci, err := r.cli.ContainerInspect(ctx, id)
+	if err != nil || ci.Config == nil {
+		return "(output withheld: the container could not be inspected for secrets to mask)"
+	}
+	return redact.Scrub(out, redact.EnvSecrets(ci.Config.Env))
 }
 
 // tail is the end of a container's log, for error messages.

@@ -10,6 +10,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/redact"
 )
 
 // Exec runs cmd in a component's active container, as a health probe does
@@ -53,5 +54,5 @@ func (r *Runtime) Exec(ctx context.Context, deploymentID, component string, cmd 
 	if err != nil {
 		return 0, "", fmt.Errorf("exec in %s: %w", name, err)
 	}
-	return res.ExitCode, clipTail(out.String(), 8000), nil
+	return res.ExitCode, clipTail(redact.Scrub(out.String(), redact.EnvSecrets(ci.Config.Env)), 8000), nil
 }

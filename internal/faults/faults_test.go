@@ -197,9 +197,13 @@ func (su *suite) record(fault string, lost, dup int) {
 
 var tag = map[bool]string{true: "9.1.0", false: "8.0.0"}
 
-// deploy starts a deploy of the next image and DAGs with the CLI.
+// deploy starts a deploy of the next image and DAGs with the CLI. The suite
+// alternates two images, so after one of its rollbacks a deploy brings
+// back what that rollback moved away from: it overrides the rollback's
+// guard on purpose (the guard has its own tests).
 func (su *suite) deploy(i int, wait bool) {
-	args := []string{"deploy", su.dep, "--image", itest.Image(su.t, tag[i%2 == 0]), "--dags", dagDir(su.t, fmt.Sprint("v", i)), "--as", "alice"}
+	args := []string{"deploy", su.dep, "--image", itest.Image(su.t, tag[i%2 == 0]), "--dags", dagDir(su.t, fmt.Sprint("v", i)), "--as", "alice",
+		"--force", "--description", "fault suite: alternate images"}
 	if wait {
 		args = append(args, "--wait")
 	}

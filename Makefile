@@ -46,10 +46,13 @@ soak: build $(TEMPORAL)
 	REWIND_SOAK_DATABASE=postgres REWIND_SOAK_TIMEOUT=15m \
 	scripts/test.sh -timeout 60m -run '^TestSoak$$' -v ./internal/soak
 
-# Re-record the workflow histories the replay tests read (after changing a
-# workflow on purpose and guarding the change with workflow.GetVersion).
+# Record the workflow histories the replay tests read into the folder of
+# the current release (historyRelease in internal/cli/record_test.go; files
+# already there are kept). After changing a workflow on purpose, guard the
+# change with workflow.GetVersion, bump the release and record.
 record-histories: build $(TEMPORAL)
-	REWIND_RECORD_HISTORIES=$(CURDIR)/workflows/testdata/histories scripts/test.sh -run 'TestRollbackThrough|TestFailedRollback' ./internal/cli
+	REWIND_RECORD_HISTORIES=$(CURDIR)/workflows/testdata/histories scripts/test.sh \
+	  -run 'TestRollbackThrough|TestFailedRollback|TestDeployTwiceThroughTheDevServer|TestMissingImageFailsFast|TestDagOnlyDeploy|TestGitProvenanceGuard|TestCleanupContinuesAsNew' ./internal/cli
 
 # Dev server + worker on the embedded defaults (SQLite under ./.rewind).
 run: build $(TEMPORAL)

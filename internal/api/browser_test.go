@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,44 +14,12 @@ import (
 	"github.com/rewindhq/rewind/internal/itest"
 )
 
-// chromium finds the browser: $REWIND_TEST_CHROMIUM, else Debian's
-// chromium on the PATH. Without one the test fails rather than skips, so
-// CI cannot pass without running it (.ci/run installs chromium).
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("REWIND_TEST_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no Chromium: install Debian's chromium (apt-get install -y chromium) or set REWIND_TEST_CHROMIUM")
-	return ""
-}
-
-// artifacts is where screenshots go: $REWIND_TEST_ARTIFACTS (kept after
-// the run), else the test's temporary directory.
-func artifacts(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("REWIND_TEST_ARTIFACTS")
-	if dir == "" {
-		return t.TempDir()
-	}
-	dir, _ = filepath.Abs(dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // The operator's path in a real headless Chromium: sign in with a token,
 // open Deploy History, roll back with a description, see the plan, type the
 // deployment id, watch the progress reach done, and find the rollback as
 // the new top row.
 func TestBrowserRollback(t *testing.T) {
-	browserPath := chromium(t)
+	browserPath := itest.Chromium(t)
 	e := startEnv(t, true)
 	d := itest.UniqueID("ui")
 	itest.RemoveContainers(t, d)
@@ -71,7 +38,7 @@ func TestBrowserRollback(t *testing.T) {
 		}
 	}
 
-	out := artifacts(t)
+	out := itest.Artifacts(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browserPath),
 		chromedp.NoSandbox, // root in CI containers

@@ -15,6 +15,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -227,7 +228,7 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 	}
 	// On SIGTERM running activities get this long to finish and report
 	// (a swap half-done is safe to retry, but finishing it is faster).
-	opts := worker.Options{WorkerStopTimeout: cfg.WorkerStopTimeout}
+	opts := worker.Options{WorkerStopTimeout: cfg.WorkerStopTimeout, Interceptors: []interceptor.WorkerInterceptor{workflows.Summaries()}}
 	if len(faults) > 0 {
 		opts.Interceptors = append(opts.Interceptors, faults.Interceptor())
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/rewindhq/rewind/internal/itest"
@@ -162,4 +163,37 @@ func TestCleanupNowRemovesOldRevisionsAndWhatOnlyTheyUsed(t *testing.T) {
 	if out := mustRewind(t, "cleanup", "--status"); !strings.Contains(out, "removed 1 revisions") {
 		t.Fatalf("status:\n%s", out)
 	}
+}
+
+// A cleanup over more deployments than one run's batches continues as new
+// and carries its totals across runs, on the real server.
+func TestCleanupContinuesAsNewAndKeepsItsTotals(t *testing.T) {
+	s := startStack(t)
+	for i := 0; i < 3; i++ {
+		mustRewind(t, "deployment", "create", itest.UniqueID("can"), "--component", "scheduler=airflow scheduler")
+	}
+	ctx := context.Background()
+	id := itest.UniqueID("cleanup-can")
+	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.TaskQueue}, workflows.CleanupWorkflowName,
+		workflows.CleanupInput{OlderThanDays: 90, BatchSize: 1, BatchesPerRun: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstRun := run.GetRunID() // Get follows the runs, and GetRunID with it
+	var res workflows.CleanupResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Batches < 3 || res.Deployments < 3 {
+		t.Fatalf("one batch of one deployment per run must add up over the runs: %+v", res)
+	}
+	first, err := s.Client.DescribeWorkflowExecution(ctx, id, firstRun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := first.GetWorkflowExecutionInfo().GetStatus(); st != enums.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+		t.Fatalf("the first run must have continued as new: %s", st)
+	}
+	recordRun(t, s, id, firstRun, "cleanup-continued-as-new")
+	recordHistory(t, s, id, "cleanup-last-run")
 }

@@ -80,6 +80,11 @@ func deployCmd(s *session) *cobra.Command {
 				fmt.Fprintf(s.out, "deploy of %s started: workflow %s, run %s\n", in.DeploymentID, run.GetID(), run.GetRunID())
 				return nil
 			}
+			if !in.DryRun {
+				if err := s.showRun(tc, run); err != nil {
+					return err
+				}
+			}
 			var res workflows.DeployResult
 			if err := run.Get(s.ctx, &res); err != nil {
 				return err

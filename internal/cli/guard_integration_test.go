@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rewindhq/rewind/internal/itest"
+	"github.com/rewindhq/rewind/workflows"
 )
 
 // gitRepo makes a git work tree holding DAG files, committed.
@@ -32,7 +33,7 @@ func gitRepo(t *testing.T, files map[string]string, subject string) string {
 // is refused with RolledBack, a new image is fine, and --force with a
 // description overrides the guard, recorded.
 func TestGitProvenanceGuardAndDiffs(t *testing.T) {
-	startStack(t)
+	s := startStack(t)
 	dep := itest.UniqueID("git")
 	itest.RemoveContainers(t, dep)
 	mustRewind(t, "deployment", "create", dep, "--dag-source", "bundle", "--dag-deploy", "--rollback-enabled", "--component", "scheduler=airflow scheduler")
@@ -64,6 +65,7 @@ func TestGitProvenanceGuardAndDiffs(t *testing.T) {
 	if r.code != ExitRefused || !strings.Contains(r.stderr, "RolledBack") || !strings.Contains(r.stderr, "rolled back by revision 3 (alice") {
 		t.Fatalf("re-deploying the image rolled back from: %d %s", r.code, r.stderr)
 	}
+	recordHistory(t, s, workflows.ChangeWorkflowID(dep), "deploy-refused")
 	r = rewind("deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--no-git", "--force", "--as", "alice", "--wait")
 	if r.code != ExitRefused || !strings.Contains(r.stderr, "--description") {
 		t.Fatalf("--force without a description: %d %s", r.code, r.stderr)

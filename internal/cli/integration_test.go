@@ -8,17 +8,21 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/itest"
+	"github.com/rewindhq/rewind/workflows"
 )
 
 // stack is the dev server the CLI tests talk to.
@@ -88,6 +92,12 @@ func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 	if !strings.Contains(out, "revision 1") {
 		t.Fatalf("deploy output: %s", out)
 	}
+	// --wait shows the steps as they happen (plain lines, not a terminal).
+	for _, step := range []string{workflows.StepPull, workflows.StepSwap} {
+		if !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  ` + step + ` +done`).MatchString(out) {
+			t.Fatalf("deploy --wait must show %q done:\n%s", step, out)
+		}
+	}
 	t.Setenv("REWIND_USER", "alice") // the requester without --as
 	mustRewind(t, "deploy", d1, "--image", itest.Image(t, "9.1.0"), "--description", "second deploy", "--wait")
 
@@ -117,6 +127,19 @@ func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 			t.Errorf("history JSON lacks %q", field)
 		}
 	}
+	recordHistory(t, s, "change/"+d1, "deploy-image")
+	// Each activity carries a summary the Temporal UI shows.
+	if sum := activitySummary(t, s, "change/"+d1, "PullImage"); !strings.HasPrefix(sum, "pull "+itest.Image(t, "9.1.0")) {
+		t.Errorf("the pull's summary: %q", sum)
+	}
+	if sum := activitySummary(t, s, "change/"+d1, "SwapComponents"); !strings.Contains(sum, "(Runtime 9.1.0)") {
+		t.Errorf("the swap's summary: %q", sum)
+	}
+	exportID := workflows.ExportWorkflowID(revs[0].WorkflowID, revs[0].RunID)
+	if err := s.Client.GetWorkflow(context.Background(), exportID, "").Get(context.Background(), nil); err != nil {
+		t.Fatalf("%s: %v", exportID, err)
+	}
+	recordHistory(t, s, exportID, "export-events")
 	table := mustRewind(t, "history", d1)
 	lines := strings.Split(strings.TrimSpace(table), "\n")
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "REVISION") || !strings.HasPrefix(lines[1], "2 ") || !strings.Contains(lines[1], "second deploy") {
@@ -256,4 +279,30 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// activitySummary is the summary on a workflow's first scheduled activity of
+// the type, as the Temporal UI reads it.
+func activitySummary(t *testing.T, s *stack, workflowID, activityType string) string {
+	t.Helper()
+	it := s.Client.GetWorkflowHistory(context.Background(), workflowID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := e.GetActivityTaskScheduledEventAttributes()
+		if a == nil || a.GetActivityType().GetName() != activityType {
+			continue
+		}
+		var sum string
+		if p := e.GetUserMetadata().GetSummary(); p != nil {
+			if err := converter.GetDefaultDataConverter().FromPayload(p, &sum); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return sum
+	}
+	t.Fatalf("%s scheduled no %s", workflowID, activityType)
+	return ""
 }

@@ -86,6 +86,9 @@ func rollbackCmd(s *session) *cobra.Command {
 					in.DeploymentID, in.Revision, run.GetID(), run.GetRunID(), run.GetID())
 				return nil
 			}
+			if err := s.showRun(tc, run); err != nil {
+				return err
+			}
 			var res workflows.RollbackResult
 			if err := run.Get(s.ctx, &res); err != nil {
 				return err

@@ -101,7 +101,7 @@ func TestRollbackThroughTheDevServerDockerAndRegistry(t *testing.T) {
 	if !strings.Contains(plan, "Rollback plan") || !strings.Contains(plan, "workers drained: rewind-"+dep+"-worker") || len(historyJSON(t, dep)) != 3 {
 		t.Fatalf("dry run:\n%s", plan)
 	}
-	recordHistory(t, s, "change/"+dep, "rollback-dry-run")
+	recordHistory(t, s, planWorkflowID(t, s, dep), "rollback-dry-run")
 
 	// Without --yes the plan is shown and the deployment id must be typed:
 	// anything else (or nothing, as from a script) changes nothing.

@@ -40,7 +40,7 @@ func containerIDs(t *testing.T, dep string) map[string]string {
 }
 
 func TestMissingImageFailsFastAndKeepsTheOldContainers(t *testing.T) {
-	startStack(t)
+	s := startStack(t)
 	dep := itest.UniqueID("miss")
 	itest.RemoveContainers(t, dep)
 	mustRewind(t, "deployment", "create", dep, "--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
@@ -60,6 +60,7 @@ func TestMissingImageFailsFastAndKeepsTheOldContainers(t *testing.T) {
 	if revs[0].Number != 2 || revs[0].Status != domain.StatusFailed || !strings.Contains(revs[0].FailureReason, "NotFound") {
 		t.Fatalf("revision 2: %+v", revs[0])
 	}
+	recordHistory(t, s, workflows.ChangeWorkflowID(dep), "deploy-failed")
 	if after := containerIDs(t, dep); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("the old containers must keep running untouched:\nbefore %v\nafter  %v", before, after)
 	}
@@ -127,7 +128,7 @@ func TestRegistryDownRetriesVisiblyThenSucceeds(t *testing.T) {
 // A DAG-only deploy swaps `current` under running containers: they see the
 // new DAGs without being restarted.
 func TestDagOnlyDeployIsSeenWithoutRestart(t *testing.T) {
-	startStack(t)
+	s := startStack(t)
 	dep := itest.UniqueID("dags")
 	itest.RemoveContainers(t, dep)
 	mustRewind(t, "deployment", "create", dep, "--dag-source", "bundle", "--dag-deploy",
@@ -146,6 +147,7 @@ func TestDagOnlyDeployIsSeenWithoutRestart(t *testing.T) {
 	if r.Type != domain.DeployDAGOnly || r.ImageRef != itest.Image(t, "9.1.0") || !strings.HasPrefix(r.DagBundleDigest, "sha256:") {
 		t.Fatalf("revision 2: %+v", r)
 	}
+	recordHistory(t, s, workflows.ChangeWorkflowID(dep), "deploy-dag-only")
 	// Turned off, DAG-only deploys are refused and change nothing.
 	mustRewind(t, "deployment", "update", dep, "--dag-deploy=false")
 	if r := rewind("deploy", dep, "--dags", dagDir(t, "c"), "--as", "alice"); r.code != ExitRefused || !strings.Contains(r.stderr, "DAG-only deploys are disabled") {

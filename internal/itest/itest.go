@@ -42,18 +42,32 @@ func TemporalCLI(t testing.TB) string {
 type Server struct {
 	Addr, TaskQueue string
 	Client          client.Client
+	UI              string // the Temporal UI, when started with it
 }
 
 // StartServer starts a dev server and points the environment (for the CLI
 // and any worker) at it, with a fresh data directory and rollbacks enabled.
 func StartServer(t *testing.T) *Server {
 	t.Helper()
+	return startServer(t, testsuite.DevServerOptions{})
+}
+
+// StartServerWithUI is StartServer with the dev server's Temporal UI on;
+// UI is its address (http://127.0.0.1:port).
+func StartServerWithUI(t *testing.T) *Server {
+	t.Helper()
+	port := freePort(t)
+	s := startServer(t, testsuite.DevServerOptions{EnableUI: true, UIPort: port})
+	s.UI = "http://127.0.0.1:" + port
+	return s
+}
+
+func startServer(t *testing.T, opts testsuite.DevServerOptions) *Server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  TemporalCLI(t),
-		LogLevel:      "error",
-		ClientOptions: &client.Options{Namespace: "default", Logger: NopLogger{}},
-	})
+	opts.ExistingPath, opts.LogLevel = TemporalCLI(t), "error"
+	opts.ClientOptions = &client.Options{Namespace: "default", Logger: NopLogger{}}
+	srv, err := testsuite.StartDevServer(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ func grantCmd(s *session, grant bool) *cobra.Command {
 	var system bool
 	verb := map[bool]string{true: "grant", false: "revoke"}[grant]
 	cmd := &cobra.Command{
-		Use:   verb + " <user> (--deployment ID (--role editor|viewer | --permission PERM) | --system --permission " + policy.SystemImagesPush + ")",
+		Use:   verb + " <user> (--deployment ID (--role editor|viewer | --permission PERM) | --system --permission " + policy.SystemImagesPush + "|" + policy.SystemAdmin + ")",
 		Short: map[bool]string{true: "Give a user a role or permission", false: "Take a role or permission away"}[grant],
 		Args:  exactArgs(1, "a user name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -53,6 +53,6 @@ func grantCmd(s *session, grant bool) *cobra.Command {
 	cmd.Flags().StringVar(&g.DeploymentID, "deployment", "", "the deployment")
 	cmd.Flags().BoolVar(&system, "system", false, "installation-wide")
 	cmd.Flags().StringVar(&g.Role, "role", "", "editor (images and DAGs) or viewer")
-	cmd.Flags().StringVar(&g.Permission, "permission", "", policy.ImagesPush+", "+policy.DagsPush+" or, with --system, "+policy.SystemImagesPush)
+	cmd.Flags().StringVar(&g.Permission, "permission", "", policy.ImagesPush+", "+policy.DagsPush+" or, with --system, "+policy.SystemImagesPush+" or "+policy.SystemAdmin+" (administration through the API)")
 	return cmd
 }

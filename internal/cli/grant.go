@@ -16,7 +16,7 @@ func grantCmd(s *session, grant bool) *cobra.Command {
 	verb := map[bool]string{true: "grant", false: "revoke"}[grant]
 	cmd := &cobra.Command{
 		Use:   verb + " <user> (--deployment ID (--role editor|viewer | --permission PERM) | --system --permission " + policy.SystemImagesPush + "|" + policy.SystemAdmin + ")",
-		Short: map[bool]string{true: "Give a user a role or permission", false: "Take a role or permission away"}[grant],
+		Short: map[bool]string{true: "Give a user a role or permission", false: "Take a role or permission away"}[grant] + " (through rewind serve: needs " + policy.SystemAdmin + ")",
 		Args:  exactArgs(1, "a user name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g.User = args[0]
@@ -26,16 +26,11 @@ func grantCmd(s *session, grant bool) *cobra.Command {
 			if err := policy.CheckGrant(g); err != nil {
 				return err
 			}
-			st, err := s.store()
+			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			if grant {
-				err = st.AddGrant(s.ctx, g)
-			} else {
-				err = st.RevokeGrant(s.ctx, g)
-			}
-			if err != nil {
+			if err := be.changeGrant(g, grant); err != nil {
 				return err
 			}
 			what := "role " + g.Role

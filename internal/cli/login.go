@@ -147,7 +147,7 @@ func logoutCmd(s *session) *cobra.Command {
 }
 
 func whoamiCmd(s *session) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "whoami",
 		Short: "Who this CLI acts as: the token's user through rewind serve, else the requester store-direct; and its grants",
 		Args:  exactArgs(0, "no arguments"),
@@ -192,4 +192,6 @@ func whoamiCmd(s *session) *cobra.Command {
 			return table(s.out, []string{"DEPLOYMENT", "ROLE OR PERMISSION"}, rows)
 		},
 	}
+	cmd.Flags().StringVar(&s.as, "as", "", "store-direct: the requester to show (default $REWIND_USER, else the OS user); refused through rewind serve")
+	return cmd
 }

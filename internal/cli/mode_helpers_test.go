@@ -28,9 +28,20 @@ type cliMode struct {
 // eachMode runs f once store-direct and once remote. Call it after the
 // dev server and worker are up: remote mode starts rewind serve on them.
 // REWIND_TEST_REMOTE=off runs store-direct only, =only remote only.
-func eachMode(t *testing.T, f func(t *testing.T, m *cliMode)) {
+func eachMode(t *testing.T, f func(t *testing.T, m *cliMode)) { modes(t, false, f) }
+
+// eachHeavyMode is eachMode for the long tests: `make test` runs them
+// store-direct, and remote too only when REWIND_TEST_REMOTE is all or only
+// (`make test-remote`), to keep `make test`'s time.
+func eachHeavyMode(t *testing.T, f func(t *testing.T, m *cliMode)) { modes(t, true, f) }
+
+func modes(t *testing.T, heavy bool, f func(t *testing.T, m *cliMode)) {
 	for _, name := range []string{"direct", "remote"} {
 		switch os.Getenv("REWIND_TEST_REMOTE") {
+		case "", "on":
+			if heavy && name == "remote" {
+				continue
+			}
 		case "off":
 			if name == "remote" {
 				continue
@@ -188,4 +199,12 @@ func (m *cliMode) name() string {
 		return "remote"
 	}
 	return "direct"
+}
+
+// recordHistory records a workflow history for the replay tests, from the
+// store-direct run only (the remote run would overwrite it with the same).
+func (m *cliMode) recordHistory(s *stack, workflowID, name string) {
+	if !m.remote {
+		recordHistory(m.t, s, workflowID, name)
+	}
 }

@@ -196,16 +196,17 @@ func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, user string)
 	if who == "" {
 		who = user
 	}
-	if err := domain.CheckUser(who); err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	// Your own grants are yours to see; anyone else's are administration.
+	// Your own grants are yours to see; anyone else's are administration,
+	// checked before anything about the name is said.
 	if who != user {
 		if err := s.requireAdmin(r.Context(), user, "list another user's grants"); err != nil {
 			writeError(w, s.log, err)
 			return
 		}
+	}
+	if err := domain.CheckUser(who); err != nil {
+		writeError(w, s.log, err)
+		return
 	}
 	grants, err := s.opts.Store.GrantsFor(r.Context(), who)
 	if err != nil {

@@ -156,15 +156,26 @@ func (m *cliMode) as(user string, args ...string) result {
 }
 
 func (m *cliMode) asWithInput(user, stdin string, args ...string) result {
+	args, done := m.argsAs(user, args...)
+	defer done()
+	return rewindWithInput(stdin, args...)
+}
+
+// argsAs makes a command line act as user, for tests that call Run
+// themselves: --as store-direct; remote, the user's token in REWIND_TOKEN
+// until done is called.
+func (m *cliMode) argsAs(user string, args ...string) (full []string, done func()) {
 	if !m.remote {
-		return rewindWithInput(stdin, append(args, "--as", user)...)
+		return append(args, "--as", user), func() {}
 	}
 	tok, ok := m.tokens[user]
 	if !ok {
 		tok = m.issue(user)
 		m.tokens[user] = tok
 	}
-	return withToken(tok, func() result { return rewindWithInput(stdin, args...) })
+	old := os.Getenv("REWIND_TOKEN")
+	os.Setenv("REWIND_TOKEN", tok)
+	return args, func() { os.Setenv("REWIND_TOKEN", old) }
 }
 
 func (m *cliMode) mustRewind(args ...string) string {

@@ -121,3 +121,49 @@ func TestAdministrationNeedsSystemAdmin(t *testing.T) {
 		t.Fatalf("a revoked token must stop working: %d", r.status)
 	}
 }
+
+// Webhooks are administration; their secrets go in and never come out.
+func TestWebhooksNeedSystemAdminAndKeepTheirSecret(t *testing.T) {
+	e := offlineEnv(t)
+	ctx := context.Background()
+	if err := e.st.AddGrant(ctx, domain.Grant{User: "root", Permission: policy.SystemAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	root, eve := e.token(t, "root"), e.token(t, "eve")
+	e.createDeployment(t, domain.Deployment{ID: "d1"})
+	e.grant(t, "eve", "d1", "editor")
+	body := map[string]any{"url": "https://hooks.example.com/x", "secret": "0123456789abcdef-secret", "deploymentId": "d1"}
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{{"POST", "/api/v1/webhooks", body}, {"GET", "/api/v1/webhooks", nil}, {"DELETE", "/api/v1/webhooks/wh_000000000000", nil}} {
+		if r := e.call(t, c.method, c.path, eve, c.body); r.status != 403 || r.errType(t) != "PermissionDenied" {
+			t.Errorf("%s %s as a non-admin: %d %s", c.method, c.path, r.status, r.body)
+		}
+	}
+	if hooks, _ := e.st.Webhooks(ctx, "*"); len(hooks) != 0 {
+		t.Fatalf("a refused add stored %+v", hooks)
+	}
+	r := e.call(t, "POST", "/api/v1/webhooks", root, body)
+	if r.status != 201 || strings.Contains(string(r.body), "secret") || !strings.Contains(string(r.body), `"id": "wh_`) {
+		t.Fatalf("add as admin: %d %s", r.status, r.body)
+	}
+	if r := e.call(t, "POST", "/api/v1/webhooks", root, map[string]any{"url": "ftp://x", "secret": "0123456789abcdef"}); r.status != 400 {
+		t.Fatalf("a bad URL: %d %s", r.status, r.body)
+	}
+	if r := e.call(t, "POST", "/api/v1/webhooks", root, map[string]any{"url": "https://x", "secret": "short"}); r.status != 400 {
+		t.Fatalf("a short secret: %d %s", r.status, r.body)
+	}
+	r = e.call(t, "GET", "/api/v1/webhooks", root, nil)
+	var hooks []struct{ ID string }
+	r.json(t, &hooks)
+	if r.status != 200 || len(hooks) != 1 || strings.Contains(string(r.body), "secret") {
+		t.Fatalf("list: %d %s", r.status, r.body)
+	}
+	if r := e.call(t, "DELETE", "/api/v1/webhooks/"+hooks[0].ID, root, nil); r.status != 200 {
+		t.Fatalf("remove: %d %s", r.status, r.body)
+	}
+	if r := e.call(t, "DELETE", "/api/v1/webhooks/"+hooks[0].ID, root, nil); r.status != 404 {
+		t.Fatalf("remove twice: %d %s", r.status, r.body)
+	}
+}

@@ -104,6 +104,9 @@ var apiRoutes = []route{
 	{"GET", "/api/v1/tokens", false, (*Server).listTokens},
 	{"POST", "/api/v1/tokens", false, (*Server).createToken},
 	{"POST", "/api/v1/tokens/{tokenId}/revoke", false, (*Server).revokeToken},
+	{"GET", "/api/v1/webhooks", false, (*Server).listWebhooks},
+	{"POST", "/api/v1/webhooks", false, (*Server).addWebhook},
+	{"DELETE", "/api/v1/webhooks/{webhookId}", false, (*Server).removeWebhook},
 }
 
 // New builds a Server; it starts nothing.

@@ -39,6 +39,10 @@ type backend interface {
 	// watch follows a change, printing each new step and attempt.
 	watch(workflowID string, every time.Duration) error
 	whoami() (api.Identity, error)
+	// Webhooks (`rewind notify`); their secrets go in, never come out.
+	addWebhook(deploymentID, url, secret string, events []string) (store.Webhook, error)
+	webhooks() ([]store.Webhook, error)
+	removeWebhook(id string) error
 	// requester is who the changes this backend starts are recorded as.
 	requester() string
 }

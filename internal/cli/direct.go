@@ -194,3 +194,27 @@ func (b *direct) whoami() (api.Identity, error) {
 	}
 	return api.Identity{User: user, Admin: policy.IsAdmin(grants), Grants: grants}, nil
 }
+
+func (b *direct) addWebhook(deploymentID, url, secret string, events []string) (store.Webhook, error) {
+	st, err := b.s.store()
+	if err != nil {
+		return store.Webhook{}, err
+	}
+	return action.AddWebhook(b.s.ctx, st, deploymentID, url, secret, events)
+}
+
+func (b *direct) webhooks() ([]store.Webhook, error) {
+	st, err := b.s.store()
+	if err != nil {
+		return nil, err
+	}
+	return st.Webhooks(b.s.ctx, "*")
+}
+
+func (b *direct) removeWebhook(id string) error {
+	st, err := b.s.store()
+	if err != nil {
+		return err
+	}
+	return st.DeleteWebhook(b.s.ctx, id)
+}

@@ -83,6 +83,24 @@ func TestLoginWhoamiAndLogout(t *testing.T) {
 	if r := rewind("cleanup", "--status"); r.code != ExitRefused || !strings.Contains(r.stderr, "InvalidInput") {
 		t.Fatalf("cleanup remotely: exit %d %q", r.code, r.stderr)
 	}
+	// Webhooks through rewind serve: the secret goes in from a file and
+	// never comes back; `notify test` starts a workflow and stays store-direct.
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("0123456789abcdef-very-secret\n"), 0o600)
+	if out := mustRewind(t, "notify", "add", "--url", "https://hooks.example.com/x", "--secret-file", secret, "--deployment", "d1"); !strings.Contains(out, "added webhook wh_") {
+		t.Fatalf("notify add: %s", out)
+	}
+	hooks, err := st.Webhooks(context.Background(), "*")
+	if err != nil || len(hooks) != 1 || hooks[0].Secret != "0123456789abcdef-very-secret" {
+		t.Fatalf("the webhook must be stored with its secret: %+v %v", hooks, err)
+	}
+	if out := mustRewind(t, "notify", "list", "--output", "json"); !strings.Contains(out, hooks[0].ID) || strings.Contains(out, "very-secret") {
+		t.Fatalf("notify list: %s", out)
+	}
+	mustRewind(t, "notify", "remove", hooks[0].ID)
+	if r := rewind("notify", "test"); r.code != ExitRefused || !strings.Contains(r.stderr, "InvalidInput") {
+		t.Fatalf("notify test remotely: exit %d %q", r.code, r.stderr)
+	}
 	mustRewind(t, "logout", "--revoke")
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("logout must remove the file: %v", err)

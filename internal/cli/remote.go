@@ -292,3 +292,19 @@ func progressOutcome(p api.Progress, valuePtr any) error {
 	}
 	return json.Unmarshal(p.Result, valuePtr)
 }
+
+func (r *remote) addWebhook(deploymentID, url, secret string, events []string) (store.Webhook, error) {
+	var w store.Webhook
+	err := r.call("POST", "/api/v1/webhooks", map[string]any{"deploymentId": deploymentID, "url": url, "secret": secret, "events": events}, &w)
+	return w, err
+}
+
+func (r *remote) webhooks() ([]store.Webhook, error) {
+	var ws []store.Webhook
+	err := r.call("GET", "/api/v1/webhooks", nil, &ws)
+	return ws, err
+}
+
+func (r *remote) removeWebhook(id string) error {
+	return r.call("DELETE", "/api/v1/webhooks/"+url.PathEscape(id), nil, nil)
+}

@@ -158,8 +158,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			for top.HasParent() && top.Parent().HasParent() {
 				top = top.Parent()
 			}
-			if name := top.Name(); name == "cleanup" || name == "notify" {
-				return s.storeOnly("rewind " + name)
+			if top.Name() == "cleanup" || cmd.CommandPath() == "rewind notify test" {
+				return s.storeOnly(cmd.CommandPath())
 			}
 			return nil
 		},

@@ -161,6 +161,15 @@ func (m *cliMode) asWithInput(user, stdin string, args ...string) result {
 	return rewindWithInput(stdin, args...)
 }
 
+// read runs a command that takes no --as (watch) as user: store-direct
+// as is, remote with the user's token.
+func (m *cliMode) read(user string, args ...string) result {
+	if !m.remote {
+		return rewind(args...)
+	}
+	return m.as(user, args...)
+}
+
 // argsAs makes a command line act as user, for tests that call Run
 // themselves: --as store-direct; remote, the user's token in REWIND_TOKEN
 // until done is called.

@@ -210,7 +210,7 @@ func TestRollbackThroughTheDevServerDockerAndRegistry(t *testing.T) {
 		if second.code != ExitRefused || !strings.Contains(second.stderr, "ChangeInProgress") || !strings.Contains(second.stderr, "change/"+dep) {
 			t.Fatalf("second rollback: exit %d %q", second.code, second.stderr)
 		}
-		if w := m.as("alice", "watch", "change/"+dep); w.code != 0 || !strings.Contains(w.out, "mark deployed") {
+		if w := m.read("alice", "watch", "change/"+dep); w.code != 0 || !strings.Contains(w.out, "mark deployed") {
 			t.Fatalf("watch: exit %d\n%s\n%s", w.code, w.out, w.stderr)
 		}
 		if revs := m.historyJSON(dep); len(revs) != 7 || revs[0].RollbackOf != 5 {

@@ -8,7 +8,7 @@ TEMPORAL := $(CACHE)/bin/temporal-$(TEMPORAL_VERSION)
 export REWIND_TEMPORAL_CLI := $(TEMPORAL)
 GO_PACKAGES := ./...
 
-.PHONY: all build test test-unit run temporal clean record-histories faults soak
+.PHONY: all build test test-remote test-unit run temporal clean record-histories faults soak
 
 all: build
 
@@ -24,6 +24,12 @@ $(TEMPORAL):
 # land, the registry), runs go test against the real services, stops them.
 test: build $(TEMPORAL)
 	scripts/test.sh $(GO_PACKAGES)
+
+# The CLI integration tests through a real `rewind serve` with tokens (the
+# remote CLI, issue 14), the long ones included: `make test` runs the short
+# ones in both modes and the long ones store-direct only.
+test-remote: build $(TEMPORAL)
+	REWIND_TEST_REMOTE=only scripts/test.sh -timeout 60m -run 'TestDeployTwiceThroughTheDevServerAndReadHistoryBack|TestRollbackThroughTheDevServerDockerAndRegistry' ./internal/cli
 
 # Fast feedback: tests that need no server.
 test-unit:

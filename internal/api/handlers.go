@@ -94,8 +94,10 @@ func (s *Server) history(ctx context.Context, user, id string, limit, before int
 }
 
 type deploysPage struct {
-	DeploymentID string            `json:"deploymentId"`
-	Deploys      []domain.Revision `json:"deploys"`
+	DeploymentID string      `json:"deploymentId"`
+	Deploys      []deployRow `json:"deploys"`
+	// CurrentRevision is the revision the deployment runs now.
+	CurrentRevision int `json:"currentRevision"`
 	// NextBefore is the "before" of the next (older) page; absent on the last.
 	NextBefore int `json:"nextBefore,omitempty"`
 }
@@ -121,11 +123,41 @@ func (s *Server) listDeploys(w http.ResponseWriter, r *http.Request, user string
 		writeError(w, s.log, err)
 		return
 	}
-	p := deploysPage{DeploymentID: id, Deploys: revs}
+	p, err := s.withTargets(r.Context(), id, revs)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	if len(revs) == limit && revs[len(revs)-1].Number > 1 {
 		p.NextBefore = revs[len(revs)-1].Number
 	}
 	writeJSON(w, http.StatusOK, p)
+}
+
+// deployRow is a revision and whether it is a rollback target now (R6, R7),
+// as `rewind history` shows it.
+type deployRow struct {
+	domain.Revision
+	RollbackTarget policy.TargetStatus `json:"rollbackTarget"`
+}
+
+// withTargets is a page of history with each revision's rollback target
+// status, decided with this server's window and clock.
+func (s *Server) withTargets(ctx context.Context, id string, revs []domain.Revision) (deploysPage, error) {
+	d, err := s.opts.Store.GetDeployment(ctx, id)
+	if err != nil {
+		return deploysPage{}, err
+	}
+	latest, err := s.opts.Store.LatestDeployed(ctx, id)
+	if err != nil {
+		return deploysPage{}, err
+	}
+	now, window := s.opts.Now(), time.Duration(s.opts.Config.RollbackWindowDays)*24*time.Hour
+	p := deploysPage{DeploymentID: id, CurrentRevision: d.CurrentRevision, Deploys: make([]deployRow, 0, len(revs))}
+	for _, r := range revs {
+		p.Deploys = append(p.Deploys, deployRow{r, policy.Target(r, d.CurrentRevision, latest, now, window)})
+	}
+	return p, nil
 }
 
 // deployRequest is DeployInput without requestedBy: the token's user is it.
@@ -135,6 +167,11 @@ type deployRequest struct {
 	DagBundleDigest  string            `json:"dagBundleDigest,omitempty"`
 	Description      string            `json:"description,omitempty"`
 	Type             domain.DeployType `json:"type,omitempty"`
+	// As `rewind deploy` takes them (the remote CLI sends them).
+	Git    *domain.GitInfo `json:"git,omitempty"`
+	Force  bool            `json:"force,omitempty"`
+	DryRun bool            `json:"dryRun,omitempty"`
+	Diff   bool            `json:"diff,omitempty"`
 }
 
 // started is the 202 answer: the change's workflow and where to follow it.
@@ -166,7 +203,7 @@ func (s *Server) createDeploy(w http.ResponseWriter, r *http.Request, user strin
 	}
 	act := action.Deploy{Config: s.opts.Config, Store: s.opts.Store, Temporal: s.opts.Temporal, Input: workflows.DeployInput{
 		DeploymentID: id, ImageRef: body.ImageRef, DagBundleVersion: body.DagBundleVersion, DagBundleDigest: body.DagBundleDigest,
-		Description: body.Description, RequestedBy: user, Type: body.Type}}
+		Description: body.Description, RequestedBy: user, Type: body.Type, Git: body.Git, Force: body.Force, DryRun: body.DryRun, Diff: body.Diff}}
 	run, err := act.Run(r.Context())
 	if err != nil {
 		writeError(w, s.log, err)
@@ -183,6 +220,8 @@ type rollbackRequest struct {
 	// with PlanChanged (409) when the plan differs now.
 	ExpectedCurrentRevision int    `json:"expectedCurrentRevision,omitempty"`
 	PlanDigest              string `json:"planDigest,omitempty"`
+	// Diff adds the unified diff of changed DAG text files to the plan.
+	Diff bool `json:"diff,omitempty"`
 }
 
 // planned is the 200 answer to a dry run.
@@ -210,7 +249,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request, user string) {
 		return
 	}
 	in := workflows.RollbackInput{DeploymentID: id, Revision: rev, Description: body.Description, RequestedBy: user, Scope: body.Scope,
-		ExpectedCurrentRevision: body.ExpectedCurrentRevision, PlanDigest: body.PlanDigest}
+		ExpectedCurrentRevision: body.ExpectedCurrentRevision, PlanDigest: body.PlanDigest, Diff: body.Diff}
 	res, dry, err := s.plan(r.Context(), in)
 	if err != nil {
 		writeError(w, s.log, err)
@@ -285,6 +324,10 @@ type Progress struct {
 	Progress          *workflows.Progress `json:"progress,omitempty"`
 	PendingActivities []PendingActivity   `json:"pendingActivities"`
 	Error             *errorDetail        `json:"error,omitempty"`
+	// Result is the workflow's result once it COMPLETED (a DeployResult,
+	// RollbackResult, …): what `rewind deploy --wait` prints remotely. It
+	// carries only what workflow payloads carry: redacted deployments.
+	Result json.RawMessage `json:"result,omitempty"`
 }
 
 // PendingActivity is one activity running (or waiting to retry) now.
@@ -371,6 +414,14 @@ func (s *Server) progressOf(ctx context.Context, user, workflowID, runID string)
 			}
 		}
 		p.PendingActivities = append(p.PendingActivities, a)
+	}
+	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		gctx, gcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer gcancel()
+		var raw json.RawMessage
+		if err := tc.GetWorkflow(gctx, workflowID, runID).Get(gctx, &raw); err == nil && len(raw) > 0 {
+			p.Result = raw
+		}
 	}
 	if p.Done && info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 		gctx, gcancel := context.WithTimeout(ctx, 5*time.Second)

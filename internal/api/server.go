@@ -91,6 +91,22 @@ var apiRoutes = []route{
 	{"POST", "/api/v1/deployments/{id}/deploys/{revision}/rollback", false, (*Server).rollback},
 	{"GET", "/api/v1/workflows/{workflowId}/progress", false, (*Server).progress},
 	{"GET", "/api/v1/workflows/change/{id}/progress", false, (*Server).progress},
+	// For the remote CLI (admin.go): administration needs system.admin.
+	{"GET", "/api/v1/whoami", false, (*Server).whoami},
+	{"GET", "/api/v1/deployments", false, (*Server).listDeployments},
+	{"POST", "/api/v1/deployments", false, (*Server).createDeployment},
+	{"GET", "/api/v1/deployments/{id}", false, (*Server).getDeployment},
+	{"PATCH", "/api/v1/deployments/{id}", false, (*Server).updateDeployment},
+	{"POST", "/api/v1/deployments/{id}/apply", false, (*Server).applyConfig},
+	{"GET", "/api/v1/grants", false, (*Server).listGrants},
+	{"POST", "/api/v1/grants", false, (*Server).addGrant},
+	{"POST", "/api/v1/grants/revoke", false, (*Server).revokeGrant},
+	{"GET", "/api/v1/tokens", false, (*Server).listTokens},
+	{"POST", "/api/v1/tokens", false, (*Server).createToken},
+	{"POST", "/api/v1/tokens/{tokenId}/revoke", false, (*Server).revokeToken},
+	{"GET", "/api/v1/webhooks", false, (*Server).listWebhooks},
+	{"POST", "/api/v1/webhooks", false, (*Server).addWebhook},
+	{"DELETE", "/api/v1/webhooks/{webhookId}", false, (*Server).removeWebhook},
 }
 
 // New builds a Server; it starts nothing.

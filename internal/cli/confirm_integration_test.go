@@ -31,43 +31,47 @@ func (r *actOnRead) Read(p []byte) (int, error) {
 // rollback is refused with PlanChanged and changes nothing.
 func TestDeployBetweenPlanAndConfirmationIsPlanChanged(t *testing.T) {
 	startStack(t)
-	dep := itest.UniqueID("plan")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--as", "alice", "--wait")
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("plan")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--wait")
 
-	var afterDeploy map[string]string
-	stdin := &actOnRead{answer: strings.NewReader(dep + "\n"), act: func() {
-		// Someone deploys while the plan is on the screen: the rollback
-		// would now start from 8.0.0, not from the build that was confirmed.
-		mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--as", "alice", "--wait")
-		afterDeploy = containerIDs(t, dep)
-	}}
-	var out, errb bytes.Buffer
-	code := Run(context.Background(), []string{"rollback", dep, "--to", "1", "--description", "the healthcheck build broke", "--as", "alice", "--wait"}, stdin, &out, &errb)
-	if code != ExitRefused || !strings.Contains(errb.String(), "PlanChanged") || !strings.Contains(errb.String(), "now 3, not 2") {
-		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
-	}
-	if !strings.Contains(out.String(), "Plan sha256:") || !strings.Contains(out.String(), "workers drained") {
-		t.Fatalf("the plan shown must be the upgrade that was confirmed:\n%s", out.String())
-	}
-	revs := historyJSON(t, dep)
-	if len(revs) != 3 || revs[0].Number != 3 || revs[0].ImageRef != itest.Image(t, "8.0.0") {
-		t.Fatalf("a refused confirmation must record nothing: %+v", revs)
-	}
-	now := containerIDs(t, dep)
-	for _, c := range []string{"rewind-" + dep + "-scheduler", "rewind-" + dep + "-worker"} {
-		if now[c] == "" || now[c] != afterDeploy[c] {
-			t.Fatalf("a refused confirmation must touch no container: %s %q → %q", c, afterDeploy[c], now[c])
+		var afterDeploy map[string]string
+		stdin := &actOnRead{answer: strings.NewReader(dep + "\n"), act: func() {
+			// Someone deploys while the plan is on the screen: the rollback
+			// would now start from 8.0.0, not from the build that was confirmed.
+			m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--wait")
+			afterDeploy = containerIDs(t, dep)
+		}}
+		var out, errb bytes.Buffer
+		args, done := m.argsAs("alice", "rollback", dep, "--to", "1", "--description", "the healthcheck build broke", "--wait")
+		code := Run(context.Background(), args, stdin, &out, &errb)
+		done()
+		if code != ExitRefused || !strings.Contains(errb.String(), "PlanChanged") || !strings.Contains(errb.String(), "now 3, not 2") {
+			t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
 		}
-	}
-	// Shown again and confirmed again, the new plan (8.0.0 → 9.1.0) runs.
-	r := rewindWithInput(dep+"\n", "rollback", dep, "--to", "1", "--description", "the healthcheck build broke", "--as", "alice", "--wait")
-	if r.code != 0 || !strings.Contains(r.out, "revision 4 restores revision 1") {
-		t.Fatalf("exit %d\n%s\n%s", r.code, r.out, r.stderr)
-	}
+		if !strings.Contains(out.String(), "Plan sha256:") || !strings.Contains(out.String(), "workers drained") {
+			t.Fatalf("the plan shown must be the upgrade that was confirmed:\n%s", out.String())
+		}
+		revs := m.historyJSON(dep)
+		if len(revs) != 3 || revs[0].Number != 3 || revs[0].ImageRef != itest.Image(t, "8.0.0") {
+			t.Fatalf("a refused confirmation must record nothing: %+v", revs)
+		}
+		now := containerIDs(t, dep)
+		for _, c := range []string{"rewind-" + dep + "-scheduler", "rewind-" + dep + "-worker"} {
+			if now[c] == "" || now[c] != afterDeploy[c] {
+				t.Fatalf("a refused confirmation must touch no container: %s %q → %q", c, afterDeploy[c], now[c])
+			}
+		}
+		// Shown again and confirmed again, the new plan (8.0.0 → 9.1.0) runs.
+		r := m.asWithInput("alice", dep+"\n", "rollback", dep, "--to", "1", "--description", "the healthcheck build broke", "--wait")
+		if r.code != 0 || !strings.Contains(r.out, "revision 4 restores revision 1") {
+			t.Fatalf("exit %d\n%s\n%s", r.code, r.out, r.stderr)
+		}
+	})
 }
 
 // R15: a dry run holds no lock, so a plan someone is reading — or a client

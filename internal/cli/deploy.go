@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/domain"
@@ -26,19 +25,16 @@ func deployCmd(s *session) *cobra.Command {
 		Short: "Deploy an image (and DAGs) as a new revision",
 		Args:  exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in.DeploymentID, in.RequestedBy, in.Type = args[0], s.requester(), domain.DeployType(typ)
-			cfg, err := s.config()
-			if err != nil {
-				return err
-			}
-			st, err := s.store()
-			if err != nil {
-				return err
-			}
+			in.DeploymentID, in.Type = args[0], domain.DeployType(typ)
 			if err := domain.CheckDeploymentID(in.DeploymentID); err != nil {
 				return err
 			}
-			d, err := st.GetDeployment(s.ctx, in.DeploymentID)
+			be, err := s.backend()
+			if err != nil {
+				return err
+			}
+			in.RequestedBy = be.requester()
+			d, err := be.getDeployment(in.DeploymentID)
 			if err != nil {
 				return err
 			}
@@ -65,11 +61,7 @@ func deployCmd(s *session) *cobra.Command {
 			if err := in.Validate(); err != nil {
 				return err
 			}
-			tc, err := s.temporal()
-			if err != nil {
-				return err
-			}
-			run, err := (&action.Deploy{Config: cfg, Store: st, Temporal: tc, Input: in}).Run(s.ctx)
+			run, err := be.deploy(in)
 			if err != nil {
 				return err
 			}
@@ -81,7 +73,7 @@ func deployCmd(s *session) *cobra.Command {
 				return nil
 			}
 			if !in.DryRun {
-				if err := s.showRun(tc, run); err != nil {
+				if err := s.showRun(be, run); err != nil {
 					return err
 				}
 			}
@@ -111,7 +103,7 @@ func deployCmd(s *session) *cobra.Command {
 	fl.StringVar(&dags, "dags", "", "directory of DAGs to deploy as a bundle (bundle deployments)")
 	fl.StringVar(&typ, "type", string(domain.DeployImageAndDAG), "IMAGE_AND_DAG, IMAGE_ONLY or DAG_ONLY (default: from --image and --dags)")
 	fl.StringVar(&in.Description, "description", "", "why (at most 500 characters; a Git commit id is a good one)")
-	fl.StringVar(&s.as, "as", "", "the requester (default $REWIND_USER, else the OS user)")
+	fl.StringVar(&s.as, "as", "", "the requester (default $REWIND_USER, else the OS user); refused through rewind serve, where it is the token's user")
 	fl.BoolVar(&wait, "wait", false, "wait until the deploy finishes")
 	fl.BoolVar(&in.DryRun, "dry-run", false, "show the plan (with the DAG files it adds, removes and changes) and change nothing")
 	fl.BoolVar(&in.Diff, "diff", false, "with --dry-run: the unified diff of changed DAG text files")

@@ -49,102 +49,57 @@ func (f *deploymentFlags) bind(cmd *cobra.Command, create bool) {
 	}
 }
 
-// apply writes the flags the user set onto d, validating each.
-func (f *deploymentFlags) apply(cmd *cobra.Command, d *domain.Deployment) error {
+// settings turns the flags the user set into the change both paths apply
+// (action.DeploymentSettings), parsing KEY=VALUE and NAME=COMMAND here.
+func (f *deploymentFlags) settings(cmd *cobra.Command) (action.DeploymentSettings, error) {
 	ch := cmd.Flags().Changed
-	if ch("name") {
-		d.Name = f.name
+	var c action.DeploymentSettings
+	str := func(flag string, v string) *string {
+		if ch(flag) {
+			return &v
+		}
+		return nil
 	}
-	if ch("description") {
-		d.Description = f.description
+	boolean := func(flag string, v bool) *bool {
+		if ch(flag) {
+			return &v
+		}
+		return nil
 	}
+	c.Name, c.Description, c.CPU, c.Memory = str("name", f.name), str("description", f.description), str("cpu", f.cpu), str("memory", f.memory)
+	c.Executor, c.MetadataDatabaseURL = str("executor", f.executor), str("metadata-db", f.metadataDB)
+	c.DagDeployEnabled, c.RollbackEnabled = boolean("dag-deploy", f.dagDeploy), boolean("rollback-enabled", f.rollbackEnabled)
 	if ch("dag-source") {
-		d.DagSource = domain.DagSource(f.dagSource)
+		ds := domain.DagSource(f.dagSource)
+		c.DagSource = &ds
 	}
-	if ch("dag-deploy") {
-		d.DagDeployEnabled = f.dagDeploy
-	}
-	if ch("rollback-enabled") {
-		d.RollbackEnabled = f.rollbackEnabled
-	}
-	if ch("executor") || d.Resources.Executor == "" {
-		d.Resources.Executor = f.executor
-	}
-	if ch("workers") || d.Resources.Workers == 0 {
-		d.Resources.Workers = f.workers
-	}
-	if ch("cpu") {
-		d.Resources.CPU = f.cpu
-	}
-	if ch("memory") {
-		d.Resources.Memory = f.memory
+	if ch("workers") {
+		c.Workers = &f.workers
 	}
 	if ch("auto-rollback") || ch("bake") || ch("bake-interval") || ch("bake-failures") {
-		ar := domain.AutoRollback{Enabled: f.autoRollback, BakePeriod: f.bake, Interval: f.bakeInterval, Failures: f.bakeFailures}
-		if d.AutoRollback != nil && !ch("auto-rollback") {
-			ar.Enabled = d.AutoRollback.Enabled
-		}
-		if err := domain.CheckAutoRollback(&ar); err != nil {
-			return err
-		}
-		d.AutoRollback = &ar
-	}
-	if ch("metadata-db") {
-		if err := metadb.Check(f.metadataDB); err != nil {
-			return err
-		}
-		d.MetadataDatabaseURL = f.metadataDB
-	}
-	if d.Env == nil {
-		d.Env = map[string]string{}
+		c.AutoRollback = &action.AutoRollbackSettings{Enabled: boolean("auto-rollback", f.autoRollback), BakePeriod: f.bake, Interval: f.bakeInterval, Failures: f.bakeFailures}
 	}
 	for _, kv := range f.env {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || !validEnvName(k) {
-			return domain.Errorf(domain.InvalidInput, "--env %q: want KEY=VALUE with KEY made of letters, digits and _", kv)
+		if !ok || !action.ValidEnvName(k) {
+			return c, domain.Errorf(domain.InvalidInput, "--env %q: want KEY=VALUE with KEY made of letters, digits and _", kv)
 		}
-		d.Env[k] = v
-	}
-	for _, k := range f.unsetEnv {
-		delete(d.Env, k)
-	}
-	if len(f.components) > 0 {
-		d.Components = nil
-		seen := map[string]bool{}
-		for _, nc := range f.components {
-			n, c, ok := strings.Cut(nc, "=")
-			if !ok || domain.CheckDeploymentID(n) != nil || strings.TrimSpace(c) == "" || seen[n] {
-				return domain.Errorf(domain.InvalidInput, "--component %q: want a unique NAME=COMMAND with a lowercase name", nc)
-			}
-			seen[n] = true
-			d.Components = append(d.Components, domain.Component{Name: n, Command: c})
+		if c.Env == nil {
+			c.Env = map[string]string{}
 		}
+		c.Env[k] = v
 	}
-	if d.Name == "" {
-		d.Name = d.ID
-	}
-	if !d.DagSource.Valid() {
-		return domain.Errorf(domain.InvalidInput, "--dag-source %q: want image, bundle, nfs or git-sync", d.DagSource)
-	}
-	if d.Resources.Workers < 0 || d.Resources.Workers > 100 {
-		return domain.Errorf(domain.InvalidInput, "--workers must be between 0 and 100")
-	}
-	if len(d.Name) > 200 || len(d.Description) > 1000 {
-		return domain.Errorf(domain.InvalidInput, "name (200) or description (1000 characters) is too long")
-	}
-	return nil
-}
-
-func validEnvName(k string) bool {
-	if k == "" || (k[0] >= '0' && k[0] <= '9') {
-		return false
-	}
-	for _, r := range k {
-		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
-			return false
+	c.UnsetEnv = f.unsetEnv
+	seen := map[string]bool{}
+	for _, nc := range f.components {
+		n, cmdline, ok := strings.Cut(nc, "=")
+		if !ok || domain.CheckDeploymentID(n) != nil || strings.TrimSpace(cmdline) == "" || seen[n] {
+			return c, domain.Errorf(domain.InvalidInput, "--component %q: want a unique NAME=COMMAND with a lowercase name", nc)
 		}
+		seen[n] = true
+		c.Components = append(c.Components, domain.Component{Name: n, Command: cmdline})
 	}
-	return true
+	return c, nil
 }
 
 func deploymentCmd(s *session) *cobra.Command {
@@ -152,21 +107,22 @@ func deploymentCmd(s *session) *cobra.Command {
 	var cf, uf deploymentFlags
 	create := &cobra.Command{
 		Use:   "create <id>",
-		Short: "Create a deployment",
+		Short: "Create a deployment (through rewind serve: needs system.admin)",
 		Args:  exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := domain.CheckDeploymentID(args[0]); err != nil {
 				return err
 			}
-			d := domain.Deployment{ID: args[0], Components: domain.DefaultComponents(), DagSource: domain.DagSourceImage}
-			if err := cf.apply(cmd, &d); err != nil {
-				return err
-			}
-			st, err := s.store()
+			c, err := cf.settings(cmd)
 			if err != nil {
 				return err
 			}
-			if err := st.CreateDeployment(s.ctx, d); err != nil {
+			be, err := s.backend()
+			if err != nil {
+				return err
+			}
+			d, err := be.createDeployment(args[0], c)
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(s.out, "created deployment %s (DAGs from %s, DAG deploys %s, rollbacks %s)\n", d.ID, d.DagSource, onOff(d.DagDeployEnabled), onOff(d.RollbackEnabled))
@@ -177,39 +133,48 @@ func deploymentCmd(s *session) *cobra.Command {
 	var applyNow, wait bool
 	update := &cobra.Command{
 		Use:   "update <id> [--env K=V]… [--apply [--wait]]",
-		Short: "Change a deployment's settings",
+		Short: "Change a deployment's settings (through rewind serve: needs system.admin)",
 		Long: "Change a deployment's settings. Environment and resources reach the containers at the next deploy or rollback " +
 			"(R17: every container a change starts gets the stored configuration), or now with --apply, which recreates them " +
 			"through the change lock like a deploy (workers drain), logged but not a revision.",
 		Args: exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, st, err := s.deployment(args[0])
+			if err := domain.CheckDeploymentID(args[0]); err != nil {
+				return err
+			}
+			c, err := uf.settings(cmd)
 			if err != nil {
 				return err
 			}
-			if err := uf.apply(cmd, &d); err != nil {
+			be, err := s.backend()
+			if err != nil {
 				return err
 			}
-			if err := st.UpdateDeploymentSettings(s.ctx, d); err != nil {
+			d, err := be.updateDeployment(args[0], c)
+			if err != nil {
 				return err
 			}
 			if !applyNow {
 				fmt.Fprintf(s.out, "updated deployment %s; environment and resources take effect at its next deploy or rollback (or now: rewind deployment update %s --apply)\n", d.ID, d.ID)
 				return nil
 			}
-			return s.applyConfig(d.ID, wait)
+			return s.applyConfig(be, d.ID, wait)
 		},
 	}
 	uf.bind(update, false)
 	update.Flags().BoolVar(&applyNow, "apply", false, "recreate the containers with the stored configuration now, through the change lock")
 	update.Flags().BoolVar(&wait, "wait", false, "with --apply: wait until the containers run the new configuration")
-	update.Flags().StringVar(&s.as, "as", "", "with --apply: the requester (default $REWIND_USER, else the OS user)")
+	update.Flags().StringVar(&s.as, "as", "", "with --apply: the requester (default $REWIND_USER, else the OS user; refused through rewind serve)")
 	show := &cobra.Command{
 		Use:   "show <id>",
-		Short: "Show a deployment",
+		Short: "Show a deployment (through rewind serve: environment values redacted)",
 		Args:  exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, _, err := s.deployment(args[0])
+			be, err := s.backend()
+			if err != nil {
+				return err
+			}
+			d, err := be.getDeployment(args[0])
 			if err != nil {
 				return err
 			}
@@ -244,24 +209,16 @@ func deploymentCmd(s *session) *cobra.Command {
 	}
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List deployments",
+		Short: "List deployments (through rewind serve: those you hold a grant on)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := s.store()
+			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			var all []domain.Deployment
-			for after := ""; ; {
-				page, err := st.ListDeployments(s.ctx, after, 500)
-				if err != nil {
-					return err
-				}
-				all = append(all, page...)
-				if len(page) < 500 {
-					break
-				}
-				after = page[len(page)-1].ID
+			all, err := be.listDeployments()
+			if err != nil {
+				return err
 			}
 			if s.output == "json" {
 				if all == nil {
@@ -295,12 +252,8 @@ func revText(n int) string {
 }
 
 // applyConfig starts the configuration change and, with wait, follows it.
-func (s *session) applyConfig(id string, wait bool) error {
-	cfg, _, tc, err := s.all()
-	if err != nil {
-		return err
-	}
-	run, err := (&action.ApplyConfig{Config: cfg, Temporal: tc, Input: workflows.ApplyConfigInput{DeploymentID: id, RequestedBy: s.requester()}}).Run(s.ctx)
+func (s *session) applyConfig(be backend, id string, wait bool) error {
+	run, err := be.applyConfig(id)
 	if err != nil {
 		return err
 	}

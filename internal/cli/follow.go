@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,8 +11,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"golang.org/x/term"
 
 	"github.com/rewindhq/rewind/activities"
@@ -23,6 +22,20 @@ import (
 // progressLine is one line of a change's live view: a step, or the
 // activity running it (attempts, last failure, pull bytes and layers).
 type progressLine struct{ key, text string }
+
+// snapshot is what a change shows now: its lines, the run read, and
+// whether that run is still running ("" status once it has ended is never
+// returned: an ended run names how it ended).
+type snapshot struct {
+	lines   []progressLine
+	runID   string
+	status  string // Temporal's, e.g. Running, Completed, Failed
+	running bool
+}
+
+// progressSource reads a change's snapshot: through Temporal store-direct,
+// through the API's progress endpoint remotely.
+type progressSource func(workflowID, runID string) (snapshot, error)
 
 // liveView shows a change's lines as they change: on a terminal the block
 // is redrawn in place, the way `docker pull` does; otherwise (a pipe, a CI
@@ -61,76 +74,107 @@ func (v *liveView) show(lines []progressLine) {
 	}
 }
 
-// progressOf reads a change's steps (its progress query) and its pending
-// activities (heartbeat details decoded with dc, which decrypts when keys
-// are set), with the run it read and that run's status.
-func progressOf(s *session, tc client.Client, dc converter.DataConverter, id, runID string) (lines []progressLine, run string, status enumspb.WorkflowExecutionStatus, err error) {
-	desc, err := tc.DescribeWorkflowExecution(s.ctx, id, runID)
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return nil, runID, 0, domain.Errorf(domain.NotFound, "no workflow %s (deploys and rollbacks run as change/<deployment>)", id)
+// stepLines are the lines of a change's steps that have begun.
+func stepLines(p *workflows.Progress) []progressLine {
+	var lines []progressLine
+	if p == nil {
+		return nil
 	}
+	for _, st := range p.Steps {
+		if st.State == workflows.StepPending {
+			continue
+		}
+		line := fmt.Sprintf("%-20s %s", st.Name, st.State)
+		if st.Detail != "" {
+			line += "  " + st.Detail
+		}
+		if st.Error != "" {
+			line += "  " + clipText(st.Error, 160)
+		}
+		lines = append(lines, progressLine{"step/" + st.Name, line})
+	}
+	return lines
+}
+
+// activityLine is a pending activity: its attempt, the failure it retries
+// after, and the progress its heartbeat reports.
+func activityLine(name string, attempt int32, lastFailure string, hb *activities.Heartbeat) progressLine {
+	line := fmt.Sprintf("%-20s attempt %d", name, attempt)
+	if lastFailure != "" && attempt > 1 {
+		line += ", retrying after: " + clipText(lastFailure, 160)
+	}
+	if hb != nil {
+		if p := hb.Progress; p != nil && p.BytesTotal > 0 {
+			line += fmt.Sprintf(", %d/%d layers, %.1f/%.1f MB", p.LayersDone, p.Layers, float64(p.BytesDone)/(1<<20), float64(p.BytesTotal)/(1<<20))
+		} else if hb.Message != "" {
+			line += ", " + clipText(hb.Message, 80)
+		}
+	}
+	return progressLine{"activity/" + name, line}
+}
+
+// temporalProgress reads snapshots from Temporal: the change's progress
+// query and its pending activities, heartbeat details decoded with the
+// client's converter (which decrypts when keys are set).
+func (s *session) temporalProgress() (progressSource, error) {
+	tc, err := s.temporal()
 	if err != nil {
-		return nil, runID, 0, err
+		return nil, err
 	}
-	info := desc.GetWorkflowExecutionInfo()
-	if v, err := tc.QueryWorkflow(s.ctx, id, info.GetExecution().GetRunId(), workflows.ProgressQuery); err == nil {
-		var p workflows.Progress
-		if v.Get(&p) == nil {
-			for _, st := range p.Steps {
-				if st.State == workflows.StepPending {
-					continue
-				}
-				line := fmt.Sprintf("%-20s %s", st.Name, st.State)
-				if st.Detail != "" {
-					line += "  " + st.Detail
-				}
-				if st.Error != "" {
-					line += "  " + clipText(st.Error, 160)
-				}
-				lines = append(lines, progressLine{"step/" + st.Name, line})
+	dc, err := app.DataConverter(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return func(id, runID string) (snapshot, error) {
+		desc, err := tc.DescribeWorkflowExecution(s.ctx, id, runID)
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return snapshot{}, domain.Errorf(domain.NotFound, "no workflow %s (deploys and rollbacks run as change/<deployment>)", id)
+		}
+		if err != nil {
+			return snapshot{}, err
+		}
+		info := desc.GetWorkflowExecutionInfo()
+		snap := snapshot{runID: info.GetExecution().GetRunId(), status: info.GetStatus().String(),
+			running: info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}
+		if v, err := tc.QueryWorkflow(s.ctx, id, snap.runID, workflows.ProgressQuery); err == nil {
+			var p workflows.Progress
+			if v.Get(&p) == nil {
+				snap.lines = stepLines(&p)
 			}
 		}
-	}
-	for _, pa := range desc.GetPendingActivities() {
-		name := pa.GetActivityType().GetName()
-		line := fmt.Sprintf("%-20s attempt %d", name, pa.GetAttempt())
-		if f := pa.GetLastFailure(); f != nil && pa.GetAttempt() > 1 {
-			line += ", retrying after: " + clipText(f.GetMessage(), 160)
-		}
-		if hb := pa.GetHeartbeatDetails(); hb != nil {
-			var d activities.Heartbeat
-			if dc.FromPayloads(hb, &d) == nil {
-				if p := d.Progress; p != nil && p.BytesTotal > 0 {
-					line += fmt.Sprintf(", %d/%d layers, %.1f/%.1f MB", p.LayersDone, p.Layers, float64(p.BytesDone)/(1<<20), float64(p.BytesTotal)/(1<<20))
-				} else if d.Message != "" {
-					line += ", " + clipText(d.Message, 80)
+		for _, pa := range desc.GetPendingActivities() {
+			var hb *activities.Heartbeat
+			if raw := pa.GetHeartbeatDetails(); raw != nil {
+				var d activities.Heartbeat
+				if dc.FromPayloads(raw, &d) == nil {
+					hb = &d
 				}
 			}
+			snap.lines = append(snap.lines, activityLine(pa.GetActivityType().GetName(), pa.GetAttempt(), pa.GetLastFailure().GetMessage(), hb))
 		}
-		lines = append(lines, progressLine{"activity/" + name, line})
-	}
-	return lines, info.GetExecution().GetRunId(), info.GetStatus(), nil
+		return snap, nil
+	}, nil
 }
 
 // follow shows a change live until its run ends (the latest run when runID
 // is empty, then held), and returns the run and how it ended; the caller
 // reads the result.
-func follow(s *session, tc client.Client, dc converter.DataConverter, id, runID string, every time.Duration) (string, enumspb.WorkflowExecutionStatus, error) {
-	v := newLiveView(s.out)
+func follow(ctx context.Context, out io.Writer, src progressSource, id, runID string, every time.Duration) (string, string, error) {
+	v := newLiveView(out)
 	for {
-		lines, run, status, err := progressOf(s, tc, dc, id, runID)
+		snap, err := src(id, runID)
 		if err != nil {
-			return runID, status, err
+			return runID, "", err
 		}
-		runID = run
-		v.show(lines)
-		if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			return runID, status, nil
+		runID = snap.runID
+		v.show(snap.lines)
+		if !snap.running {
+			return runID, snap.status, nil
 		}
 		select {
-		case <-s.ctx.Done():
-			return runID, status, s.ctx.Err()
+		case <-ctx.Done():
+			return runID, snap.status, ctx.Err()
 		case <-time.After(every):
 		}
 	}
@@ -139,14 +183,14 @@ func follow(s *session, tc client.Client, dc converter.DataConverter, id, runID 
 // showRun follows a change the command started and waits for, on a text
 // output: the steps and the pull appear as they happen instead of nothing
 // until the end. JSON output stays one document.
-func (s *session) showRun(tc client.Client, run client.WorkflowRun) error {
+func (s *session) showRun(be backend, run change) error {
 	if s.output == "json" {
 		return nil
 	}
-	dc, err := app.DataConverter(s.cfg)
+	src, err := be.progressSource()
 	if err != nil {
 		return err
 	}
-	_, _, err = follow(s, tc, dc, run.GetID(), run.GetRunID(), 300*time.Millisecond)
+	_, _, err = follow(s.ctx, s.out, src, run.GetID(), run.GetRunID(), 300*time.Millisecond)
 	return err
 }

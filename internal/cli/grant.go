@@ -15,8 +15,8 @@ func grantCmd(s *session, grant bool) *cobra.Command {
 	var system bool
 	verb := map[bool]string{true: "grant", false: "revoke"}[grant]
 	cmd := &cobra.Command{
-		Use:   verb + " <user> (--deployment ID (--role editor|viewer | --permission PERM) | --system --permission " + policy.SystemImagesPush + ")",
-		Short: map[bool]string{true: "Give a user a role or permission", false: "Take a role or permission away"}[grant],
+		Use:   verb + " <user> (--deployment ID (--role editor|viewer | --permission PERM) | --system --permission " + policy.SystemImagesPush + "|" + policy.SystemAdmin + ")",
+		Short: map[bool]string{true: "Give a user a role or permission", false: "Take a role or permission away"}[grant] + " (through rewind serve: needs " + policy.SystemAdmin + ")",
 		Args:  exactArgs(1, "a user name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g.User = args[0]
@@ -26,16 +26,11 @@ func grantCmd(s *session, grant bool) *cobra.Command {
 			if err := policy.CheckGrant(g); err != nil {
 				return err
 			}
-			st, err := s.store()
+			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			if grant {
-				err = st.AddGrant(s.ctx, g)
-			} else {
-				err = st.RevokeGrant(s.ctx, g)
-			}
-			if err != nil {
+			if err := be.changeGrant(g, grant); err != nil {
 				return err
 			}
 			what := "role " + g.Role
@@ -53,6 +48,6 @@ func grantCmd(s *session, grant bool) *cobra.Command {
 	cmd.Flags().StringVar(&g.DeploymentID, "deployment", "", "the deployment")
 	cmd.Flags().BoolVar(&system, "system", false, "installation-wide")
 	cmd.Flags().StringVar(&g.Role, "role", "", "editor (images and DAGs) or viewer")
-	cmd.Flags().StringVar(&g.Permission, "permission", "", policy.ImagesPush+", "+policy.DagsPush+" or, with --system, "+policy.SystemImagesPush)
+	cmd.Flags().StringVar(&g.Permission, "permission", "", policy.ImagesPush+", "+policy.DagsPush+" or, with --system, "+policy.SystemImagesPush+" or "+policy.SystemAdmin+" (administration through the API)")
 	return cmd
 }

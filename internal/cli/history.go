@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,55 +13,44 @@ import (
 )
 
 func historyCmd(s *session) *cobra.Command {
-	h := action.History{}
+	var limit int
 	cmd := &cobra.Command{
 		Use:   "history <deployment> [--limit N]",
 		Short: "List a deployment's deploys and rollbacks, newest first",
 		Args:  exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := s.store()
+			if err := domain.CheckDeploymentID(args[0]); err != nil {
+				return err
+			}
+			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			h.Store = st
-			revs, err := h.Run(s.ctx, args[0])
+			page, err := be.history(args[0], limit)
 			if err != nil {
 				return err
 			}
-			cfg, err := s.config()
-			if err != nil {
-				return err
-			}
-			d, err := st.GetDeployment(s.ctx, args[0])
-			if err != nil {
-				return err
-			}
-			latest, err := st.LatestDeployed(s.ctx, args[0])
-			if err != nil {
-				return err
-			}
-			now, window := time.Now(), time.Duration(cfg.RollbackWindowDays)*24*time.Hour
 			if s.output == "json" {
 				// The revision objects of SPEC §1, plus whether each is a
 				// rollback target now (R6, R7).
-				out := make([]historyRow, 0, len(revs))
-				for _, r := range revs {
-					out = append(out, historyRow{r, policy.Target(r, d.CurrentRevision, latest, now, window)})
+				if page.Rows == nil {
+					page.Rows = []historyRow{}
 				}
-				return s.json(out)
+				return s.json(page.Rows)
 			}
-			rows := make([][]string, 0, len(revs))
-			for _, r := range revs {
+			rows := make([][]string, 0, len(page.Rows))
+			for _, h := range page.Rows {
+				r := h.Revision
 				rows = append(rows, []string{revisionLabel(r), stamp(r.CreatedAt), requester(r), string(r.Type),
-					orDash(r.ImageRef), orDash(r.DagBundleVersion), commitText(r), statusText(r), targetText(policy.Target(r, d.CurrentRevision, latest, now, window)),
+					orDash(r.ImageRef), orDash(r.DagBundleVersion), commitText(r), statusText(r), targetText(h.RollbackTarget),
 					clipText(r.Description, 60)})
 			}
 			if err := table(s.out, []string{"REVISION", "TIME", "USER", "TYPE", "IMAGE", "DAG BUNDLE VERSION", "COMMIT", "STATUS", "ROLLBACK TARGET", "DESCRIPTION"}, rows); err != nil {
 				return err
 			}
-			for _, r := range revs {
-				if r.Number == d.CurrentRevision {
-					if g := activities.Guard(r); g != "" {
+			for _, h := range page.Rows {
+				if h.Number == page.CurrentRevision {
+					if g := activities.Guard(h.Revision); g != "" {
 						fmt.Fprintln(s.out, g)
 					}
 				}
@@ -70,13 +58,8 @@ func historyCmd(s *session) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&h.Limit, "limit", 20, fmt.Sprintf("how many revisions (1-%d)", action.MaxHistoryLimit))
+	cmd.Flags().IntVar(&limit, "limit", 20, fmt.Sprintf("how many revisions (1-%d)", action.MaxHistoryLimit))
 	return cmd
-}
-
-type historyRow struct {
-	domain.Revision
-	RollbackTarget policy.TargetStatus `json:"rollbackTarget"`
 }
 
 func targetText(t policy.TargetStatus) string {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -81,85 +82,135 @@ func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	d1 := itest.UniqueID("hist")
-	itest.RemoveContainers(t, d1)
-	mustRewind(t, "deployment", "create", d1, "--dag-source", "image", "--env", "AIRFLOW__CORE__PARALLELISM=8",
-		"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
-	mustRewind(t, "grant", "alice", "--deployment", d1, "--role", "editor")
-	mustRewind(t, "grant", "bob", "--deployment", d1, "--role", "viewer")
+	deploys := 0
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		deploys += 2
+		d1 := itest.UniqueID("hist")
+		itest.RemoveContainers(t, d1)
+		m.mustRewind("deployment", "create", d1, "--dag-source", "image", "--env", "AIRFLOW__CORE__PARALLELISM=8",
+			"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
+		m.mustRewind("grant", "alice", "--deployment", d1, "--role", "editor")
+		m.mustRewind("grant", "bob", "--deployment", d1, "--role", "viewer")
 
-	out := mustRewind(t, "deploy", d1, "--image", itest.Image(t, "8.0.0"), "--description", "first deploy", "--as", "alice", "--wait")
-	if !strings.Contains(out, "revision 1") {
-		t.Fatalf("deploy output: %s", out)
-	}
-	// --wait shows the steps as they happen (plain lines, not a terminal).
-	for _, step := range []string{workflows.StepPull, workflows.StepSwap} {
-		if !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  ` + step + ` +done`).MatchString(out) {
-			t.Fatalf("deploy --wait must show %q done:\n%s", step, out)
+		out := m.mustAs("alice", "deploy", d1, "--image", itest.Image(t, "8.0.0"), "--description", "first deploy", "--wait")
+		if !strings.Contains(out, "revision 1") {
+			t.Fatalf("deploy output: %s", out)
 		}
-	}
-	t.Setenv("REWIND_USER", "alice") // the requester without --as
-	mustRewind(t, "deploy", d1, "--image", itest.Image(t, "9.1.0"), "--description", "second deploy", "--wait")
+		// --wait shows the steps as they happen (plain lines, not a terminal).
+		for _, step := range []string{workflows.StepPull, workflows.StepSwap} {
+			if !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  ` + step + ` +done`).MatchString(out) {
+				t.Fatalf("deploy --wait must show %q done:\n%s", step, out)
+			}
+		}
+		if m.remote {
+			m.mustAs("alice", "deploy", d1, "--image", itest.Image(t, "9.1.0"), "--description", "second deploy", "--wait")
+		} else {
+			t.Setenv("REWIND_USER", "alice") // the requester without --as
+			mustRewind(t, "deploy", d1, "--image", itest.Image(t, "9.1.0"), "--description", "second deploy", "--wait")
+		}
 
-	revs := historyJSON(t, d1)
-	if len(revs) != 2 || revs[0].Number != 2 || revs[1].Number != 1 {
-		t.Fatalf("history must list 2 then 1: %+v", revs)
-	}
-	for _, r := range revs {
-		if r.Status != domain.StatusDeployed || r.CreatedBy != "alice" || r.WorkflowID != "change/"+d1 || r.RunID == "" ||
-			!strings.HasPrefix(r.ImageDigest, "sha256:") || r.RuntimeVersion == "" {
-			t.Fatalf("revision %d: %+v", r.Number, r)
+		revs := m.historyJSON(d1)
+		if len(revs) != 2 || revs[0].Number != 2 || revs[1].Number != 1 {
+			t.Fatalf("history must list 2 then 1: %+v", revs)
 		}
-	}
-	if revs[0].ImageRef != itest.Image(t, "9.1.0") || revs[0].RuntimeVersion != "9.1.0" || revs[0].AirflowVersion != "3.0.2" || revs[0].Description != "second deploy" {
-		t.Fatalf("newest revision: %+v", revs[0])
-	}
-	// The JSON carries SPEC §1's field names.
-	// The containers run the new image, with their configuration kept (R5).
-	envOut, err := exec.Command("docker", "inspect", "--format", "{{.Config.Image}} {{range .Config.Env}}{{.}} {{end}}", "rewind-"+d1+"-scheduler").Output()
-	if err != nil || !strings.Contains(string(envOut), revs[0].ImageDigest) || !strings.Contains(string(envOut), "AIRFLOW__CORE__PARALLELISM=8") {
-		t.Fatalf("scheduler container: %s %v", envOut, err)
-	}
-	raw := mustRewind(t, "history", d1, "--output", "json", "--limit", "1")
-	for _, field := range []string{"deploymentId", "number", "createdAt", "createdBy", "description", "type", "imageRef", "imageDigest",
-		"runtimeVersion", "airflowVersion", "dagBundleVersion", "dagBundleDigest", "dagDeployEnabled", "status", "workflowId", "runId"} {
-		if !strings.Contains(raw, `"`+field+`"`) {
-			t.Errorf("history JSON lacks %q", field)
+		for _, r := range revs {
+			if r.Status != domain.StatusDeployed || r.CreatedBy != "alice" || !r.RequestedByVerified || r.WorkflowID != "change/"+d1 || r.RunID == "" ||
+				!strings.HasPrefix(r.ImageDigest, "sha256:") || r.RuntimeVersion == "" {
+				t.Fatalf("revision %d: %+v", r.Number, r)
+			}
 		}
-	}
-	recordHistory(t, s, "change/"+d1, "deploy-image")
-	// Each activity carries a summary the Temporal UI shows.
-	if sum := activitySummary(t, s, "change/"+d1, "PullImage"); !strings.HasPrefix(sum, "pull "+itest.Image(t, "9.1.0")) {
-		t.Errorf("the pull's summary: %q", sum)
-	}
-	if sum := activitySummary(t, s, "change/"+d1, "SwapComponents"); !strings.Contains(sum, "(Runtime 9.1.0)") {
-		t.Errorf("the swap's summary: %q", sum)
-	}
-	exportID := workflows.ExportWorkflowID(revs[0].WorkflowID, revs[0].RunID)
-	if err := s.Client.GetWorkflow(context.Background(), exportID, "").Get(context.Background(), nil); err != nil {
-		t.Fatalf("%s: %v", exportID, err)
-	}
-	recordHistory(t, s, exportID, "export-events")
-	table := mustRewind(t, "history", d1)
-	lines := strings.Split(strings.TrimSpace(table), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "REVISION") || !strings.HasPrefix(lines[1], "2 ") || !strings.Contains(lines[1], "second deploy") {
-		t.Fatalf("history table:\n%s", table)
-	}
+		if revs[0].ImageRef != itest.Image(t, "9.1.0") || revs[0].RuntimeVersion != "9.1.0" || revs[0].AirflowVersion != "3.0.2" || revs[0].Description != "second deploy" {
+			t.Fatalf("newest revision: %+v", revs[0])
+		}
+		// The containers run the new image, with their configuration kept (R5).
+		envOut, err := exec.Command("docker", "inspect", "--format", "{{.Config.Image}} {{range .Config.Env}}{{.}} {{end}}", "rewind-"+d1+"-scheduler").Output()
+		if err != nil || !strings.Contains(string(envOut), revs[0].ImageDigest) || !strings.Contains(string(envOut), "AIRFLOW__CORE__PARALLELISM=8") {
+			t.Fatalf("scheduler container: %s %v", envOut, err)
+		}
+		// The JSON carries SPEC §1's field names.
+		raw := m.mustRewind("history", d1, "--output", "json", "--limit", "1")
+		for _, field := range []string{"deploymentId", "number", "createdAt", "createdBy", "description", "type", "imageRef", "imageDigest",
+			"runtimeVersion", "airflowVersion", "dagBundleVersion", "dagBundleDigest", "dagDeployEnabled", "status", "workflowId", "runId", "rollbackTarget"} {
+			if !strings.Contains(raw, `"`+field+`"`) {
+				t.Errorf("history JSON lacks %q", field)
+			}
+		}
+		if !m.remote {
+			recordHistory(t, s, "change/"+d1, "deploy-image")
+			// Each activity carries a summary the Temporal UI shows.
+			if sum := activitySummary(t, s, "change/"+d1, "PullImage"); !strings.HasPrefix(sum, "pull "+itest.Image(t, "9.1.0")) {
+				t.Errorf("the pull's summary: %q", sum)
+			}
+			if sum := activitySummary(t, s, "change/"+d1, "SwapComponents"); !strings.Contains(sum, "(Runtime 9.1.0)") {
+				t.Errorf("the swap's summary: %q", sum)
+			}
+			exportID := workflows.ExportWorkflowID(revs[0].WorkflowID, revs[0].RunID)
+			if err := s.Client.GetWorkflow(context.Background(), exportID, "").Get(context.Background(), nil); err != nil {
+				t.Fatalf("%s: %v", exportID, err)
+			}
+			recordHistory(t, s, exportID, "export-events")
+		}
+		table := m.mustRewind("history", d1)
+		lines := strings.Split(strings.TrimSpace(table), "\n")
+		if len(lines) != 3 || !strings.HasPrefix(lines[0], "REVISION") || !strings.HasPrefix(lines[1], "2 ") || !strings.Contains(lines[1], "second deploy") {
+			t.Fatalf("history table:\n%s", table)
+		}
 
-	// A viewer is refused before anything starts, and nothing is recorded.
-	r := rewind("deploy", d1, "--image", itest.Image(t, "9.1.0"), "--as", "bob", "--wait")
-	if r.code != ExitRefused || !strings.HasPrefix(r.stderr, "rewind: PermissionDenied: ") || strings.Count(r.stderr, "\n") != 1 {
-		t.Fatalf("viewer deploy: exit %d, %q", r.code, r.stderr)
-	}
-	if r := rewind("deploy", "nope", "--image", itest.Image(t, "9.1.0"), "--as", "alice"); r.code != ExitRefused || !strings.Contains(r.stderr, "NotFound") {
-		t.Fatalf("unknown deployment: exit %d, %q", r.code, r.stderr)
-	}
-	if r := rewind("deploy", "D1!", "--image", "r:1", "--as", "alice"); r.code != ExitRefused || !strings.Contains(r.stderr, "InvalidInput") {
-		t.Fatalf("malformed id: exit %d, %q", r.code, r.stderr)
-	}
-	if n := len(historyJSON(t, d1)); n != 2 {
-		t.Fatalf("refusals recorded revisions: %d", n)
-	}
+		// A viewer is refused before anything starts, and nothing is recorded.
+		r := m.as("bob", "deploy", d1, "--image", itest.Image(t, "9.1.0"), "--wait")
+		if r.code != ExitRefused || !strings.HasPrefix(r.stderr, "rewind: PermissionDenied: ") || strings.Count(r.stderr, "\n") != 1 {
+			t.Fatalf("viewer deploy: exit %d, %q", r.code, r.stderr)
+		}
+		if r := m.as("alice", "deploy", "nope", "--image", itest.Image(t, "9.1.0")); r.code != ExitRefused || !strings.Contains(r.stderr, "NotFound") {
+			t.Fatalf("unknown deployment: exit %d, %q", r.code, r.stderr)
+		}
+		if r := m.as("alice", "deploy", "D1!", "--image", "r:1"); r.code != ExitRefused || !strings.Contains(r.stderr, "InvalidInput") {
+			t.Fatalf("malformed id: exit %d, %q", r.code, r.stderr)
+		}
+		// The deployment reads back the same way; through rewind serve its
+		// environment values stay on the server.
+		var d domain.Deployment
+		if err := json.Unmarshal([]byte(m.mustRewind("deployment", "show", d1, "--output", "json")), &d); err != nil || d.CurrentRevision != 2 || len(d.Components) != 2 {
+			t.Fatalf("deployment show: %+v %v", d, err)
+		}
+		if want := map[bool]string{false: "8", true: domain.RedactedValue}[m.remote]; d.Env["AIRFLOW__CORE__PARALLELISM"] != want {
+			t.Fatalf("deployment show env (%s): %v", m.name(), d.Env)
+		}
+		if out := m.mustAs("alice", "whoami"); !strings.HasPrefix(out, "alice (") || !strings.Contains(out, d1) || !strings.Contains(out, "editor") {
+			t.Fatalf("whoami: %s", out)
+		}
+		if m.remote {
+			// Through rewind serve --as is refused, not believed, and a
+			// token that is not an administrator's cannot administer.
+			r := m.as("alice", "deploy", d1, "--image", itest.Image(t, "8.0.0"), "--as", "bob", "--wait")
+			if r.code != ExitRefused || !strings.HasPrefix(r.stderr, "rewind: InvalidInput: --as is refused") {
+				t.Fatalf("--as through rewind serve: exit %d, %q", r.code, r.stderr)
+			}
+			if r := m.as("alice", "grant", "alice", "--system", "--permission", "system.admin"); r.code != ExitRefused || !strings.Contains(r.stderr, "PermissionDenied") {
+				t.Fatalf("non-admin grant: exit %d, %q", r.code, r.stderr)
+			}
+		}
+		if n := len(m.historyJSON(d1)); n != 2 {
+			t.Fatalf("refusals recorded revisions: %d", n)
+		}
+
+		// The search attributes of SPEC §3 find the deploys.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			resp, err := s.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+				Query: `RewindDeployment = "` + d1 + `" AND RewindKind = "deploy" AND RewindRequestedBy = "alice" AND RewindRevision = 2`})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(resp.Executions) == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("search attributes: found %d executions", len(resp.Executions))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
 
 	// The worker's /metrics has the SDK's metrics and rewind's own.
 	resp, err := http.Get("http://" + w.MetricsAddr() + "/metrics")
@@ -170,34 +221,17 @@ func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 	resp.Body.Close()
 	counted := false
 	for _, l := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(l, "rewind_changes{") && strings.Contains(l, `kind="deploy"`) && strings.Contains(l, `outcome="done"`) && strings.HasSuffix(l, " 2") {
+		if strings.HasPrefix(l, "rewind_changes{") && strings.Contains(l, `kind="deploy"`) && strings.Contains(l, `outcome="done"`) && strings.HasSuffix(l, " "+strconv.Itoa(deploys)) {
 			counted = true
 		}
 	}
 	if !counted {
-		t.Errorf("/metrics must count the 2 deploys:\n%s", grepLines(string(body), "rewind_changes"))
+		t.Errorf("/metrics must count the %d deploys:\n%s", deploys, grepLines(string(body), "rewind_changes"))
 	}
 	for _, want := range []string{"rewind_change_duration_seconds_bucket", "rewind_pull_bytes", "temporal_workflow_completed"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s\n%s", want, grepLines(string(body), "rewind_"))
 		}
-	}
-
-	// The search attributes of SPEC §3 find the deploys.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := s.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
-			Query: `RewindDeployment = "` + d1 + `" AND RewindKind = "deploy" AND RewindRequestedBy = "alice" AND RewindRevision = 2`})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(resp.Executions) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("search attributes: found %d executions", len(resp.Executions))
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 

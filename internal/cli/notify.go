@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -34,7 +32,7 @@ func notifyCmd(s *session) *cobra.Command {
 				return err
 			}
 			if dep != "" {
-				if _, _, err := s.deployment(dep); err != nil {
+				if err := domain.CheckDeploymentID(dep); err != nil {
 					return err
 				}
 			}
@@ -45,14 +43,12 @@ func notifyCmd(s *session) *cobra.Command {
 			if err != nil || len(secret) < 16 {
 				return domain.Errorf(domain.InvalidInput, "--secret-file must name a file holding a secret of 16 bytes or more")
 			}
-			st, err := s.store()
+			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			id := make([]byte, 6)
-			rand.Read(id)
-			w := store.Webhook{ID: "wh_" + hex.EncodeToString(id), DeploymentID: dep, URL: url, Secret: secret, Events: events, CreatedAt: time.Now()}
-			if err := st.CreateWebhook(s.ctx, w); err != nil {
+			w, err := be.addWebhook(dep, url, secret, events)
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(s.out, "added webhook %s for %s\n", w.ID, scopeOf(dep))
@@ -68,11 +64,11 @@ func notifyCmd(s *session) *cobra.Command {
 		Short: "List webhooks (secrets are never shown)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := s.store()
+			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			hooks, err := st.Webhooks(s.ctx, "*")
+			hooks, err := be.webhooks()
 			if err != nil {
 				return err
 			}
@@ -98,11 +94,11 @@ func notifyCmd(s *session) *cobra.Command {
 		Short: "Remove a webhook",
 		Args:  exactArgs(1, "a webhook id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := s.store()
+			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			if err := st.DeleteWebhook(s.ctx, args[0]); err != nil {
+			if err := be.removeWebhook(args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(s.out, "removed webhook %s\n", args[0])

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
 	"github.com/spf13/cobra"
 
 	"github.com/rewindhq/rewind/activities"
@@ -29,23 +27,23 @@ func rollbackCmd(s *session) *cobra.Command {
 		Short: "Roll back to an earlier revision, as a new revision",
 		Args:  exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in.DeploymentID, in.RequestedBy, in.Scope = args[0], s.requester(), policy.Scope(scope)
+			in.DeploymentID, in.Scope = args[0], policy.Scope(scope)
 			if !cmd.Flags().Changed("to") {
 				return usageError{fmt.Errorf("--to N names the revision to roll back to (see `rewind history %s`)", args[0])}
 			}
-			if err := in.Validate(); err != nil {
-				return err
-			}
-			cfg, st, tc, err := s.all()
+			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			act := &action.Rollback{Config: cfg, Store: st, Temporal: tc, Input: in}
-			var run client.WorkflowRun
+			in.RequestedBy = be.requester()
+			if err := in.Validate(); err != nil {
+				return err
+			}
+			var run change
 			if yes && wait && !in.DryRun {
 				// Nothing to show and nobody to ask: one workflow plans and
 				// rolls back, and any refusal comes back as its result.
-				if run, err = act.Run(s.ctx); err != nil {
+				if run, err = be.rollback(in); err != nil {
 					return err
 				}
 			} else {
@@ -53,7 +51,7 @@ func rollbackCmd(s *session) *cobra.Command {
 				// decides every rule on its own configuration and current
 				// data, so a refusal is an immediate one-line error, and the
 				// rollback then carries the plan it showed (R15).
-				plan, _, err := act.Plan(s.ctx, planTimeout)
+				plan, err := be.planRollback(in)
 				if err != nil {
 					return err
 				}
@@ -73,8 +71,7 @@ func rollbackCmd(s *session) *cobra.Command {
 						return domain.Errorf(domain.InvalidInput, "rollback not confirmed; nothing changed (pass --yes to skip the confirmation)")
 					}
 				}
-				act.Input = action.Confirmed(in, plan)
-				if run, err = act.Run(s.ctx); err != nil {
+				if run, err = be.rollback(action.Confirmed(in, plan)); err != nil {
 					return err
 				}
 			}
@@ -86,7 +83,7 @@ func rollbackCmd(s *session) *cobra.Command {
 					in.DeploymentID, in.Revision, run.GetID(), run.GetRunID(), run.GetID())
 				return nil
 			}
-			if err := s.showRun(tc, run); err != nil {
+			if err := s.showRun(be, run); err != nil {
 				return err
 			}
 			var res workflows.RollbackResult
@@ -117,7 +114,7 @@ func rollbackCmd(s *session) *cobra.Command {
 	fl.BoolVar(&in.DryRun, "dry-run", false, "show the plan and change nothing")
 	fl.BoolVar(&in.Diff, "diff", false, "show the unified diff of the DAG text files the rollback changes")
 	fl.BoolVar(&yes, "yes", false, "do not ask for confirmation")
-	fl.StringVar(&s.as, "as", "", "the requester (default $REWIND_USER, else the OS user)")
+	fl.StringVar(&s.as, "as", "", "the requester (default $REWIND_USER, else the OS user); refused through rewind serve, where it is the token's user")
 	fl.BoolVar(&wait, "wait", false, "wait until the rollback finishes")
 	return cmd
 }

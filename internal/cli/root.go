@@ -43,6 +43,7 @@ type session struct {
 	cfg      *config.Config
 	st       *store.Store
 	tc       client.Client
+	be       backend // store-direct or remote, chosen on first use
 }
 
 func (s *session) config() (*config.Config, error) {
@@ -150,6 +151,16 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			if s.output != "table" && s.output != "json" {
 				return usageError{fmt.Errorf("--output must be table or json, not %q", s.output)}
 			}
+			// Commands with no API route yet stay administration: through
+			// rewind serve they are refused, never run store-direct behind
+			// the user's back.
+			top := cmd
+			for top.HasParent() && top.Parent().HasParent() {
+				top = top.Parent()
+			}
+			if top.Name() == "cleanup" || cmd.CommandPath() == "rewind notify test" {
+				return s.storeOnly(cmd.CommandPath())
+			}
 			return nil
 		},
 	}
@@ -158,7 +169,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVarP(&s.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(deploymentCmd(s), grantCmd(s, true), grantCmd(s, false), deployCmd(s), historyCmd(s), rollbackCmd(s), watchCmd(s), cleanupCmd(s), serveCmd(s), tokenCmd(s), notifyCmd(s))
+	root.AddCommand(deploymentCmd(s), grantCmd(s, true), grantCmd(s, false), deployCmd(s), historyCmd(s), rollbackCmd(s), watchCmd(s), cleanupCmd(s), serveCmd(s), tokenCmd(s), notifyCmd(s),
+		loginCmd(s), logoutCmd(s), whoamiCmd(s))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK

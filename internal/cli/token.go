@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rewindhq/rewind/internal/api"
+	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/store"
 )
 
@@ -27,18 +27,16 @@ func tokenCmd(s *session) *cobra.Command {
 			if user == "" {
 				return usageError{fmt.Errorf("--user NAME names whose token it is")}
 			}
-			cfg, err := s.config()
-			if err != nil {
-				return err
-			}
 			if !cmd.Flags().Changed("expires") {
-				expires = cfg.TokenTTL
+				expires = 0 // the installation's default
+			} else if expires <= 0 {
+				return domain.Errorf(domain.InvalidInput, "a token's lifetime must be positive, e.g. 720h for 30 days (got %s)", expires)
 			}
-			st, err := s.store()
+			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			plain, t, err := api.IssueTokenWithTTL(s.ctx, st, user, description, time.Now(), expires)
+			plain, t, err := be.createToken(user, description, expires)
 			if err != nil {
 				return err
 			}
@@ -59,11 +57,11 @@ func tokenCmd(s *session) *cobra.Command {
 		Short: "List tokens (ids, users, when made, when they expire, when revoked; never the tokens)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := s.store()
+			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			ts, err := st.ListTokens(s.ctx, listUser)
+			ts, err := be.listTokens(listUser)
 			if err != nil {
 				return err
 			}
@@ -92,11 +90,11 @@ func tokenCmd(s *session) *cobra.Command {
 		Short: "Revoke a token: it stops working at once, for the API and page sessions alike",
 		Args:  exactArgs(1, "a token id (see `rewind token list`)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := s.store()
+			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			if err := st.RevokeToken(s.ctx, args[0], time.Now()); err != nil {
+			if err := be.revokeToken(args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(s.out, "token %s revoked\n", args[0])

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/rewindhq/rewind/internal/app"
 )
 
 func watchCmd(s *session) *cobra.Command {
@@ -16,28 +14,31 @@ func watchCmd(s *session) *cobra.Command {
 		Short: "Follow a deploy or rollback step by step until it ends (exit 1 if it failed)",
 		Args:  exactArgs(1, "a workflow id, e.g. change/d1"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tc, err := s.temporal()
+			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			// Heartbeat details come raw from a describe call: decode them
-			// with the client's converter, which decrypts when keys are set.
-			dc, err := app.DataConverter(s.cfg)
-			if err != nil {
-				return err
-			}
-			id := args[0]
-			runID, status, err := follow(s, tc, dc, id, "", every)
-			if err != nil {
-				return err
-			}
-			if err := tc.GetWorkflow(s.ctx, id, runID).Get(s.ctx, nil); err != nil {
-				return err
-			}
-			fmt.Fprintf(s.out, "%s  %s finished: %s\n", time.Now().UTC().Format("15:04:05"), id, status)
-			return nil
+			return be.watch(args[0], every)
 		},
 	}
 	cmd.Flags().DurationVar(&every, "every", 500*time.Millisecond, "how often to look")
 	return cmd
+}
+
+// watchTemporal follows a change through Temporal itself (store-direct).
+func (s *session) watchTemporal(id string, every time.Duration) error {
+	snap, err := s.temporalProgress()
+	if err != nil {
+		return err
+	}
+	runID, status, err := follow(s.ctx, s.out, snap, id, "", every)
+	if err != nil {
+		return err
+	}
+	tc, _ := s.temporal()
+	if err := tc.GetWorkflow(s.ctx, id, runID).Get(s.ctx, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "%s  %s finished: %s\n", time.Now().UTC().Format("15:04:05"), id, status)
+	return nil
 }

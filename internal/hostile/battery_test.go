@@ -495,7 +495,8 @@ func (e *env) cases(t *testing.T) []hcase {
 		r := e.call(t, "POST", rollback(img, "1"), editor, j, []byte(okRollback))
 		return r.typ, r.status, r.msg
 	}})
-	return append(cs, e.securityCases(t)...)
+	cs = append(cs, e.securityCases(t)...)
+	return append(cs, e.adminCases(t)...)
 }
 
 // busy holds a deployment's change id with a workflow no worker runs, the

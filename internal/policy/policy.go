@@ -118,7 +118,34 @@ const (
 	ImagesPush       = "deployment.images.push"
 	DagsPush         = "deployment.dags.push"
 	SystemImagesPush = "system.deployments.images.push"
+	// SystemAdmin administers the installation through the API: creating
+	// and updating deployments, granting, revoking and issuing tokens. It
+	// grants no deploy or rollback by itself (least privilege: an
+	// administrator grants themselves a role to change a deployment).
+	SystemAdmin = "system.admin"
 )
+
+// ValidSystemPermission: the permissions an installation-wide grant may name.
+func ValidSystemPermission(p string) bool { return p == SystemImagesPush || p == SystemAdmin }
+
+// IsAdmin says whether a user's grants hold SystemAdmin.
+func IsAdmin(grants []domain.Grant) bool {
+	for _, g := range grants {
+		if g.DeploymentID == "" && g.Permission == SystemAdmin {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckAdmin refuses a user without SystemAdmin; what names the action.
+func CheckAdmin(user string, grants []domain.Grant, what string) error {
+	if IsAdmin(grants) {
+		return nil
+	}
+	return domain.Errorf(domain.PermissionDenied, "%s may not %s: it needs %s (an administrator grants it with `rewind grant %s --system --permission %s`)",
+		user, what, SystemAdmin, user, SystemAdmin)
+}
 
 // Roles and what they hold (R10: Deployment Editor holds both pushes).
 var roles = map[string][]string{
@@ -140,8 +167,8 @@ func CheckGrant(g domain.Grant) error {
 		return domain.Errorf(domain.InvalidInput, "give exactly one of a role (editor, viewer) or a permission")
 	}
 	if g.DeploymentID == "" {
-		if g.Role != "" || g.Permission != SystemImagesPush {
-			return domain.Errorf(domain.InvalidInput, "installation-wide grants take only --permission %s", SystemImagesPush)
+		if g.Role != "" || !ValidSystemPermission(g.Permission) {
+			return domain.Errorf(domain.InvalidInput, "installation-wide grants take only --permission %s or %s", SystemImagesPush, SystemAdmin)
 		}
 		return nil
 	}

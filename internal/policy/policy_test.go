@@ -115,6 +115,8 @@ func TestCheckGrant(t *testing.T) {
 		{domain.Grant{User: "alice", DeploymentID: "d1", Role: "editor"}, true},
 		{domain.Grant{User: "alice", DeploymentID: "d1", Permission: DagsPush}, true},
 		{domain.Grant{User: "alice", Permission: SystemImagesPush}, true},
+		{domain.Grant{User: "alice", Permission: SystemAdmin}, true},
+		{domain.Grant{User: "alice", DeploymentID: "d1", Permission: SystemAdmin}, false},
 		{domain.Grant{User: "alice", Role: "editor"}, false},
 		{domain.Grant{User: "alice", DeploymentID: "d1", Role: "admin"}, false},
 		{domain.Grant{User: "alice", DeploymentID: "d1", Permission: SystemImagesPush}, false},
@@ -259,5 +261,22 @@ func TestTargetStatus(t *testing.T) {
 	}
 	if got := Target(rev(3, 24*time.Hour, domain.StatusDeployed, "9.1.0"), 5, 6, now, w); !got.Until.Equal(now.Add(-24*time.Hour + w)) {
 		t.Errorf("until: %v", got.Until)
+	}
+}
+
+// system.admin administers; it is not a deploy permission, and only the
+// installation-wide grant counts.
+func TestAdmin(t *testing.T) {
+	admin := []domain.Grant{{User: "root", Permission: SystemAdmin}}
+	if !IsAdmin(admin) || CheckAdmin("root", admin, "grant") != nil {
+		t.Fatal("system.admin must be admin")
+	}
+	if p := Effective(admin, "d1"); p.ImagesPush || p.DagsPush {
+		t.Fatalf("system.admin must not deploy by itself: %+v", p)
+	}
+	editor := []domain.Grant{{User: "bob", DeploymentID: "d1", Role: "editor"}, {User: "bob", Permission: SystemImagesPush}}
+	err := CheckAdmin("bob", editor, "grant")
+	if IsAdmin(editor) || domain.TypeOf(err) != domain.PermissionDenied || !strings.Contains(err.Error(), SystemAdmin) {
+		t.Fatalf("an editor is not an administrator: %v", err)
 	}
 }

@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"context"
+	"time"
+
+	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/api"
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/policy"
+	"github.com/rewindhq/rewind/internal/store"
+	"github.com/rewindhq/rewind/workflows"
+)
+
+// backend is where a command's work happens. The commands parse flags and
+// print; a backend does the rest, either store-direct (direct.go: the
+// database and Temporal, which is administration: whoever holds
+// REWIND_DATABASE_URL can do anything) or through `rewind serve` with a
+// token (remote.go: the token's user, checked by the server). One set of
+// commands over both keeps the two paths saying and refusing the same.
+type backend interface {
+	createDeployment(id string, c action.DeploymentSettings) (domain.Deployment, error)
+	updateDeployment(id string, c action.DeploymentSettings) (domain.Deployment, error)
+	// getDeployment: through the API, environment values are redacted.
+	getDeployment(id string) (domain.Deployment, error)
+	listDeployments() ([]domain.Deployment, error)
+	changeGrant(g domain.Grant, add bool) error
+	// createToken: ttl 0 is the installation's default.
+	createToken(user, description string, ttl time.Duration) (string, store.Token, error)
+	listTokens(user string) ([]store.Token, error)
+	revokeToken(id string) error
+	history(id string, limit int) (historyPage, error)
+	// deploy, rollback and applyConfig start a change as the backend's
+	// requester; planRollback runs the dry run a rollback shows first.
+	deploy(in workflows.DeployInput) (change, error)
+	planRollback(in workflows.RollbackInput) (workflows.RollbackResult, error)
+	rollback(in workflows.RollbackInput) (change, error)
+	applyConfig(id string) (change, error)
+	// watch follows a change, printing each new step and attempt.
+	watch(workflowID string, every time.Duration) error
+	// progressSource reads what a change shows now, for --wait.
+	progressSource() (progressSource, error)
+	whoami() (api.Identity, error)
+	// Webhooks (`rewind notify`); their secrets go in, never come out.
+	addWebhook(deploymentID, url, secret string, events []string) (store.Webhook, error)
+	webhooks() ([]store.Webhook, error)
+	removeWebhook(id string) error
+	// requester is who the changes this backend starts are recorded as.
+	requester() string
+}
+
+// change is a started workflow: client.WorkflowRun's part the commands use.
+type change interface {
+	GetID() string
+	GetRunID() string
+	Get(ctx context.Context, valuePtr any) error
+}
+
+// historyPage is a deployment's history with each revision's rollback
+// target status, and the revision it runs now.
+type historyPage struct {
+	CurrentRevision int
+	Rows            []historyRow
+}
+
+type historyRow struct {
+	domain.Revision
+	RollbackTarget policy.TargetStatus `json:"rollbackTarget"`
+}
+
+// backend picks the path: remote when an API URL is configured
+// (REWIND_API_URL or `rewind login`), else store-direct. Through the API
+// the requester is the token's user, so --as is refused there rather than
+// ignored: a script that believes it acts as someone else must not run.
+func (s *session) backend() (backend, error) {
+	if s.be != nil {
+		return s.be, nil
+	}
+	creds, err := loadCredentials()
+	if err != nil {
+		return nil, err
+	}
+	if creds.URL == "" {
+		s.be = &direct{s}
+		return s.be, nil
+	}
+	if s.as != "" {
+		return nil, domain.Errorf(domain.InvalidInput, "--as is refused through rewind serve (%s): changes are recorded as the token's user; "+
+			"unset REWIND_API_URL and use REWIND_DATABASE_URL (administration) to act store-direct", creds.URL)
+	}
+	r, err := newRemote(s.ctx, creds, s.out)
+	if err != nil {
+		return nil, err
+	}
+	s.be = r
+	return r, nil
+}
+
+// storeOnly refuses a command that has no API route yet when the CLI is
+// remote, naming the way to run it.
+func (s *session) storeOnly(what string) error {
+	creds, err := loadCredentials()
+	if err != nil {
+		return err
+	}
+	if creds.URL != "" {
+		return domain.Errorf(domain.InvalidInput, "%s is administration and not available through rewind serve (%s): run it store-direct, without REWIND_API_URL, where REWIND_DATABASE_URL reaches the store", what, creds.URL)
+	}
+	return nil
+}

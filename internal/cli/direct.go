@@ -1,0 +1,222 @@
+package cli
+
+import (
+	"time"
+
+	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/api"
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/policy"
+	"github.com/rewindhq/rewind/internal/store"
+	"github.com/rewindhq/rewind/workflows"
+)
+
+// direct is the store-direct backend: the store and Temporal themselves,
+// as `make run` and administrators use them. Nothing is checked about who
+// runs it beyond what the workflows check of the requester (--as,
+// $REWIND_USER or the OS user): holding the database URL is administration.
+type direct struct{ s *session }
+
+func (b *direct) requester() string { return b.s.requester() }
+
+func (b *direct) createDeployment(id string, c action.DeploymentSettings) (domain.Deployment, error) {
+	if err := domain.CheckDeploymentID(id); err != nil {
+		return domain.Deployment{}, err
+	}
+	d := action.NewDeployment(id)
+	if err := c.Apply(&d); err != nil {
+		return d, err
+	}
+	st, err := b.s.store()
+	if err != nil {
+		return d, err
+	}
+	return d, st.CreateDeployment(b.s.ctx, d)
+}
+
+func (b *direct) updateDeployment(id string, c action.DeploymentSettings) (domain.Deployment, error) {
+	d, st, err := b.s.deployment(id)
+	if err != nil {
+		return d, err
+	}
+	if err := c.Apply(&d); err != nil {
+		return d, err
+	}
+	return d, st.UpdateDeploymentSettings(b.s.ctx, d)
+}
+
+func (b *direct) getDeployment(id string) (domain.Deployment, error) {
+	d, _, err := b.s.deployment(id)
+	return d, err
+}
+
+func (b *direct) listDeployments() ([]domain.Deployment, error) {
+	st, err := b.s.store()
+	if err != nil {
+		return nil, err
+	}
+	var all []domain.Deployment
+	for after := ""; ; {
+		page, err := st.ListDeployments(b.s.ctx, after, 500)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(page) < 500 {
+			return all, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+func (b *direct) changeGrant(g domain.Grant, add bool) error {
+	st, err := b.s.store()
+	if err != nil {
+		return err
+	}
+	if add {
+		return st.AddGrant(b.s.ctx, g)
+	}
+	return st.RevokeGrant(b.s.ctx, g)
+}
+
+func (b *direct) createToken(user, description string, ttl time.Duration) (string, store.Token, error) {
+	cfg, err := b.s.config()
+	if err != nil {
+		return "", store.Token{}, err
+	}
+	if ttl == 0 {
+		ttl = cfg.TokenTTL
+	}
+	st, err := b.s.store()
+	if err != nil {
+		return "", store.Token{}, err
+	}
+	return api.IssueTokenWithTTL(b.s.ctx, st, user, description, time.Now(), ttl)
+}
+
+func (b *direct) listTokens(user string) ([]store.Token, error) {
+	st, err := b.s.store()
+	if err != nil {
+		return nil, err
+	}
+	return st.ListTokens(b.s.ctx, user)
+}
+
+func (b *direct) revokeToken(id string) error {
+	st, err := b.s.store()
+	if err != nil {
+		return err
+	}
+	return st.RevokeToken(b.s.ctx, id, time.Now())
+}
+
+func (b *direct) history(id string, limit int) (historyPage, error) {
+	st, err := b.s.store()
+	if err != nil {
+		return historyPage{}, err
+	}
+	revs, err := (&action.History{Store: st, Limit: limit}).Run(b.s.ctx, id)
+	if err != nil {
+		return historyPage{}, err
+	}
+	cfg, err := b.s.config()
+	if err != nil {
+		return historyPage{}, err
+	}
+	d, err := st.GetDeployment(b.s.ctx, id)
+	if err != nil {
+		return historyPage{}, err
+	}
+	latest, err := st.LatestDeployed(b.s.ctx, id)
+	if err != nil {
+		return historyPage{}, err
+	}
+	now, window := time.Now(), time.Duration(cfg.RollbackWindowDays)*24*time.Hour
+	p := historyPage{CurrentRevision: d.CurrentRevision, Rows: make([]historyRow, 0, len(revs))}
+	for _, r := range revs {
+		p.Rows = append(p.Rows, historyRow{r, policy.Target(r, d.CurrentRevision, latest, now, window)})
+	}
+	return p, nil
+}
+
+func (b *direct) deploy(in workflows.DeployInput) (change, error) {
+	cfg, st, tc, err := b.s.all()
+	if err != nil {
+		return nil, err
+	}
+	return (&action.Deploy{Config: cfg, Store: st, Temporal: tc, Input: in}).Run(b.s.ctx)
+}
+
+func (b *direct) planRollback(in workflows.RollbackInput) (workflows.RollbackResult, error) {
+	cfg, st, tc, err := b.s.all()
+	if err != nil {
+		return workflows.RollbackResult{}, err
+	}
+	res, _, err := (&action.Rollback{Config: cfg, Store: st, Temporal: tc, Input: in}).Plan(b.s.ctx, planTimeout)
+	return res, err
+}
+
+func (b *direct) rollback(in workflows.RollbackInput) (change, error) {
+	cfg, st, tc, err := b.s.all()
+	if err != nil {
+		return nil, err
+	}
+	return (&action.Rollback{Config: cfg, Store: st, Temporal: tc, Input: in}).Run(b.s.ctx)
+}
+
+func (b *direct) applyConfig(id string) (change, error) {
+	cfg, _, tc, err := b.s.all()
+	if err != nil {
+		return nil, err
+	}
+	return (&action.ApplyConfig{Config: cfg, Temporal: tc, Input: workflows.ApplyConfigInput{DeploymentID: id, RequestedBy: b.requester()}}).Run(b.s.ctx)
+}
+
+func (b *direct) watch(workflowID string, every time.Duration) error {
+	return b.s.watchTemporal(workflowID, every)
+}
+
+func (b *direct) progressSource() (progressSource, error) { return b.s.temporalProgress() }
+
+// whoami store-direct is the requester the CLI would record, and its
+// grants: claimed, not proven (the database URL is administration).
+func (b *direct) whoami() (api.Identity, error) {
+	user := b.requester()
+	st, err := b.s.store()
+	if err != nil {
+		return api.Identity{}, err
+	}
+	grants, err := st.GrantsFor(b.s.ctx, user)
+	if err != nil {
+		return api.Identity{}, err
+	}
+	if grants == nil {
+		grants = []domain.Grant{}
+	}
+	return api.Identity{User: user, Admin: policy.IsAdmin(grants), Grants: grants}, nil
+}
+
+func (b *direct) addWebhook(deploymentID, url, secret string, events []string) (store.Webhook, error) {
+	st, err := b.s.store()
+	if err != nil {
+		return store.Webhook{}, err
+	}
+	return action.AddWebhook(b.s.ctx, st, deploymentID, url, secret, events)
+}
+
+func (b *direct) webhooks() ([]store.Webhook, error) {
+	st, err := b.s.store()
+	if err != nil {
+		return nil, err
+	}
+	return st.Webhooks(b.s.ctx, "*")
+}
+
+func (b *direct) removeWebhook(id string) error {
+	st, err := b.s.store()
+	if err != nil {
+		return err
+	}
+	return st.DeleteWebhook(b.s.ctx, id)
+}

@@ -63,8 +63,9 @@ bench: build $(TEMPORAL)
 	trap 'scripts/registry.sh stop "$$dir"; rm -rf "$$dir"' EXIT; \
 	export REWIND_TEST_REGISTRY=$$(scripts/registry.sh start "$$dir"); \
 	scripts/test-images.sh >"$$dir/test-images.log" 2>&1 || { cat "$$dir/test-images.log" >&2; exit 1; }; \
-	bench/deploy.sh; \
-	bench/rollback.sh $(BENCH_PAIRS)
+	status=0; bench/deploy.sh || status=$$?; \
+	bench/rollback.sh $(BENCH_PAIRS) || status=$$?; \
+	exit $$status
 
 # Dev server + worker on the embedded defaults (SQLite under ./.rewind).
 run: build $(TEMPORAL)

@@ -63,7 +63,11 @@ first_started() {
 docker pull -q "$A" >/dev/null
 printf 'FROM %s\nLABEL rewind.bench=b\n' "$A" | DOCKER_BUILDKIT=0 docker build -q -t "$B" - >/dev/null 2>&1
 docker push -q "$B" >/dev/null
-digest() { docker image inspect -f '{{index .RepoDigests 0}}' "$1"; }
+# The image's digest reference in this registry: the same image may also be
+# known from other registries on this Engine.
+digest() {
+  docker image inspect -f '{{range .RepoDigests}}{{println .}}{{end}}' "$1" | grep -m1 "^${1%:*}@"
+}
 Ad=$(digest "$A") Bd=$(digest "$B")
 
 # The stack: a dev server (in memory) and a worker on SQLite in $work.

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -52,10 +53,14 @@ func (r *Runtime) waitHealthy(ctx context.Context, ids []string, timeout time.Du
 		onlyStability := true
 		for i, c := range checks {
 			if c.err != nil {
-				if wctx.Err() != nil {
-					break
+				// A container seen crashing is the answer even if the
+				// health timeout ran out while its log tail was read; an
+				// inspection cut off by the timeout is just the timeout.
+				var down *unhealthyError
+				if errors.As(c.err, &down) || wctx.Err() == nil {
+					return c.err
 				}
-				return c.err
+				continue
 			}
 			if c.pending {
 				still = append(still, pending[i])

@@ -8,7 +8,7 @@ TEMPORAL := $(CACHE)/bin/temporal-$(TEMPORAL_VERSION)
 export REWIND_TEMPORAL_CLI := $(TEMPORAL)
 GO_PACKAGES := ./...
 
-.PHONY: all build test test-remote test-unit run temporal clean record-histories faults soak
+.PHONY: all build test test-remote test-unit run temporal clean record-histories faults soak bench
 
 all: build
 
@@ -59,6 +59,22 @@ soak: build $(TEMPORAL)
 record-histories: build $(TEMPORAL)
 	REWIND_RECORD_HISTORIES=$(CURDIR)/workflows/testdata/histories scripts/test.sh \
 	  -run 'TestRollbackThrough|TestFailedRollback|TestDeployTwiceThroughTheDevServer|TestMissingImageFailsFast|TestDagOnlyDeploy|TestGitProvenanceGuard|TestCleanupContinuesAsNew' ./internal/cli
+
+# Benchmarks against the raw Docker work they replace, ratios measured in
+# one run (README, Performance): a deploy through internal/runtime, and a
+# rollback through the real stack (dev server, worker, CLI) in alternating
+# pairs with a cold-pull comparison. Starts its own registry with the test
+# images ($$REWIND_TEST_REGISTRY, default 127.0.0.1:5000) and stops it.
+#   make bench [BENCH_PAIRS=7]
+BENCH_PAIRS ?= 7
+bench: build $(TEMPORAL)
+	@set -euo pipefail; dir=$$(mktemp -d /tmp/rewind-bench-registry.XXXXXX); \
+	trap 'scripts/registry.sh stop "$$dir"; rm -rf "$$dir"' EXIT; \
+	export REWIND_TEST_REGISTRY=$$(scripts/registry.sh start "$$dir"); \
+	scripts/test-images.sh >"$$dir/test-images.log" 2>&1 || { cat "$$dir/test-images.log" >&2; exit 1; }; \
+	status=0; bench/deploy.sh || status=$$?; \
+	bench/rollback.sh $(BENCH_PAIRS) || status=$$?; \
+	exit $$status
 
 # Dev server + worker on the embedded defaults (SQLite under ./.rewind).
 run: build $(TEMPORAL)

@@ -7,10 +7,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rewindhq/rewind/internal/domain"
 )
@@ -71,8 +73,13 @@ type SwapReport struct {
 // between two Docker calls would.
 var testHook func(step string) error
 
+// hookMu serialises the hook: Swap's slots call it from several goroutines.
+var hookMu sync.Mutex
+
 func hook(step string) error {
 	if testHook != nil {
+		hookMu.Lock()
+		defer hookMu.Unlock()
 		return testHook(step)
 	}
 	return nil
@@ -89,6 +96,9 @@ type slot struct {
 	// set during the swap
 	nextID    string
 	unchanged bool
+	// what this slot did, merged into the Swap's report in slot order so
+	// the report does not depend on which goroutine finished first.
+	rep SwapReport
 }
 
 // Swap makes the deployment's containers run img, one container per
@@ -145,10 +155,14 @@ func (r *Runtime) Swap(ctx context.Context, dep domain.Deployment, img Image, op
 	deadline := time.Now().Add(opts.HealthTimeout)
 	var crashed error // why the last attempt's replacements went down
 	for attempt := 1; ; attempt++ {
-		for _, s := range slots {
-			if err := r.bringUp(ctx, dep, s, img, opts.Revision, matches, &rep); err != nil {
-				return rep, err
-			}
+		// The slots are independent: each is decided from its own
+		// containers' names and labels, so they come up together.
+		err := eachSlot(slots, func(s *slot) error {
+			return r.bringUp(ctx, dep, s, img, opts.Revision, matches, &s.rep)
+		})
+		mergeReports(&rep, slots)
+		if err != nil {
+			return rep, err
 		}
 		var wait []string
 		for _, s := range slots {
@@ -158,17 +172,18 @@ func (r *Runtime) Swap(ctx context.Context, dep domain.Deployment, img Image, op
 				wait = append(wait, s.nextID)
 			}
 		}
-		err := r.waitHealthy(ctx, wait, time.Until(deadline))
+		err = r.waitHealthy(ctx, wait, time.Until(deadline))
 		if err == nil {
 			break
 		}
 		// Leave the old containers in charge.
-		for _, s := range slots {
+		_ = eachSlot(slots, func(s *slot) error {
 			if !s.unchanged && s.nextID != "" {
 				_ = r.remove(context.WithoutCancel(ctx), s.nextID)
 				s.next, s.nextID = nil, ""
 			}
-		}
+			return nil
+		})
 		var down *unhealthyError
 		if !errors.As(err, &down) {
 			return rep, err // the Engine did not answer: worth retrying
@@ -184,13 +199,59 @@ func (r *Runtime) Swap(ctx context.Context, dep domain.Deployment, img Image, op
 		}
 	}
 
-	// Phase 3: retire the old containers and take over the names.
-	for _, s := range slots {
-		if err := r.takeOver(ctx, s, img, opts, &rep); err != nil {
-			return rep, err
-		}
+	// Phase 3: retire the old containers and take over the names, every
+	// slot at once: a slot's rename waits only for its own old container.
+	err = eachSlot(slots, func(s *slot) error { return r.takeOver(ctx, s, img, opts, &s.rep) })
+	mergeReports(&rep, slots)
+	if err != nil {
+		return rep, err
 	}
 	return rep, r.housekeep(ctx, slots, orphans, oneOffs, opts, &rep)
+}
+
+// swapParallelism bounds the Docker calls one Swap makes at once: enough
+// for a deployment's components to come up together, few enough that one
+// change does not queue a small Engine behind it.
+const swapParallelism = 8
+
+// eachSlot runs f for every slot, at most swapParallelism at once, and
+// returns the error of the first slot (in slot order) that failed. A
+// failing slot does not cancel the others: each runs to the end of its own
+// steps, so an error leaves no more half-done slots than necessary, and
+// whatever it leaves is what a crash between two Docker calls leaves, which
+// the next Swap converges from.
+func eachSlot(slots []*slot, f func(*slot) error) error {
+	errs := make([]error, len(slots))
+	var g errgroup.Group
+	g.SetLimit(swapParallelism)
+	for i, s := range slots {
+		g.Go(func() error {
+			errs[i] = f(s)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mergeReports moves what each slot did into rep, in slot order.
+func mergeReports(rep *SwapReport, slots []*slot) {
+	for _, s := range slots {
+		r := &s.rep
+		rep.Downgrade = rep.Downgrade || r.Downgrade
+		rep.Created = append(rep.Created, r.Created...)
+		rep.Replaced = append(rep.Replaced, r.Replaced...)
+		rep.Unchanged = append(rep.Unchanged, r.Unchanged...)
+		rep.Drained = append(rep.Drained, r.Drained...)
+		rep.Killed = append(rep.Killed, r.Killed...)
+		rep.Removed = append(rep.Removed, r.Removed...)
+		s.rep = SwapReport{}
+	}
 }
 
 func checkSwap(dep domain.Deployment, img Image, opts SwapOptions) error {

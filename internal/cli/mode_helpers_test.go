@@ -1,14 +1,10 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rewindhq/rewind/internal/domain"
 )
@@ -69,42 +65,7 @@ func modes(t *testing.T, heavy bool, f func(t *testing.T, m *cliMode)) {
 // administrator the store-direct way, as an installation bootstraps one.
 func (m *cliMode) startServe() {
 	t := m.t
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	go func() {
-		var out, errb strings.Builder
-		code := Run(ctx, []string{"serve", "--address", addr}, strings.NewReader(""), &out, &errb)
-		done <- result{code, out.String(), errb.String()}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("rewind serve did not stop")
-		}
-	})
-	m.url = "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if res, err := http.Get(m.url + "/api/v1/openapi.json"); err == nil {
-			res.Body.Close()
-			break
-		}
-		select {
-		case r := <-done:
-			t.Fatalf("rewind serve exited %d: %s", r.code, r.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("rewind serve did not answer within 30s")
-		}
-	}
+	m.url = startServe(t)
 	mustRewind(t, "grant", "root", "--system", "--permission", "system.admin")
 	m.admin = m.issue("root")
 	t.Setenv("REWIND_API_URL", m.url)

@@ -2,6 +2,7 @@ package hostile
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -178,6 +179,12 @@ func setup(t *testing.T) *env {
 		return dir
 	}
 	dagsA, dagsB, dagsC := dags("a"), dags("b"), dags("c")
+	// B and C both hold a binary file and a 1 MB text file, changed between
+	// them: what a diff of the plan must summarise, never print.
+	for i, dir := range []string{dagsB, dagsC} {
+		os.WriteFile(filepath.Join(dir, "dags", "model.bin"), []byte{0, 1, 2, 0xff, byte(i)}, 0o644)
+		os.WriteFile(filepath.Join(dir, "dags", "huge.py"), bytes.Repeat([]byte{'a' + byte(i), '\n'}, 1<<19), 0o644)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	deploy := func(args ...string) {
@@ -415,6 +422,19 @@ func (e *env) cases(t *testing.T) []hcase {
 	cw("rollback to Runtime 4.2.0 (R7)", "RuntimeTooOld", roll(b, "1")...)
 	cw("rollback of a git-sync deployment (R8)", "UnsupportedDagSource", roll(gs, "1")...)
 	cw("--dags on an image deployment", "InvalidInput", "deploy", img, "--dags", t.TempDir(), "--as", editor)
+	// A plan's diff of a binary and of a 1 MB file is neutralised: each is
+	// named with a note, its content is not printed.
+	cs = append(cs, hcase{via: viaCLI, name: "plan diff of a binary and a 1 MB file", want: "neutralised", run: func(t *testing.T) (string, int, string) {
+		code, out, stderr := rewind("rollback", b, "--to", "2", "--dry-run", "--diff", "--as", editor, "--description", "why")
+		if code != 0 {
+			return cliType(code, stderr), 0, stderr
+		}
+		if !strings.Contains(out, "model.bin") || !strings.Contains(out, "huge.py") || !strings.Contains(out, "binary") ||
+			len(out) > 64<<10 || strings.Contains(out, strings.Repeat("a\n", 100)) {
+			return "printed", 0, clip(out, 2000)
+		}
+		return "neutralised", 0, ""
+	}})
 	escape := filepath.Join(t.TempDir(), "dags")
 	os.MkdirAll(filepath.Join(escape, "dags"), 0o755)
 	os.WriteFile(filepath.Join(escape, "dags", "ok.py"), []byte("ok"), 0o644)

@@ -51,4 +51,7 @@ echo "docker-compose.yml: valid (${compose[*]} config)"
 export REWIND_TEST_ARTIFACTS=${REWIND_TEST_ARTIFACTS:-$PWD/.test-artifacts}
 mkdir -p "$REWIND_TEST_ARTIFACTS"
 
-go test -count=1 -timeout 30m "$@"
+# internal/cli runs its integration tests one after another (they share the
+# process environment): 23 minutes on a loaded 2-core machine, so the
+# package timeout leaves room.
+go test -count=1 -timeout 50m "$@"

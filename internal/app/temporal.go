@@ -68,6 +68,11 @@ func dialError(cfg *config.Config, err error) error {
 		} else {
 			hint = "the server refused the client certificate in REWIND_TEMPORAL_TLS_CERT: is it signed by a CA the server trusts, and unexpired?"
 		}
+	case cfg.TemporalTLSOn() && cfg.TemporalTLSCert == "" && (strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset by peer")):
+		// TLS 1.3: the client's handshake ends before the server checks for
+		// a client certificate, so a client that writes first sees the
+		// closed connection rather than the server's alert.
+		hint = "the server closed the connection after the TLS handshake: it likely requires a client certificate (mutual TLS): set REWIND_TEMPORAL_TLS_CERT and REWIND_TEMPORAL_TLS_KEY"
 	case strings.Contains(msg, "certificate signed by unknown authority"):
 		hint = "the server's certificate is not signed by a CA rewind trusts: set REWIND_TEMPORAL_TLS_CA to the CA that signed it"
 	case strings.Contains(msg, "certificate is valid for"):

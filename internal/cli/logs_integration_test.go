@@ -64,30 +64,13 @@ func TestRollbackEventsReachTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	es.Client().Info() // ZincSearch answers _refresh without the product header until asked this
-	query := fmt.Sprintf(`{"query":{"term":{"runId":%q}},"size":1000,"sort":[{"seq":"asc"}],"track_total_hits":true}`, res.Revision.RunID)
 	var docs []eslog.Event
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
-		resp, err := es.Client().Search(es.Client().Search.WithIndex(prefix+"-*"), es.Client().Search.WithBody(strings.NewReader(query)))
-		if err == nil && !resp.IsError() {
-			var body struct {
-				Hits struct {
-					Hits []struct {
-						Source eslog.Event `json:"_source"`
-					} `json:"hits"`
-				} `json:"hits"`
-			}
-			json.NewDecoder(resp.Body).Decode(&body)
-			resp.Body.Close()
-			docs = docs[:0]
-			for _, h := range body.Hits.Hits {
-				docs = append(docs, h.Source)
-			}
-			if len(docs) == n {
-				break
-			}
+		if docs = runEvents(t, es, prefix, res.Revision.RunID); len(docs) == n {
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("want %d events in the index, found %d (%v)", n, len(docs), err)
+			t.Fatalf("want %d events in the index, found %d", n, len(docs))
 		}
 	}
 	steps := map[string]bool{}

@@ -51,15 +51,14 @@ echo "docker-compose.yml: valid (${compose[*]} config)"
 export REWIND_TEST_ARTIFACTS=${REWIND_TEST_ARTIFACTS:-$PWD/.test-artifacts}
 mkdir -p "$REWIND_TEST_ARTIFACTS"
 
-# `./...` (make test): internal/cli's integration tests share their process
-# environment, so one process runs them one after another: 20 minutes on 2
-# cores, the long pole. Here they are spread over REWIND_TEST_CLI_WORKERS
-# processes of one compiled test binary, each taking the next test from a
-# shared queue (longest first, from scripts/cli-test-order), beside `go test`
-# of every other package. Anything else (a -run, one package) is plain
-# `go test`.
-if [ "$*" = "./..." ] && [ "${REWIND_TEST_CLI_WORKERS:-3}" -gt 1 ]; then
-  scripts/test-sharded.sh "$work" "${REWIND_TEST_CLI_WORKERS:-3}"
+# `./...` (make test): one `go test` ran internal/cli's integration tests one
+# after another (they share the process environment) for 20 minutes on 2
+# cores while the rest had long finished. scripts/test-sharded.sh spreads
+# packages and the single tests of the long packages over
+# REWIND_TEST_WORKERS processes, longest first. Anything else (a -run, one
+# package) is plain `go test`.
+if [ "$*" = "./..." ] && [ "${REWIND_TEST_WORKERS:-3}" -gt 1 ]; then
+  scripts/test-sharded.sh "$work" "${REWIND_TEST_WORKERS:-3}"
   exit $?
 fi
 go test -count=1 -timeout 50m "$@"

@@ -63,7 +63,7 @@ func BakeWorkflow(ctx workflow.Context, in activities.BakeRequest) (res *BakeRes
 			return res, err
 		}
 		var p activities.ProbeResult
-		if err := workflow.ExecuteActivity(actx, acts.Probe, activities.ProbeRequest{DeploymentID: in.DeploymentID, Revision: in.Revision}).Get(ctx, &p); err != nil {
+		if err := workflow.ExecuteActivity(actx, hostActs.Probe, activities.ProbeRequest{DeploymentID: in.DeploymentID, Revision: in.Revision}).Get(ctx, &p); err != nil {
 			return res, err
 		}
 		res.Probes++

@@ -48,7 +48,7 @@ func DrainDeadlineWorkflow(ctx workflow.Context, in DrainDeadline) (string, erro
 		}
 	}
 	var res string
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, enforceOptions), acts.EnforceDrainDeadline,
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, enforceOptions), hostActs.EnforceDrainDeadline,
 		activities.DrainRequest{DeploymentID: in.DeploymentID, ContainerID: in.ContainerID}).Get(ctx, &res)
 	return res, err
 }

@@ -54,11 +54,19 @@ func dial(cfg *config.Config, logger *slog.Logger, metrics client.MetricsHandler
 	return c, nil
 }
 
-// Register puts every workflow and activity of rewind on a worker (or a
-// replayer or test environment), under their public names.
-func Register(r worker.Registry, acts *activities.Activities) {
+// Register puts every workflow and activity of rewind on one worker (a
+// replayer or test environment), under their public names. A real worker
+// splits them over two queues (RegisterShared, RegisterHost).
+func Register(r worker.Registry, store *activities.StoreActivities, host *activities.HostActivities) {
+	RegisterShared(r, store)
+	r.RegisterActivity(host)
+}
+
+// RegisterShared registers what the shared task queue runs: the workflows
+// and the store activities.
+func RegisterShared(r worker.Registry, store *activities.StoreActivities) {
 	RegisterWorkflows(r)
-	r.RegisterActivity(acts)
+	r.RegisterActivity(store)
 }
 
 // RegisterWorkflows registers the workflows alone, for the replayer.
@@ -243,8 +251,9 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		r.close()
 		return nil, err
 	}
-	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c, DataConverter: dc, Runtime: rt, Images: rt, Bundles: bundles,
-		Exporter: exporter, Fallback: fallback, Faults: faults})
+	Register(r.worker, &activities.StoreActivities{Store: st, Config: cfg, Temporal: c, DataConverter: dc, Runtime: rt, Images: rt, Bundles: bundles,
+		Exporter: exporter, Fallback: fallback, Faults: faults},
+		&activities.HostActivities{Store: st, Config: cfg, Runtime: rt, Bundles: bundles})
 	if err := r.worker.Start(); err != nil {
 		r.close()
 		return nil, err

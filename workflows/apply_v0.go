@@ -17,8 +17,8 @@ import (
 // take it (see apply).
 func applyV0(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision) (*ApplyReport, error) {
 	out := &ApplyReport{version: applyOrderV0}
-	pctx := workflow.WithActivityOptions(ctx, pullOptions)
-	dctx := workflow.WithActivityOptions(ctx, dockerOptions)
+	pctx := onHost(ctx, pullOptions)
+	dctx := onHost(ctx, dockerOptions)
 
 	if !spec.images {
 		t.skip(StepPull, "the image does not change")
@@ -48,7 +48,7 @@ func applyV0(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revis
 		out.pointOfNoReturn = true // from its first attempt the database may have changed
 		req := activities.DowngradeRequest{DeploymentID: rev.DeploymentID, NewerImage: pinned(spec.prev), AirflowVersion: rev.AirflowVersion}
 		var res runtime.OneOffResult
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, downgradeOptions), hostActs.MetadataDowngrade, req).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(onHost(ctx, downgradeOptions), hostActs.MetadataDowngrade, req).Get(ctx, &res); err != nil {
 			return err
 		}
 		out.Downgrade = &res
@@ -122,12 +122,12 @@ func compensateV0(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRe
 	}
 	cctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	dctx := workflow.WithActivityOptions(cctx, dockerOptions)
+	dctx := onHost(cctx, dockerOptions)
 	var notes []string
 	if out.componentsTouched {
 		var img runtime.Image
 		prev := spec.prev
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(cctx, pullOptions), hostActs.PullImage,
+		err := workflow.ExecuteActivity(onHost(cctx, pullOptions), hostActs.PullImage,
 			activities.PullRequest{DeploymentID: prev.DeploymentID, Ref: prev.ImageRef, Digest: prev.ImageDigest}).Get(cctx, &img)
 		if err == nil {
 			err = workflow.ExecuteActivity(dctx, hostActs.SwapComponents, activities.SwapRequest{DeploymentID: prev.DeploymentID, Image: img, Revision: prev.Number}).Get(cctx, nil)

@@ -93,7 +93,7 @@ func (a *StoreActivities) ValidateDeploy(ctx context.Context, c DeployCheck) (De
 		return plan, err
 	}
 	plan.ImportErrorsBefore = -1
-	if d.AutoRollback != nil && d.AutoRollback.Enabled && plan.Current != nil && !c.DryRun && a.Runtime != nil {
+	if d.AutoRollback != nil && d.AutoRollback.Enabled && plan.Current != nil && !c.DryRun && a.Runtime != nil && a.drives(d) {
 		if n, err := importErrors(ctx, a.Runtime, a.Config, d.ID); err == nil {
 			plan.ImportErrorsBefore = n
 		}

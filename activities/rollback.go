@@ -176,7 +176,11 @@ func (a *StoreActivities) checkImageAndWorkers(ctx context.Context, d domain.Dep
 		}
 	}
 	// Which running workers R11 will kill or drain, for the plan an
-	// operator confirms.
+	// operator confirms. Only this worker's own Engine can be read: on
+	// another host's deployment the list stays empty rather than wrong.
+	if !a.drives(d) {
+		return nil
+	}
 	cs, err := a.Runtime.Containers(ctx, d.ID)
 	if err != nil {
 		return err

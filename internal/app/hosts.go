@@ -45,10 +45,14 @@ type Host struct {
 	Error string `json:"error,omitempty"`
 }
 
+// PollerFresh is how recently a worker must have polled to count: a live
+// worker polls again at least every minute (a long poll ends after 60s),
+// while Temporal lists a gone worker for minutes after its last poll.
+const PollerFresh = 75 * time.Second
+
 // Hosts lists the hosts deployments name, with the workers polling each
-// host queue (DescribeTaskQueue, activity pollers). Temporal forgets a
-// poller about a minute after its last poll, so a stopped worker shows as
-// none within a minute or so.
+// host queue (DescribeTaskQueue, activity pollers that polled within
+// PollerFresh), so a stopped worker shows as none within about a minute.
 func Hosts(ctx context.Context, st *store.Store, tc client.Client, namespace, queue string) ([]Host, error) {
 	counts, err := st.Hosts(ctx)
 	if err != nil {
@@ -65,8 +69,11 @@ func Hosts(ctx context.Context, st *store.Store, tc client.Client, namespace, qu
 			h.Error = err.Error()
 		}
 		for _, p := range resp.GetPollers() {
-			h.Pollers++
-			if t := p.GetLastAccessTime().AsTime(); t.After(h.LastPoll) {
+			t := p.GetLastAccessTime().AsTime()
+			if time.Since(t) <= PollerFresh {
+				h.Pollers++
+			}
+			if t.After(h.LastPoll) {
 				h.LastPoll = t.UTC()
 			}
 		}

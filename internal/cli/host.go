@@ -60,6 +60,8 @@ func workerText(h app.Host) string {
 	switch {
 	case h.Error != "":
 		return "unknown: " + clipText(h.Error, 80)
+	case h.Pollers == 0 && !h.LastPoll.IsZero():
+		return "none polling since " + h.LastPoll.Format(time.RFC3339) + ": its changes wait (start rewind-worker with REWIND_HOST=" + h.Host + ")"
 	case h.Pollers == 0:
 		return "none polling: its changes wait (start rewind-worker with REWIND_HOST=" + h.Host + ")"
 	default:

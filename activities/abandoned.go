@@ -23,7 +23,7 @@ import (
 // ended, by a durable ExportEventsWorkflow, so Elasticsearch being down
 // loses nothing. Best effort: a failure is logged, never blocks the change
 // that released the revision.
-func (a *Activities) exportAbandoned(ctx context.Context, h domain.Revision, releasedBy string, at time.Time) {
+func (a *StoreActivities) exportAbandoned(ctx context.Context, h domain.Revision, releasedBy string, at time.Time) {
 	if a.Temporal == nil {
 		return
 	}

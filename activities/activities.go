@@ -1,18 +1,14 @@
-// Package activities holds everything rewind's workflows do to the world:
-// the store, and (as they land) Docker, the bundle root and Elasticsearch.
-// Every activity is safe to run twice: Temporal retries them after a worker
-// dies between doing the work and reporting it.
+// Package activities holds everything rewind's workflows do to the world,
+// in two types so a reader sees at once what runs where: StoreActivities
+// (the store, Temporal, notifications, logs) on the shared task queue, and
+// HostActivities (Docker, the bundle root, one-offs) on each Docker host's
+// own queue. Every activity is safe to run twice: Temporal retries them
+// after a worker dies between doing the work and reporting it.
 package activities
 
 import (
-	"context"
-
 	"errors"
-	"fmt"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -21,12 +17,15 @@ import (
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/eslog"
-	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
 )
 
-type Activities struct {
+// StoreActivities act on rewind's store and on Temporal: they decide
+// (validate, plan, guard), record and finish revisions, notify, export
+// logs and clean up. Any worker runs them, from the shared task queue,
+// whatever Docker host it drives.
+type StoreActivities struct {
 	Store  *store.Store
 	Config *config.Config
 	// Temporal lets RecordRevision tell a running change from an abandoned
@@ -35,9 +34,12 @@ type Activities struct {
 	// DataConverter reads payloads of histories (an abandoned change's
 	// events); the default converter when nil.
 	DataConverter converter.DataConverter
-	// Runtime is the Docker Engine deployments run on.
+	// Runtime is used by plans for what a registry answers the same from
+	// any host (is the rollback target's image still there), and for reads
+	// of the deployment's containers when this worker drives its host
+	// (RunsOn); nil in unit tests.
 	Runtime *runtime.Runtime
-	// Bundles holds packed DAG bundles by digest.
+	// Bundles holds packed DAG bundles by digest (checked and diffed here).
 	Bundles bundle.Store
 	// Images removes local images for cleanup (the runtime, when Docker is used).
 	Images ImageRemover
@@ -49,6 +51,22 @@ type Activities struct {
 	Faults Faults
 }
 
+// HostActivities act on one Docker host: pull, bundles, one-offs,
+// preflight, swap, verify, stop, metadata downgrade, snapshot and
+// restore, drain and probe. A worker runs them from its host's queue
+// (<queue>@<host>), so they reach the Engine the deployment runs on.
+type HostActivities struct {
+	// Store is read for the deployment's configuration (never carried in
+	// payloads) and written for what the host found (an image's digest).
+	Store  *store.Store
+	Config *config.Config
+	// Runtime is the Docker Engine this worker drives (DOCKER_HOST).
+	Runtime *runtime.Runtime
+	// Bundles holds packed DAG bundles by digest, fetched from the
+	// registry into this host's bundle root when one is configured.
+	Bundles bundle.Store
+}
+
 // refuse turns a domain refusal into a non-retryable application error with
 // the stable SPEC §3 type; anything else stays retryable.
 func refuse(err error) error {
@@ -57,203 +75,4 @@ func refuse(err error) error {
 		return temporal.NewNonRetryableApplicationError(de.Message, string(de.Type), nil)
 	}
 	return err
-}
-
-// DeployCheck is what ValidateDeploy needs to decide.
-type DeployCheck struct {
-	DeploymentID  string            `json:"deploymentId"`
-	RequestedBy   string            `json:"requestedBy"`
-	Type          domain.DeployType `json:"type"`
-	CarriesBundle bool              `json:"carriesBundle"`
-	BundleDigest  string            `json:"bundleDigest,omitempty"`
-	Signature     string            `json:"signature,omitempty"` // the requester's (R18)
-	// ImageRef is the deploy's image (a DAG_ONLY deploy's, when given, must
-	// be the current one).
-	ImageRef string `json:"imageRef,omitempty"`
-	// GitCommit and Force feed the rollback guard; Force needs a
-	// description, checked with the input.
-	GitCommit string `json:"gitCommit,omitempty"`
-	Force     bool   `json:"force,omitempty"`
-	// DryRun plans only; Diff adds unified diffs to the plan's DAG diff.
-	DryRun bool `json:"dryRun,omitempty"`
-	Diff   bool `json:"diff,omitempty"`
-}
-
-// DeployPlan is the deployment as the deploy found it.
-type DeployPlan struct {
-	Deployment domain.Deployment `json:"deployment"`
-	Current    *domain.Revision  `json:"current,omitempty"`
-	// RequestedByVerified: the requester was signed by rewind's own
-	// clients, not merely claimed (R18).
-	RequestedByVerified bool `json:"requestedByVerified"`
-	// ForcedPast is the rollback whose guard this deploy overrides.
-	ForcedPast int `json:"forcedPast,omitempty"`
-	// ImportErrorsBefore is the scheduler's DAG import errors before the
-	// deploy, the baseline of its bake (-1 unknown or not baked).
-	ImportErrorsBefore int `json:"importErrorsBefore"`
-	// DagDiff is what the deploy changes in the DAGs (dry runs), or
-	// DagDiffNote why there is no diff.
-	DagDiff     *bundle.Diff `json:"dagDiff,omitempty"`
-	DagDiffNote string       `json:"dagDiffNote,omitempty"`
-}
-
-// ValidateDeploy reads the deployment and the requester's grants now, so the
-// decision uses current data, and applies R10.
-func (a *Activities) ValidateDeploy(ctx context.Context, c DeployCheck) (DeployPlan, error) {
-	verified, err := a.verifyRequester(ctx, c.RequestedBy, c.DeploymentID, c.Signature)
-	if err != nil {
-		return DeployPlan{}, err
-	}
-	d, err := a.Store.GetDeployment(ctx, c.DeploymentID)
-	if err != nil {
-		return DeployPlan{}, refuse(err)
-	}
-	grants, err := a.Store.GrantsFor(ctx, c.RequestedBy)
-	if err != nil {
-		return DeployPlan{}, err
-	}
-	if err := policy.CheckDeploy(c.RequestedBy, policy.Effective(grants, d.ID), d, c.Type, c.CarriesBundle); err != nil {
-		return DeployPlan{}, refuse(err)
-	}
-	plan := DeployPlan{Deployment: d.Redacted(), RequestedByVerified: verified}
-	if d.CurrentRevision > 0 {
-		cur, err := a.Store.GetRevision(ctx, d.ID, d.CurrentRevision)
-		if err != nil {
-			return plan, err
-		}
-		plan.Current = &cur
-	}
-	if c.Type == domain.DeployDAGOnly && plan.Current == nil {
-		return plan, refuse(domain.Errorf(domain.InvalidInput, "deployment %s has no image yet: its first deploy must include one", d.ID))
-	}
-	if c.Type == domain.DeployDAGOnly && c.ImageRef != "" && !runtime.SameImage(c.ImageRef, plan.Current.ImageRef) {
-		return plan, refuse(domain.Errorf(domain.InvalidInput, "a DAG_ONLY deploy keeps the current image %s; --image names %s (deploy both with IMAGE_AND_DAG)",
-			plan.Current.ImageRef, c.ImageRef))
-	}
-	if plan.ForcedPast, err = a.checkGuard(ctx, c, plan.Current); err != nil {
-		return plan, err
-	}
-	plan.ImportErrorsBefore = -1
-	if d.AutoRollback != nil && d.AutoRollback.Enabled && plan.Current != nil && !c.DryRun && a.Runtime != nil {
-		if n, err := a.importErrors(ctx, d.ID); err == nil {
-			plan.ImportErrorsBefore = n
-		}
-	}
-	if c.DryRun {
-		if plan.DagDiff, plan.DagDiffNote, err = a.dagDiff(ctx, d, plan.Current, c.BundleDigest, c.Diff); err != nil {
-			return plan, refuse(err)
-		}
-	}
-	// An unsafe or missing bundle is refused here, before the revision is
-	// recorded, so hostile input changes nothing. Checking reads the whole
-	// bundle (up to REWIND_BUNDLE_MAX_BYTES), so the activity heartbeats.
-	if c.BundleDigest != "" && a.Bundles != nil {
-		stop := heartbeatWhile(ctx, "checking DAG bundle "+c.BundleDigest)
-		defer stop()
-		if err := bundle.Check(ctx, a.Bundles, c.BundleDigest, a.Config.BundleRoot, a.limits()); err != nil {
-			return plan, refuse(err)
-		}
-	}
-	return plan, nil
-}
-
-// RecordRevision adds the change's INITIALIZED revision at the top of the
-// history. A retry returns the row the first attempt made. If another change
-// holds the deployment it is refused with ChangeInProgress (R14), unless
-// that change's workflow is gone (terminated, timed out), in which case its
-// revision is marked FAILED so the deployment is not locked forever.
-func (a *Activities) RecordRevision(ctx context.Context, r domain.Revision) (domain.Revision, error) {
-	for tries := 0; ; tries++ {
-		rev, err := a.Store.CreateRevision(ctx, r)
-		var busy *store.InProgressError
-		if !errors.As(err, &busy) {
-			return rev, refuse(err)
-		}
-		h := busy.Holder
-		open, err := a.workflowOpen(ctx, h.WorkflowID, h.RunID)
-		if err != nil {
-			return rev, err
-		}
-		if open || tries > 2 {
-			return rev, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("deployment %s has a change in progress: revision %d by workflow %s (run %s); follow it with `rewind watch %s` (R14)",
-					h.DeploymentID, h.Number, h.WorkflowID, h.RunID, h.WorkflowID),
-				string(domain.ChangeInProgress), nil, h.WorkflowID, h.RunID)
-		}
-		activity.GetLogger(ctx).Warn("releasing revision of an abandoned change", "deployment", h.DeploymentID, "revision", h.Number, "workflowId", h.WorkflowID, "runId", h.RunID)
-		if _, err := a.Store.FinishRevision(ctx, store.Finish{DeploymentID: h.DeploymentID, Number: h.Number, Status: domain.StatusFailed,
-			Reason: "abandoned: its workflow ended without finishing it (terminated or timed out)", At: r.CreatedAt}); err != nil {
-			return rev, err
-		}
-		a.exportAbandoned(ctx, h, r.WorkflowID, r.CreatedAt)
-	}
-}
-
-func (a *Activities) workflowOpen(ctx context.Context, workflowID, runID string) (bool, error) {
-	if a.Temporal == nil {
-		return true, nil
-	}
-	desc, err := a.Temporal.DescribeWorkflowExecution(ctx, workflowID, runID)
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
-}
-
-// FinishRevision marks the revision DEPLOYED (and current) or FAILED.
-func (a *Activities) FinishRevision(ctx context.Context, f store.Finish) (domain.Revision, error) {
-	rev, err := a.Store.FinishRevision(ctx, f)
-	return rev, refuse(err)
-}
-
-// ConfigCheck is what ValidateConfigChange needs to decide.
-type ConfigCheck struct {
-	DeploymentID string `json:"deploymentId"`
-	RequestedBy  string `json:"requestedBy"`
-	Signature    string `json:"signature,omitempty"`
-}
-
-// ValidateConfigChange allows applying the stored configuration now: the
-// requester may restart the deployment's components (deployment.images.push,
-// R10), the deployment runs a DEPLOYED revision, and no change holds it
-// (R14: a change started under another workflow id shows as an INITIALIZED
-// revision).
-func (a *Activities) ValidateConfigChange(ctx context.Context, c ConfigCheck) (DeployPlan, error) {
-	verified, err := a.verifyRequester(ctx, c.RequestedBy, c.DeploymentID, c.Signature)
-	if err != nil {
-		return DeployPlan{}, err
-	}
-	d, err := a.Store.GetDeployment(ctx, c.DeploymentID)
-	if err != nil {
-		return DeployPlan{}, refuse(err)
-	}
-	grants, err := a.Store.GrantsFor(ctx, c.RequestedBy)
-	if err != nil {
-		return DeployPlan{}, err
-	}
-	if err := policy.CheckDeploy(c.RequestedBy, policy.Effective(grants, d.ID), d, domain.DeployImageOnly, false); err != nil {
-		return DeployPlan{}, refuse(err)
-	}
-	if d.CurrentRevision == 0 {
-		return DeployPlan{}, refuse(domain.Errorf(domain.InvalidState, "deployment %s has no containers yet: its first deploy starts them with the stored configuration", d.ID))
-	}
-	latest, err := a.Store.ListRevisions(ctx, d.ID, 1, 0)
-	if err != nil {
-		return DeployPlan{}, err
-	}
-	if len(latest) == 1 && latest[0].Status == domain.StatusInitialized {
-		h := latest[0]
-		return DeployPlan{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("deployment %s has a change in progress: revision %d by workflow %s; apply the configuration when it is done (R14)", d.ID, h.Number, h.WorkflowID),
-			string(domain.ChangeInProgress), nil, h.WorkflowID, h.RunID)
-	}
-	cur, err := a.Store.GetRevision(ctx, d.ID, d.CurrentRevision)
-	if err != nil {
-		return DeployPlan{}, err
-	}
-	return DeployPlan{Deployment: d.Redacted(), Current: &cur, RequestedByVerified: verified}, nil
 }

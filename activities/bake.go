@@ -13,8 +13,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/identity"
+	"github.com/rewindhq/rewind/internal/runtime"
 )
 
 // Automatic rollback after a bad deploy (issue 16), the activities of the
@@ -36,7 +38,7 @@ type ProbeResult struct {
 }
 
 // Probe runs the health and import-error checks in the scheduler.
-func (a *Activities) Probe(ctx context.Context, req ProbeRequest) (ProbeResult, error) {
+func (a *HostActivities) Probe(ctx context.Context, req ProbeRequest) (ProbeResult, error) {
 	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
 	if err != nil {
 		return ProbeResult{}, refuse(err)
@@ -54,7 +56,7 @@ func (a *Activities) Probe(ctx context.Context, req ProbeRequest) (ProbeResult, 
 	case code != 0:
 		res.Healthy, res.Evidence = false, fmt.Sprintf("`%s` exited %d: %s", a.Config.BakeHealthCheck, code, strings.TrimSpace(clipOutput(out)))
 	}
-	if n, err := a.importErrors(ctx, d.ID); err == nil {
+	if n, err := importErrors(ctx, a.Runtime, a.Config, d.ID); err == nil {
 		res.ImportErrors = n
 	}
 	return res, nil
@@ -62,8 +64,8 @@ func (a *Activities) Probe(ctx context.Context, req ProbeRequest) (ProbeResult, 
 
 // importErrors counts the scheduler's DAG import errors, from the JSON list
 // the configured command prints (Airflow's list-import-errors --output json).
-func (a *Activities) importErrors(ctx context.Context, deploymentID string) (int, error) {
-	_, out, err := a.Runtime.Exec(ctx, deploymentID, "scheduler", strings.Fields(a.Config.BakeImportErrorsCheck), 60*time.Second)
+func importErrors(ctx context.Context, rt *runtime.Runtime, cfg *config.Config, deploymentID string) (int, error) {
+	_, out, err := rt.Exec(ctx, deploymentID, "scheduler", strings.Fields(cfg.BakeImportErrorsCheck), 60*time.Second)
 	if err != nil {
 		return -1, err
 	}
@@ -86,7 +88,7 @@ type AutomaticRollback struct {
 // rewind itself — signed with the worker's key, so it is verified (R18)
 // and passes R10 — with the probe's evidence as its description. A change
 // already running (a person got there first) is reported, not fought.
-func (a *Activities) StartAutomaticRollback(ctx context.Context, req AutomaticRollback) (string, error) {
+func (a *StoreActivities) StartAutomaticRollback(ctx context.Context, req AutomaticRollback) (string, error) {
 	if a.Temporal == nil {
 		return "", errors.New("no Temporal client")
 	}
@@ -130,7 +132,7 @@ type BakeRequest struct {
 
 // StartBake starts BakeWorkflow under bake/<deployment>, ending the bake of
 // an earlier deploy still running: only the newest deploy is baked.
-func (a *Activities) StartBake(ctx context.Context, req BakeRequest) error {
+func (a *StoreActivities) StartBake(ctx context.Context, req BakeRequest) error {
 	if a.Temporal == nil {
 		return nil
 	}

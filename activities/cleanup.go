@@ -28,7 +28,7 @@ type CleanupSettings struct {
 	OlderThanDays int  `json:"olderThanDays"`
 }
 
-func (a *Activities) CleanupSettings(ctx context.Context) (CleanupSettings, error) {
+func (a *StoreActivities) CleanupSettings(ctx context.Context) (CleanupSettings, error) {
 	return CleanupSettings{Enabled: a.Config.CleanupEnabled, OlderThanDays: a.Config.CleanupOlderThanDays}, nil
 }
 
@@ -61,7 +61,7 @@ type CleanupBatchResult struct {
 // deletion, and they leave it only once removed, so a batch retried after a
 // crash deletes nothing twice and misses nothing; leftovers of earlier
 // crashed runs are removed by the next batch.
-func (a *Activities) CleanupBatch(ctx context.Context, req CleanupBatchRequest) (CleanupBatchResult, error) {
+func (a *StoreActivities) CleanupBatch(ctx context.Context, req CleanupBatchRequest) (CleanupBatchResult, error) {
 	stop := heartbeatWhile(ctx, "cleanup after "+req.After)
 	defer stop()
 	exp, err := a.Store.ExpireBatch(ctx, req.Cutoff, req.After, req.Limit)
@@ -104,7 +104,7 @@ func (a *Activities) CleanupBatch(ctx context.Context, req CleanupBatchRequest) 
 // bundle `current` points at, an invalid reference) cannot get better by
 // retrying and is set aside at once; anything else (the Engine away) is
 // retried by later batches up to store.MaxGarbageAttempts times.
-func (a *Activities) failed(ctx context.Context, g store.Garbage, cause error, res *CleanupBatchResult) error {
+func (a *StoreActivities) failed(ctx context.Context, g store.Garbage, cause error, res *CleanupBatchResult) error {
 	aside, err := a.Store.FailedGarbage(ctx, g, cause.Error(), domain.TypeOf(cause) != "")
 	if err != nil {
 		return err
@@ -122,7 +122,7 @@ func (a *Activities) failed(ctx context.Context, g store.Garbage, cause error, r
 
 // collect removes one artifact, unless a revision has come to reference it
 // since it became garbage (a new deploy of the same DAGs or image).
-func (a *Activities) collect(ctx context.Context, g store.Garbage, res *CleanupBatchResult) error {
+func (a *StoreActivities) collect(ctx context.Context, g store.Garbage, res *CleanupBatchResult) error {
 	if ref, err := a.Store.StillReferenced(ctx, g); err != nil || ref {
 		return err
 	}
@@ -141,7 +141,7 @@ func (a *Activities) collect(ctx context.Context, g store.Garbage, res *CleanupB
 		}
 		res.BundleObjects++
 	case store.GarbageSnapshot:
-		path, err := a.snapshotPath(g.Ref)
+		path, err := snapshotPath(a.Config, g.Ref)
 		if err != nil {
 			return err
 		}

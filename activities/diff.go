@@ -11,7 +11,7 @@ import (
 // revision's bundle to the given one, for plans (issue 16). Image
 // deployments keep their DAGs in the image: there is nothing to compare,
 // and the note says so plainly.
-func (a *Activities) dagDiff(ctx context.Context, d domain.Deployment, cur *domain.Revision, to string, unified bool) (*bundle.Diff, string, error) {
+func (a *StoreActivities) dagDiff(ctx context.Context, d domain.Deployment, cur *domain.Revision, to string, unified bool) (*bundle.Diff, string, error) {
 	switch {
 	case d.DagSource != domain.DagSourceBundle:
 		return nil, "the DAGs of " + d.ID + " live in its image (DAG source " + string(d.DagSource) + "): no DAG diff is available", nil
@@ -26,7 +26,7 @@ func (a *Activities) dagDiff(ctx context.Context, d domain.Deployment, cur *doma
 	}
 	stop := heartbeatWhile(ctx, "comparing DAG bundles")
 	defer stop()
-	diff, err := bundle.DiffBundles(ctx, a.Bundles, cur.DagBundleDigest, to, unified, a.limits())
+	diff, err := bundle.DiffBundles(ctx, a.Bundles, cur.DagBundleDigest, to, unified, bundleLimits(a.Config))
 	if domain.TypeOf(err) == domain.NotFound {
 		return nil, "a bundle to compare is no longer stored (cleaned up)", nil
 	}

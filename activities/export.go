@@ -14,7 +14,7 @@ import (
 // down, 429, 5xx) are retried by Temporal; documents Elasticsearch rejects
 // for good are kept in the NDJSON fallback file so nothing is lost, and the
 // activity fails without retrying.
-func (a *Activities) ExportEvents(ctx context.Context, events []eslog.Event) error {
+func (a *StoreActivities) ExportEvents(ctx context.Context, events []eslog.Event) error {
 	stop := heartbeatWhile(ctx, "exporting log events")
 	defer stop()
 	err := a.Exporter.Export(ctx, events)

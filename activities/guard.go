@@ -26,7 +26,7 @@ type guard struct {
 
 // activeGuard is the guard of a deployment whose current revision is a
 // rollback, nil otherwise.
-func (a *Activities) activeGuard(ctx context.Context, cur *domain.Revision) (*guard, error) {
+func (a *StoreActivities) activeGuard(ctx context.Context, cur *domain.Revision) (*guard, error) {
 	if cur == nil || cur.RollbackOf == 0 || cur.RolledBackFrom == 0 {
 		return nil, nil
 	}
@@ -42,7 +42,7 @@ func (a *Activities) activeGuard(ctx context.Context, cur *domain.Revision) (*gu
 
 // brings says what of the rolled-back-from revision a deploy would bring
 // back, "" when nothing.
-func (a *Activities) brings(ctx context.Context, g *guard, c DeployCheck) (string, error) {
+func (a *StoreActivities) brings(ctx context.Context, g *guard, c DeployCheck) (string, error) {
 	f := g.from
 	if c.GitCommit != "" && f.Git != nil && f.Git.Commit != "" && sameCommit(c.GitCommit, f.Git.Commit) {
 		return "git commit " + f.Git.Commit, nil
@@ -74,7 +74,7 @@ func sameCommit(a, b string) bool {
 
 // checkGuard refuses a deploy that undoes the current rollback, or records
 // that it overrode it on purpose; it returns the rollback overridden.
-func (a *Activities) checkGuard(ctx context.Context, c DeployCheck, cur *domain.Revision) (int, error) {
+func (a *StoreActivities) checkGuard(ctx context.Context, c DeployCheck, cur *domain.Revision) (int, error) {
 	g, err := a.activeGuard(ctx, cur)
 	if err != nil || g == nil {
 		return 0, err

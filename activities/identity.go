@@ -15,7 +15,7 @@ import (
 // this workflow id, recently, is verified; anything else is claimed — and
 // refused when the installation requires verified requesters. It runs
 // before anything about the deployment is read or disclosed.
-func (a *Activities) verifyRequester(ctx context.Context, requestedBy, deploymentID, signature string) (bool, error) {
+func (a *StoreActivities) verifyRequester(ctx context.Context, requestedBy, deploymentID, signature string) (bool, error) {
 	var key []byte
 	if a.Config != nil {
 		k, err := a.Config.SigningKey()

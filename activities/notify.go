@@ -24,7 +24,7 @@ type TargetsRequest struct {
 
 // NotifyTargets returns the ids of the webhooks to notify; their URLs and
 // secrets stay in the store, read by Deliver.
-func (a *Activities) NotifyTargets(ctx context.Context, req TargetsRequest) ([]string, error) {
+func (a *StoreActivities) NotifyTargets(ctx context.Context, req TargetsRequest) ([]string, error) {
 	hooks, err := a.Store.Webhooks(ctx, req.DeploymentID)
 	if err != nil {
 		return nil, err
@@ -51,7 +51,7 @@ var webhookClient = &http.Client{Timeout: 15 * time.Second}
 // it is retried. A receiver that is down or answers 5xx, 408 or 429 is
 // retried (with backoff, by the workflow's policy); one that refuses the
 // request itself (other 4xx) is not: retrying would not change its answer.
-func (a *Activities) Deliver(ctx context.Context, req DeliverRequest) error {
+func (a *StoreActivities) Deliver(ctx context.Context, req DeliverRequest) error {
 	h, err := a.Store.GetWebhook(ctx, req.WebhookID)
 	if err != nil {
 		return refuse(err) // removed since: nothing to deliver to

@@ -81,7 +81,7 @@ type RollbackPlan struct {
 // the deployment's settings; then switches (R9), DAG source (R8), target
 // (R6), runtime floor (R7); then plans, and refuses a plan that is not the
 // one the requester confirmed (R15). It records nothing.
-func (a *Activities) ValidateRollback(ctx context.Context, c RollbackCheck) (RollbackPlan, error) {
+func (a *StoreActivities) ValidateRollback(ctx context.Context, c RollbackCheck) (RollbackPlan, error) {
 	verified, err := a.verifyRequester(ctx, c.RequestedBy, c.DeploymentID, c.Signature)
 	if err != nil {
 		return RollbackPlan{}, err
@@ -164,7 +164,7 @@ func (a *Activities) ValidateRollback(ctx context.Context, c RollbackCheck) (Rol
 
 // checkImageAndWorkers checks the target image can still be had and lists
 // the running workers R11 will kill or drain.
-func (a *Activities) checkImageAndWorkers(ctx context.Context, d domain.Deployment, plan *RollbackPlan) error {
+func (a *StoreActivities) checkImageAndWorkers(ctx context.Context, d domain.Deployment, plan *RollbackPlan) error {
 	// The target's image must still be there, by the digest it was
 	// recorded with (R3), or the rollback is refused before it records
 	// anything. A slow registry is waited for, heartbeating.
@@ -176,7 +176,11 @@ func (a *Activities) checkImageAndWorkers(ctx context.Context, d domain.Deployme
 		}
 	}
 	// Which running workers R11 will kill or drain, for the plan an
-	// operator confirms.
+	// operator confirms. Only this worker's own Engine can be read: on
+	// another host's deployment the list stays empty rather than wrong.
+	if !a.drives(d) {
+		return nil
+	}
 	cs, err := a.Runtime.Containers(ctx, d.ID)
 	if err != nil {
 		return err

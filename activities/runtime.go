@@ -26,7 +26,7 @@ type PullRequest struct {
 // the Temporal UI and `rewind watch` show a pull moving, and so a stuck pull
 // (no heartbeat) is retried instead of hanging. Docker keeps the layers a
 // failed attempt completed, so a retry resumes from them.
-func (a *Activities) PullImage(ctx context.Context, req PullRequest) (img runtime.Image, err error) {
+func (a *HostActivities) PullImage(ctx context.Context, req PullRequest) (img runtime.Image, err error) {
 	if activity.HasHeartbeatDetails(ctx) {
 		var prev Heartbeat
 		if activity.GetHeartbeatDetails(ctx, &prev) == nil && prev.Progress != nil {
@@ -77,7 +77,7 @@ func (r SwapRequest) deploymentID() string {
 // be healthy. runtime.Swap decides every step from container names and
 // labels, so a retry after a crash finishes the job and never leaves two
 // containers of one component.
-func (a *Activities) SwapComponents(ctx context.Context, req SwapRequest) (runtime.SwapReport, error) {
+func (a *HostActivities) SwapComponents(ctx context.Context, req SwapRequest) (runtime.SwapReport, error) {
 	stop := heartbeatWhile(ctx, "swapping components")
 	defer stop()
 	d, err := a.Store.GetDeployment(ctx, req.deploymentID())
@@ -102,7 +102,7 @@ type DowngradeRequest struct {
 // once: a retry (a worker died, a heartbeat timed out) waits for the
 // container already running, or reads the result of the one that finished,
 // and nothing here ever stops a migration half-way.
-func (a *Activities) MetadataDowngrade(ctx context.Context, req DowngradeRequest) (runtime.OneOffResult, error) {
+func (a *HostActivities) MetadataDowngrade(ctx context.Context, req DowngradeRequest) (runtime.OneOffResult, error) {
 	stop := heartbeatWhile(ctx, "metadata downgrade")
 	defer stop()
 	cmd, err := downgradeCommand(a.Config.MetadataDowngradeCommand, req.AirflowVersion)
@@ -139,7 +139,7 @@ func downgradeCommand(template, airflowVersion string) ([]string, error) {
 
 // stallTimeout is how long a pull may make no progress before it is
 // retried (REWIND_STALL_TIMEOUT).
-func (a *Activities) stallTimeout() time.Duration {
+func (a *HostActivities) stallTimeout() time.Duration {
 	if a.Config == nil || a.Config.StallTimeout <= 0 {
 		return 2 * time.Minute
 	}
@@ -164,7 +164,7 @@ type VerifyRequest struct {
 // Verify checks the end state a change promises: each component has exactly
 // one active container, running the expected image, and `current` points at
 // the expected bundle.
-func (a *Activities) Verify(ctx context.Context, req VerifyRequest) error {
+func (a *HostActivities) Verify(ctx context.Context, req VerifyRequest) error {
 	cs, err := a.Runtime.Containers(ctx, req.DeploymentID)
 	if err != nil {
 		return err

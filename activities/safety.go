@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/metadb"
 	"github.com/rewindhq/rewind/internal/runtime"
@@ -33,7 +34,7 @@ type PreflightRequest struct {
 // against the DAGs it will serve. A target that cannot start or parse is
 // refused (PreflightFailed) with its output, before any step changed the
 // deployment.
-func (a *Activities) Preflight(ctx context.Context, req PreflightRequest) ([]runtime.PreflightCheck, error) {
+func (a *HostActivities) Preflight(ctx context.Context, req PreflightRequest) ([]runtime.PreflightCheck, error) {
 	stop := heartbeatWhile(ctx, "preflight of "+req.Image.Ref)
 	defer stop()
 	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
@@ -63,7 +64,7 @@ type SnapshotRequest struct {
 // deployment that names no PostgreSQL metadata database gets no snapshot
 // (an empty result): the downgrade stays a point of no return, as the plan
 // said.
-func (a *Activities) SnapshotMetadata(ctx context.Context, req SnapshotRequest) (metadb.Snapshot, error) {
+func (a *HostActivities) SnapshotMetadata(ctx context.Context, req SnapshotRequest) (metadb.Snapshot, error) {
 	stop := heartbeatWhile(ctx, "metadata snapshot")
 	defer stop()
 	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
@@ -75,7 +76,7 @@ func (a *Activities) SnapshotMetadata(ctx context.Context, req SnapshotRequest) 
 		return metadb.Snapshot{}, nil
 	}
 	rel := filepath.Join(d.ID, "r"+strconv.Itoa(req.Revision)+".dump")
-	snap, err := metadb.Dump(ctx, db, filepath.Join(a.snapshotDir(), rel))
+	snap, err := metadb.Dump(ctx, db, filepath.Join(snapshotDir(a.Config), rel))
 	if err != nil {
 		return snap, refuse(err)
 	}
@@ -89,17 +90,17 @@ func (a *Activities) SnapshotMetadata(ctx context.Context, req SnapshotRequest) 
 }
 
 // snapshotDir holds metadata snapshots, <data dir>/snapshots/<deployment>/r<n>.dump.
-func (a *Activities) snapshotDir() string { return filepath.Join(a.Config.DataDir, "snapshots") }
+func snapshotDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "snapshots") }
 
 // snapshotPath is where a snapshot rewind took lives; anything that could
 // point elsewhere is refused.
-func (a *Activities) snapshotPath(rel string) (string, error) {
+func snapshotPath(cfg *config.Config, rel string) (string, error) {
 	dep, file, ok := strings.Cut(rel, "/")
 	if !ok || domain.CheckDeploymentID(dep) != nil || !strings.HasPrefix(file, "r") || !strings.HasSuffix(file, ".dump") ||
 		strings.ContainsAny(file, "/\\") || strings.Contains(rel, "..") {
 		return "", domain.Errorf(domain.InvalidInput, "snapshot %q is not one rewind took", rel)
 	}
-	return filepath.Join(a.snapshotDir(), dep, file), nil
+	return filepath.Join(snapshotDir(cfg), dep, file), nil
 }
 
 // RestoreRequest puts a revision's snapshot back.
@@ -112,7 +113,7 @@ type RestoreRequest struct {
 // newer version can run again on the metadata it left (R16). A metadata
 // downgrade still running is killed first: restoring under a migration
 // would corrupt both.
-func (a *Activities) RestoreMetadata(ctx context.Context, req RestoreRequest) error {
+func (a *HostActivities) RestoreMetadata(ctx context.Context, req RestoreRequest) error {
 	stop := heartbeatWhile(ctx, "restoring the metadata snapshot")
 	defer stop()
 	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
@@ -123,7 +124,7 @@ func (a *Activities) RestoreMetadata(ctx context.Context, req RestoreRequest) er
 	if db == "" {
 		return refuse(domain.Errorf(domain.InvalidState, "deployment %s no longer names its metadata database; restore %s by hand", d.ID, req.Snapshot))
 	}
-	path, err := a.snapshotPath(req.Snapshot)
+	path, err := snapshotPath(a.Config, req.Snapshot)
 	if err != nil {
 		return refuse(err)
 	}
@@ -144,7 +145,7 @@ type StopRequest struct {
 
 // StopComponents stops every component of the deployment and kills its
 // workers before a metadata downgrade (R16, R11).
-func (a *Activities) StopComponents(ctx context.Context, req StopRequest) (runtime.StopReport, error) {
+func (a *HostActivities) StopComponents(ctx context.Context, req StopRequest) (runtime.StopReport, error) {
 	stop := heartbeatWhile(ctx, "stopping components")
 	defer stop()
 	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
@@ -163,7 +164,7 @@ type DrainRequest struct {
 
 // EnforceDrainDeadline kills a draining worker still running at its
 // deadline (R11); one that has exited is left alone.
-func (a *Activities) EnforceDrainDeadline(ctx context.Context, req DrainRequest) (string, error) {
+func (a *HostActivities) EnforceDrainDeadline(ctx context.Context, req DrainRequest) (string, error) {
 	k, killed, err := a.Runtime.EnforceDrainDeadline(ctx, req.DeploymentID, req.ContainerID)
 	if err != nil {
 		return "", refuse(err)

@@ -107,6 +107,7 @@ const (
 // apply runs the shared steps, updating rev with what the pull resolved.
 // Histories recorded before safe downgrades replay through applyV0.
 func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision) (*ApplyReport, error) {
+	ctx = withHost(ctx, spec.deployment.Host)
 	if workflow.GetVersion(ctx, "apply-order", applyOrderV0, applyOrderSafe) == applyOrderV0 {
 		return applyV0(ctx, t, spec, rev)
 	}
@@ -114,13 +115,13 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 	if err := pull(ctx, t, spec, rev, out); err != nil {
 		return out, err
 	}
-	dctx := workflow.WithActivityOptions(ctx, dockerOptions)
+	dctx := onHost(ctx, dockerOptions)
 	breq := activities.BundleRequest{DeploymentID: rev.DeploymentID, Version: rev.DagBundleVersion, Digest: rev.DagBundleDigest}
 	bundles := spec.bundles && rev.DagBundleVersion != ""
 	if !bundles {
 		t.skip(StepUnpack, "the DAG bundle does not change")
 	} else if err := t.run(ctx, StepUnpack, func() error {
-		return workflow.ExecuteActivity(dctx, acts.UnpackBundle, breq).Get(ctx, nil)
+		return workflow.ExecuteActivity(dctx, hostActs.UnpackBundle, breq).Get(ctx, nil)
 	}); err != nil {
 		return out, err
 	}
@@ -135,7 +136,7 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 	} else {
 		if err := t.run(ctx, StepSwapBundle, func() error {
 			out.bundleSwapped = true
-			return workflow.ExecuteActivity(dctx, acts.SwapBundle, breq).Get(ctx, nil)
+			return workflow.ExecuteActivity(dctx, hostActs.SwapBundle, breq).Get(ctx, nil)
 		}); err != nil {
 			return out, err
 		}
@@ -147,7 +148,7 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 		out.componentsTouched = true
 		var rep runtime.SwapReport
 		req := activities.SwapRequest{DeploymentID: rev.DeploymentID, Image: *out.Image, Revision: rev.Number, Downgrade: spec.downgrade}
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, swapOptions), acts.SwapComponents, req).Get(ctx, &rep)
+		err := workflow.ExecuteActivity(onHost(ctx, swapOptions), hostActs.SwapComponents, req).Get(ctx, &rep)
 		if err != nil {
 			return err
 		}
@@ -168,7 +169,7 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 		if spec.bundles {
 			req.BundleVersion = rev.DagBundleVersion
 		}
-		return workflow.ExecuteActivity(dctx, acts.Verify, req).Get(ctx, nil)
+		return workflow.ExecuteActivity(dctx, hostActs.Verify, req).Get(ctx, nil)
 	})
 	return out, err
 }
@@ -187,7 +188,7 @@ func pull(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision
 			req.Number = rev.Number
 		}
 		var img runtime.Image
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pullOptions), acts.PullImage, req).Get(ctx, &img); err != nil {
+		if err := workflow.ExecuteActivity(onHost(ctx, pullOptions), hostActs.PullImage, req).Get(ctx, &img); err != nil {
 			return err
 		}
 		out.Image = &img
@@ -215,7 +216,7 @@ func preflight(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Rev
 			req.BundleVersion = rev.DagBundleVersion
 		}
 		var res []runtime.PreflightCheck
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, dockerOptions), acts.Preflight, req).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(onHost(ctx, dockerOptions), hostActs.Preflight, req).Get(ctx, &res); err != nil {
 			return err
 		}
 		out.Preflight = res
@@ -245,7 +246,7 @@ func downgradeSafely(ctx workflow.Context, t *tracker, spec applySpec, rev *doma
 	}
 	if err := t.run(ctx, StepSnapshot, func() error {
 		var snap metadb.Snapshot
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, snapshotOptions), acts.SnapshotMetadata,
+		err := workflow.ExecuteActivity(onHost(ctx, snapshotOptions), hostActs.SnapshotMetadata,
 			activities.SnapshotRequest{DeploymentID: rev.DeploymentID, Revision: rev.Number}).Get(ctx, &snap)
 		if err != nil {
 			return err
@@ -263,7 +264,7 @@ func downgradeSafely(ctx workflow.Context, t *tracker, spec applySpec, rev *doma
 	if err := t.run(ctx, StepStop, func() error {
 		out.componentsTouched = true
 		var rep runtime.StopReport
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, dockerOptions), acts.StopComponents,
+		err := workflow.ExecuteActivity(onHost(ctx, dockerOptions), hostActs.StopComponents,
 			activities.StopRequest{DeploymentID: rev.DeploymentID}).Get(ctx, &rep)
 		if err != nil {
 			return err
@@ -281,7 +282,7 @@ func downgradeSafely(ctx workflow.Context, t *tracker, spec applySpec, rev *doma
 		dctx, cancel := workflow.NewDisconnectedContext(ctx)
 		defer cancel()
 		var res runtime.OneOffResult
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, downgradeOptions), acts.MetadataDowngrade, req).Get(dctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(onHost(dctx, downgradeOptions), hostActs.MetadataDowngrade, req).Get(dctx, &res); err != nil {
 			return err
 		}
 		out.Downgrade = &res
@@ -296,6 +297,7 @@ func compensate(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRepo
 	if out == nil || spec.prev == nil {
 		return ""
 	}
+	ctx = withHost(ctx, spec.deployment.Host)
 	if out.version == applyOrderV0 {
 		return compensateV0(ctx, t, spec, out, rev)
 	}
@@ -326,11 +328,11 @@ func compensate(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRepo
 // restoreMetadata stops whatever the failed change started and puts the
 // snapshot back; only then may the newer version start again.
 func restoreMetadata(ctx workflow.Context, t *tracker, rev domain.Revision, snapshot string) (string, bool) {
-	sctx := workflow.WithActivityOptions(ctx, snapshotOptions)
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, dockerOptions), acts.StopComponents,
+	sctx := onHost(ctx, snapshotOptions)
+	err := workflow.ExecuteActivity(onHost(ctx, dockerOptions), hostActs.StopComponents,
 		activities.StopRequest{DeploymentID: rev.DeploymentID}).Get(ctx, nil)
 	if err == nil {
-		err = workflow.ExecuteActivity(sctx, acts.RestoreMetadata, activities.RestoreRequest{DeploymentID: rev.DeploymentID, Snapshot: snapshot}).Get(ctx, nil)
+		err = workflow.ExecuteActivity(sctx, hostActs.RestoreMetadata, activities.RestoreRequest{DeploymentID: rev.DeploymentID, Snapshot: snapshot}).Get(ctx, nil)
 	}
 	if err != nil {
 		return "compensation failed: metadata not restored from snapshot " + snapshot + ": " + err.Error() +
@@ -343,15 +345,15 @@ func restoreMetadata(ctx workflow.Context, t *tracker, rev domain.Revision, snap
 
 // putBack returns the previous revision's components and bundle.
 func putBack(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyReport, rev domain.Revision) []string {
-	dctx := workflow.WithActivityOptions(ctx, dockerOptions)
+	dctx := onHost(ctx, dockerOptions)
 	prev := spec.prev
 	var notes []string
 	if out.componentsTouched {
 		var img runtime.Image
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pullOptions), acts.PullImage,
+		err := workflow.ExecuteActivity(onHost(ctx, pullOptions), hostActs.PullImage,
 			activities.PullRequest{DeploymentID: prev.DeploymentID, Ref: prev.ImageRef, Digest: prev.ImageDigest}).Get(ctx, &img)
 		if err == nil {
-			err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, swapOptions), acts.SwapComponents,
+			err = workflow.ExecuteActivity(onHost(ctx, swapOptions), hostActs.SwapComponents,
 				activities.SwapRequest{DeploymentID: prev.DeploymentID, Image: img, Revision: prev.Number}).Get(ctx, nil)
 		}
 		if err != nil {
@@ -363,7 +365,7 @@ func putBack(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyReport,
 		}
 	}
 	if out.bundleSwapped && prev.DagBundleVersion != "" {
-		err := workflow.ExecuteActivity(dctx, acts.SwapBundle, activities.BundleRequest{DeploymentID: rev.DeploymentID, Version: prev.DagBundleVersion}).Get(ctx, nil)
+		err := workflow.ExecuteActivity(dctx, hostActs.SwapBundle, activities.BundleRequest{DeploymentID: rev.DeploymentID, Version: prev.DagBundleVersion}).Get(ctx, nil)
 		if err != nil {
 			notes = append(notes, "DAG bundle could not be put back: "+err.Error())
 		} else {

@@ -17,8 +17,8 @@ import (
 // take it (see apply).
 func applyV0(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision) (*ApplyReport, error) {
 	out := &ApplyReport{version: applyOrderV0}
-	pctx := workflow.WithActivityOptions(ctx, pullOptions)
-	dctx := workflow.WithActivityOptions(ctx, dockerOptions)
+	pctx := onHost(ctx, pullOptions)
+	dctx := onHost(ctx, dockerOptions)
 
 	if !spec.images {
 		t.skip(StepPull, "the image does not change")
@@ -30,7 +30,7 @@ func applyV0(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revis
 			req.Number = rev.Number
 		}
 		var img runtime.Image
-		if err := workflow.ExecuteActivity(pctx, acts.PullImage, req).Get(ctx, &img); err != nil {
+		if err := workflow.ExecuteActivity(pctx, hostActs.PullImage, req).Get(ctx, &img); err != nil {
 			return err
 		}
 		out.Image = &img
@@ -48,7 +48,7 @@ func applyV0(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revis
 		out.pointOfNoReturn = true // from its first attempt the database may have changed
 		req := activities.DowngradeRequest{DeploymentID: rev.DeploymentID, NewerImage: pinned(spec.prev), AirflowVersion: rev.AirflowVersion}
 		var res runtime.OneOffResult
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, downgradeOptions), acts.MetadataDowngrade, req).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(onHost(ctx, downgradeOptions), hostActs.MetadataDowngrade, req).Get(ctx, &res); err != nil {
 			return err
 		}
 		out.Downgrade = &res
@@ -64,13 +64,13 @@ func applyV0(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revis
 		t.skip(StepSwapBundle, "the DAG bundle does not change")
 	} else {
 		if err := t.run(ctx, StepUnpack, func() error {
-			return workflow.ExecuteActivity(dctx, acts.UnpackBundle, breq).Get(ctx, nil)
+			return workflow.ExecuteActivity(dctx, hostActs.UnpackBundle, breq).Get(ctx, nil)
 		}); err != nil {
 			return out, err
 		}
 		if err := t.run(ctx, StepSwapBundle, func() error {
 			out.bundleSwapped = true
-			return workflow.ExecuteActivity(dctx, acts.SwapBundle, breq).Get(ctx, nil)
+			return workflow.ExecuteActivity(dctx, hostActs.SwapBundle, breq).Get(ctx, nil)
 		}); err != nil {
 			return out, err
 		}
@@ -83,7 +83,7 @@ func applyV0(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revis
 		out.componentsTouched = true
 		var rep runtime.SwapReport
 		req := activities.SwapRequest{DeploymentID: rev.DeploymentID, Image: *out.Image, Revision: rev.Number, Downgrade: spec.downgrade}
-		if err := workflow.ExecuteActivity(dctx, acts.SwapComponents, req).Get(ctx, &rep); err != nil {
+		if err := workflow.ExecuteActivity(dctx, hostActs.SwapComponents, req).Get(ctx, &rep); err != nil {
 			return err
 		}
 		out.Swap = &rep
@@ -101,7 +101,7 @@ func applyV0(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revis
 		if spec.bundles {
 			req.BundleVersion = rev.DagBundleVersion
 		}
-		return workflow.ExecuteActivity(dctx, acts.Verify, req).Get(ctx, nil)
+		return workflow.ExecuteActivity(dctx, hostActs.Verify, req).Get(ctx, nil)
 	})
 	return out, err
 }
@@ -122,15 +122,15 @@ func compensateV0(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRe
 	}
 	cctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	dctx := workflow.WithActivityOptions(cctx, dockerOptions)
+	dctx := onHost(cctx, dockerOptions)
 	var notes []string
 	if out.componentsTouched {
 		var img runtime.Image
 		prev := spec.prev
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(cctx, pullOptions), acts.PullImage,
+		err := workflow.ExecuteActivity(onHost(cctx, pullOptions), hostActs.PullImage,
 			activities.PullRequest{DeploymentID: prev.DeploymentID, Ref: prev.ImageRef, Digest: prev.ImageDigest}).Get(cctx, &img)
 		if err == nil {
-			err = workflow.ExecuteActivity(dctx, acts.SwapComponents, activities.SwapRequest{DeploymentID: prev.DeploymentID, Image: img, Revision: prev.Number}).Get(cctx, nil)
+			err = workflow.ExecuteActivity(dctx, hostActs.SwapComponents, activities.SwapRequest{DeploymentID: prev.DeploymentID, Image: img, Revision: prev.Number}).Get(cctx, nil)
 		}
 		if err != nil {
 			notes = append(notes, "components could not be put back: "+err.Error())
@@ -141,7 +141,7 @@ func compensateV0(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRe
 		}
 	}
 	if out.bundleSwapped && spec.prev.DagBundleVersion != "" {
-		err := workflow.ExecuteActivity(dctx, acts.SwapBundle, activities.BundleRequest{DeploymentID: rev.DeploymentID, Version: spec.prev.DagBundleVersion}).Get(cctx, nil)
+		err := workflow.ExecuteActivity(dctx, hostActs.SwapBundle, activities.BundleRequest{DeploymentID: rev.DeploymentID, Version: spec.prev.DagBundleVersion}).Get(cctx, nil)
 		if err != nil {
 			notes = append(notes, "DAG bundle could not be put back: "+err.Error())
 		} else {

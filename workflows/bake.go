@@ -55,7 +55,11 @@ func BakeWorkflow(ctx workflow.Context, in activities.BakeRequest) (res *BakeRes
 	s := in.Settings
 	t.emit("bake", eslog.LevelInfo, fmt.Sprintf("baking revision %d for %s: probing every %s, rolling back to %d after %d failed probes in a row",
 		in.Revision, s.BakePeriod, s.Interval, in.Previous, s.Failures), nil)
-	actx := workflow.WithActivityOptions(ctx, probeOptions)
+	var hctx workflow.Context
+	if hctx, err = hostOf(ctx, in.DeploymentID); err != nil {
+		return res, err
+	}
+	actx := onHost(hctx, probeOptions)
 	deadline := workflow.Now(ctx).Add(s.BakePeriod)
 	failures := 0
 	for workflow.Now(ctx).Before(deadline) {
@@ -63,7 +67,7 @@ func BakeWorkflow(ctx workflow.Context, in activities.BakeRequest) (res *BakeRes
 			return res, err
 		}
 		var p activities.ProbeResult
-		if err := workflow.ExecuteActivity(actx, acts.Probe, activities.ProbeRequest{DeploymentID: in.DeploymentID, Revision: in.Revision}).Get(ctx, &p); err != nil {
+		if err := workflow.ExecuteActivity(actx, hostActs.Probe, activities.ProbeRequest{DeploymentID: in.DeploymentID, Revision: in.Revision}).Get(ctx, &p); err != nil {
 			return res, err
 		}
 		res.Probes++

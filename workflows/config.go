@@ -83,16 +83,17 @@ func ApplyConfigWorkflow(ctx workflow.Context, raw json.RawMessage) (res *ApplyC
 	}
 	cur := plan.Current
 	t.revision(*cur)
+	ctx = withHost(ctx, plan.Deployment.Host)
 	var img runtime.Image
 	if err := t.run(ctx, StepPull, func() error {
-		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pullOptions), acts.PullImage,
+		return workflow.ExecuteActivity(onHost(ctx, pullOptions), hostActs.PullImage,
 			activities.PullRequest{DeploymentID: cur.DeploymentID, Ref: cur.ImageRef, Digest: cur.ImageDigest}).Get(ctx, &img)
 	}); err != nil {
 		return nil, err
 	}
 	var rep runtime.SwapReport
 	if err := t.run(ctx, StepSwap, func() error {
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, swapOptions), acts.SwapComponents,
+		err := workflow.ExecuteActivity(onHost(ctx, swapOptions), hostActs.SwapComponents,
 			activities.SwapRequest{DeploymentID: cur.DeploymentID, Image: img, Revision: cur.Number}).Get(ctx, &rep)
 		if err == nil {
 			t.detail(StepSwap, swapSummary(rep))
@@ -103,7 +104,7 @@ func ApplyConfigWorkflow(ctx workflow.Context, raw json.RawMessage) (res *ApplyC
 	}
 	enforceDrains(ctx, t, cur.DeploymentID, rep)
 	if err := t.run(ctx, StepVerify, func() error {
-		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, dockerOptions), acts.Verify,
+		return workflow.ExecuteActivity(onHost(ctx, dockerOptions), hostActs.Verify,
 			activities.VerifyRequest{DeploymentID: cur.DeploymentID, ImageID: img.ID, Components: componentNames(plan.Deployment)}).Get(ctx, nil)
 	}); err != nil {
 		return nil, err

@@ -37,7 +37,11 @@ func deploySteps() []string {
 	return append(append([]string{StepValidate, StepRecord}, applySteps...), StepFinish)
 }
 
-var acts *activities.Activities // method values name the activities; never called directly
+// Method values name the activities; they are never called directly.
+var (
+	acts     *activities.StoreActivities
+	hostActs *activities.HostActivities
+)
 
 // storeOptions suit activities that only touch the store: quick, and retried
 // for as long as the database is away.

@@ -31,7 +31,8 @@ import (
 type fixture struct {
 	suite testsuite.WorkflowTestSuite
 	store *store.Store
-	acts  *activities.Activities
+	acts  *activities.StoreActivities
+	host  *activities.HostActivities // Docker steps are stubbed (dockerStub)
 	runs  int
 	logs  string // where the NDJSON exporter writes
 	// exported holds the events each change handed to its export;
@@ -66,14 +67,15 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{store: st, logs: logs, acts: &activities.Activities{Store: st, Exporter: file,
-		Config: &config.Config{RollbacksEnabled: true, RollbackWindowDays: 90}}, docker: &dockerStub{}}
+	cfg := &config.Config{RollbacksEnabled: true, RollbackWindowDays: 90}
+	return &fixture{store: st, logs: logs, acts: &activities.StoreActivities{Store: st, Exporter: file, Config: cfg},
+		host: &activities.HostActivities{Store: st, Config: cfg}, docker: &dockerStub{}}
 }
 
 func (f *fixture) env() *testsuite.TestWorkflowEnvironment {
 	env := f.suite.NewTestWorkflowEnvironment()
-	app.Register(env, f.acts)
-	stubDocker(env, f.acts, f.docker)
+	app.Register(env, f.acts, f.host)
+	stubDocker(env, f.host, f.docker)
 	// The test environment ends with the parent, before an abandoned child
 	// runs: keep what the parent hands to its export instead.
 	// The incremental exports run after their change returns (nothing

@@ -48,7 +48,11 @@ func DrainDeadlineWorkflow(ctx workflow.Context, in DrainDeadline) (string, erro
 		}
 	}
 	var res string
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, enforceOptions), acts.EnforceDrainDeadline,
+	ctx, err := hostOf(ctx, in.DeploymentID)
+	if err != nil {
+		return "", err
+	}
+	err = workflow.ExecuteActivity(onHost(ctx, enforceOptions), hostActs.EnforceDrainDeadline,
 		activities.DrainRequest{DeploymentID: in.DeploymentID, ContainerID: in.ContainerID}).Get(ctx, &res)
 	return res, err
 }

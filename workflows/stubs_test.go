@@ -59,8 +59,8 @@ func stubImage(ref string) runtime.Image {
 	return runtime.Image{Ref: ref, Digest: fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(ref))), ID: "id-" + tag, RuntimeVersion: tag, AirflowVersion: airflow}
 }
 
-func stubDocker(env *testsuite.TestWorkflowEnvironment, acts *activities.Activities, d *dockerStub) {
-	env.OnActivity(acts.PullImage, mock.Anything, mock.Anything).Return(func(ctx context.Context, req activities.PullRequest) (runtime.Image, error) {
+func stubDocker(env *testsuite.TestWorkflowEnvironment, host *activities.HostActivities, d *dockerStub) {
+	env.OnActivity(host.PullImage, mock.Anything, mock.Anything).Return(func(ctx context.Context, req activities.PullRequest) (runtime.Image, error) {
 		if err := d.enter("PullImage"); err != nil {
 			return runtime.Image{}, err
 		}
@@ -69,28 +69,28 @@ func stubDocker(env *testsuite.TestWorkflowEnvironment, acts *activities.Activit
 			return img, temporal.NewNonRetryableApplicationError("digest moved", "DigestMismatch", nil)
 		}
 		if req.Number > 0 { // what the real activity records
-			return img, acts.Store.SetImage(ctx, req.DeploymentID, req.Number, img.Digest, img.RuntimeVersion, img.AirflowVersion)
+			return img, host.Store.SetImage(ctx, req.DeploymentID, req.Number, img.Digest, img.RuntimeVersion, img.AirflowVersion)
 		}
 		return img, nil
 	})
-	env.OnActivity(acts.MetadataDowngrade, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.DowngradeRequest) (runtime.OneOffResult, error) {
+	env.OnActivity(host.MetadataDowngrade, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.DowngradeRequest) (runtime.OneOffResult, error) {
 		if err := d.enter("MetadataDowngrade"); err != nil {
 			return runtime.OneOffResult{}, err
 		}
 		d.calls[len(d.calls)-1] += " with " + req.NewerImage
 		return runtime.OneOffResult{Output: "downgraded to " + req.AirflowVersion}, nil
 	})
-	env.OnActivity(acts.UnpackBundle, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.BundleRequest) (string, error) {
+	env.OnActivity(host.UnpackBundle, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.BundleRequest) (string, error) {
 		return "/bundles/" + req.Version, d.enter("UnpackBundle")
 	})
-	env.OnActivity(acts.SwapBundle, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.BundleRequest) error {
+	env.OnActivity(host.SwapBundle, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.BundleRequest) error {
 		if err := d.enter("SwapBundle"); err != nil {
 			return err
 		}
 		d.bundles = append(d.bundles, req.Version)
 		return nil
 	})
-	env.OnActivity(acts.SwapComponents, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.SwapRequest) (runtime.SwapReport, error) {
+	env.OnActivity(host.SwapComponents, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.SwapRequest) (runtime.SwapReport, error) {
 		if err := d.enter("SwapComponents"); err != nil {
 			return runtime.SwapReport{}, err
 		}
@@ -106,22 +106,22 @@ func stubDocker(env *testsuite.TestWorkflowEnvironment, acts *activities.Activit
 		}
 		return rep, nil
 	})
-	env.OnActivity(acts.Preflight, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.PreflightRequest) ([]runtime.PreflightCheck, error) {
+	env.OnActivity(host.Preflight, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.PreflightRequest) ([]runtime.PreflightCheck, error) {
 		if err := d.enter("Preflight"); err != nil {
 			return nil, err
 		}
 		return []runtime.PreflightCheck{{Command: "airflow version"}}, nil
 	})
-	env.OnActivity(acts.SnapshotMetadata, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.SnapshotRequest) (metadb.Snapshot, error) {
+	env.OnActivity(host.SnapshotMetadata, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.SnapshotRequest) (metadb.Snapshot, error) {
 		if err := d.enter("SnapshotMetadata"); err != nil || !d.snapshot {
 			return metadb.Snapshot{}, err
 		}
 		return metadb.Snapshot{Path: fmt.Sprintf("%s/r%d.dump", req.DeploymentID, req.Revision), Bytes: 1234, ServerVersion: "15.8"}, nil
 	})
-	env.OnActivity(acts.StopComponents, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.StopRequest) (runtime.StopReport, error) {
+	env.OnActivity(host.StopComponents, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.StopRequest) (runtime.StopReport, error) {
 		return runtime.StopReport{}, d.enter("StopComponents")
 	})
-	env.OnActivity(acts.RestoreMetadata, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.RestoreRequest) error {
+	env.OnActivity(host.RestoreMetadata, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.RestoreRequest) error {
 		if err := d.enter("RestoreMetadata"); err != nil {
 			return err
 		}
@@ -132,7 +132,7 @@ func stubDocker(env *testsuite.TestWorkflowEnvironment, acts *activities.Activit
 		d.drains = append(d.drains, in)
 		return "", nil
 	})
-	env.OnActivity(acts.Verify, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.VerifyRequest) error {
+	env.OnActivity(host.Verify, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.VerifyRequest) error {
 		return d.enter("Verify")
 	})
 }

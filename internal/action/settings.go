@@ -30,6 +30,9 @@ type DeploymentSettings struct {
 	// Env sets variables, UnsetEnv removes them (after Env).
 	Env      map[string]string `json:"env,omitempty"`
 	UnsetEnv []string          `json:"unsetEnv,omitempty"`
+	// Host is the Docker host the deployment runs on; it can change only
+	// until the first deploy has put containers there.
+	Host *string `json:"host,omitempty"`
 	// Components, when non-empty, replaces the set.
 	Components []domain.Component `json:"components,omitempty"`
 }
@@ -52,7 +55,7 @@ const (
 // NewDeployment is a deployment before its settings: image DAGs, the
 // Airflow component set.
 func NewDeployment(id string) domain.Deployment {
-	return domain.Deployment{ID: id, Components: domain.DefaultComponents(), DagSource: domain.DagSourceImage}
+	return domain.Deployment{ID: id, Components: domain.DefaultComponents(), DagSource: domain.DagSourceImage, Host: domain.DefaultHost}
 }
 
 // Apply writes the settings onto d and validates the result. Errors are
@@ -125,6 +128,20 @@ func (c DeploymentSettings) Apply(d *domain.Deployment) error {
 			seen[comp.Name] = true
 		}
 		d.Components = append([]domain.Component(nil), c.Components...)
+	}
+	if c.Host != nil && *c.Host != d.Host {
+		if err := domain.CheckHost(*c.Host); err != nil {
+			return err
+		}
+		// The containers, the bundle root and the snapshots of a deployed
+		// deployment are on its host: moving it would strand them.
+		if d.CurrentRevision > 0 {
+			return domain.Errorf(domain.InvalidInput, "--host: deployment %s runs on host %s already; moving a deployed deployment to another host is not supported", d.ID, d.Host)
+		}
+		d.Host = *c.Host
+	}
+	if d.Host == "" {
+		d.Host = domain.DefaultHost
 	}
 	if d.Name == "" {
 		d.Name = d.ID

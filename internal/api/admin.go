@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/store"
@@ -377,4 +378,20 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request, user string
 		return
 	}
 	writeJSON(w, http.StatusAccepted, started{WorkflowID: run.GetID(), RunID: run.GetRunID(), ProgressURL: progressURL(run.GetID(), run.GetRunID())})
+}
+
+// listHosts is `rewind host list` through the API: the Docker hosts
+// deployments name and whether a worker polls each host's queue. Which
+// machines run what is administration.
+func (s *Server) listHosts(w http.ResponseWriter, r *http.Request, user string) {
+	if err := s.requireAdmin(r.Context(), user, "list hosts"); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	hosts, err := app.Hosts(r.Context(), s.opts.Store, s.opts.Temporal, s.opts.Config.Namespace, s.opts.Config.TaskQueue)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, hosts)
 }

@@ -337,6 +337,10 @@ type PendingActivity struct {
 	Attempt     int32          `json:"attempt"`
 	LastFailure string         `json:"lastFailure,omitempty"`
 	Heartbeat   map[string]any `json:"heartbeat,omitempty"`
+	// TaskQueue is where it was scheduled; WaitingForHost names the host
+	// whose worker it waits for (scheduled on a host queue, not started).
+	TaskQueue      string `json:"taskQueue,omitempty"`
+	WaitingForHost string `json:"waitingForHost,omitempty"`
 }
 
 func (s *Server) progress(w http.ResponseWriter, r *http.Request, user string) {
@@ -403,7 +407,8 @@ func (s *Server) progressOf(ctx context.Context, user, workflowID, runID string)
 	}
 	for _, pa := range desc.GetPendingActivities() {
 		a := PendingActivity{Activity: pa.GetActivityType().GetName(), Attempt: pa.GetAttempt(),
-			State: strings.TrimPrefix(enumspb.PendingActivityState_name[int32(pa.GetState())], "PENDING_ACTIVITY_STATE_")}
+			State:     strings.TrimPrefix(enumspb.PendingActivityState_name[int32(pa.GetState())], "PENDING_ACTIVITY_STATE_"),
+			TaskQueue: pa.GetActivityOptions().GetTaskQueue().GetName(), WaitingForHost: app.WaitingForHost(pa, time.Now())}
 		if f := pa.GetLastFailure(); f != nil {
 			a.LastFailure = f.GetMessage()
 		}

@@ -97,6 +97,7 @@ var apiRoutes = []route{
 	{"POST", "/api/v1/deployments", false, (*Server).createDeployment},
 	{"GET", "/api/v1/deployments/{id}", false, (*Server).getDeployment},
 	{"PATCH", "/api/v1/deployments/{id}", false, (*Server).updateDeployment},
+	{"GET", "/api/v1/hosts", false, (*Server).listHosts},
 	{"POST", "/api/v1/deployments/{id}/apply", false, (*Server).applyConfig},
 	{"GET", "/api/v1/grants", false, (*Server).listGrants},
 	{"POST", "/api/v1/grants", false, (*Server).addGrant},

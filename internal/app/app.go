@@ -22,6 +22,7 @@ import (
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/eslog"
 	"github.com/rewindhq/rewind/internal/redact"
 	"github.com/rewindhq/rewind/internal/runtime"
@@ -54,11 +55,19 @@ func dial(cfg *config.Config, logger *slog.Logger, metrics client.MetricsHandler
 	return c, nil
 }
 
-// Register puts every workflow and activity of rewind on a worker (or a
-// replayer or test environment), under their public names.
-func Register(r worker.Registry, acts *activities.Activities) {
+// Register puts every workflow and activity of rewind on one worker (a
+// replayer or test environment), under their public names. A real worker
+// splits them over two queues (RegisterShared, RegisterHost).
+func Register(r worker.Registry, store *activities.StoreActivities, host *activities.HostActivities) {
+	RegisterShared(r, store)
+	r.RegisterActivity(host)
+}
+
+// RegisterShared registers what the shared task queue runs: the workflows
+// and the store activities.
+func RegisterShared(r worker.Registry, store *activities.StoreActivities) {
 	RegisterWorkflows(r)
-	r.RegisterActivity(acts)
+	r.RegisterActivity(store)
 }
 
 // RegisterWorkflows registers the workflows alone, for the replayer.
@@ -141,7 +150,8 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 
 // Running is a started worker and what it holds open.
 type Running struct {
-	worker  worker.Worker
+	worker  worker.Worker // the shared queue: workflows, store activities
+	host    worker.Worker // <queue>@<host>: this host's activities
 	client  client.Client
 	store   *store.Store
 	runtime *runtime.Runtime
@@ -233,6 +243,7 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		opts.Interceptors = append(opts.Interceptors, faults.Interceptor())
 	}
 	r.worker = worker.New(c, cfg.TaskQueue, opts)
+	r.host = worker.New(c, domain.HostQueue(cfg.TaskQueue, cfg.Host), opts)
 	bundles, err := BundleStore(cfg, rt)
 	if err != nil {
 		r.close()
@@ -243,13 +254,30 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		r.close()
 		return nil, err
 	}
-	Register(r.worker, &activities.Activities{Store: st, Config: cfg, Temporal: c, DataConverter: dc, Runtime: rt, Images: rt, Bundles: bundles,
-		Exporter: exporter, Fallback: fallback, Faults: faults})
+	storeActs := &activities.StoreActivities{Store: st, Config: cfg, Temporal: c, DataConverter: dc, Runtime: rt, Images: rt, Bundles: bundles,
+		Exporter: exporter, Fallback: fallback, Faults: faults}
+	hostActs := &activities.HostActivities{Store: st, Config: cfg, Runtime: rt, Bundles: bundles}
+	// Changes recorded before host queues (workflow.GetVersion
+	// "host-queues") schedule their host activities on the shared queue;
+	// they were all on the single host, so its workers keep serving them
+	// there too, and an upgrade does not strand a change in flight.
+	if cfg.Host == domain.DefaultHost {
+		Register(r.worker, storeActs, hostActs)
+	} else {
+		RegisterShared(r.worker, storeActs)
+	}
+	r.host.RegisterActivity(hostActs)
 	if err := r.worker.Start(); err != nil {
 		r.close()
 		return nil, err
 	}
-	logger.Info("worker started", "taskQueue", cfg.TaskQueue, "namespace", cfg.Namespace, "temporal", cfg.TemporalAddress, "database", st.Dialect(),
+	if err := r.host.Start(); err != nil {
+		r.host.Stop()
+		r.worker.Stop()
+		r.close()
+		return nil, err
+	}
+	logger.Info("worker started", "taskQueue", cfg.TaskQueue, "host", cfg.Host, "hostQueue", domain.HostQueue(cfg.TaskQueue, cfg.Host), "namespace", cfg.Namespace, "temporal", cfg.TemporalAddress, "database", st.Dialect(),
 		"temporalTLS", cfg.TemporalTLSOn(), "payloadEncryption", payloadEncryption(cfg))
 	return r, nil
 }

@@ -18,11 +18,11 @@ import (
 
 // deploymentFlags are the settings create and update share.
 type deploymentFlags struct {
-	name, description, dagSource, executor, cpu, memory, metadataDB string
-	dagDeploy, rollbackEnabled, autoRollback                        bool
-	workers, bakeFailures                                           int
-	bake, bakeInterval                                              time.Duration
-	env, unsetEnv, components                                       []string
+	name, description, dagSource, executor, cpu, memory, metadataDB, host string
+	dagDeploy, rollbackEnabled, autoRollback                              bool
+	workers, bakeFailures                                                 int
+	bake, bakeInterval                                                    time.Duration
+	env, unsetEnv, components                                             []string
 }
 
 func (f *deploymentFlags) bind(cmd *cobra.Command, create bool) {
@@ -41,6 +41,7 @@ func (f *deploymentFlags) bind(cmd *cobra.Command, create bool) {
 	fl.DurationVar(&f.bakeInterval, "bake-interval", time.Minute, "with --auto-rollback: how often the scheduler is probed")
 	fl.IntVar(&f.bakeFailures, "bake-failures", 2, "with --auto-rollback: failed probes in a row that roll back")
 	fl.StringVar(&f.metadataDB, "metadata-db", "", "the Airflow metadata database (PostgreSQL URL, as this worker reaches it), snapshotted before a metadata downgrade (default: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN of --env)")
+	fl.StringVar(&f.host, "host", "local", "the Docker host the deployment runs on: its Docker steps go to the worker started with REWIND_HOST=<host> (changes only before the first deploy)")
 	if create {
 		fl.StringVar(&f.dagSource, "dag-source", "image", "where DAGs come from: image, bundle, nfs or git-sync")
 		fl.StringArrayVar(&f.components, "component", nil, "component NAME=COMMAND (repeatable; default: the Airflow set)")
@@ -67,7 +68,7 @@ func (f *deploymentFlags) settings(cmd *cobra.Command) (action.DeploymentSetting
 		return nil
 	}
 	c.Name, c.Description, c.CPU, c.Memory = str("name", f.name), str("description", f.description), str("cpu", f.cpu), str("memory", f.memory)
-	c.Executor, c.MetadataDatabaseURL = str("executor", f.executor), str("metadata-db", f.metadataDB)
+	c.Executor, c.MetadataDatabaseURL, c.Host = str("executor", f.executor), str("metadata-db", f.metadataDB), str("host", f.host)
 	c.DagDeployEnabled, c.RollbackEnabled = boolean("dag-deploy", f.dagDeploy), boolean("rollback-enabled", f.rollbackEnabled)
 	if ch("dag-source") {
 		ds := domain.DagSource(f.dagSource)
@@ -125,7 +126,7 @@ func deploymentCmd(s *session) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(s.out, "created deployment %s (DAGs from %s, DAG deploys %s, rollbacks %s)\n", d.ID, d.DagSource, onOff(d.DagDeployEnabled), onOff(d.RollbackEnabled))
+			fmt.Fprintf(s.out, "created deployment %s on host %s (DAGs from %s, DAG deploys %s, rollbacks %s)\n", d.ID, d.Host, d.DagSource, onOff(d.DagDeployEnabled), onOff(d.RollbackEnabled))
 			return nil
 		},
 	}

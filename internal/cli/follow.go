@@ -97,8 +97,13 @@ func stepLines(p *workflows.Progress) []progressLine {
 }
 
 // activityLine is a pending activity: its attempt, the failure it retries
-// after, and the progress its heartbeat reports.
-func activityLine(name string, attempt int32, lastFailure string, hb *activities.Heartbeat) progressLine {
+// after, and the progress its heartbeat reports; or, when no worker of the
+// deployment's host has picked it up, that it waits for one.
+func activityLine(name string, attempt int32, lastFailure string, hb *activities.Heartbeat, waitingHost string) progressLine {
+	if waitingHost != "" {
+		return progressLine{"activity/" + name, fmt.Sprintf("%-20s waiting for a worker on host %s (attempt %d; start rewind-worker with REWIND_HOST=%s)",
+			name, waitingHost, attempt, waitingHost)}
+	}
 	line := fmt.Sprintf("%-20s attempt %d", name, attempt)
 	if lastFailure != "" && attempt > 1 {
 		line += ", retrying after: " + clipText(lastFailure, 160)
@@ -151,7 +156,8 @@ func (s *session) temporalProgress() (progressSource, error) {
 					hb = &d
 				}
 			}
-			snap.lines = append(snap.lines, activityLine(pa.GetActivityType().GetName(), pa.GetAttempt(), pa.GetLastFailure().GetMessage(), hb))
+			snap.lines = append(snap.lines, activityLine(pa.GetActivityType().GetName(), pa.GetAttempt(), pa.GetLastFailure().GetMessage(), hb,
+				app.WaitingForHost(pa, time.Now())))
 		}
 		return snap, nil
 	}, nil

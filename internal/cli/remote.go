@@ -14,6 +14,7 @@ import (
 
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/api"
+	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
@@ -148,6 +149,12 @@ func (r *remote) listDeployments() ([]domain.Deployment, error) {
 	var ds []domain.Deployment
 	err := r.call("GET", "/api/v1/deployments", nil, &ds)
 	return ds, err
+}
+
+func (r *remote) hosts() ([]app.Host, error) {
+	var hs []app.Host
+	err := r.call("GET", "/api/v1/hosts", nil, &hs)
+	return hs, err
 }
 
 func (r *remote) changeGrant(g domain.Grant, add bool) error {

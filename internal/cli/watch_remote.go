@@ -48,7 +48,7 @@ func (r *remote) progressSource() (progressSource, error) {
 			if raw, err := json.Marshal(pa.Heartbeat); err == nil && pa.Heartbeat != nil && json.Unmarshal(raw, &d) == nil {
 				hb = &d
 			}
-			snap.lines = append(snap.lines, activityLine(pa.Activity, int32(pa.Attempt), pa.LastFailure, hb))
+			snap.lines = append(snap.lines, activityLine(pa.Activity, int32(pa.Attempt), pa.LastFailure, hb, pa.WaitingForHost))
 		}
 		return snap, nil
 	}, nil

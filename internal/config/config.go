@@ -14,6 +14,7 @@ import (
 
 	"github.com/caarlos0/env/v10"
 
+	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/redact"
 )
 
@@ -23,6 +24,9 @@ type Config struct {
 	TemporalAddress string `env:"REWIND_TEMPORAL_ADDRESS" envDefault:"localhost:7233"`
 	Namespace       string `env:"REWIND_NAMESPACE" envDefault:"default"`
 	TaskQueue       string `env:"REWIND_TASK_QUEUE" envDefault:"rewind"`
+	// Host names the Docker host this worker drives: it polls the shared
+	// queue and <queue>@<host> for that host's activities (issue 13).
+	Host string `env:"REWIND_HOST" envDefault:"local"`
 
 	// Securing Temporal (docs/temporal-security.md, temporal.go): TLS, a
 	// client certificate for mTLS, an API key, and payload encryption.
@@ -182,6 +186,12 @@ func (c *Config) finish() error {
 	}
 	if c.TaskQueue == "" {
 		return &Error{"REWIND_TASK_QUEUE", c.TaskQueue, "must not be empty"}
+	}
+	if strings.Contains(c.TaskQueue, "@") {
+		return &Error{"REWIND_TASK_QUEUE", c.TaskQueue, "must not contain '@': it separates the queue from the host in host queues"}
+	}
+	if err := domain.CheckHost(c.Host); err != nil {
+		return &Error{"REWIND_HOST", c.Host, "must be a slug: lowercase letters, digits and '-', starting with a letter or digit, at most 63 characters"}
 	}
 	if c.RollbackWindowDays < 1 {
 		return &Error{"REWIND_ROLLBACK_WINDOW_DAYS", fmt.Sprint(c.RollbackWindowDays), "must be at least 1"}

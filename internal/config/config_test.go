@@ -13,6 +13,9 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if c.Host != "local" {
+		t.Fatalf("REWIND_HOST should default to local: %q", c.Host)
+	}
 	if c.TaskQueue != "rewind" || c.TemporalAddress != "localhost:7233" || c.Namespace != "default" {
 		t.Fatalf("temporal defaults: %+v", c)
 	}
@@ -44,6 +47,11 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		// shorter than the 90-day rollback window: cleanup would delete targets
 		"REWIND_CLEANUP_OLDER_THAN_DAYS ": "30",
 		"REWIND_REQUEST_SIGNING_KEY":      "too-short",
+		// a host name becomes part of a task queue name: slugs only
+		"REWIND_HOST":  "b@evil",
+		"REWIND_HOST ": "Host B",
+		// '@' separates the queue from the host in host queues
+		"REWIND_TASK_QUEUE": "rewind@b",
 	}
 	for key, value := range cases {
 		name := strings.TrimSpace(key) // a trailing space tells two cases of one variable apart

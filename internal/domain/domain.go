@@ -95,6 +95,10 @@ type Deployment struct {
 	// as the worker reaches it, so a Runtime downgrade can snapshot it first
 	// (R16). Empty: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN of Env, if any.
 	MetadataDatabaseURL string `json:"metadataDatabaseUrl,omitempty"`
+	// Host is the Docker host the deployment runs on: its host activities
+	// go to the task queue <queue>@<host>, which that host's worker polls
+	// (issue 13). DefaultHost for deployments made before hosts existed.
+	Host string `json:"host"`
 }
 
 // Redacted is the deployment as it may travel in workflow payloads and
@@ -214,6 +218,22 @@ var (
 	idPattern      = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	userPattern    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$`)
 )
+
+// DefaultHost is the host of a single-host installation, and of every
+// deployment created without --host.
+const DefaultHost = "local"
+
+// CheckHost refuses a host name that is not a slug: it becomes part of a
+// task queue name (<queue>@<host>), so '@', '/' and spaces must never reach it.
+func CheckHost(h string) error {
+	if !idPattern.MatchString(h) {
+		return Errorf(InvalidInput, "host %q is not a slug: lowercase letters, digits and '-', starting with a letter or digit, at most 63 characters", clip(h))
+	}
+	return nil
+}
+
+// HostQueue is the task queue of a host's activities.
+func HostQueue(queue, host string) string { return queue + "@" + host }
 
 // CheckDeploymentID refuses anything but the slug of SPEC §1, before an id
 // reaches a query, a path or a container name.

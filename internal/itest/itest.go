@@ -167,13 +167,21 @@ type WorkerProcess struct {
 // it has logged that it is ready.
 func StartWorkerProcess(t testing.TB, bin, faults string) *WorkerProcess {
 	t.Helper()
+	return StartWorkerProcessEnv(t, bin, faults)
+}
+
+// StartWorkerProcessEnv is StartWorkerProcess with variables of its own on
+// top of the test's environment (a host's DOCKER_HOST, REWIND_HOST and
+// data directory).
+func StartWorkerProcessEnv(t testing.TB, bin, faults string, env ...string) *WorkerProcess {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "worker.log")
 	log, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "REWIND_FAULTS="+faults, "REWIND_LOG_LEVEL=info")
+	cmd.Env = append(append(os.Environ(), "REWIND_FAULTS="+faults, "REWIND_LOG_LEVEL=info"), env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 )
 
 const deploymentColumns = `id, name, description, dag_source, dag_deploy_enabled, rollback_enabled,
-	env, resources, components, current_revision, created_at, updated_at, metadata_db, auto_rollback`
+	env, resources, components, current_revision, created_at, updated_at, metadata_db, auto_rollback, host`
 
 func micros(t time.Time) int64     { return t.UnixMicro() }
 func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
@@ -24,8 +24,8 @@ func (s *Store) CreateDeployment(ctx context.Context, d domain.Deployment) error
 	}
 	now := micros(time.Now())
 	r, err := s.db.ExecContext(ctx, `INSERT INTO deployments (`+deploymentColumns+`, last_revision)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,0,$10,$10,$11,$12,0) ON CONFLICT (id) DO NOTHING`,
-		d.ID, d.Name, d.Description, string(d.DagSource), d.DagDeployEnabled, d.RollbackEnabled, env, res, comps, now, d.MetadataDatabaseURL, autoRollback(d))
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,0,$10,$10,$11,$12,$13,0) ON CONFLICT (id) DO NOTHING`,
+		d.ID, d.Name, d.Description, string(d.DagSource), d.DagDeployEnabled, d.RollbackEnabled, env, res, comps, now, d.MetadataDatabaseURL, autoRollback(d), hostOf(d))
 	if err != nil {
 		return err
 	}
@@ -43,8 +43,8 @@ func (s *Store) UpdateDeploymentSettings(ctx context.Context, d domain.Deploymen
 		return err
 	}
 	r, err := s.db.ExecContext(ctx, `UPDATE deployments SET name=$2, description=$3, dag_source=$4,
-		dag_deploy_enabled=$5, rollback_enabled=$6, env=$7, resources=$8, components=$9, updated_at=$10, metadata_db=$11, auto_rollback=$12 WHERE id=$1`,
-		d.ID, d.Name, d.Description, string(d.DagSource), d.DagDeployEnabled, d.RollbackEnabled, env, res, comps, micros(time.Now()), d.MetadataDatabaseURL, autoRollback(d))
+		dag_deploy_enabled=$5, rollback_enabled=$6, env=$7, resources=$8, components=$9, updated_at=$10, metadata_db=$11, auto_rollback=$12, host=$13 WHERE id=$1`,
+		d.ID, d.Name, d.Description, string(d.DagSource), d.DagDeployEnabled, d.RollbackEnabled, env, res, comps, micros(time.Now()), d.MetadataDatabaseURL, autoRollback(d), hostOf(d))
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func scanDeployment(r scanner) (domain.Deployment, error) {
 		created, updated   int64
 	)
 	if err := r.Scan(&d.ID, &d.Name, &d.Description, &src, &d.DagDeployEnabled, &d.RollbackEnabled,
-		&env, &res, &cps, &d.CurrentRevision, &created, &updated, &d.MetadataDatabaseURL, &ar); err != nil {
+		&env, &res, &cps, &d.CurrentRevision, &created, &updated, &d.MetadataDatabaseURL, &ar, &d.Host); err != nil {
 		return d, err
 	}
 	if ar != "" {
@@ -128,6 +128,38 @@ func scanDeployment(r scanner) (domain.Deployment, error) {
 		return d, err
 	}
 	return d, json.Unmarshal([]byte(cps), &d.Components)
+}
+
+// hostOf is the deployment's host, the single local one when unsaid.
+func hostOf(d domain.Deployment) string {
+	if d.Host == "" {
+		return domain.DefaultHost
+	}
+	return d.Host
+}
+
+// HostCount is one Docker host named by deployments.
+type HostCount struct {
+	Host        string `json:"host"`
+	Deployments int    `json:"deployments"`
+}
+
+// Hosts lists the hosts deployments name, with how many each, in name order.
+func (s *Store) Hosts(ctx context.Context) ([]HostCount, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT host, COUNT(*) FROM deployments GROUP BY host ORDER BY host`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []HostCount
+	for rows.Next() {
+		var h HostCount
+		if err := rows.Scan(&h.Host, &h.Deployments); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
 }
 
 func autoRollback(d domain.Deployment) string {

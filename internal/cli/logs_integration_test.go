@@ -50,44 +50,46 @@ func TestRollbackEventsReachTheIndex(t *testing.T) {
 	t.Setenv("REWIND_ELASTICSEARCH_ADDRESSES", zinc)
 	t.Setenv("REWIND_ELASTICSEARCH_INDEX_PREFIX", prefix)
 	itest.StartWorker(t)
-	dep := itest.UniqueID("logs")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--as", "alice", "--wait")
-	res := rollbackJSON(t, dep, "--to", "1", "--description", "logs test")
-	n := waitExport(t, s, res.Revision.WorkflowID, res.Revision.RunID)
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("logs")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--wait")
+		res := m.rollbackJSON(dep, "--to", "1", "--description", "logs test")
+		n := waitExport(t, s, res.Revision.WorkflowID, res.Revision.RunID)
 
-	es, err := eslog.NewElasticsearch(eslog.ElasticsearchConfig{Addresses: []string{zinc}, IndexPrefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	es.Client().Info() // ZincSearch answers _refresh without the product header until asked this
-	var docs []eslog.Event
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
-		if docs = runEvents(t, es, prefix, res.Revision.RunID); len(docs) == n {
-			break
+		es, err := eslog.NewElasticsearch(eslog.ElasticsearchConfig{Addresses: []string{zinc}, IndexPrefix: prefix})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("want %d events in the index, found %d", n, len(docs))
+		es.Client().Info() // ZincSearch answers _refresh without the product header until asked this
+		var docs []eslog.Event
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			if docs = runEvents(t, es, prefix, res.Revision.RunID); len(docs) == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("want %d events in the index, found %d", n, len(docs))
+			}
 		}
-	}
-	steps := map[string]bool{}
-	for i, d := range docs {
-		if d.Seq != i+1 || d.Deployment != dep || d.Kind != eslog.KindRollback || d.WorkflowID != "change/"+dep || d.RequestedBy != "alice" {
-			t.Fatalf("document %d: %+v", i, d)
+		steps := map[string]bool{}
+		for i, d := range docs {
+			if d.Seq != i+1 || d.Deployment != dep || d.Kind != eslog.KindRollback || d.WorkflowID != "change/"+dep || d.RequestedBy != "alice" {
+				t.Fatalf("document %d: %+v", i, d)
+			}
+			steps[d.Step] = true
 		}
-		steps[d.Step] = true
-	}
-	for _, st := range res.Progress.Steps {
-		if !steps[st.Name] {
-			t.Errorf("step %q is not in the index", st.Name)
+		for _, st := range res.Progress.Steps {
+			if !steps[st.Name] {
+				t.Errorf("step %q is not in the index", st.Name)
+			}
 		}
-	}
-	if last := docs[n-1]; last.Message != "rollback finished" || last.Revision != 3 || last.RollbackOf != 1 || last.ImageDigest == "" {
-		t.Fatalf("last document: %+v", last)
-	}
+		if last := docs[n-1]; last.Message != "rollback finished" || last.Revision != 3 || last.RollbackOf != 1 || last.ImageDigest == "" {
+			t.Fatalf("last document: %+v", last)
+		}
+	})
 }
 
 // Elasticsearch failing (503, then 429) does not hold the rollback's result

@@ -99,32 +99,40 @@ func TestRegistryDownRetriesVisiblyThenSucceeds(t *testing.T) {
 			t.Fatalf("docker %v: %v\n%s", args, err, out)
 		}
 	}
-	registry("stop")
 
-	dep := itest.UniqueID("flaky")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", ref, "--as", "alice")
-	id := workflows.ChangeWorkflowID(dep)
-	waitAttempt(t, s, id, "PullImage", 2, false)
-	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), id, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pa := desc.GetPendingActivities()[0]
-	if pa.GetActivityType().GetName() != "PullImage" || pa.GetLastFailure() == nil || !strings.Contains(pa.GetLastFailure().GetMessage(), addr) {
-		t.Fatalf("the retry must show its last failure: %+v", pa)
-	}
-	registry("start")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := s.Client.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
-		t.Fatalf("the deploy must finish once the registry is back: %v", err)
-	}
-	if r := historyJSON(t, dep)[0]; r.Status != domain.StatusDeployed || !strings.HasPrefix(r.ImageDigest, "sha256:") {
-		t.Fatalf("revision: %+v", r)
-	}
+	// Long (the pull retries until the registry is back): remote only
+	// under make test-remote. Each half takes the image off the Engine and
+	// the registry down again, so its pull must wait for it.
+	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
+		if out, err := exec.Command("docker", "rmi", ref).CombinedOutput(); err != nil && !strings.Contains(string(out), "No such image") {
+			t.Fatalf("docker rmi %s: %v\n%s", ref, err, out)
+		}
+		registry("stop")
+		dep := itest.UniqueID("flaky")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", ref)
+		id := workflows.ChangeWorkflowID(dep)
+		waitAttempt(t, s, id, "PullImage", 2, false)
+		desc, err := s.Client.DescribeWorkflowExecution(context.Background(), id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pa := desc.GetPendingActivities()[0]
+		if pa.GetActivityType().GetName() != "PullImage" || pa.GetLastFailure() == nil || !strings.Contains(pa.GetLastFailure().GetMessage(), addr) {
+			t.Fatalf("the retry must show its last failure: %+v", pa)
+		}
+		registry("start")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := s.Client.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
+			t.Fatalf("the deploy must finish once the registry is back: %v", err)
+		}
+		if r := m.historyJSON(dep)[0]; r.Status != domain.StatusDeployed || !strings.HasPrefix(r.ImageDigest, "sha256:") {
+			t.Fatalf("revision: %+v", r)
+		}
+	})
 }
 
 // A DAG-only deploy swaps `current` under running containers: they see the

@@ -86,33 +86,37 @@ func TestStalledPullIsRetried(t *testing.T) {
 // heartbeats, and validation runs once.
 func TestLargeBundleValidates(t *testing.T) {
 	s := startStack(t)
-	dep := itest.UniqueID("big")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--dag-source", "bundle", "--dag-deploy", "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	dir := t.TempDir()
-	blob := make([]byte, 200<<20) // random: it does not compress
-	rand.Read(blob)
-	os.WriteFile(filepath.Join(dir, "model.bin"), blob, 0o644)
-	os.WriteFile(filepath.Join(dir, "etl.py"), []byte("# a DAG next to a large model file\n"), 0o644)
-	blob = nil
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--dags", dir, "--as", "alice", "--wait")
-	rev := historyJSON(t, dep)[0]
-	if rev.Status != domain.StatusDeployed {
-		t.Fatalf("revision: %+v", rev)
-	}
-	it := s.Client.GetWorkflowHistory(context.Background(), rev.WorkflowID, rev.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	scheduled := map[int64]string{}
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
+	// Long (a 200 MB bundle packed, stored and validated): remote only
+	// under make test-remote.
+	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("big")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--dag-source", "bundle", "--dag-deploy", "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		dir := t.TempDir()
+		blob := make([]byte, 200<<20) // random: it does not compress
+		rand.Read(blob)
+		os.WriteFile(filepath.Join(dir, "model.bin"), blob, 0o644)
+		os.WriteFile(filepath.Join(dir, "etl.py"), []byte("# a DAG next to a large model file\n"), 0o644)
+		blob = nil
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--dags", dir, "--wait")
+		rev := m.historyJSON(dep)[0]
+		if rev.Status != domain.StatusDeployed {
+			t.Fatalf("revision: %+v", rev)
 		}
-		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
-			scheduled[e.GetEventId()] = a.GetActivityType().GetName()
+		it := s.Client.GetWorkflowHistory(context.Background(), rev.WorkflowID, rev.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		scheduled := map[int64]string{}
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
+				scheduled[e.GetEventId()] = a.GetActivityType().GetName()
+			}
+			if a := e.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == "ValidateDeploy" && a.GetAttempt() != 1 {
+				t.Fatalf("validation ran %d times: an attempt timed out (%v)", a.GetAttempt(), a.GetLastFailure())
+			}
 		}
-		if a := e.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == "ValidateDeploy" && a.GetAttempt() != 1 {
-			t.Fatalf("validation ran %d times: an attempt timed out (%v)", a.GetAttempt(), a.GetLastFailure())
-		}
-	}
+	})
 }

@@ -23,41 +23,45 @@ import (
 func TestRollbackToAnImageThatNoLongerStartsIsRefusedByThePreflight(t *testing.T) {
 	startStack(t)
 	cfg := itest.Config(t)
-	dep := itest.UniqueID("pre")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--env", "REWIND_TEST_TASK_SECONDS=30", "--env", "DB_PASSWORD=s3cret-pw-42",
-		"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	seedDeployed(t, itest.Store(t, cfg), dep, "8.0.0-broken", "8.0.0", "2.9.3")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
-	before := containerIDs(t, dep)
-	events := itest.RecordEvents(t, dep)
+	// Long (a downgrade, health checks that time out, a killed worker or a
+	// drain deadline): remote only under make test-remote.
+	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("pre")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--rollback-enabled", "--env", "REWIND_TEST_TASK_SECONDS=30", "--env", "DB_PASSWORD=s3cret-pw-42",
+			"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		seedDeployed(t, itest.Store(t, cfg), dep, "8.0.0-broken", "8.0.0", "2.9.3")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
+		before := containerIDs(t, dep)
+		events := itest.RecordEvents(t, dep)
 
-	r := rewind("rollback", dep, "--to", "1", "--description", "9.1.0 broke the ETL", "--yes", "--wait", "--as", "alice")
-	if r.code != ExitRefused || !strings.Contains(r.stderr, "PreflightFailed") || !strings.Contains(r.stderr, "ModuleNotFoundError") {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	// The image printed its settings; the password it printed is masked.
-	if strings.Contains(r.stderr, "s3cret-pw-42") || !strings.Contains(r.stderr, "DB_PASSWORD=xxxxx") {
-		t.Fatalf("the output a failed start check passes on must mask the deployment's secrets: %s", r.stderr)
-	}
-	if after := containerIDs(t, dep); !sameRunning(before, after, dep, "scheduler", "worker") {
-		t.Fatalf("the preflight must touch no container: %v → %v", before, after)
-	}
-	evs := events()
-	if n := itest.CountEvents(evs, "create", "oneoff-db-downgrade") + itest.CountEvents(evs, "die", dep+"-scheduler") + itest.CountEvents(evs, "kill", dep+"-worker"); n != 0 {
-		t.Fatalf("nothing may stop and no metadata step may run: %d events %+v", n, evs)
-	}
-	if itest.CountEvents(evs, "start", "oneoff-preflight") == 0 {
-		t.Fatalf("the preflight ran no container: %+v", evs)
-	}
-	top := historyJSON(t, dep)[0]
-	if top.Number != 3 || top.Status != domain.StatusFailed || !strings.Contains(top.FailureReason, "PreflightFailed") || strings.Contains(top.FailureReason, "s3cret-pw-42") {
-		t.Fatalf("the attempt is in history as FAILED with why: %+v", top)
-	}
-	if d := deploymentJSON(t, dep); d.CurrentRevision != 2 {
-		t.Fatalf("current revision moved: %d", d.CurrentRevision)
-	}
+		r := m.as("alice", "rollback", dep, "--to", "1", "--description", "9.1.0 broke the ETL", "--yes", "--wait")
+		if r.code != ExitRefused || !strings.Contains(r.stderr, "PreflightFailed") || !strings.Contains(r.stderr, "ModuleNotFoundError") {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		// The image printed its settings; the password it printed is masked.
+		if strings.Contains(r.stderr, "s3cret-pw-42") || !strings.Contains(r.stderr, "DB_PASSWORD=xxxxx") {
+			t.Fatalf("the output a failed start check passes on must mask the deployment's secrets: %s", r.stderr)
+		}
+		if after := containerIDs(t, dep); !sameRunning(before, after, dep, "scheduler", "worker") {
+			t.Fatalf("the preflight must touch no container: %v → %v", before, after)
+		}
+		evs := events()
+		if n := itest.CountEvents(evs, "create", "oneoff-db-downgrade") + itest.CountEvents(evs, "die", dep+"-scheduler") + itest.CountEvents(evs, "kill", dep+"-worker"); n != 0 {
+			t.Fatalf("nothing may stop and no metadata step may run: %d events %+v", n, evs)
+		}
+		if itest.CountEvents(evs, "start", "oneoff-preflight") == 0 {
+			t.Fatalf("the preflight ran no container: %+v", evs)
+		}
+		top := m.historyJSON(dep)[0]
+		if top.Number != 3 || top.Status != domain.StatusFailed || !strings.Contains(top.FailureReason, "PreflightFailed") || strings.Contains(top.FailureReason, "s3cret-pw-42") {
+			t.Fatalf("the attempt is in history as FAILED with why: %+v", top)
+		}
+		if d := m.deploymentJSON(dep); d.CurrentRevision != 2 {
+			t.Fatalf("current revision moved: %d", d.CurrentRevision)
+		}
+	})
 }
 
 // R16: a downgrade whose older image passes the preflight but then fails

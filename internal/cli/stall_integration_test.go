@@ -41,44 +41,50 @@ func TestStalledPullIsRetried(t *testing.T) {
 			t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
 		}
 	}
-	proxy := itest.StartStallProxy(t, reg)
-	ref := proxy.Addr() + "/" + repo + ":v1"
-	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", ref).Run() })
+	// Long (a stalled pull): remote only under make test-remote. Each
+	// half has its own proxy (a released one never stalls again) and so its
+	// own image name, removed when the half ends, so each pull downloads
+	// the layer again.
+	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
+		proxy := itest.StartStallProxy(t, reg)
+		ref := proxy.Addr() + "/" + repo + ":v1"
+		t.Cleanup(func() { exec.Command("docker", "rmi", "-f", ref).Run() })
 
-	dep := itest.UniqueID("stall")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	proxy.StallAfter(2 << 20) // the manifests pass; the layer freezes after 2 MB
-	mustRewind(t, "deploy", dep, "--image", ref, "--as", "alice")
-	id := workflows.ChangeWorkflowID(dep)
+		dep := itest.UniqueID("stall")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		proxy.StallAfter(2 << 20) // the manifests pass; the layer freezes after 2 MB
+		m.mustAs("alice", "deploy", dep, "--image", ref)
+		id := workflows.ChangeWorkflowID(dep)
 
-	stalled := ""
-	for deadline := time.Now().Add(2 * time.Minute); stalled == ""; time.Sleep(200 * time.Millisecond) {
-		desc, err := s.Client.DescribeWorkflowExecution(context.Background(), id, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, pa := range desc.GetPendingActivities() {
-			if pa.GetActivityType().GetName() == "PullImage" && pa.GetLastFailure() != nil {
-				stalled = pa.GetLastFailure().GetMessage()
+		stalled := ""
+		for deadline := time.Now().Add(2 * time.Minute); stalled == ""; time.Sleep(200 * time.Millisecond) {
+			desc, err := s.Client.DescribeWorkflowExecution(context.Background(), id, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, pa := range desc.GetPendingActivities() {
+				if pa.GetActivityType().GetName() == "PullImage" && pa.GetLastFailure() != nil {
+					stalled = pa.GetLastFailure().GetMessage()
+				}
+			}
+			if desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				t.Fatalf("the deploy ended while the registry held its connection: %v", desc.GetWorkflowExecutionInfo().GetStatus())
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the stalled pull never failed its attempt")
 			}
 		}
-		if desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			t.Fatalf("the deploy ended while the registry held its connection: %v", desc.GetWorkflowExecutionInfo().GetStatus())
+		if !proxy.Stalled() || !strings.Contains(stalled, "stalled: no progress for 3s") {
+			t.Fatalf("the attempt must fail as stalled while the registry holds it: %q (proxy stalled: %v)", stalled, proxy.Stalled())
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the stalled pull never failed its attempt")
+		proxy.Release()
+		rev := m.waitRevision(dep, 1, 2*time.Minute)
+		if rev.Status != domain.StatusDeployed || rev.ImageRef != ref {
+			t.Fatalf("once the registry sends again the deploy must finish: %+v", rev)
 		}
-	}
-	if !proxy.Stalled() || !strings.Contains(stalled, "stalled: no progress for 3s") {
-		t.Fatalf("the attempt must fail as stalled while the registry holds it: %q (proxy stalled: %v)", stalled, proxy.Stalled())
-	}
-	proxy.Release()
-	rev := waitRevision(t, dep, 1, 2*time.Minute)
-	if rev.Status != domain.StatusDeployed || rev.ImageRef != ref {
-		t.Fatalf("once the registry sends again the deploy must finish: %+v", rev)
-	}
+	})
 }
 
 // A 200 MB DAG bundle is checked in validation (its whole tarball read

@@ -236,37 +236,45 @@ func TestPrivateRegistryDeployAndRollback(t *testing.T) {
 	p := startPrivateStack(t)
 	h := testregistry.NewHelper(t, p.reg)
 	t.Setenv("PATH", h.Dir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	var deps []string
-	for _, source := range []string{"auths", "credHelpers"} {
-		t.Run(source, func(t *testing.T) {
-			if source == "credHelpers" {
-				// The file is read at every registry call: no restart.
-				p.reg.WriteHelperConfig(t, p.config, false)
-			}
-			asked := len(h.Calls())
-			dep := createPrivate(t, &cliMode{t: t}, "priv") // store-direct: not yet run through the modes
-			deps = append(deps, dep)
-			mustRewind(t, "deploy", dep, "--image", p.repo+":9.1.0", "--as", "alice", "--wait")
-			mustRewind(t, "deploy", dep, "--image", p.repo+":8.0.0", "--as", "alice", "--wait")
-			p.forget(t, "9.1.0")
-			mustRewind(t, "rollback", dep, "--to", "1", "--description", "back to 9.1.0", "--yes", "--wait", "--as", "alice")
+	// Long (two credential sources, three changes each): remote only
+	// under make test-remote.
+	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
+		var deps []string
+		for _, source := range []string{"auths", "credHelpers"} {
+			t.Run(source, func(t *testing.T) {
+				m := m.in(t) // failures belong to this subtest
+				// The file is read at every registry call: no restart. Each
+				// source writes its own, the other half's left behind.
+				if source == "credHelpers" {
+					p.reg.WriteHelperConfig(t, p.config, false)
+				} else {
+					p.reg.WriteAuths(t, p.config, p.reg.Password)
+				}
+				asked := len(h.Calls())
+				dep := createPrivate(t, m, "priv")
+				deps = append(deps, dep)
+				m.mustAs("alice", "deploy", dep, "--image", p.repo+":9.1.0", "--wait")
+				m.mustAs("alice", "deploy", dep, "--image", p.repo+":8.0.0", "--wait")
+				p.forget(t, "9.1.0")
+				m.mustAs("alice", "rollback", dep, "--to", "1", "--description", "back to 9.1.0", "--yes", "--wait")
 
-			revs := historyJSON(t, dep)
-			if len(revs) != 3 || revs[0].Status != domain.StatusDeployed || revs[0].RollbackOf != 1 || revs[0].ImageDigest != p.digests["9.1.0"] ||
-				revs[1].ImageDigest != p.digests["8.0.0"] || revs[2].ImageDigest != p.digests["9.1.0"] {
-				t.Fatalf("history: %+v", revs)
-			}
-			if st := status(t, "rewind-"+dep+"-scheduler"); st["runtime"] != "9.1.0" {
-				t.Fatalf("the scheduler must run 9.1.0 again: %v", st)
-			}
-			// Two tag pulls, the rollback's check and its pull by digest.
-			calls := len(h.Calls()) - asked
-			if source == "credHelpers" && calls < 4 || source == "auths" && calls != 0 {
-				t.Fatalf("%s: the helper was asked %d times: %q", source, calls, h.Calls())
-			}
-		})
-	}
-	p.noSecrets(t, deps, p.reg.Password)
+				revs := m.historyJSON(dep)
+				if len(revs) != 3 || revs[0].Status != domain.StatusDeployed || revs[0].RollbackOf != 1 || revs[0].ImageDigest != p.digests["9.1.0"] ||
+					revs[1].ImageDigest != p.digests["8.0.0"] || revs[2].ImageDigest != p.digests["9.1.0"] {
+					t.Fatalf("history: %+v", revs)
+				}
+				if st := status(t, "rewind-"+dep+"-scheduler"); st["runtime"] != "9.1.0" {
+					t.Fatalf("the scheduler must run 9.1.0 again: %v", st)
+				}
+				// Two tag pulls, the rollback's check and its pull by digest.
+				calls := len(h.Calls()) - asked
+				if source == "credHelpers" && calls < 4 || source == "auths" && calls != 0 {
+					t.Fatalf("%s: the helper was asked %d times: %q", source, calls, h.Calls())
+				}
+			})
+		}
+		p.noSecrets(t, deps, p.reg.Password)
+	})
 }
 
 // A wrong password changes nothing: a rollback whose target is only in the

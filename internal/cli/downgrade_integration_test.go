@@ -156,49 +156,53 @@ func TestFailedDowngradeRestoresTheMetadataSnapshot(t *testing.T) {
 func TestWorkerKilledDuringTheMetadataDowngradeConverges(t *testing.T) {
 	s := startServer(t)
 	bin := itest.BuildWorker(t, "../..")
-	dep := itest.UniqueID("dgk")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--env", "REWIND_TEST_TASK_SECONDS=1", "--env", "REWIND_TEST_DOWNGRADE_SECONDS=10",
-		"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	w := itest.StartWorkerProcess(t, bin, "")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--as", "alice", "--wait")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
-	events := itest.RecordEvents(t, dep)
-	mustRewind(t, "rollback", dep, "--to", "1", "--description", "back to 8.0.0", "--yes", "--as", "alice")
-	oneOff := "rewind-" + dep + "-oneoff-db-downgrade"
-	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if st, _ := stateOf(oneOff); st == "running" {
-			break
+	// Long (a downgrade, health checks that time out, a killed worker or a
+	// drain deadline): remote only under make test-remote.
+	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("dgk")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--rollback-enabled", "--env", "REWIND_TEST_TASK_SECONDS=1", "--env", "REWIND_TEST_DOWNGRADE_SECONDS=10",
+			"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		w := itest.StartWorkerProcess(t, bin, "")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--wait")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
+		events := itest.RecordEvents(t, dep)
+		m.mustAs("alice", "rollback", dep, "--to", "1", "--description", "back to 8.0.0", "--yes")
+		oneOff := "rewind-" + dep + "-oneoff-db-downgrade"
+		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if st, _ := stateOf(oneOff); st == "running" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the metadata downgrade never started")
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the metadata downgrade never started")
+		w.Kill()
+		time.Sleep(2 * time.Second)
+		if st, _ := stateOf(oneOff); st != "running" {
+			t.Fatalf("the migration must outlive the worker that started it: %s", st)
 		}
-	}
-	w.Kill()
-	time.Sleep(2 * time.Second)
-	if st, _ := stateOf(oneOff); st != "running" {
-		t.Fatalf("the migration must outlive the worker that started it: %s", st)
-	}
-	itest.StartWorkerProcess(t, bin, "")
-	top := waitRevision(t, dep, 3, 3*time.Minute)
-	if top.Status != domain.StatusDeployed || top.RollbackOf != 1 {
-		t.Fatalf("the rollback must converge: %+v", top)
-	}
-	evs := events()
-	if c, st := itest.CountEvents(evs, "create", "oneoff-db-downgrade"), itest.CountEvents(evs, "start", "oneoff-db-downgrade"); c != 1 || st != 1 {
-		t.Fatalf("the metadata downgrade must run exactly once: %d creates, %d starts", c, st)
-	}
-	if n := itest.CountEvents(evs, "kill", "oneoff-db-downgrade"); n != 0 {
-		t.Fatalf("the migration was signalled %d times", n)
-	}
-	if st := status(t, "rewind-"+dep+"-scheduler"); st["runtime"] != "8.0.0" {
-		t.Fatalf("after the rollback: %v", st)
-	}
-	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), workflows.ChangeWorkflowID(dep), "")
-	if err != nil || desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-		t.Fatalf("change workflow: %v %v", desc.GetWorkflowExecutionInfo().GetStatus(), err)
-	}
+		itest.StartWorkerProcess(t, bin, "")
+		top := m.waitRevision(dep, 3, 3*time.Minute)
+		if top.Status != domain.StatusDeployed || top.RollbackOf != 1 {
+			t.Fatalf("the rollback must converge: %+v", top)
+		}
+		evs := events()
+		if c, st := itest.CountEvents(evs, "create", "oneoff-db-downgrade"), itest.CountEvents(evs, "start", "oneoff-db-downgrade"); c != 1 || st != 1 {
+			t.Fatalf("the metadata downgrade must run exactly once: %d creates, %d starts", c, st)
+		}
+		if n := itest.CountEvents(evs, "kill", "oneoff-db-downgrade"); n != 0 {
+			t.Fatalf("the migration was signalled %d times", n)
+		}
+		if st := status(t, "rewind-"+dep+"-scheduler"); st["runtime"] != "8.0.0" {
+			t.Fatalf("after the rollback: %v", st)
+		}
+		desc, err := s.Client.DescribeWorkflowExecution(context.Background(), workflows.ChangeWorkflowID(dep), "")
+		if err != nil || desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+			t.Fatalf("change workflow: %v %v", desc.GetWorkflowExecutionInfo().GetStatus(), err)
+		}
+	})
 }
 
 // R11: a draining worker that ignores SIGTERM is killed at its deadline,

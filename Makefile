@@ -26,10 +26,14 @@ test: build $(TEMPORAL)
 	scripts/test.sh $(GO_PACKAGES)
 
 # The CLI integration tests through a real `rewind serve` with tokens (the
-# remote CLI, issue 14), the long ones included: `make test` runs the short
-# ones in both modes and the long ones store-direct only.
+# remote CLI, issue 14), the remote half only (REWIND_TEST_REMOTE=only), the
+# long ones included: `make test` already runs the short ones in both modes
+# and the long ones store-direct. The -run list is every internal/cli test
+# that calls eachMode or eachHeavyMode, read from the source by
+# scripts/mode-tests.sh, so a new mode test is never forgotten and tests
+# without the helpers (which would only run store-direct again) stay out.
 test-remote: build $(TEMPORAL)
-	REWIND_TEST_REMOTE=only scripts/test.sh -timeout 60m -run 'TestDeployTwiceThroughTheDevServerAndReadHistoryBack|TestRollbackThroughTheDevServerDockerAndRegistry' ./internal/cli
+	REWIND_TEST_REMOTE=only scripts/test.sh -timeout 90m -run "$$(scripts/mode-tests.sh)" ./internal/cli
 
 # Fast feedback: tests that need no server.
 test-unit:

@@ -108,6 +108,13 @@ var apiRoutes = []route{
 	{"GET", "/api/v1/webhooks", false, (*Server).listWebhooks},
 	{"POST", "/api/v1/webhooks", false, (*Server).addWebhook},
 	{"DELETE", "/api/v1/webhooks/{webhookId}", false, (*Server).removeWebhook},
+	{"POST", "/api/v1/notify/test", false, (*Server).notifyTest},
+	// The retention cleanup (cleanup.go), administration too.
+	{"GET", "/api/v1/cleanup", false, (*Server).cleanupStatus},
+	{"POST", "/api/v1/cleanup/runs", false, (*Server).cleanupNow},
+	{"GET", "/api/v1/cleanup/runs/{workflowId}", false, (*Server).cleanupRun},
+	{"POST", "/api/v1/cleanup/reset-schedule", false, (*Server).cleanupResetSchedule},
+	{"POST", "/api/v1/cleanup/release", false, (*Server).cleanupRelease},
 }
 
 // New builds a Server; it starts nothing.

@@ -48,6 +48,15 @@ type backend interface {
 	addWebhook(deploymentID, url, secret string, events []string) (store.Webhook, error)
 	webhooks() ([]store.Webhook, error)
 	removeWebhook(id string) error
+	// notifyTest sends a sample notification through the worker and
+	// waits for its delivery.
+	notifyTest(deploymentID string) (action.NotifyTested, error)
+	// The retention cleanup (`rewind cleanup`): administration.
+	cleanupNow() (action.CleanupStarted, error)
+	cleanupWait(workflowID string) (workflows.CleanupResult, error)
+	cleanupStatus() ([]action.StatusRow, error)
+	resetSchedule() (action.ScheduleReset, error)
+	releaseGarbage() (int, error)
 	// requester is who the changes this backend starts are recorded as.
 	requester() string
 }
@@ -97,17 +106,4 @@ func (s *session) backend() (backend, error) {
 	}
 	s.be = r
 	return r, nil
-}
-
-// storeOnly refuses a command that has no API route yet when the CLI is
-// remote, naming the way to run it.
-func (s *session) storeOnly(what string) error {
-	creds, err := loadCredentials()
-	if err != nil {
-		return err
-	}
-	if creds.URL != "" {
-		return domain.Errorf(domain.InvalidInput, "%s is administration and not available through rewind serve (%s): run it store-direct, without REWIND_API_URL, where REWIND_DATABASE_URL reaches the store", what, creds.URL)
-	}
-	return nil
 }

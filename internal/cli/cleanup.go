@@ -2,12 +2,10 @@ package cli
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 
-	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -21,50 +19,45 @@ func cleanupCmd(s *session) *cobra.Command {
 			if n := count(now, status, reset, release); n != 1 {
 				return usageError{fmt.Errorf("give one of --now, --status, --reset-schedule or --release")}
 			}
-			if release {
-				return s.releaseGarbage()
-			}
-			tc, err := s.temporal()
+			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			if reset {
-				return s.resetSchedule(tc)
-			}
-			h := tc.ScheduleClient().GetHandle(s.ctx, workflows.CleanupScheduleID)
-			desc, err := h.Describe(s.ctx)
-			if err != nil {
-				return domain.Errorf(domain.NotFound, "schedule %s not found: start a worker, which creates it (%v)", workflows.CleanupScheduleID, err)
-			}
-			if status {
-				return printCleanupStatus(s, tc, desc)
-			}
-			before := len(desc.Info.RecentActions)
-			if err := h.Trigger(s.ctx, client.ScheduleTriggerOptions{}); err != nil {
-				return err
-			}
-			var run *client.ScheduleWorkflowExecution
-			for deadline := time.Now().Add(30 * time.Second); run == nil; time.Sleep(200 * time.Millisecond) {
-				d, err := h.Describe(s.ctx)
+			switch {
+			case release:
+				n, err := be.releaseGarbage()
 				if err != nil {
 					return err
 				}
-				if n := len(d.Info.RecentActions); n > before || (n == 10 && d.Info.RecentActions[n-1].ActualTime.After(time.Now().Add(-time.Minute))) {
-					run = d.Info.RecentActions[n-1].StartWorkflowResult
+				fmt.Fprintf(s.out, "released %d artifacts: the next cleanup tries to remove them again\n", n)
+				return nil
+			case reset:
+				res, err := be.resetSchedule()
+				if err != nil {
+					return err
 				}
-				if time.Now().After(deadline) {
-					return fmt.Errorf("the schedule did not start a cleanup within 30s")
+				fmt.Fprintf(s.out, "schedule rewritten from this configuration: %q, %s\n", res.Cron, map[bool]string{true: "active", false: "paused (REWIND_CLEANUP_ENABLED=false)"}[res.Enabled])
+				return nil
+			case status:
+				rows, err := be.cleanupStatus()
+				if err != nil {
+					return err
 				}
+				return printCleanupStatus(s, rows)
 			}
-			if desc.Schedule.State.Paused {
-				fmt.Fprintf(s.out, "note: the schedule is paused (%s)\n", desc.Schedule.State.Note)
+			run, err := be.cleanupNow()
+			if err != nil {
+				return err
+			}
+			if run.Paused {
+				fmt.Fprintf(s.out, "note: the schedule is paused (%s)\n", run.Note)
 			}
 			if !wait {
 				fmt.Fprintf(s.out, "cleanup started: workflow %s; see `rewind cleanup --status`\n", run.WorkflowID)
 				return nil
 			}
-			var res workflows.CleanupResult
-			if err := tc.GetWorkflow(s.ctx, run.WorkflowID, "").Get(s.ctx, &res); err != nil {
+			res, err := be.cleanupWait(run.WorkflowID)
+			if err != nil {
 				return err
 			}
 			if s.output == "json" {
@@ -82,62 +75,29 @@ func cleanupCmd(s *session) *cobra.Command {
 	return cmd
 }
 
-func cleanupSummary(r workflows.CleanupResult) string {
-	if !r.Enabled {
-		return "cleanup is switched off (REWIND_CLEANUP_ENABLED=false): nothing deleted"
-	}
-	out := fmt.Sprintf("removed %d revisions older than %s, %d DAG bundle directories, %d bundle objects, %d images, %d metadata snapshots (%.1f MB freed) in %d deployments",
-		r.Revisions, stamp(r.Cutoff), r.BundleDirs, r.BundleObjects, r.Images, r.Snapshots, float64(r.BytesFreed)/(1<<20), r.Deployments)
-	if r.Failed > 0 {
-		out += fmt.Sprintf("; %d artifacts could not be removed (%d set aside: see `rewind cleanup --status`)", r.Failed, r.SetAside)
-	}
-	return out
-}
+func cleanupSummary(r workflows.CleanupResult) string { return action.CleanupSummary(r) }
 
-func printCleanupStatus(s *session, tc client.Client, d *client.ScheduleDescription) error {
-	state := "active"
-	if d.Schedule.State.Paused {
-		state = "paused"
-	}
-	rows := [][]string{{"schedule", workflows.CleanupScheduleID}, {"state", state}, {"note", d.Schedule.State.Note}}
-	for i, t := range d.Info.NextActionTimes {
-		if i == 3 || d.Schedule.State.Paused {
-			break
-		}
-		rows = append(rows, []string{"next run", stamp(t)})
-	}
-	if n := len(d.Info.RecentActions); n > 0 && d.Info.RecentActions[n-1].StartWorkflowResult != nil {
-		last := d.Info.RecentActions[n-1]
-		rows = append(rows, []string{"last run", stamp(last.ActualTime) + " " + last.StartWorkflowResult.WorkflowID})
-		run := tc.GetWorkflow(s.ctx, last.StartWorkflowResult.WorkflowID, "")
-		desc, err := tc.DescribeWorkflowExecution(s.ctx, run.GetID(), "")
-		switch {
-		case err != nil:
-			rows = append(rows, []string{"last result", err.Error()})
-		case desc.GetWorkflowExecutionInfo().GetCloseTime() == nil:
-			rows = append(rows, []string{"last result", "running"})
-		default:
-			var res workflows.CleanupResult
-			if err := run.Get(s.ctx, &res); err != nil {
-				rows = append(rows, []string{"last result", "failed: " + err.Error()})
-			} else {
-				rows = append(rows, []string{"last result", cleanupSummary(res)})
-			}
-		}
-	} else {
-		rows = append(rows, []string{"last run", "never"})
-	}
-	aside, err := s.setAsideRows()
-	if err != nil {
-		return err
-	}
-	rows = append(rows, aside...)
+func printCleanupStatus(s *session, rows []action.StatusRow) error {
 	if s.output == "json" {
 		m := map[string]string{}
 		for _, r := range rows {
-			m[r[0]] = r[1]
+			m[r.Field] = r.Value
 		}
 		return s.json(m)
 	}
-	return table(s.out, []string{"FIELD", "VALUE"}, rows)
+	t := make([][]string, len(rows))
+	for i, r := range rows {
+		t[i] = []string{r.Field, r.Value}
+	}
+	return table(s.out, []string{"FIELD", "VALUE"}, t)
+}
+
+func count(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }

@@ -80,16 +80,41 @@ func TestCleanupScheduleIsCreatedOnceAndPausedWhenOff(t *testing.T) {
 	if d, _ := h.Describe(ctx); len(d.Info.NextActionTimes) == 0 || d.Info.NextActionTimes[0].UTC().Hour() != 4 {
 		t.Fatalf("a worker start overwrote the operator's schedule: %+v", d.Info.NextActionTimes)
 	}
+	// The CLI parts, in both modes. rewind serve reads its configuration
+	// when it starts, so the switch is off before the remote half starts
+	// it. Each half first moves and resumes the schedule as an operator
+	// would, so its own reset is what pauses it again.
 	t.Setenv("REWIND_CLEANUP_ENABLED", "false")
-	if out := mustRewind(t, "cleanup", "--reset-schedule"); !strings.Contains(out, "paused") {
-		t.Fatalf("reset: %s", out)
-	}
-	if d, _ := h.Describe(ctx); !d.Schedule.State.Paused || !strings.Contains(d.Schedule.State.Note, "0 3 * * *") {
-		t.Fatalf("reset switched off, the schedule must be the configuration's and paused: %+v", d.Schedule.State)
-	}
-	if out := mustRewind(t, "cleanup", "--status"); !strings.Contains(out, "paused") || !strings.Contains(out, "set aside") {
-		t.Fatalf("status:\n%s", out)
-	}
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		err := h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+			sc := in.Description.Schedule
+			sc.Spec = &client.ScheduleSpec{CronExpressions: []string{"30 4 * * *"}}
+			return &client.ScheduleUpdate{Schedule: &sc}, nil
+		}})
+		if err == nil {
+			err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "resumed by an operator"})
+		}
+		if d, _ := h.Describe(ctx); err != nil || d.Schedule.State.Paused {
+			t.Fatalf("resume: %v", err)
+		}
+		if out := m.mustRewind("cleanup", "--reset-schedule"); !strings.Contains(out, "paused") || !strings.Contains(out, `"0 3 * * *"`) {
+			t.Fatalf("reset: %s", out)
+		}
+		if d, _ := h.Describe(ctx); !d.Schedule.State.Paused || !strings.Contains(d.Schedule.State.Note, "0 3 * * *") {
+			t.Fatalf("reset switched off, the schedule must be the configuration's and paused: %+v", d.Schedule.State)
+		}
+		if out := m.mustRewind("cleanup", "--status"); !strings.Contains(out, "paused") || !strings.Contains(out, "set aside") {
+			t.Fatalf("status:\n%s", out)
+		}
+		// A cleanup is administration: a user without system.admin is
+		// refused (remote: by rewind serve; store-direct, --as is not
+		// believed there, so it is not tried).
+		if m.remote {
+			if r := m.as("alice", "cleanup", "--status"); r.code != ExitRefused || !strings.Contains(r.stderr, "PermissionDenied") {
+				t.Fatalf("non-admin cleanup --status: exit %d %q", r.code, r.stderr)
+			}
+		}
+	})
 }
 
 // pushAs builds a test image with content of this test's own (a label
@@ -112,88 +137,96 @@ func pushAs(t *testing.T, tag, repo string) string {
 
 func TestCleanupNowRemovesOldRevisionsAndWhatOnlyTheyUsed(t *testing.T) {
 	startStack(t)
-	dep := itest.UniqueID("clean")
-	itest.RemoveContainers(t, dep)
-	old, cur := pushAs(t, "9.1.0", dep+"/old"), pushAs(t, "8.0.0", dep+"/cur")
-	mustRewind(t, "deployment", "create", dep, "--dag-source", "bundle", "--rollback-enabled", "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", old, "--dags", dagDir(t, "a"), "--as", "alice", "--wait")
-	mustRewind(t, "deploy", dep, "--image", cur, "--dags", dagDir(t, "b"), "--as", "alice", "--wait")
-	r1 := historyJSON(t, dep)[1]
+	// Both halves clean up: each ages its own deployment's first revision,
+	// so each run removes exactly that one (the other half's is gone).
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("clean")
+		itest.RemoveContainers(t, dep)
+		old, cur := pushAs(t, "9.1.0", dep+"/old"), pushAs(t, "8.0.0", dep+"/cur")
+		m.mustRewind("deployment", "create", dep, "--dag-source", "bundle", "--rollback-enabled", "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", old, "--dags", dagDir(t, "a"), "--wait")
+		m.mustAs("alice", "deploy", dep, "--image", cur, "--dags", dagDir(t, "b"), "--wait")
+		r1 := m.historyJSON(dep)[1]
 
-	// Make r1 older than the 90-day age.
-	cfg := itest.Config(t)
-	st, err := store.Open(context.Background(), cfg.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.DB().Exec(`UPDATE revisions SET created_at = created_at - $1 WHERE deployment_id=$2 AND number=1`, (100 * 24 * time.Hour).Microseconds(), dep); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-	if out := mustRewind(t, "history", dep); !strings.Contains(out, "no: outside the 90-day window") {
-		t.Fatalf("history must mark r1 outside the window:\n%s", out)
-	}
+		// Make r1 older than the 90-day age.
+		cfg := itest.Config(t)
+		st, err := store.Open(context.Background(), cfg.DatabaseURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.DB().Exec(`UPDATE revisions SET created_at = created_at - $1 WHERE deployment_id=$2 AND number=1`, (100 * 24 * time.Hour).Microseconds(), dep); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		if out := m.mustRewind("history", dep); !strings.Contains(out, "no: outside the 90-day window") {
+			t.Fatalf("history must mark r1 outside the window:\n%s", out)
+		}
 
-	var res workflows.CleanupResult
-	if err := json.Unmarshal([]byte(mustRewind(t, "cleanup", "--now", "--wait", "-o", "json")), &res); err != nil {
-		t.Fatal(err)
-	}
-	if res.Revisions != 1 || res.BundleDirs != 1 || res.BundleObjects != 1 || res.Images != 1 {
-		t.Fatalf("result: %+v", res)
-	}
-	if revs := historyJSON(t, dep); len(revs) != 1 || revs[0].Number != 2 {
-		t.Fatalf("history after cleanup: %+v", revs)
-	}
-	if _, err := os.Stat(filepath.Join(cfg.BundleRoot, dep, "bundles", r1.DagBundleVersion)); !os.IsNotExist(err) {
-		t.Fatalf("r1's bundle directory must be gone: %v", err)
-	}
-	if err := exec.Command("docker", "image", "inspect", old).Run(); err == nil {
-		t.Fatalf("r1's image %s must be removed", old)
-	}
-	if err := exec.Command("docker", "image", "inspect", itest.Image(t, "9.1.0")).Run(); err != nil {
-		t.Fatal("the same image under another name must survive")
-	}
-	if err := exec.Command("docker", "image", "inspect", cur).Run(); err != nil {
-		t.Fatal("the current image must survive")
-	}
-	if r := rewind("rollback", dep, "--to", "1", "--description", "gone", "--yes", "--as", "alice"); r.code != ExitRefused || !strings.Contains(r.stderr, "NotFound") {
-		t.Fatalf("rollback to a removed revision: exit %d %q", r.code, r.stderr)
-	}
-	if out := mustRewind(t, "cleanup", "--status"); !strings.Contains(out, "removed 1 revisions") {
-		t.Fatalf("status:\n%s", out)
-	}
+		var res workflows.CleanupResult
+		if err := json.Unmarshal([]byte(m.mustRewind("cleanup", "--now", "--wait", "-o", "json")), &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Revisions != 1 || res.BundleDirs != 1 || res.BundleObjects != 1 || res.Images != 1 {
+			t.Fatalf("result: %+v", res)
+		}
+		if revs := m.historyJSON(dep); len(revs) != 1 || revs[0].Number != 2 {
+			t.Fatalf("history after cleanup: %+v", revs)
+		}
+		if _, err := os.Stat(filepath.Join(cfg.BundleRoot, dep, "bundles", r1.DagBundleVersion)); !os.IsNotExist(err) {
+			t.Fatalf("r1's bundle directory must be gone: %v", err)
+		}
+		if err := exec.Command("docker", "image", "inspect", old).Run(); err == nil {
+			t.Fatalf("r1's image %s must be removed", old)
+		}
+		if err := exec.Command("docker", "image", "inspect", itest.Image(t, "9.1.0")).Run(); err != nil {
+			t.Fatal("the same image under another name must survive")
+		}
+		if err := exec.Command("docker", "image", "inspect", cur).Run(); err != nil {
+			t.Fatal("the current image must survive")
+		}
+		if r := m.as("alice", "rollback", dep, "--to", "1", "--description", "gone", "--yes"); r.code != ExitRefused || !strings.Contains(r.stderr, "NotFound") {
+			t.Fatalf("rollback to a removed revision: exit %d %q", r.code, r.stderr)
+		}
+		if out := m.mustRewind("cleanup", "--status"); !strings.Contains(out, "removed 1 revisions") {
+			t.Fatalf("status:\n%s", out)
+		}
+	})
 }
 
 // A cleanup over more deployments than one run's batches continues as new
 // and carries its totals across runs, on the real server.
 func TestCleanupContinuesAsNewAndKeepsItsTotals(t *testing.T) {
 	s := startStack(t)
-	for i := 0; i < 3; i++ {
-		mustRewind(t, "deployment", "create", itest.UniqueID("can"), "--component", "scheduler=airflow scheduler")
-	}
-	ctx := context.Background()
-	id := itest.UniqueID("cleanup-can")
-	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.TaskQueue}, workflows.CleanupWorkflowName,
-		workflows.CleanupInput{OlderThanDays: 90, BatchSize: 1, BatchesPerRun: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	firstRun := run.GetRunID() // Get follows the runs, and GetRunID with it
-	var res workflows.CleanupResult
-	if err := run.Get(ctx, &res); err != nil {
-		t.Fatal(err)
-	}
-	if res.Batches < 3 || res.Deployments < 3 {
-		t.Fatalf("one batch of one deployment per run must add up over the runs: %+v", res)
-	}
-	first, err := s.Client.DescribeWorkflowExecution(ctx, id, firstRun)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := first.GetWorkflowExecutionInfo().GetStatus(); st != enums.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
-		t.Fatalf("the first run must have continued as new: %s", st)
-	}
-	recordRun(t, s, id, firstRun, "cleanup-continued-as-new")
-	recordHistory(t, s, id, "cleanup-last-run")
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		for i := 0; i < 3; i++ {
+			m.mustRewind("deployment", "create", itest.UniqueID("can"), "--component", "scheduler=airflow scheduler")
+		}
+		ctx := context.Background()
+		id := itest.UniqueID("cleanup-can")
+		run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.TaskQueue}, workflows.CleanupWorkflowName,
+			workflows.CleanupInput{OlderThanDays: 90, BatchSize: 1, BatchesPerRun: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		firstRun := run.GetRunID() // Get follows the runs, and GetRunID with it
+		var res workflows.CleanupResult
+		if err := run.Get(ctx, &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Batches < 3 || res.Deployments < 3 {
+			t.Fatalf("one batch of one deployment per run must add up over the runs: %+v", res)
+		}
+		first, err := s.Client.DescribeWorkflowExecution(ctx, id, firstRun)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := first.GetWorkflowExecutionInfo().GetStatus(); st != enums.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+			t.Fatalf("the first run must have continued as new: %s", st)
+		}
+		if !m.remote { // the remote run's histories are the same
+			recordRun(t, s, id, firstRun, "cleanup-continued-as-new")
+			recordHistory(t, s, id, "cleanup-last-run")
+		}
+	})
 }

@@ -109,64 +109,71 @@ func TestPayloadsAreEncryptedInTemporalAndDecodeThroughServe(t *testing.T) {
 	t.Setenv("REWIND_CODEC_USERS", "alice")
 	itest.StartWorker(t)
 
-	dep := itest.UniqueID("codec")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--dag-source", "image", "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--description", secretMarker, "--as", "alice", "--wait")
-	if revs := historyJSON(t, dep); len(revs) != 1 || revs[0].Status != domain.StatusDeployed || revs[0].Description != secretMarker {
-		t.Fatalf("history: %+v", revs)
-	}
+	// Both halves: remote, the deploy goes through rewind serve, whose
+	// client must encrypt the payloads too; its codec endpoint decodes them.
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("codec")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--dag-source", "image", "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--description", secretMarker, "--wait")
+		if revs := m.historyJSON(dep); len(revs) != 1 || revs[0].Status != domain.StatusDeployed || revs[0].Description != secretMarker {
+			t.Fatalf("history: %+v", revs)
+		}
 
-	temporal := func(args ...string) (string, error) {
-		args = append([]string{"workflow", "show", "--workflow-id", "change/" + dep, "--address", s.Addr, "--output", "json"}, args...)
-		out, err := exec.Command(itest.TemporalCLI(t), args...).CombinedOutput()
-		return string(out), err
-	}
-	plain, err := temporal()
-	if err != nil {
-		t.Fatalf("temporal workflow show: %v\n%s", err, plain)
-	}
-	// The CLI prints metadata values in base64.
-	if showsMarker(plain) || !strings.Contains(plain, base64.StdEncoding.EncodeToString([]byte(codec.Encoding))) {
-		t.Fatalf("the history shows the input without the codec:\n%s", plain)
-	}
+		temporal := func(args ...string) (string, error) {
+			args = append([]string{"workflow", "show", "--workflow-id", "change/" + dep, "--address", s.Addr, "--output", "json"}, args...)
+			out, err := exec.Command(itest.TemporalCLI(t), args...).CombinedOutput()
+			return string(out), err
+		}
+		plain, err := temporal()
+		if err != nil {
+			t.Fatalf("temporal workflow show: %v\n%s", err, plain)
+		}
+		// The CLI prints metadata values in base64.
+		if showsMarker(plain) || !strings.Contains(plain, base64.StdEncoding.EncodeToString([]byte(codec.Encoding))) {
+			t.Fatalf("the history shows the input without the codec:\n%s", plain)
+		}
 
-	base := startServe(t)
-	var tok struct{ Token string }
-	if err := json.Unmarshal([]byte(mustRewind(t, "token", "create", "--user", "alice", "--output", "json")), &tok); err != nil {
-		t.Fatal(err)
-	}
-	decoded, err := temporal("--codec-endpoint", base+"/codec", "--codec-auth", "Bearer "+tok.Token)
-	if err != nil || !showsMarker(decoded) {
-		t.Fatalf("through the codec endpoint (err %v):\n%s", err, decoded)
-	}
-	// Without a token the endpoint answers 401 and decodes nothing; the
-	// Temporal CLI retries it until its timeout and shows nothing.
-	res, err := http.Post(base+"/codec/decode", "application/json", strings.NewReader(encryptedPayloads(t, plain)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusUnauthorized || showsMarker(string(body)) {
-		t.Fatalf("POST /codec/decode without a token: %d %s", res.StatusCode, body)
-	}
-	refused, err := temporal("--codec-endpoint", base+"/codec", "--command-timeout", "3s")
-	if err == nil || showsMarker(refused) {
-		t.Fatalf("without a token (err %v):\n%s", err, refused)
-	}
+		base := m.url
+		if !m.remote {
+			base = startServe(t)
+		}
+		var tok struct{ Token string }
+		if err := json.Unmarshal([]byte(m.mustRewind("token", "create", "--user", "alice", "--output", "json")), &tok); err != nil {
+			t.Fatal(err)
+		}
+		decoded, err := temporal("--codec-endpoint", base+"/codec", "--codec-auth", "Bearer "+tok.Token)
+		if err != nil || !showsMarker(decoded) {
+			t.Fatalf("through the codec endpoint (err %v):\n%s", err, decoded)
+		}
+		// Without a token the endpoint answers 401 and decodes nothing; the
+		// Temporal CLI retries it until its timeout and shows nothing.
+		res, err := http.Post(base+"/codec/decode", "application/json", strings.NewReader(encryptedPayloads(t, plain)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized || showsMarker(string(body)) {
+			t.Fatalf("POST /codec/decode without a token: %d %s", res.StatusCode, body)
+		}
+		refused, err := temporal("--codec-endpoint", base+"/codec", "--command-timeout", "3s")
+		if err == nil || showsMarker(refused) {
+			t.Fatalf("without a token (err %v):\n%s", err, refused)
+		}
 
-	// What the Temporal CLI sends is plain JSON; the worker reads it as it is.
-	out, err := exec.Command(itest.TemporalCLI(t), "workflow", "execute", "--address", s.Addr, "--type", "DeployWorkflow",
-		"--task-queue", s.TaskQueue, "--workflow-id", "change/"+dep, "--output", "json",
-		"--input", `{"deploymentId":"`+dep+`","imageRef":"`+itest.Image(t, "8.0.0")+`","description":"plain JSON","requestedBy":"alice"}`).CombinedOutput()
-	if err != nil {
-		t.Fatalf("temporal workflow execute with plain JSON: %v\n%s", err, out)
-	}
-	if revs := historyJSON(t, dep); len(revs) != 2 || revs[0].Status != domain.StatusDeployed || revs[0].Description != "plain JSON" {
-		t.Fatalf("history after the plain-JSON deploy: %+v", revs)
-	}
+		// What the Temporal CLI sends is plain JSON; the worker reads it as it is.
+		out, err := exec.Command(itest.TemporalCLI(t), "workflow", "execute", "--address", s.Addr, "--type", "DeployWorkflow",
+			"--task-queue", s.TaskQueue, "--workflow-id", "change/"+dep, "--output", "json",
+			"--input", `{"deploymentId":"`+dep+`","imageRef":"`+itest.Image(t, "8.0.0")+`","description":"plain JSON","requestedBy":"alice"}`).CombinedOutput()
+		if err != nil {
+			t.Fatalf("temporal workflow execute with plain JSON: %v\n%s", err, out)
+		}
+		if revs := m.historyJSON(dep); len(revs) != 2 || revs[0].Status != domain.StatusDeployed || revs[0].Description != "plain JSON" {
+			t.Fatalf("history after the plain-JSON deploy: %+v", revs)
+		}
+	})
 }
 
 // encryptedPayloads picks the workflow's input out of `temporal workflow

@@ -80,47 +80,52 @@ func TestDeployBetweenPlanAndConfirmationIsPlanChanged(t *testing.T) {
 func TestDryRunInProgressDoesNotBlockARealRollback(t *testing.T) {
 	s := startServer(t)
 	cfg := itest.Config(t)
-	w, err := startWorker(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dep := itest.UniqueID("dry")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--as", "alice", "--wait")
-	w.Stop() // the plan stays in progress: no worker runs it
-
-	st, tc := itest.Store(t, cfg), itest.Client(t, cfg)
-	in := workflows.RollbackInput{DeploymentID: dep, Revision: 1, Description: "read the plan first", RequestedBy: "alice", DryRun: true}
-	plan, err := (&action.Rollback{Config: cfg, Store: st, Temporal: tc, Input: in}).Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(plan.GetID(), "plan/"+dep+"/") {
-		t.Fatalf("a dry run must not run under the change id: %s", plan.GetID())
-	}
-	in.DryRun = false
-	real, err := (&action.Rollback{Config: cfg, Store: st, Temporal: tc, Input: in}).Run(context.Background())
-	if err != nil {
-		t.Fatalf("a plan in progress blocked the real rollback: %v", err)
-	}
-	for _, id := range []string{plan.GetID(), real.GetID()} {
-		desc, err := s.Client.DescribeWorkflowExecution(context.Background(), id, "")
-		if err != nil || desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			t.Fatalf("%s should be running side by side: %v %v", id, desc.GetWorkflowExecutionInfo().GetStatus(), err)
+	// The rollbacks start through internal/action, the code under both
+	// paths, with no worker to run the plan; the CLI sets the deployment
+	// up, in each mode.
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		w, err := startWorker(cfg)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	itest.StartWorker(t)
-	var res workflows.RollbackResult
-	if err := real.Get(context.Background(), &res); err != nil || res.Revision == nil || res.Revision.Number != 3 {
-		t.Fatalf("the real rollback: %+v %v", res.Revision, err)
-	}
-	var dry workflows.RollbackResult
-	if err := plan.Get(context.Background(), &dry); err != nil || !dry.DryRun {
-		t.Fatalf("the plan: %+v %v", dry, err)
-	}
+		dep := itest.UniqueID("dry")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--wait")
+		w.Stop() // the plan stays in progress: no worker runs it
+
+		st, tc := itest.Store(t, cfg), itest.Client(t, cfg)
+		in := workflows.RollbackInput{DeploymentID: dep, Revision: 1, Description: "read the plan first", RequestedBy: "alice", DryRun: true}
+		plan, err := (&action.Rollback{Config: cfg, Store: st, Temporal: tc, Input: in}).Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(plan.GetID(), "plan/"+dep+"/") {
+			t.Fatalf("a dry run must not run under the change id: %s", plan.GetID())
+		}
+		in.DryRun = false
+		real, err := (&action.Rollback{Config: cfg, Store: st, Temporal: tc, Input: in}).Run(context.Background())
+		if err != nil {
+			t.Fatalf("a plan in progress blocked the real rollback: %v", err)
+		}
+		for _, id := range []string{plan.GetID(), real.GetID()} {
+			desc, err := s.Client.DescribeWorkflowExecution(context.Background(), id, "")
+			if err != nil || desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				t.Fatalf("%s should be running side by side: %v %v", id, desc.GetWorkflowExecutionInfo().GetStatus(), err)
+			}
+		}
+		itest.StartWorker(t)
+		var res workflows.RollbackResult
+		if err := real.Get(context.Background(), &res); err != nil || res.Revision == nil || res.Revision.Number != 3 {
+			t.Fatalf("the real rollback: %+v %v", res.Revision, err)
+		}
+		var dry workflows.RollbackResult
+		if err := plan.Get(context.Background(), &dry); err != nil || !dry.DryRun {
+			t.Fatalf("the plan: %+v %v", dry, err)
+		}
+	})
 }
 
 // R17: the stored configuration is what runs. An environment update
@@ -129,52 +134,57 @@ func TestDryRunInProgressDoesNotBlockARealRollback(t *testing.T) {
 // the change lock, without a revision.
 func TestStoredConfigurationReachesTheContainers(t *testing.T) {
 	startStack(t)
-	dep := itest.UniqueID("cfg")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--env", "REWIND_TEST_TASK_SECONDS=1",
-		"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
-	sched := "rewind-" + dep + "-scheduler"
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("cfg")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--rollback-enabled", "--env", "REWIND_TEST_TASK_SECONDS=1",
+			"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
+		sched := "rewind-" + dep + "-scheduler"
 
-	out := mustRewind(t, "deployment", "update", dep, "--env", "ROLLOUT_FLAG=on")
-	if !strings.Contains(out, "next deploy or rollback") || strings.Contains(containerEnv(t, sched), "ROLLOUT_FLAG") {
-		t.Fatalf("an update takes effect at the next change, and says so: %q", out)
-	}
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--as", "alice", "--wait")
-	for _, c := range []string{sched, "rewind-" + dep + "-worker"} {
-		if env := containerEnv(t, c); !strings.Contains(env, "ROLLOUT_FLAG=on\n") || !strings.Contains(env, "ASTRONOMER_RUNTIME_VERSION=8.0.0") {
-			t.Fatalf("%s after the deploy:\n%s", c, env)
+		out := m.mustRewind("deployment", "update", dep, "--env", "ROLLOUT_FLAG=on")
+		if !strings.Contains(out, "next deploy or rollback") || strings.Contains(containerEnv(t, sched), "ROLLOUT_FLAG") {
+			t.Fatalf("an update takes effect at the next change, and says so: %q", out)
 		}
-	}
-	res := rollbackJSON(t, dep, "--to", "1", "--description", "before the flag")
-	if res.Revision.Number != 3 || !strings.Contains(containerEnv(t, sched), "ROLLOUT_FLAG=on\n") {
-		t.Fatalf("a rollback keeps the current stored configuration, never the target's (R5, R17): %+v\n%s", res.Revision, containerEnv(t, sched))
-	}
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--wait")
+		for _, c := range []string{sched, "rewind-" + dep + "-worker"} {
+			if env := containerEnv(t, c); !strings.Contains(env, "ROLLOUT_FLAG=on\n") || !strings.Contains(env, "ASTRONOMER_RUNTIME_VERSION=8.0.0") {
+				t.Fatalf("%s after the deploy:\n%s", c, env)
+			}
+		}
+		res := m.rollbackJSON(dep, "--to", "1", "--description", "before the flag")
+		if res.Revision.Number != 3 || !strings.Contains(containerEnv(t, sched), "ROLLOUT_FLAG=on\n") {
+			t.Fatalf("a rollback keeps the current stored configuration, never the target's (R5, R17): %+v\n%s", res.Revision, containerEnv(t, sched))
+		}
 
-	before := containerIDs(t, dep)
-	out = mustRewind(t, "deployment", "update", dep, "--env", "SECOND=2", "--unset-env", "ROLLOUT_FLAG", "--apply", "--wait", "--as", "alice")
-	if !strings.Contains(out, "run the stored configuration") {
-		t.Fatalf("update --apply: %s", out)
-	}
-	env := containerEnv(t, sched)
-	if !strings.Contains(env, "SECOND=2\n") || strings.Contains(env, "ROLLOUT_FLAG") || !strings.Contains(env, "ASTRONOMER_RUNTIME_VERSION=9.1.0") {
-		t.Fatalf("after --apply:\n%s", env)
-	}
-	after := containerIDs(t, dep)
-	if after[sched] == "" || after[sched] == before[sched] || len(historyJSON(t, dep)) != 3 {
-		t.Fatalf("--apply recreates the containers and records no revision: %v → %v, %d revisions", before, after, len(historyJSON(t, dep)))
-	}
-	if st, _ := stateOf("rewind-" + dep + "-worker"); st != "running" {
-		t.Fatalf("worker after --apply: %s", st)
-	}
-	// Applying again with nothing new changes nothing.
-	mustRewind(t, "deployment", "update", dep, "--apply", "--wait", "--as", "alice")
-	if again := containerIDs(t, dep); again[sched] != after[sched] {
-		t.Fatalf("a second --apply replaced the scheduler: %v → %v", after[sched], again[sched])
-	}
-	// --apply goes through R10 and the change lock like a deploy.
-	if r := rewind("deployment", "update", dep, "--apply", "--wait", "--as", "mallory"); r.code != ExitRefused || !strings.Contains(r.stderr, "PermissionDenied") {
-		t.Fatalf("mallory: exit %d %s", r.code, r.stderr)
-	}
+		before := containerIDs(t, dep)
+		// Settings are administration (system.admin through rewind serve),
+		// applying them a change, the editor's.
+		m.mustRewind("deployment", "update", dep, "--env", "SECOND=2", "--unset-env", "ROLLOUT_FLAG")
+		out = m.mustAs("alice", "deployment", "update", dep, "--apply", "--wait")
+		if !strings.Contains(out, "run the stored configuration") {
+			t.Fatalf("update --apply: %s", out)
+		}
+		env := containerEnv(t, sched)
+		if !strings.Contains(env, "SECOND=2\n") || strings.Contains(env, "ROLLOUT_FLAG") || !strings.Contains(env, "ASTRONOMER_RUNTIME_VERSION=9.1.0") {
+			t.Fatalf("after --apply:\n%s", env)
+		}
+		after := containerIDs(t, dep)
+		if after[sched] == "" || after[sched] == before[sched] || len(m.historyJSON(dep)) != 3 {
+			t.Fatalf("--apply recreates the containers and records no revision: %v → %v, %d revisions", before, after, len(m.historyJSON(dep)))
+		}
+		if st, _ := stateOf("rewind-" + dep + "-worker"); st != "running" {
+			t.Fatalf("worker after --apply: %s", st)
+		}
+		// Applying again with nothing new changes nothing.
+		m.mustAs("alice", "deployment", "update", dep, "--apply", "--wait")
+		if again := containerIDs(t, dep); again[sched] != after[sched] {
+			t.Fatalf("a second --apply replaced the scheduler: %v → %v", after[sched], again[sched])
+		}
+		// --apply goes through R10 and the change lock like a deploy.
+		if r := m.as("mallory", "deployment", "update", dep, "--apply", "--wait"); r.code != ExitRefused || !strings.Contains(r.stderr, "PermissionDenied") {
+			t.Fatalf("mallory: exit %d %s", r.code, r.stderr)
+		}
+	})
 }

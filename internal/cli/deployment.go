@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -150,6 +151,13 @@ func deploymentCmd(s *session) *cobra.Command {
 			be, err := s.backend()
 			if err != nil {
 				return err
+			}
+			// --apply alone changes no setting: it goes straight to the
+			// change, which needs only the deploy permission (checked by
+			// the workflow, and by rewind serve), not system.admin, so an
+			// editor can recreate containers through rewind serve too.
+			if applyNow && reflect.DeepEqual(c, action.DeploymentSettings{}) {
+				return s.applyConfig(be, args[0], wait)
 			}
 			d, err := be.updateDeployment(args[0], c)
 			if err != nil {

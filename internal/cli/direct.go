@@ -220,3 +220,52 @@ func (b *direct) removeWebhook(id string) error {
 	}
 	return st.DeleteWebhook(b.s.ctx, id)
 }
+
+func (b *direct) notifyTest(deploymentID string) (action.NotifyTested, error) {
+	cfg, _, tc, err := b.s.all()
+	if err != nil {
+		return action.NotifyTested{}, err
+	}
+	return action.NotifyTest(b.s.ctx, cfg, tc, deploymentID, b.s.requester())
+}
+
+func (b *direct) cleanupNow() (action.CleanupStarted, error) {
+	tc, err := b.s.temporal()
+	if err != nil {
+		return action.CleanupStarted{}, err
+	}
+	return action.TriggerCleanup(b.s.ctx, tc)
+}
+
+func (b *direct) cleanupWait(workflowID string) (workflows.CleanupResult, error) {
+	var res workflows.CleanupResult
+	tc, err := b.s.temporal()
+	if err == nil {
+		err = tc.GetWorkflow(b.s.ctx, workflowID, "").Get(b.s.ctx, &res)
+	}
+	return res, err
+}
+
+func (b *direct) cleanupStatus() ([]action.StatusRow, error) {
+	_, st, tc, err := b.s.all()
+	if err != nil {
+		return nil, err
+	}
+	return action.CleanupStatus(b.s.ctx, tc, st)
+}
+
+func (b *direct) resetSchedule() (action.ScheduleReset, error) {
+	cfg, _, tc, err := b.s.all()
+	if err != nil {
+		return action.ScheduleReset{}, err
+	}
+	return action.ResetCleanupSchedule(b.s.ctx, tc, cfg)
+}
+
+func (b *direct) releaseGarbage() (int, error) {
+	st, err := b.s.store()
+	if err != nil {
+		return 0, err
+	}
+	return st.ReleaseGarbage(b.s.ctx)
+}

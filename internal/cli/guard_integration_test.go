@@ -34,50 +34,52 @@ func gitRepo(t *testing.T, files map[string]string, subject string) string {
 // description overrides the guard, recorded.
 func TestGitProvenanceGuardAndDiffs(t *testing.T) {
 	s := startStack(t)
-	dep := itest.UniqueID("git")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--dag-source", "bundle", "--dag-deploy", "--rollback-enabled", "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	a := gitRepo(t, map[string]string{"etl.py": "extract()\nload()\n", "old.py": "# retired soon\n"}, "First ETL")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--dags", a, "--as", "alice", "--wait")
-	r1 := historyJSON(t, dep)[0]
-	if r1.Git == nil || len(r1.Git.Commit) != 40 || r1.Git.Branch != "main" || r1.Git.Author != "Dana Dev <dana@example.com>" ||
-		r1.Git.Subject != "First ETL" || r1.Description != "First ETL" || r1.Git.Remote != "https://git.example.com/data/etl.git" {
-		t.Fatalf("provenance (credentials stripped from the remote, subject as description): %+v %+v", r1, r1.Git)
-	}
-	b := gitRepo(t, map[string]string{"etl.py": "extract()\ntransform()\nload()\n", "new.py": "# new\n"}, "Add a transform")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--dags", b, "--as", "alice", "--wait")
-	if out := mustRewind(t, "history", dep); !strings.Contains(out, r1.Git.Commit[:10]) {
-		t.Fatalf("history shows the commit:\n%s", out)
-	}
-
-	plan := mustRewind(t, "rollback", dep, "--to", "1", "--description", "the transform broke", "--dry-run", "--diff", "--as", "alice")
-	for _, want := range []string{"1 added, 1 removed, 1 changed", "  + old.py", "  - new.py", "  ~ etl.py", "-transform()"} {
-		if !strings.Contains(plan, want) {
-			t.Fatalf("plan lacks %q:\n%s", want, plan)
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("git")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--dag-source", "bundle", "--dag-deploy", "--rollback-enabled", "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		a := gitRepo(t, map[string]string{"etl.py": "extract()\nload()\n", "old.py": "# retired soon\n"}, "First ETL")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--dags", a, "--wait")
+		r1 := m.historyJSON(dep)[0]
+		if r1.Git == nil || len(r1.Git.Commit) != 40 || r1.Git.Branch != "main" || r1.Git.Author != "Dana Dev <dana@example.com>" ||
+			r1.Git.Subject != "First ETL" || r1.Description != "First ETL" || r1.Git.Remote != "https://git.example.com/data/etl.git" {
+			t.Fatalf("provenance (credentials stripped from the remote, subject as description): %+v %+v", r1, r1.Git)
 		}
-	}
-	mustRewind(t, "rollback", dep, "--to", "1", "--description", "the transform broke", "--yes", "--wait", "--as", "alice")
-	if out := mustRewind(t, "history", dep); !strings.Contains(out, "guarded since #3") {
-		t.Fatalf("history must say the deployment is guarded:\n%s", out)
-	}
-	r := rewind("deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--no-git", "--as", "alice", "--wait")
-	if r.code != ExitRefused || !strings.Contains(r.stderr, "RolledBack") || !strings.Contains(r.stderr, "rolled back by revision 3 (alice") {
-		t.Fatalf("re-deploying the image rolled back from: %d %s", r.code, r.stderr)
-	}
-	recordHistory(t, s, workflows.ChangeWorkflowID(dep), "deploy-refused")
-	r = rewind("deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--no-git", "--force", "--as", "alice", "--wait")
-	if r.code != ExitRefused || !strings.Contains(r.stderr, "--description") {
-		t.Fatalf("--force without a description: %d %s", r.code, r.stderr)
-	}
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--no-git", "--force", "--description", "the bug was in the data", "--as", "alice", "--wait")
-	r4 := historyJSON(t, dep)[0]
-	if r4.Number != 4 || r4.ForcedPast != 3 || r4.Description != "the bug was in the data" {
-		t.Fatalf("the override is recorded: %+v", r4)
-	}
-	if n := len(historyJSON(t, dep)); n != 4 {
-		t.Fatalf("refused deploys recorded revisions: %d", n)
-	}
-	// Something new is always fine.
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--no-git", "--as", "alice", "--wait")
+		b := gitRepo(t, map[string]string{"etl.py": "extract()\ntransform()\nload()\n", "new.py": "# new\n"}, "Add a transform")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--dags", b, "--wait")
+		if out := m.mustRewind("history", dep); !strings.Contains(out, r1.Git.Commit[:10]) {
+			t.Fatalf("history shows the commit:\n%s", out)
+		}
+
+		plan := m.mustAs("alice", "rollback", dep, "--to", "1", "--description", "the transform broke", "--dry-run", "--diff")
+		for _, want := range []string{"1 added, 1 removed, 1 changed", "  + old.py", "  - new.py", "  ~ etl.py", "-transform()"} {
+			if !strings.Contains(plan, want) {
+				t.Fatalf("plan lacks %q:\n%s", want, plan)
+			}
+		}
+		m.mustAs("alice", "rollback", dep, "--to", "1", "--description", "the transform broke", "--yes", "--wait")
+		if out := m.mustRewind("history", dep); !strings.Contains(out, "guarded since #3") {
+			t.Fatalf("history must say the deployment is guarded:\n%s", out)
+		}
+		r := m.as("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--no-git", "--wait")
+		if r.code != ExitRefused || !strings.Contains(r.stderr, "RolledBack") || !strings.Contains(r.stderr, "rolled back by revision 3 (alice") {
+			t.Fatalf("re-deploying the image rolled back from: %d %s", r.code, r.stderr)
+		}
+		m.recordHistory(s, workflows.ChangeWorkflowID(dep), "deploy-refused")
+		r = m.as("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--no-git", "--force", "--wait")
+		if r.code != ExitRefused || !strings.Contains(r.stderr, "--description") {
+			t.Fatalf("--force without a description: %d %s", r.code, r.stderr)
+		}
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--no-git", "--force", "--description", "the bug was in the data", "--wait")
+		r4 := m.historyJSON(dep)[0]
+		if r4.Number != 4 || r4.ForcedPast != 3 || r4.Description != "the bug was in the data" {
+			t.Fatalf("the override is recorded: %+v", r4)
+		}
+		if n := len(m.historyJSON(dep)); n != 4 {
+			t.Fatalf("refused deploys recorded revisions: %d", n)
+		}
+		// Something new is always fine.
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--no-git", "--wait")
+	})
 }

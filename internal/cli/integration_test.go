@@ -239,70 +239,75 @@ func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 // JSON fails the workflow with a typed error and records nothing.
 func TestTemporalCLIStartsDeploys(t *testing.T) {
 	s := startStack(t)
-	d2 := itest.UniqueID("tcli")
-	itest.RemoveContainers(t, d2)
-	mustRewind(t, "deployment", "create", d2, "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "carol", "--system", "--permission", "system.deployments.images.push")
+	// The deploys from the Temporal CLI are the same in both halves (that
+	// is the point); the rewind CLI around them, and the verified deploy
+	// compared with them, run in the half's mode.
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		d2 := itest.UniqueID("tcli")
+		itest.RemoveContainers(t, d2)
+		m.mustRewind("deployment", "create", d2, "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "carol", "--system", "--permission", "system.deployments.images.push")
 
-	temporalRun := func(id, input string) (string, error) {
-		cmd := exec.Command(itest.TemporalCLI(t), "workflow", "execute", "--address", s.Addr, "--type", "DeployWorkflow",
-			"--task-queue", s.TaskQueue, "--workflow-id", id, "--input", input, "--output", "json")
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	if out, err := temporalRun("change/"+d2, `{"deploymentId":"`+d2+`","imageRef":"`+itest.Image(t, "9.1.0")+`","description":"from the Temporal CLI","requestedBy":"carol","type":"IMAGE_AND_DAG"}`); err != nil {
-		t.Fatalf("temporal workflow execute: %v\n%s", err, out)
-	}
-	revs := historyJSON(t, d2)
-	if len(revs) != 1 || revs[0].Status != domain.StatusDeployed || revs[0].CreatedBy != "carol" || revs[0].Description != "from the Temporal CLI" {
-		t.Fatalf("history after the Temporal CLI deploy: %+v", revs)
-	}
-	// R18: anyone with access to the namespace can claim to be carol; the
-	// revision says it was claimed, and so do history and the search
-	// attributes. The same deploy through rewind is verified.
-	mustRewind(t, "deploy", d2, "--image", itest.Image(t, "8.0.0"), "--as", "carol", "--wait")
-	revs = historyJSON(t, d2)
-	if revs[1].RequestedByVerified || !revs[0].RequestedByVerified {
-		t.Fatalf("the Temporal CLI's requester must be claimed, rewind's verified: %+v", revs)
-	}
-	if out := mustRewind(t, "history", d2); !strings.Contains(out, "carol (claimed)") || strings.Count(out, "(claimed)") != 1 {
-		t.Fatalf("history must mark the claimed requester:\n%s", out)
-	}
-	for q, want := range map[string]int{`RewindDeployment="` + d2 + `" AND RewindRequestedByVerified=false`: 1, `RewindDeployment="` + d2 + `" AND RewindRequestedByVerified=true`: 1} {
-		var n int
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
-			resp, err := s.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: q})
-			if err == nil {
-				if n = len(resp.GetExecutions()); n == want {
-					break
+		temporalRun := func(id, input string) (string, error) {
+			cmd := exec.Command(itest.TemporalCLI(t), "workflow", "execute", "--address", s.Addr, "--type", "DeployWorkflow",
+				"--task-queue", s.TaskQueue, "--workflow-id", id, "--input", input, "--output", "json")
+			out, err := cmd.CombinedOutput()
+			return string(out), err
+		}
+		if out, err := temporalRun("change/"+d2, `{"deploymentId":"`+d2+`","imageRef":"`+itest.Image(t, "9.1.0")+`","description":"from the Temporal CLI","requestedBy":"carol","type":"IMAGE_AND_DAG"}`); err != nil {
+			t.Fatalf("temporal workflow execute: %v\n%s", err, out)
+		}
+		revs := m.historyJSON(d2)
+		if len(revs) != 1 || revs[0].Status != domain.StatusDeployed || revs[0].CreatedBy != "carol" || revs[0].Description != "from the Temporal CLI" {
+			t.Fatalf("history after the Temporal CLI deploy: %+v", revs)
+		}
+		// R18: anyone with access to the namespace can claim to be carol; the
+		// revision says it was claimed, and so do history and the search
+		// attributes. The same deploy through rewind is verified.
+		m.mustAs("carol", "deploy", d2, "--image", itest.Image(t, "8.0.0"), "--wait")
+		revs = m.historyJSON(d2)
+		if revs[1].RequestedByVerified || !revs[0].RequestedByVerified {
+			t.Fatalf("the Temporal CLI's requester must be claimed, rewind's verified: %+v", revs)
+		}
+		if out := m.mustRewind("history", d2); !strings.Contains(out, "carol (claimed)") || strings.Count(out, "(claimed)") != 1 {
+			t.Fatalf("history must mark the claimed requester:\n%s", out)
+		}
+		for q, want := range map[string]int{`RewindDeployment="` + d2 + `" AND RewindRequestedByVerified=false`: 1, `RewindDeployment="` + d2 + `" AND RewindRequestedByVerified=true`: 1} {
+			var n int
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+				resp, err := s.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: q})
+				if err == nil {
+					if n = len(resp.GetExecutions()); n == want {
+						break
+					}
 				}
 			}
+			if n != want {
+				t.Fatalf("%s: %d workflows, want %d", q, n, want)
+			}
 		}
-		if n != want {
-			t.Fatalf("%s: %d workflows, want %d", q, n, want)
-		}
-	}
 
-	bad := map[string]string{
-		"misspelt field":      `{"deploymentId":"` + d2 + `","imageRef":"r:1","requestedBy":"carol","descripton":"typo"}`,
-		"number for a string": `{"deploymentId":"` + d2 + `","imageRef":42,"requestedBy":"carol"}`,
-		"unknown deployment":  `{"deploymentId":"d9","imageRef":"r:1","requestedBy":"carol"}`,
-	}
-	want := map[string]string{"misspelt field": "InvalidInput", "number for a string": "InvalidInput", "unknown deployment": "NotFound"}
-	for name, input := range bad {
-		id := "bad-" + strings.ReplaceAll(name, " ", "-")
-		if out, err := temporalRun(id, input); err == nil {
-			t.Fatalf("%s: the workflow should fail:\n%s", name, out)
+		bad := map[string]string{
+			"misspelt field":      `{"deploymentId":"` + d2 + `","imageRef":"r:1","requestedBy":"carol","descripton":"typo"}`,
+			"number for a string": `{"deploymentId":"` + d2 + `","imageRef":42,"requestedBy":"carol"}`,
+			"unknown deployment":  `{"deploymentId":"d9","imageRef":"r:1","requestedBy":"carol"}`,
 		}
-		err := s.Client.GetWorkflow(context.Background(), id, "").Get(context.Background(), nil)
-		var ae *temporal.ApplicationError
-		if !errors.As(err, &ae) || ae.Type() != want[name] || !ae.NonRetryable() {
-			t.Fatalf("%s: want non-retryable %s, got %v", name, want[name], err)
+		want := map[string]string{"misspelt field": "InvalidInput", "number for a string": "InvalidInput", "unknown deployment": "NotFound"}
+		for name, input := range bad {
+			id := "bad-" + strings.ReplaceAll(name, " ", "-") + "-" + d2
+			if out, err := temporalRun(id, input); err == nil {
+				t.Fatalf("%s: the workflow should fail:\n%s", name, out)
+			}
+			err := s.Client.GetWorkflow(context.Background(), id, "").Get(context.Background(), nil)
+			var ae *temporal.ApplicationError
+			if !errors.As(err, &ae) || ae.Type() != want[name] || !ae.NonRetryable() {
+				t.Fatalf("%s: want non-retryable %s, got %v", name, want[name], err)
+			}
 		}
-	}
-	if n := len(historyJSON(t, d2)); n != 2 {
-		t.Fatalf("bad input recorded revisions: %d", n)
-	}
+		if n := len(m.historyJSON(d2)); n != 2 {
+			t.Fatalf("bad input recorded revisions: %d", n)
+		}
+	})
 }
 
 func grepLines(s, sub string) string {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rewindhq/rewind/internal/domain"
 )
@@ -175,6 +176,14 @@ func (m *cliMode) historyJSON(dep string) []domain.Revision {
 	return revs
 }
 
+// in is the mode for a subtest t of the mode's test: same server and
+// tokens, failures reported on t.
+func (m *cliMode) in(t *testing.T) *cliMode {
+	c := *m
+	c.t = t
+	return &c
+}
+
 func (m *cliMode) name() string {
 	if m.remote {
 		return "remote"
@@ -188,4 +197,31 @@ func (m *cliMode) recordHistory(s *stack, workflowID, name string) {
 	if !m.remote {
 		recordHistory(m.t, s, workflowID, name)
 	}
+}
+
+// waitRevision is the package's waitRevision, reading the history in the
+// test's mode (bare CLI calls have no token through rewind serve).
+func (m *cliMode) waitRevision(dep string, number int, within time.Duration) domain.Revision {
+	m.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		revs := m.historyJSON(dep)
+		if len(revs) > 0 && revs[0].Number == number && revs[0].Status != domain.StatusInitialized {
+			return revs[0]
+		}
+		if time.Now().After(deadline) {
+			m.t.Fatalf("revision %d of %s not finished within %s (%s): %+v", number, dep, within, m.name(), revs)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// deploymentJSON is `deployment show -o json` in the test's mode.
+func (m *cliMode) deploymentJSON(dep string) domain.Deployment {
+	m.t.Helper()
+	var d domain.Deployment
+	if err := json.Unmarshal([]byte(m.mustRewind("deployment", "show", dep, "--output", "json")), &d); err != nil {
+		m.t.Fatal(err)
+	}
+	return d
 }

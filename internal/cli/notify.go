@@ -4,15 +4,12 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/store"
-	"github.com/rewindhq/rewind/workflows"
 )
 
 func notifyCmd(s *session) *cobra.Command {
@@ -111,27 +108,20 @@ func notifyCmd(s *session) *cobra.Command {
 		Short: "Send a sample notification to the webhooks, through the worker, and wait for it",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, tc, err := s.all()
-			if err != nil {
-				return err
-			}
 			if testDep != "" {
 				if err := domain.CheckDeploymentID(testDep); err != nil {
 					return err
 				}
 			}
-			id := fmt.Sprintf("notify-test/%d", time.Now().UnixNano())
-			n := notify.Notification{Event: notify.Test, Kind: "test", DeploymentID: testDep, RequestedBy: s.requester(), WorkflowID: id, RunID: "test", At: time.Now().UTC()}
-			n.Text = "rewind: a test notification from " + n.RequestedBy
-			run, err := tc.ExecuteWorkflow(s.ctx, client.StartWorkflowOptions{ID: id, TaskQueue: cfg.TaskQueue}, workflows.NotifyWorkflowName, n)
+			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			var delivered int
-			if err := run.Get(s.ctx, &delivered); err != nil {
+			res, err := be.notifyTest(testDep)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(s.out, "test notification delivered to %d webhook(s) (workflow %s)\n", delivered, id)
+			fmt.Fprintf(s.out, "test notification delivered to %d webhook(s) (workflow %s)\n", res.Delivered, res.WorkflowID)
 			return nil
 		},
 	}

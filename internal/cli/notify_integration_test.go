@@ -70,49 +70,53 @@ func (rc *receiver) seen() []string {
 // key, each with a valid signature.
 func TestWebhooksReceiveEveryNotificationOnce(t *testing.T) {
 	startStack(t)
-	rc := &receiver{secret: "a-webhook-secret-of-some-length", failures: 3, accepted: map[string]int{}, events: map[string]notify.Notification{}}
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
-	secret := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secret, []byte(rc.secret+"\n"), 0o600)
-	dep := itest.UniqueID("hook")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	if r := rewind("notify", "add", "--url", "ftp://example.com", "--secret-file", secret); r.code != ExitRefused || !strings.Contains(r.stderr, "InvalidInput") {
-		t.Fatalf("a non-http webhook: %d %s", r.code, r.stderr)
-	}
-	mustRewind(t, "notify", "add", "--url", srv.URL+"/hook", "--secret-file", secret, "--deployment", dep)
-	if out := mustRewind(t, "notify", "list"); !strings.Contains(out, srv.URL) || strings.Contains(out, rc.secret) {
-		t.Fatalf("list must show the webhook, never its secret:\n%s", out)
-	}
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--as", "alice", "--wait")
-	mustRewind(t, "rollback", dep, "--to", "1", "--description", "the healthcheck broke", "--yes", "--wait", "--as", "alice")
-	if r := rewind("deploy", dep, "--image", itest.Image(t, "broken"), "--as", "alice", "--wait"); r.code != ExitRefused {
-		t.Fatalf("the broken image must fail its preflight: %d %s", r.code, r.stderr)
-	}
-	mustRewind(t, "notify", "test", "--deployment", dep)
+	// Each half has its own receiver, deployment and webhook (scoped to
+	// that deployment), so each counts only its own notifications.
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		rc := &receiver{secret: "a-webhook-secret-of-some-length", failures: 3, accepted: map[string]int{}, events: map[string]notify.Notification{}}
+		srv := httptest.NewServer(rc)
+		defer srv.Close()
+		secret := filepath.Join(t.TempDir(), "secret")
+		os.WriteFile(secret, []byte(rc.secret+"\n"), 0o600)
+		dep := itest.UniqueID("hook")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		if r := m.rewind("notify", "add", "--url", "ftp://example.com", "--secret-file", secret); r.code != ExitRefused || !strings.Contains(r.stderr, "InvalidInput") {
+			t.Fatalf("a non-http webhook: %d %s", r.code, r.stderr)
+		}
+		m.mustRewind("notify", "add", "--url", srv.URL+"/hook", "--secret-file", secret, "--deployment", dep)
+		if out := m.mustRewind("notify", "list"); !strings.Contains(out, srv.URL) || strings.Contains(out, rc.secret) {
+			t.Fatalf("list must show the webhook, never its secret:\n%s", out)
+		}
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--wait")
+		m.mustAs("alice", "rollback", dep, "--to", "1", "--description", "the healthcheck broke", "--yes", "--wait")
+		if r := m.as("alice", "deploy", dep, "--image", itest.Image(t, "broken"), "--wait"); r.code != ExitRefused {
+			t.Fatalf("the broken image must fail its preflight: %d %s", r.code, r.stderr)
+		}
+		m.mustRewind("notify", "test", "--deployment", dep)
 
-	want := []string{"deploy:failed", "deploy:finished", "deploy:finished", "deploy:started", "deploy:started", "deploy:started",
-		"rollback:finished", "rollback:started", "test:test"}
-	for deadline := time.Now().Add(90 * time.Second); strings.Join(rc.seen(), " ") != strings.Join(want, " "); time.Sleep(500 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("notifications received: %v, want %v", rc.seen(), want)
+		want := []string{"deploy:failed", "deploy:finished", "deploy:finished", "deploy:started", "deploy:started", "deploy:started",
+			"rollback:finished", "rollback:started", "test:test"}
+		for deadline := time.Now().Add(90 * time.Second); strings.Join(rc.seen(), " ") != strings.Join(want, " "); time.Sleep(500 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("notifications received: %v, want %v", rc.seen(), want)
+			}
 		}
-	}
-	time.Sleep(2 * time.Second) // a duplicate would arrive now
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if len(rc.bad) > 0 {
-		t.Fatalf("bad deliveries: %v", rc.bad)
-	}
-	for key, n := range rc.accepted {
-		if n != 1 {
-			t.Fatalf("notification %s (%+v) accepted %d times", key, rc.events[key], n)
+		time.Sleep(2 * time.Second) // a duplicate would arrive now
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		if len(rc.bad) > 0 {
+			t.Fatalf("bad deliveries: %v", rc.bad)
 		}
-	}
-	if rc.calls != len(want)+3 {
-		t.Fatalf("%d calls for %d notifications and 3 failures: retries beyond the failures", rc.calls, len(want))
-	}
+		for key, n := range rc.accepted {
+			if n != 1 {
+				t.Fatalf("notification %s (%+v) accepted %d times", key, rc.events[key], n)
+			}
+		}
+		if rc.calls != len(want)+3 {
+			t.Fatalf("%d calls for %d notifications and 3 failures: retries beyond the failures", rc.calls, len(want))
+		}
+	})
 }

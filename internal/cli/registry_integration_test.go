@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	registrytypes "github.com/docker/docker/api/types/registry"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -218,12 +219,12 @@ func lastAttempt(t *testing.T, s *stack, workflowID, activity string) (int32, *f
 
 // createPrivate makes a deployment of one scheduler (no worker left
 // draining on the old image) with rollbacks on, and alice its editor.
-func createPrivate(t *testing.T, prefix string) string {
+func createPrivate(t *testing.T, m *cliMode, prefix string) string {
 	t.Helper()
 	dep := itest.UniqueID(prefix)
 	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
+	m.mustRewind("deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler")
+	m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
 	return dep
 }
 
@@ -235,37 +236,45 @@ func TestPrivateRegistryDeployAndRollback(t *testing.T) {
 	p := startPrivateStack(t)
 	h := testregistry.NewHelper(t, p.reg)
 	t.Setenv("PATH", h.Dir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	var deps []string
-	for _, source := range []string{"auths", "credHelpers"} {
-		t.Run(source, func(t *testing.T) {
-			if source == "credHelpers" {
-				// The file is read at every registry call: no restart.
-				p.reg.WriteHelperConfig(t, p.config, false)
-			}
-			asked := len(h.Calls())
-			dep := createPrivate(t, "priv")
-			deps = append(deps, dep)
-			mustRewind(t, "deploy", dep, "--image", p.repo+":9.1.0", "--as", "alice", "--wait")
-			mustRewind(t, "deploy", dep, "--image", p.repo+":8.0.0", "--as", "alice", "--wait")
-			p.forget(t, "9.1.0")
-			mustRewind(t, "rollback", dep, "--to", "1", "--description", "back to 9.1.0", "--yes", "--wait", "--as", "alice")
+	// Long (two credential sources, three changes each): remote only
+	// under make test-remote.
+	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
+		var deps []string
+		for _, source := range []string{"auths", "credHelpers"} {
+			t.Run(source, func(t *testing.T) {
+				m := m.in(t) // failures belong to this subtest
+				// The file is read at every registry call: no restart. Each
+				// source writes its own, the other half's left behind.
+				if source == "credHelpers" {
+					p.reg.WriteHelperConfig(t, p.config, false)
+				} else {
+					p.reg.WriteAuths(t, p.config, p.reg.Password)
+				}
+				asked := len(h.Calls())
+				dep := createPrivate(t, m, "priv")
+				deps = append(deps, dep)
+				m.mustAs("alice", "deploy", dep, "--image", p.repo+":9.1.0", "--wait")
+				m.mustAs("alice", "deploy", dep, "--image", p.repo+":8.0.0", "--wait")
+				p.forget(t, "9.1.0")
+				m.mustAs("alice", "rollback", dep, "--to", "1", "--description", "back to 9.1.0", "--yes", "--wait")
 
-			revs := historyJSON(t, dep)
-			if len(revs) != 3 || revs[0].Status != domain.StatusDeployed || revs[0].RollbackOf != 1 || revs[0].ImageDigest != p.digests["9.1.0"] ||
-				revs[1].ImageDigest != p.digests["8.0.0"] || revs[2].ImageDigest != p.digests["9.1.0"] {
-				t.Fatalf("history: %+v", revs)
-			}
-			if st := status(t, "rewind-"+dep+"-scheduler"); st["runtime"] != "9.1.0" {
-				t.Fatalf("the scheduler must run 9.1.0 again: %v", st)
-			}
-			// Two tag pulls, the rollback's check and its pull by digest.
-			calls := len(h.Calls()) - asked
-			if source == "credHelpers" && calls < 4 || source == "auths" && calls != 0 {
-				t.Fatalf("%s: the helper was asked %d times: %q", source, calls, h.Calls())
-			}
-		})
-	}
-	p.noSecrets(t, deps, p.reg.Password)
+				revs := m.historyJSON(dep)
+				if len(revs) != 3 || revs[0].Status != domain.StatusDeployed || revs[0].RollbackOf != 1 || revs[0].ImageDigest != p.digests["9.1.0"] ||
+					revs[1].ImageDigest != p.digests["8.0.0"] || revs[2].ImageDigest != p.digests["9.1.0"] {
+					t.Fatalf("history: %+v", revs)
+				}
+				if st := status(t, "rewind-"+dep+"-scheduler"); st["runtime"] != "9.1.0" {
+					t.Fatalf("the scheduler must run 9.1.0 again: %v", st)
+				}
+				// Two tag pulls, the rollback's check and its pull by digest.
+				calls := len(h.Calls()) - asked
+				if source == "credHelpers" && calls < 4 || source == "auths" && calls != 0 {
+					t.Fatalf("%s: the helper was asked %d times: %q", source, calls, h.Calls())
+				}
+			})
+		}
+		p.noSecrets(t, deps, p.reg.Password)
+	})
 }
 
 // A wrong password changes nothing: a rollback whose target is only in the
@@ -274,44 +283,74 @@ func TestPrivateRegistryDeployAndRollback(t *testing.T) {
 // container is touched. Nothing of the password is left anywhere.
 func TestPrivateRegistryWrongPasswordChangesNothing(t *testing.T) {
 	p := startPrivateStack(t)
-	dep := createPrivate(t, "wrongpw")
-	mustRewind(t, "deploy", dep, "--image", p.repo+":9.1.0", "--as", "alice", "--wait")
-	mustRewind(t, "deploy", dep, "--image", p.repo+":8.0.0", "--as", "alice", "--wait")
-	p.forget(t, "9.1.0")
-	before := containerIDs(t, dep)
-	wrong := "wrong-" + testregistry.Random(8)
-	p.reg.WriteAuths(t, p.config, wrong)
-	refused := func(what string, r result) {
-		t.Helper()
-		if r.code != ExitRefused || !strings.Contains(r.stderr, "RegistryAuth") || !strings.Contains(r.stderr, p.reg.Addr) {
-			t.Fatalf("%s: want a RegistryAuth refusal naming %s, got exit %d %q", what, p.reg.Addr, r.code, r.stderr)
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		// The right password again: the other half left a wrong one.
+		p.reg.WriteAuths(t, p.config, p.reg.Password)
+		dep := createPrivate(t, m, "wrongpw")
+		m.mustAs("alice", "deploy", dep, "--image", p.repo+":9.1.0", "--wait")
+		m.mustAs("alice", "deploy", dep, "--image", p.repo+":8.0.0", "--wait")
+		p.forget(t, "9.1.0")
+		before := containerIDs(t, dep)
+		wrong := "wrong-" + testregistry.Random(8)
+		p.reg.WriteAuths(t, p.config, wrong)
+		refused := func(what string, r result) {
+			t.Helper()
+			if r.code != ExitRefused || !strings.Contains(r.stderr, "RegistryAuth") || !strings.Contains(r.stderr, p.reg.Addr) {
+				t.Fatalf("%s: want a RegistryAuth refusal naming %s, got exit %d %q", what, p.reg.Addr, r.code, r.stderr)
+			}
+			if after := containerIDs(t, dep); fmt.Sprint(after) != fmt.Sprint(before) {
+				t.Fatalf("%s: the containers must be untouched:\nbefore %v\nafter  %v", what, before, after)
+			}
 		}
-		if after := containerIDs(t, dep); fmt.Sprint(after) != fmt.Sprint(before) {
-			t.Fatalf("%s: the containers must be untouched:\nbefore %v\nafter  %v", what, before, after)
+
+		refused("rollback", m.as("alice", "rollback", dep, "--to", "1", "--description", "needs the registry", "--yes", "--wait"))
+		if revs := m.historyJSON(dep); len(revs) != 2 {
+			t.Fatalf("a refused rollback records nothing: %+v", revs)
+		}
+		validated := workflows.ChangeWorkflowID(dep)
+		if m.remote {
+			// rewind serve runs every rollback's plan first (a dry run,
+			// plan/<deployment>/…) so its refusals are synchronous: the
+			// registry refuses that validation and the real rollback
+			// never starts.
+			validated = planRun(t, p.stack, dep)
+		}
+		if attempt, f := lastAttempt(t, p.stack, validated, "ValidateRollback"); attempt != 1 ||
+			f.GetApplicationFailureInfo().GetType() != string(domain.RegistryAuth) || !f.GetApplicationFailureInfo().GetNonRetryable() {
+			t.Fatalf("validation: attempt %d, failure %v", attempt, f)
+		}
+
+		refused("deploy", m.as("alice", "deploy", dep, "--image", p.repo+":9.1.0", "--wait"))
+		revs := m.historyJSON(dep)
+		if len(revs) != 3 || revs[0].Status != domain.StatusFailed || !strings.Contains(revs[0].FailureReason, "RegistryAuth") ||
+			!strings.Contains(revs[0].FailureReason, p.reg.Addr) {
+			t.Fatalf("revision 3 must be FAILED with the registry's refusal: %+v", revs[0])
+		}
+		if d := m.mustRewind("deployment", "show", dep, "-o", "json"); !strings.Contains(d, `"currentRevision": 2`) {
+			t.Fatalf("the deployment must stay on revision 2: %s", d)
+		}
+		if attempt, f := lastAttempt(t, p.stack, workflows.ChangeWorkflowID(dep), "PullImage"); attempt != 1 ||
+			f.GetApplicationFailureInfo().GetType() != string(domain.RegistryAuth) || !f.GetApplicationFailureInfo().GetNonRetryable() {
+			t.Fatalf("the pull must fail for good in one attempt: attempt %d, failure %v", attempt, f)
+		}
+		p.noSecrets(t, []string{dep}, p.reg.Password, wrong)
+	})
+}
+
+// planRun is the id of a deployment's rollback plan (dry run) workflow.
+func planRun(t *testing.T, s *stack, dep string) string {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, err := s.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: `WorkflowId STARTS_WITH "` + workflows.PlanWorkflowID(dep, "") + `"`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.GetExecutions()) > 0 {
+			return resp.GetExecutions()[0].GetExecution().GetWorkflowId()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no rollback plan of %s found", dep)
 		}
 	}
-
-	refused("rollback", rewind("rollback", dep, "--to", "1", "--description", "needs the registry", "--yes", "--wait", "--as", "alice"))
-	if revs := historyJSON(t, dep); len(revs) != 2 {
-		t.Fatalf("a refused rollback records nothing: %+v", revs)
-	}
-	if attempt, f := lastAttempt(t, p.stack, workflows.ChangeWorkflowID(dep), "ValidateRollback"); attempt != 1 ||
-		f.GetApplicationFailureInfo().GetType() != string(domain.RegistryAuth) || !f.GetApplicationFailureInfo().GetNonRetryable() {
-		t.Fatalf("validation: attempt %d, failure %v", attempt, f)
-	}
-
-	refused("deploy", rewind("deploy", dep, "--image", p.repo+":9.1.0", "--as", "alice", "--wait"))
-	revs := historyJSON(t, dep)
-	if len(revs) != 3 || revs[0].Status != domain.StatusFailed || !strings.Contains(revs[0].FailureReason, "RegistryAuth") ||
-		!strings.Contains(revs[0].FailureReason, p.reg.Addr) {
-		t.Fatalf("revision 3 must be FAILED with the registry's refusal: %+v", revs[0])
-	}
-	if d := mustRewind(t, "deployment", "show", dep, "-o", "json"); !strings.Contains(d, `"currentRevision": 2`) {
-		t.Fatalf("the deployment must stay on revision 2: %s", d)
-	}
-	if attempt, f := lastAttempt(t, p.stack, workflows.ChangeWorkflowID(dep), "PullImage"); attempt != 1 ||
-		f.GetApplicationFailureInfo().GetType() != string(domain.RegistryAuth) || !f.GetApplicationFailureInfo().GetNonRetryable() {
-		t.Fatalf("the pull must fail for good in one attempt: attempt %d, failure %v", attempt, f)
-	}
-	p.noSecrets(t, []string{dep}, p.reg.Password, wrong)
 }

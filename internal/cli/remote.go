@@ -315,3 +315,60 @@ func (r *remote) webhooks() ([]store.Webhook, error) {
 func (r *remote) removeWebhook(id string) error {
 	return r.call("DELETE", "/api/v1/webhooks/"+url.PathEscape(id), nil, nil)
 }
+
+func (r *remote) notifyTest(deploymentID string) (action.NotifyTested, error) {
+	var res action.NotifyTested
+	err := r.call("POST", "/api/v1/notify/test", map[string]string{"deploymentId": deploymentID}, &res)
+	return res, err
+}
+
+func (r *remote) cleanupNow() (action.CleanupStarted, error) {
+	var res action.CleanupStarted
+	err := r.call("POST", "/api/v1/cleanup/runs", nil, &res)
+	return res, err
+}
+
+// cleanupWait polls the cleanup until it ends: a cleanup may outlast one
+// request, so the server is asked, never held open.
+func (r *remote) cleanupWait(workflowID string) (workflows.CleanupResult, error) {
+	for {
+		var run action.CleanupRun
+		if err := r.call("GET", "/api/v1/cleanup/runs/"+url.PathEscape(workflowID), nil, &run); err != nil {
+			return workflows.CleanupResult{}, err
+		}
+		switch run.State {
+		case "completed":
+			if run.Result == nil {
+				return workflows.CleanupResult{}, fmt.Errorf("rewind serve reported cleanup %s completed without a result", workflowID)
+			}
+			return *run.Result, nil
+		case "failed":
+			return workflows.CleanupResult{}, fmt.Errorf("cleanup %s failed: %s", workflowID, run.Error)
+		}
+		select {
+		case <-r.ctx.Done():
+			return workflows.CleanupResult{}, r.ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+func (r *remote) cleanupStatus() ([]action.StatusRow, error) {
+	var rows []action.StatusRow
+	err := r.call("GET", "/api/v1/cleanup", nil, &rows)
+	return rows, err
+}
+
+func (r *remote) resetSchedule() (action.ScheduleReset, error) {
+	var res action.ScheduleReset
+	err := r.call("POST", "/api/v1/cleanup/reset-schedule", nil, &res)
+	return res, err
+}
+
+func (r *remote) releaseGarbage() (int, error) {
+	var res struct {
+		Released int `json:"released"`
+	}
+	err := r.call("POST", "/api/v1/cleanup/release", nil, &res)
+	return res.Released, err
+}

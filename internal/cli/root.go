@@ -151,16 +151,6 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			if s.output != "table" && s.output != "json" {
 				return usageError{fmt.Errorf("--output must be table or json, not %q", s.output)}
 			}
-			// Commands with no API route yet stay administration: through
-			// rewind serve they are refused, never run store-direct behind
-			// the user's back.
-			top := cmd
-			for top.HasParent() && top.Parent().HasParent() {
-				top = top.Parent()
-			}
-			if top.Name() == "cleanup" || cmd.CommandPath() == "rewind notify test" {
-				return s.storeOnly(cmd.CommandPath())
-			}
 			return nil
 		},
 	}

@@ -41,29 +41,31 @@ func containerIDs(t *testing.T, dep string) map[string]string {
 
 func TestMissingImageFailsFastAndKeepsTheOldContainers(t *testing.T) {
 	s := startStack(t)
-	dep := itest.UniqueID("miss")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
-	before := containerIDs(t, dep)
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("miss")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
+		before := containerIDs(t, dep)
 
-	start := time.Now()
-	r := rewind("deploy", dep, "--image", itest.Image(t, "no-such-tag"), "--as", "alice", "--wait")
-	if r.code != ExitRefused || !strings.Contains(r.stderr, "NotFound") {
-		t.Fatalf("missing image: exit %d %q", r.code, r.stderr)
-	}
-	if took := time.Since(start); took > 30*time.Second {
-		t.Fatalf("a missing image must fail fast, not retry: took %s", took)
-	}
-	revs := historyJSON(t, dep)
-	if revs[0].Number != 2 || revs[0].Status != domain.StatusFailed || !strings.Contains(revs[0].FailureReason, "NotFound") {
-		t.Fatalf("revision 2: %+v", revs[0])
-	}
-	recordHistory(t, s, workflows.ChangeWorkflowID(dep), "deploy-failed")
-	if after := containerIDs(t, dep); fmt.Sprint(after) != fmt.Sprint(before) {
-		t.Fatalf("the old containers must keep running untouched:\nbefore %v\nafter  %v", before, after)
-	}
+		start := time.Now()
+		r := m.as("alice", "deploy", dep, "--image", itest.Image(t, "no-such-tag"), "--wait")
+		if r.code != ExitRefused || !strings.Contains(r.stderr, "NotFound") {
+			t.Fatalf("missing image: exit %d %q", r.code, r.stderr)
+		}
+		if took := time.Since(start); took > 30*time.Second {
+			t.Fatalf("a missing image must fail fast, not retry: took %s", took)
+		}
+		revs := m.historyJSON(dep)
+		if revs[0].Number != 2 || revs[0].Status != domain.StatusFailed || !strings.Contains(revs[0].FailureReason, "NotFound") {
+			t.Fatalf("revision 2: %+v", revs[0])
+		}
+		m.recordHistory(s, workflows.ChangeWorkflowID(dep), "deploy-failed")
+		if after := containerIDs(t, dep); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("the old containers must keep running untouched:\nbefore %v\nafter  %v", before, after)
+		}
+	})
 }
 
 func freePort(t *testing.T) int {
@@ -97,111 +99,125 @@ func TestRegistryDownRetriesVisiblyThenSucceeds(t *testing.T) {
 			t.Fatalf("docker %v: %v\n%s", args, err, out)
 		}
 	}
-	registry("stop")
 
-	dep := itest.UniqueID("flaky")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", ref, "--as", "alice")
-	id := workflows.ChangeWorkflowID(dep)
-	waitAttempt(t, s, id, "PullImage", 2, false)
-	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), id, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pa := desc.GetPendingActivities()[0]
-	if pa.GetActivityType().GetName() != "PullImage" || pa.GetLastFailure() == nil || !strings.Contains(pa.GetLastFailure().GetMessage(), addr) {
-		t.Fatalf("the retry must show its last failure: %+v", pa)
-	}
-	registry("start")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := s.Client.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
-		t.Fatalf("the deploy must finish once the registry is back: %v", err)
-	}
-	if r := historyJSON(t, dep)[0]; r.Status != domain.StatusDeployed || !strings.HasPrefix(r.ImageDigest, "sha256:") {
-		t.Fatalf("revision: %+v", r)
-	}
+	// Long (the pull retries until the registry is back): remote only
+	// under make test-remote. Each half takes the image off the Engine and
+	// the registry down again, so its pull must wait for it.
+	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
+		if out, err := exec.Command("docker", "rmi", ref).CombinedOutput(); err != nil && !strings.Contains(string(out), "No such image") {
+			t.Fatalf("docker rmi %s: %v\n%s", ref, err, out)
+		}
+		registry("stop")
+		dep := itest.UniqueID("flaky")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", ref)
+		id := workflows.ChangeWorkflowID(dep)
+		waitAttempt(t, s, id, "PullImage", 2, false)
+		desc, err := s.Client.DescribeWorkflowExecution(context.Background(), id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pa := desc.GetPendingActivities()[0]
+		if pa.GetActivityType().GetName() != "PullImage" || pa.GetLastFailure() == nil || !strings.Contains(pa.GetLastFailure().GetMessage(), addr) {
+			t.Fatalf("the retry must show its last failure: %+v", pa)
+		}
+		registry("start")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := s.Client.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
+			t.Fatalf("the deploy must finish once the registry is back: %v", err)
+		}
+		if r := m.historyJSON(dep)[0]; r.Status != domain.StatusDeployed || !strings.HasPrefix(r.ImageDigest, "sha256:") {
+			t.Fatalf("revision: %+v", r)
+		}
+	})
 }
 
 // A DAG-only deploy swaps `current` under running containers: they see the
 // new DAGs without being restarted.
 func TestDagOnlyDeployIsSeenWithoutRestart(t *testing.T) {
 	s := startStack(t)
-	dep := itest.UniqueID("dags")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--dag-source", "bundle", "--dag-deploy",
-		"--component", "scheduler=airflow scheduler", "--component", "dag-processor=airflow dag-processor")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--dags", dagDir(t, "a"), "--as", "alice", "--wait")
-	before := containerIDs(t, dep)
-	mustRewind(t, "deploy", dep, "--dags", dagDir(t, "b"), "--as", "alice", "--wait")
-	if st := status(t, "rewind-"+dep+"-dag-processor"); st["bundle_version"] != "b" {
-		t.Fatalf("the running container must see DAGs b: %v", st)
-	}
-	if after := containerIDs(t, dep); fmt.Sprint(after) != fmt.Sprint(before) {
-		t.Fatalf("a DAG-only deploy must not restart containers:\nbefore %v\nafter  %v", before, after)
-	}
-	r := historyJSON(t, dep)[0]
-	if r.Type != domain.DeployDAGOnly || r.ImageRef != itest.Image(t, "9.1.0") || !strings.HasPrefix(r.DagBundleDigest, "sha256:") {
-		t.Fatalf("revision 2: %+v", r)
-	}
-	recordHistory(t, s, workflows.ChangeWorkflowID(dep), "deploy-dag-only")
-	// Turned off, DAG-only deploys are refused and change nothing.
-	mustRewind(t, "deployment", "update", dep, "--dag-deploy=false")
-	if r := rewind("deploy", dep, "--dags", dagDir(t, "c"), "--as", "alice"); r.code != ExitRefused || !strings.Contains(r.stderr, "DAG-only deploys are disabled") {
-		t.Fatalf("disabled DAG deploys: exit %d %q", r.code, r.stderr)
-	}
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("dags")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--dag-source", "bundle", "--dag-deploy",
+			"--component", "scheduler=airflow scheduler", "--component", "dag-processor=airflow dag-processor")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--dags", dagDir(t, "a"), "--wait")
+		before := containerIDs(t, dep)
+		m.mustAs("alice", "deploy", dep, "--dags", dagDir(t, "b"), "--wait")
+		if st := status(t, "rewind-"+dep+"-dag-processor"); st["bundle_version"] != "b" {
+			t.Fatalf("the running container must see DAGs b: %v", st)
+		}
+		if after := containerIDs(t, dep); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("a DAG-only deploy must not restart containers:\nbefore %v\nafter  %v", before, after)
+		}
+		r := m.historyJSON(dep)[0]
+		if r.Type != domain.DeployDAGOnly || r.ImageRef != itest.Image(t, "9.1.0") || !strings.HasPrefix(r.DagBundleDigest, "sha256:") {
+			t.Fatalf("revision 2: %+v", r)
+		}
+		m.recordHistory(s, workflows.ChangeWorkflowID(dep), "deploy-dag-only")
+		// Turned off, DAG-only deploys are refused and change nothing.
+		m.mustRewind("deployment", "update", dep, "--dag-deploy=false")
+		if r := m.as("alice", "deploy", dep, "--dags", dagDir(t, "c")); r.code != ExitRefused || !strings.Contains(r.stderr, "DAG-only deploys are disabled") {
+			t.Fatalf("disabled DAG deploys: exit %d %q", r.code, r.stderr)
+		}
+	})
 }
 
 // A rollback whose last step fails for good puts the previous bundle and
 // components back, on the real Engine, and marks its revision FAILED.
 func TestFailedRollbackIsCompensated(t *testing.T) {
 	s := startServer(t)
-	dep := itest.UniqueID("comp")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--dag-source", "bundle", "--rollback-enabled",
-		"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	worker := func(faults string) *app.Running {
-		t.Setenv("REWIND_FAULTS", faults)
-		cfg, err := config.Load()
-		if err != nil {
-			t.Fatal(err)
+	// Each half starts its own workers (one healthy, then one failing
+	// Verify) and stops them before the next.
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("comp")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--dag-source", "bundle", "--rollback-enabled",
+			"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		worker := func(faults string) *app.Running {
+			t.Setenv("REWIND_FAULTS", faults)
+			cfg, err := config.Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := app.StartWorker(context.Background(), cfg, itest.QuietSlog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return w
 		}
-		w, err := app.StartWorker(context.Background(), cfg, itest.QuietSlog())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}
-	w := worker("")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--dags", dagDir(t, "a"), "--as", "alice", "--wait")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--dags", dagDir(t, "b"), "--as", "alice", "--wait")
-	w.Stop()
-	w = worker("Verify=fail")
-	defer w.Stop()
+		w := worker("")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--dags", dagDir(t, "a"), "--wait")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--dags", dagDir(t, "b"), "--wait")
+		w.Stop()
+		w = worker("Verify=fail")
+		defer w.Stop()
 
-	r := rewind("rollback", dep, "--to", "1", "--description", "will fail at verify", "--yes", "--wait", "--as", "alice")
-	if r.code != ExitRefused || !strings.Contains(r.stderr, "FaultInjected") {
-		t.Fatalf("rollback: exit %d %q", r.code, r.stderr)
-	}
-	revs := historyJSON(t, dep)
-	if revs[0].Number != 3 || revs[0].Status != domain.StatusFailed || !strings.Contains(revs[0].FailureReason, "components put back on revision 2") ||
-		!strings.Contains(revs[0].FailureReason, "DAG bundle put back") {
-		t.Fatalf("revision 3: %+v", revs[0])
-	}
-	if st := status(t, "rewind-"+dep+"-scheduler"); st["runtime"] != "8.0.0" || st["bundle_version"] != "b" {
-		t.Fatalf("the scheduler must be back on r2 (8.0.0, DAGs b): %v", st)
-	}
-	d := mustRewind(t, "deployment", "show", dep, "-o", "json")
-	if !strings.Contains(d, `"currentRevision": 2`) {
-		t.Fatalf("the deployment must stay on revision 2: %s", d)
-	}
-	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), workflows.ChangeWorkflowID(dep), "")
-	if err != nil || desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED {
-		t.Fatalf("workflow status: %v %v", desc.GetWorkflowExecutionInfo().GetStatus(), err)
-	}
-	recordHistory(t, s, workflows.ChangeWorkflowID(dep), "rollback-compensated")
+		r := m.as("alice", "rollback", dep, "--to", "1", "--description", "will fail at verify", "--yes", "--wait")
+		if r.code != ExitRefused || !strings.Contains(r.stderr, "FaultInjected") {
+			t.Fatalf("rollback: exit %d %q", r.code, r.stderr)
+		}
+		revs := m.historyJSON(dep)
+		if revs[0].Number != 3 || revs[0].Status != domain.StatusFailed || !strings.Contains(revs[0].FailureReason, "components put back on revision 2") ||
+			!strings.Contains(revs[0].FailureReason, "DAG bundle put back") {
+			t.Fatalf("revision 3: %+v", revs[0])
+		}
+		if st := status(t, "rewind-"+dep+"-scheduler"); st["runtime"] != "8.0.0" || st["bundle_version"] != "b" {
+			t.Fatalf("the scheduler must be back on r2 (8.0.0, DAGs b): %v", st)
+		}
+		d := m.mustRewind("deployment", "show", dep, "-o", "json")
+		if !strings.Contains(d, `"currentRevision": 2`) {
+			t.Fatalf("the deployment must stay on revision 2: %s", d)
+		}
+		desc, err := s.Client.DescribeWorkflowExecution(context.Background(), workflows.ChangeWorkflowID(dep), "")
+		if err != nil || desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED {
+			t.Fatalf("workflow status: %v %v", desc.GetWorkflowExecutionInfo().GetStatus(), err)
+		}
+		m.recordHistory(s, workflows.ChangeWorkflowID(dep), "rollback-compensated")
+	})
 }

@@ -41,44 +41,50 @@ func TestStalledPullIsRetried(t *testing.T) {
 			t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
 		}
 	}
-	proxy := itest.StartStallProxy(t, reg)
-	ref := proxy.Addr() + "/" + repo + ":v1"
-	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", ref).Run() })
+	// Long (a stalled pull): remote only under make test-remote. Each
+	// half has its own proxy (a released one never stalls again) and so its
+	// own image name, removed when the half ends, so each pull downloads
+	// the layer again.
+	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
+		proxy := itest.StartStallProxy(t, reg)
+		ref := proxy.Addr() + "/" + repo + ":v1"
+		t.Cleanup(func() { exec.Command("docker", "rmi", "-f", ref).Run() })
 
-	dep := itest.UniqueID("stall")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	proxy.StallAfter(2 << 20) // the manifests pass; the layer freezes after 2 MB
-	mustRewind(t, "deploy", dep, "--image", ref, "--as", "alice")
-	id := workflows.ChangeWorkflowID(dep)
+		dep := itest.UniqueID("stall")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		proxy.StallAfter(2 << 20) // the manifests pass; the layer freezes after 2 MB
+		m.mustAs("alice", "deploy", dep, "--image", ref)
+		id := workflows.ChangeWorkflowID(dep)
 
-	stalled := ""
-	for deadline := time.Now().Add(2 * time.Minute); stalled == ""; time.Sleep(200 * time.Millisecond) {
-		desc, err := s.Client.DescribeWorkflowExecution(context.Background(), id, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, pa := range desc.GetPendingActivities() {
-			if pa.GetActivityType().GetName() == "PullImage" && pa.GetLastFailure() != nil {
-				stalled = pa.GetLastFailure().GetMessage()
+		stalled := ""
+		for deadline := time.Now().Add(2 * time.Minute); stalled == ""; time.Sleep(200 * time.Millisecond) {
+			desc, err := s.Client.DescribeWorkflowExecution(context.Background(), id, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, pa := range desc.GetPendingActivities() {
+				if pa.GetActivityType().GetName() == "PullImage" && pa.GetLastFailure() != nil {
+					stalled = pa.GetLastFailure().GetMessage()
+				}
+			}
+			if desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				t.Fatalf("the deploy ended while the registry held its connection: %v", desc.GetWorkflowExecutionInfo().GetStatus())
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the stalled pull never failed its attempt")
 			}
 		}
-		if desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			t.Fatalf("the deploy ended while the registry held its connection: %v", desc.GetWorkflowExecutionInfo().GetStatus())
+		if !proxy.Stalled() || !strings.Contains(stalled, "stalled: no progress for 3s") {
+			t.Fatalf("the attempt must fail as stalled while the registry holds it: %q (proxy stalled: %v)", stalled, proxy.Stalled())
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the stalled pull never failed its attempt")
+		proxy.Release()
+		rev := m.waitRevision(dep, 1, 2*time.Minute)
+		if rev.Status != domain.StatusDeployed || rev.ImageRef != ref {
+			t.Fatalf("once the registry sends again the deploy must finish: %+v", rev)
 		}
-	}
-	if !proxy.Stalled() || !strings.Contains(stalled, "stalled: no progress for 3s") {
-		t.Fatalf("the attempt must fail as stalled while the registry holds it: %q (proxy stalled: %v)", stalled, proxy.Stalled())
-	}
-	proxy.Release()
-	rev := waitRevision(t, dep, 1, 2*time.Minute)
-	if rev.Status != domain.StatusDeployed || rev.ImageRef != ref {
-		t.Fatalf("once the registry sends again the deploy must finish: %+v", rev)
-	}
+	})
 }
 
 // A 200 MB DAG bundle is checked in validation (its whole tarball read
@@ -86,33 +92,37 @@ func TestStalledPullIsRetried(t *testing.T) {
 // heartbeats, and validation runs once.
 func TestLargeBundleValidates(t *testing.T) {
 	s := startStack(t)
-	dep := itest.UniqueID("big")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--dag-source", "bundle", "--dag-deploy", "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	dir := t.TempDir()
-	blob := make([]byte, 200<<20) // random: it does not compress
-	rand.Read(blob)
-	os.WriteFile(filepath.Join(dir, "model.bin"), blob, 0o644)
-	os.WriteFile(filepath.Join(dir, "etl.py"), []byte("# a DAG next to a large model file\n"), 0o644)
-	blob = nil
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--dags", dir, "--as", "alice", "--wait")
-	rev := historyJSON(t, dep)[0]
-	if rev.Status != domain.StatusDeployed {
-		t.Fatalf("revision: %+v", rev)
-	}
-	it := s.Client.GetWorkflowHistory(context.Background(), rev.WorkflowID, rev.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	scheduled := map[int64]string{}
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
+	// Long (a 200 MB bundle packed, stored and validated): remote only
+	// under make test-remote.
+	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("big")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--dag-source", "bundle", "--dag-deploy", "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		dir := t.TempDir()
+		blob := make([]byte, 200<<20) // random: it does not compress
+		rand.Read(blob)
+		os.WriteFile(filepath.Join(dir, "model.bin"), blob, 0o644)
+		os.WriteFile(filepath.Join(dir, "etl.py"), []byte("# a DAG next to a large model file\n"), 0o644)
+		blob = nil
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--dags", dir, "--wait")
+		rev := m.historyJSON(dep)[0]
+		if rev.Status != domain.StatusDeployed {
+			t.Fatalf("revision: %+v", rev)
 		}
-		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
-			scheduled[e.GetEventId()] = a.GetActivityType().GetName()
+		it := s.Client.GetWorkflowHistory(context.Background(), rev.WorkflowID, rev.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		scheduled := map[int64]string{}
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
+				scheduled[e.GetEventId()] = a.GetActivityType().GetName()
+			}
+			if a := e.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == "ValidateDeploy" && a.GetAttempt() != 1 {
+				t.Fatalf("validation ran %d times: an attempt timed out (%v)", a.GetAttempt(), a.GetLastFailure())
+			}
 		}
-		if a := e.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == "ValidateDeploy" && a.GetAttempt() != 1 {
-			t.Fatalf("validation ran %d times: an attempt timed out (%v)", a.GetAttempt(), a.GetLastFailure())
-		}
-	}
+	})
 }

@@ -30,20 +30,36 @@ func TestWorkerAndCLIOverMutualTLS(t *testing.T) {
 	useTemporalTLS(t, mtls.Addr, pki.CA, pki.ClientCert, pki.ClientKey)
 	itest.StartWorker(t)
 
-	dep := itest.UniqueID("mtls")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--dag-source", "image", "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--description", "over mTLS", "--as", "alice", "--wait")
-	revs := historyJSON(t, dep)
-	if len(revs) != 1 || revs[0].Status != domain.StatusDeployed || revs[0].Description != "over mTLS" {
-		t.Fatalf("history over mTLS: %+v", revs)
+	// The worker's connection presented the certificate.
+	if mtls.ClientCertificates.Load() < 1 {
+		t.Fatal("the worker connected without a client certificate")
 	}
-	// The worker's connection and the CLI's each presented the certificate.
-	if n := mtls.ClientCertificates.Load(); n < 2 || mtls.Refused.Load() != 0 {
-		t.Fatalf("handshakes with a client certificate: %d, refused: %d", n, mtls.Refused.Load())
-	}
+	// A deploy over mTLS in both modes: store-direct the CLI's own
+	// connection presents the certificate, remote rewind serve's (started
+	// with this configuration).
+	// Counted from the end of the previous half: rewind serve connects
+	// when it starts, before the half's body.
+	var dep string
+	seen := mtls.ClientCertificates.Load()
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		dep = itest.UniqueID("mtls")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--dag-source", "image", "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--description", "over mTLS", "--wait")
+		revs := m.historyJSON(dep)
+		if len(revs) != 1 || revs[0].Status != domain.StatusDeployed || revs[0].Description != "over mTLS" {
+			t.Fatalf("history over mTLS: %+v", revs)
+		}
+		if n := mtls.ClientCertificates.Load() - seen; n < 1 || mtls.Refused.Load() != 0 {
+			t.Fatalf("%s: handshakes with a client certificate: %d, refused: %d", m.name(), n, mtls.Refused.Load())
+		}
+		seen = mtls.ClientCertificates.Load()
+	})
 
+	// The rest is the CLI's own Temporal connection, which only the
+	// store-direct CLI has (remote, it holds no Temporal address): single
+	// mode by nature.
 	useTemporalTLS(t, mtls.Addr, pki.CA, "", "")
 	r := rewind("watch", "change/"+dep)
 	if r.code != ExitRefused || !strings.Contains(r.stderr, "requires a client certificate") || !strings.Contains(r.stderr, "REWIND_TEMPORAL_TLS_CERT") {

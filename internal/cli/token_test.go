@@ -13,7 +13,10 @@ import (
 
 // Tokens expire: --expires, else REWIND_TOKEN_TTL, else 90 days; a
 // lifetime that is not positive is refused and stores nothing; the list
-// shows when each expires. Store only: no Temporal needed.
+// shows when each expires. Store only: no Temporal needed. Single mode:
+// REWIND_TOKEN_TTL and the data directory's modes are the store-direct
+// CLI's own; through rewind serve the server's configuration decides
+// (the API's expiry is internal/api's TestTokensExpire and the battery's).
 func TestTokenExpiry(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	t.Setenv("REWIND_DATA_DIR", dir)

@@ -36,7 +36,13 @@ func (e *env) adminCases(t *testing.T) []hcase {
 	remote("token list (not an admin)", "PermissionDenied", "token", "list")
 	remote("deployment create (not an admin)", "PermissionDenied", "deployment", "create", "hx-made-by-editor")
 	remote("deployment update (not an admin)", "PermissionDenied", "deployment", "update", img, "--rollback-enabled=false")
-	remote("cleanup (administration, store-direct only)", "InvalidInput", "cleanup", "--release")
+	// The cleanup and the test notification are administration through
+	// rewind serve too.
+	remote("cleanup --now (not an admin)", "PermissionDenied", "cleanup", "--now", "--wait")
+	remote("cleanup --status (not an admin)", "PermissionDenied", "cleanup", "--status")
+	remote("cleanup --reset-schedule (not an admin)", "PermissionDenied", "cleanup", "--reset-schedule")
+	remote("cleanup --release (not an admin)", "PermissionDenied", "cleanup", "--release")
+	remote("notify test (not an admin)", "PermissionDenied", "notify", "test", "--deployment", img)
 
 	// The same over HTTP: refused with 403 before the body is read.
 	j := "application/json"
@@ -53,6 +59,12 @@ func (e *env) adminCases(t *testing.T) []hcase {
 	api("non-admin lists tokens", "GET", "/api/v1/tokens", editor, ``)
 	api("non-admin creates a deployment", "POST", "/api/v1/deployments", editor, `{"id":"hx-made-by-editor"}`)
 	api("non-admin turns rollbacks off", "PATCH", "/api/v1/deployments/"+img, editor, `{"rollbackEnabled":false}`)
+	api("non-admin runs a cleanup", "POST", "/api/v1/cleanup/runs", editor, ``)
+	api("non-admin reads the cleanup's status", "GET", "/api/v1/cleanup", editor, ``)
+	api("non-admin reads a cleanup run", "GET", "/api/v1/cleanup/runs/rewind-cleanup-1", editor, ``)
+	api("non-admin rewrites the cleanup schedule", "POST", "/api/v1/cleanup/reset-schedule", editor, ``)
+	api("non-admin releases what cleanup set aside", "POST", "/api/v1/cleanup/release", editor, ``)
+	api("non-admin sends a test notification", "POST", "/api/v1/notify/test", editor, `{"deploymentId":"`+img+`"}`)
 	api("no grant: read a deployment's settings", "GET", "/api/v1/deployments/"+img, nobody, ``)
 	api("viewer recreates the containers (deployment update --apply)", "POST", "/api/v1/deployments/"+img+"/apply", viewer, ``)
 	return cs

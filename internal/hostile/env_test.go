@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/rewindhq/rewind/internal/cli"
@@ -28,6 +29,7 @@ import (
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/internal/store"
+	"github.com/rewindhq/rewind/workflows"
 )
 
 // env is one stack shared by every case: the dev server, a worker, the
@@ -198,6 +200,10 @@ type snapshot struct {
 	sessions    []string // page sign-ins: a replayed cookie must not revive one
 	containers  []string
 	bundles     []string
+	// admin is what the administration routes would change: the cleanup
+	// schedule (state, runs started), the garbage set aside and the
+	// cleanup and notification workflows started.
+	admin []string
 }
 
 func (e *env) snapshot(t *testing.T) snapshot {
@@ -239,6 +245,7 @@ func (e *env) snapshot(t *testing.T) snapshot {
 	}
 	sort.Strings(s.tokens)
 	s.sessions = e.sessions(t)
+	s.admin = e.adminState(t)
 	out, err := exec.Command("docker", "ps", "-a", "--no-trunc", "--filter", "label=rewind.deployment",
 		"--format", `{{.ID}} {{.Names}} {{.State}} {{.Image}} {{.Label "rewind.deployment"}}`).Output()
 	if err != nil {
@@ -312,7 +319,8 @@ func diff(before, after snapshot, failedOn, wantType string) (changes []string, 
 		what string
 		a, b []string
 	}{{"grants", before.grants, after.grants}, {"tokens", before.tokens, after.tokens}, {"sessions", before.sessions, after.sessions},
-		{"containers", before.containers, after.containers}, {"bundle root", before.bundles, after.bundles}} {
+		{"containers", before.containers, after.containers}, {"bundle root", before.bundles, after.bundles},
+		{"cleanup and notifications", before.admin, after.admin}} {
 		if !slices.Equal(c.a, c.b) {
 			changes = append(changes, fmt.Sprintf("%s: before %v, after %v", c.what, short(c.a), short(c.b)))
 		}
@@ -410,4 +418,32 @@ func many(t *testing.T, n int) []byte {
 		ents = append(ents, ent{name: fmt.Sprintf("dags/d%d/f%d.py", i%100, i), typ: tar.TypeReg})
 	}
 	return tarGz(t, ents...)
+}
+
+// adminState is the cleanup schedule, the set-aside garbage, and how many
+// cleanup and notification workflows exist, for the snapshot.
+func (e *env) adminState(t *testing.T) []string {
+	t.Helper()
+	ctx := context.Background()
+	var out []string
+	if d, err := e.srv.Client.ScheduleClient().GetHandle(ctx, workflows.CleanupScheduleID).Describe(ctx); err != nil {
+		out = append(out, "schedule: "+err.Error())
+	} else {
+		out = append(out, fmt.Sprintf("schedule paused=%v note=%q runs=%d spec=%v", d.Schedule.State.Paused, d.Schedule.State.Note, len(d.Info.RecentActions), d.Schedule.Spec.CronExpressions))
+	}
+	_, aside, err := e.st.SetAsideGarbage(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, fmt.Sprintf("set aside %d", aside))
+	// Changes start NotifyWorkflows of their own; only test notifications
+	// (notify-test/…) are the routes' to start.
+	for _, q := range []string{"WorkflowType = '" + workflows.CleanupWorkflowName + "'", "WorkflowId STARTS_WITH 'notify-test/'"} {
+		n, err := e.srv.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s: %d", q, n.GetCount()))
+	}
+	return out
 }

@@ -25,68 +25,74 @@ import (
 func TestTemporalUIShowsACLIRollbackLive(t *testing.T) {
 	browserPath := itest.Chromium(t)
 	s := itest.StartServerWithUI(t)
-	w, err := startWorker(itest.Config(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dep := itest.UniqueID("tui")
-	itest.RemoveContainers(t, dep)
-	mustRewind(t, "deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler")
-	mustRewind(t, "grant", "alice", "--deployment", dep, "--role", "editor")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--as", "alice", "--wait")
-	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--as", "alice", "--wait")
-	w.Stop()
-	// Three steps wait a while (each under its heartbeat timeout), so the
-	// page is usually read while the change runs.
-	fw := startFaultWorker(t, "Preflight=before:15s,SwapComponents=before:15s,Verify=before:15s")
-	t.Cleanup(fw.Stop)
+	// The rollback itself is the Temporal CLI's in both halves (that is
+	// the point); the rewind CLI sets the deployment up in the half's
+	// mode. Long (Chromium, slowed steps): remote only under make
+	// test-remote.
+	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
+		w, err := startWorker(itest.Config(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dep := itest.UniqueID("tui")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--wait")
+		w.Stop()
+		// Three steps wait a while (each under its heartbeat timeout), so the
+		// page is usually read while the change runs.
+		fw := startFaultWorker(t, "Preflight=before:15s,SwapComponents=before:15s,Verify=before:15s")
+		t.Cleanup(fw.Stop)
 
-	id := workflows.ChangeWorkflowID(dep)
-	input := fmt.Sprintf(`{"deploymentId":%q,"revision":1,"description":"started from the Temporal CLI","requestedBy":"alice","scope":"all"}`, dep)
-	if out, err := exec.Command(itest.TemporalCLI(t), "workflow", "start", "--address", s.Addr, "--task-queue", s.TaskQueue,
-		"--type", workflows.RollbackWorkflowName, "--workflow-id", id, "--input", input).CombinedOutput(); err != nil {
-		t.Fatalf("temporal workflow start: %v\n%s", err, out)
-	}
-	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), id, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runID := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+		id := workflows.ChangeWorkflowID(dep)
+		input := fmt.Sprintf(`{"deploymentId":%q,"revision":1,"description":"started from the Temporal CLI","requestedBy":"alice","scope":"all"}`, dep)
+		if out, err := exec.Command(itest.TemporalCLI(t), "workflow", "start", "--address", s.Addr, "--task-queue", s.TaskQueue,
+			"--type", workflows.RollbackWorkflowName, "--workflow-id", id, "--input", input).CombinedOutput(); err != nil {
+			t.Fatalf("temporal workflow start: %v\n%s", err, out)
+		}
+		desc, err := s.Client.DescribeWorkflowExecution(context.Background(), id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		runID := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browserPath),
-		chromedp.NoSandbox, // root in CI containers
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1440, 1600),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(browserPath),
+			chromedp.NoSandbox, // root in CI containers
+			chromedp.Flag("disable-dev-shm-usage", true),
+			chromedp.WindowSize(1440, 1600),
+			chromedp.UserDataDir(t.TempDir()),
+		)
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		defer cancelAlloc()
+		ctx, cancelBrowser := chromedp.NewContext(actx)
+		defer cancelBrowser()
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
 
-	page := s.UI + "/namespaces/default/workflows/" + url.PathEscape(id) + "/" + runID + "/history"
-	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
-		t.Fatal(err)
-	}
-	// The event history: each activity with its summary.
-	waitText(t, ctx, "validate a rollback of "+dep+" to revision 1 requested by alice", "pull "+itest.Image(t, "9.1.0")+"@sha256:")
-	shot(t, ctx, "temporal-ui-rollback-history.png")
-	// User Metadata: the current details, the live step table headed by
-	// what the change is (a run from the Temporal CLI has no summary).
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.Search(`//a[normalize-space(.)='User Metadata'] | //button[normalize-space(.)='User Metadata']`))); err != nil {
-		t.Fatal(err)
-	}
-	waitText(t, ctx, "rewind rollback of "+dep, workflows.StepPull, workflows.StepSwap)
-	if d, _ := s.Client.DescribeWorkflowExecution(context.Background(), id, runID); d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		t.Log("the details were read while the rollback ran")
-	}
-	shot(t, ctx, "temporal-ui-rollback.png")
-	if err := s.Client.GetWorkflow(context.Background(), id, runID).Get(context.Background(), nil); err != nil {
-		t.Fatalf("the rollback from the Temporal CLI: %v", err)
-	}
+		page := s.UI + "/namespaces/default/workflows/" + url.PathEscape(id) + "/" + runID + "/history"
+		if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+			t.Fatal(err)
+		}
+		// The event history: each activity with its summary.
+		waitText(t, ctx, "validate a rollback of "+dep+" to revision 1 requested by alice", "pull "+itest.Image(t, "9.1.0")+"@sha256:")
+		shot(t, ctx, "temporal-ui-rollback-history-"+m.name()+".png")
+		// User Metadata: the current details, the live step table headed by
+		// what the change is (a run from the Temporal CLI has no summary).
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.Search(`//a[normalize-space(.)='User Metadata'] | //button[normalize-space(.)='User Metadata']`))); err != nil {
+			t.Fatal(err)
+		}
+		waitText(t, ctx, "rewind rollback of "+dep, workflows.StepPull, workflows.StepSwap)
+		if d, _ := s.Client.DescribeWorkflowExecution(context.Background(), id, runID); d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			t.Log("the details were read while the rollback ran")
+		}
+		shot(t, ctx, "temporal-ui-rollback-"+m.name()+".png")
+		if err := s.Client.GetWorkflow(context.Background(), id, runID).Get(context.Background(), nil); err != nil {
+			t.Fatalf("the rollback from the Temporal CLI: %v", err)
+		}
+	})
 }
 
 // waitText waits until the page shows every text, for a minute.

@@ -59,20 +59,9 @@ type DeployPlan struct {
 // ValidateDeploy reads the deployment and the requester's grants now, so the
 // decision uses current data, and applies R10.
 func (a *StoreActivities) ValidateDeploy(ctx context.Context, c DeployCheck) (DeployPlan, error) {
-	verified, err := a.verifyRequester(ctx, c.RequestedBy, c.DeploymentID, c.Signature)
+	d, verified, err := a.mayDeploy(ctx, c.RequestedBy, c.DeploymentID, c.Signature, c.Type, c.CarriesBundle)
 	if err != nil {
 		return DeployPlan{}, err
-	}
-	d, err := a.Store.GetDeployment(ctx, c.DeploymentID)
-	if err != nil {
-		return DeployPlan{}, refuse(err)
-	}
-	grants, err := a.Store.GrantsFor(ctx, c.RequestedBy)
-	if err != nil {
-		return DeployPlan{}, err
-	}
-	if err := policy.CheckDeploy(c.RequestedBy, policy.Effective(grants, d.ID), d, c.Type, c.CarriesBundle); err != nil {
-		return DeployPlan{}, refuse(err)
 	}
 	plan := DeployPlan{Deployment: d.Redacted(), RequestedByVerified: verified}
 	if d.CurrentRevision > 0 {
@@ -182,20 +171,9 @@ type ConfigCheck struct {
 // (R14: a change started under another workflow id shows as an INITIALIZED
 // revision).
 func (a *StoreActivities) ValidateConfigChange(ctx context.Context, c ConfigCheck) (DeployPlan, error) {
-	verified, err := a.verifyRequester(ctx, c.RequestedBy, c.DeploymentID, c.Signature)
+	d, verified, err := a.mayDeploy(ctx, c.RequestedBy, c.DeploymentID, c.Signature, domain.DeployImageOnly, false)
 	if err != nil {
 		return DeployPlan{}, err
-	}
-	d, err := a.Store.GetDeployment(ctx, c.DeploymentID)
-	if err != nil {
-		return DeployPlan{}, refuse(err)
-	}
-	grants, err := a.Store.GrantsFor(ctx, c.RequestedBy)
-	if err != nil {
-		return DeployPlan{}, err
-	}
-	if err := policy.CheckDeploy(c.RequestedBy, policy.Effective(grants, d.ID), d, domain.DeployImageOnly, false); err != nil {
-		return DeployPlan{}, refuse(err)
 	}
 	if d.CurrentRevision == 0 {
 		return DeployPlan{}, refuse(domain.Errorf(domain.InvalidState, "deployment %s has no containers yet: its first deploy starts them with the stored configuration", d.ID))
@@ -215,4 +193,26 @@ func (a *StoreActivities) ValidateConfigChange(ctx context.Context, c ConfigChec
 		return DeployPlan{}, err
 	}
 	return DeployPlan{Deployment: d.Redacted(), Current: &cur, RequestedByVerified: verified}, nil
+}
+
+// mayDeploy verifies the requester's signature, then reads the deployment
+// and the requester's grants now, so the decision uses current data, and
+// applies R10 to a deploy of type typ.
+func (a *StoreActivities) mayDeploy(ctx context.Context, requester, deploymentID, signature string, typ domain.DeployType, carriesBundle bool) (domain.Deployment, bool, error) {
+	verified, err := a.verifyRequester(ctx, requester, deploymentID, signature)
+	if err != nil {
+		return domain.Deployment{}, false, err
+	}
+	d, err := a.Store.GetDeployment(ctx, deploymentID)
+	if err != nil {
+		return domain.Deployment{}, false, refuse(err)
+	}
+	grants, err := a.Store.GrantsFor(ctx, requester)
+	if err != nil {
+		return domain.Deployment{}, false, err
+	}
+	if err := policy.CheckDeploy(requester, policy.Effective(grants, d.ID), d, typ, carriesBundle); err != nil {
+		return domain.Deployment{}, false, refuse(err)
+	}
+	return d, verified, nil
 }

@@ -98,6 +98,7 @@ func TestTemporalUIShowsACLIRollbackLive(t *testing.T) {
 // waitText waits until the page shows every text, for a minute.
 func waitText(t *testing.T, ctx context.Context, want ...string) {
 	t.Helper()
+	blankFor := 0
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(time.Second) {
 		// Current details are markdown the UI server renders into an iframe
 		// (same origin, sandboxed by CSP): its document is read through it.
@@ -108,7 +109,15 @@ func waitText(t *testing.T, ctx context.Context, want ...string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(body, "There's an error") { // the UI server timed out on a busy machine
+		// The UI server timed out on a busy machine, or the page has stayed
+		// blank (its scripts failed to load) for 10 s: load it again.
+		if strings.TrimSpace(body) == "" {
+			blankFor++
+		} else {
+			blankFor = 0
+		}
+		if strings.Contains(body, "There's an error") || blankFor >= 10 {
+			blankFor = 0
 			if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
 				t.Fatal(err)
 			}

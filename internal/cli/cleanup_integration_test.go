@@ -94,8 +94,15 @@ func TestCleanupScheduleIsCreatedOnceAndPausedWhenOff(t *testing.T) {
 		if err == nil {
 			err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "resumed by an operator"})
 		}
-		if d, _ := h.Describe(ctx); err != nil || d.Schedule.State.Paused {
-			t.Fatalf("resume: %v", err)
+		// The schedule applies an unpause asynchronously: wait for it.
+		paused := true
+		for deadline := time.Now().Add(15 * time.Second); err == nil && paused && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if d, derr := h.Describe(ctx); derr == nil {
+				paused = d.Schedule.State.Paused
+			}
+		}
+		if err != nil || paused {
+			t.Fatalf("resume: %v (paused %v)", err, paused)
 		}
 		if out := m.mustRewind("cleanup", "--reset-schedule"); !strings.Contains(out, "paused") || !strings.Contains(out, `"0 3 * * *"`) {
 			t.Fatalf("reset: %s", out)

@@ -343,6 +343,18 @@ type PendingActivity struct {
 	WaitingForHost string `json:"waitingForHost,omitempty"`
 }
 
+// WaitingHost is the host a pending activity waits for a worker of, or "".
+// A change runs on its deployment's one host, so the page marks its running
+// steps as waiting for that host (progress.js does the same from the JSON).
+func (p *Progress) WaitingHost() string {
+	for _, a := range p.PendingActivities {
+		if a.WaitingForHost != "" {
+			return a.WaitingForHost
+		}
+	}
+	return ""
+}
+
 func (s *Server) progress(w http.ResponseWriter, r *http.Request, user string) {
 	wf := r.PathValue("workflowId")
 	if id := r.PathValue("id"); id != "" {

@@ -26,15 +26,24 @@
     var tbody = document.querySelector("#steps tbody");
     var rows = document.createDocumentFragment();
     var steps = (p.progress && p.progress.steps) || [];
-    var attempts = {};
-    (p.pendingActivities || []).forEach(function (a) { attempts[a.activity] = a; });
+    // A change runs on one host: while an activity waits for a worker of
+    // it, the running steps wait for that host (as the server's template).
+    var host = "";
+    (p.pendingActivities || []).forEach(function (a) { if (!host && a.waitingForHost) host = a.waitingForHost; });
     steps.forEach(function (s) {
+      var w = s.state === "running" ? host : "";
       var tr = document.createElement("tr");
-      tr.className = "step " + s.state;
+      tr.className = "step " + s.state + (w ? " waiting" : "");
       cell(tr, s.name);
-      cell(tr, s.state, "state " + s.state);
+      cell(tr, s.state, "state " + s.state + (w ? " waiting" : ""));
       cell(tr, String(s.attempts));
       var d = cell(tr, s.detail || "");
+      if (w) {
+        var h = document.createElement("span");
+        h.className = "waiting-host";
+        h.textContent = " waiting for a worker on host " + w;
+        d.appendChild(h);
+      }
       if (s.error) {
         var e = document.createElement("span");
         e.className = "error-inline";
@@ -48,6 +57,12 @@
     var items = document.createDocumentFragment();
     (p.pendingActivities || []).forEach(function (a) {
       var li = document.createElement("li");
+      if (a.waitingForHost) {
+        li.className = "waiting";
+        li.textContent = a.activity + ": waiting for a worker on host " + a.waitingForHost + " (start rewind-worker with REWIND_HOST=" + a.waitingForHost + ")";
+        items.appendChild(li);
+        return;
+      }
       var t = a.activity + ": attempt " + a.attempt;
       if (a.lastFailure) t += ", retrying after: " + a.lastFailure;
       if (a.heartbeat && a.heartbeat.bytesTotal) t += " (" + Math.round(a.heartbeat.bytesDone / 1048576) + "/" + Math.round(a.heartbeat.bytesTotal / 1048576) + " MB)";

@@ -38,47 +38,8 @@ func TestBrowserRollback(t *testing.T) {
 		}
 	}
 
-	out := itest.Artifacts(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browserPath),
-		chromedp.NoSandbox, // root in CI containers
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1440, 900),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
-	defer cancel()
-
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	text := func(css string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", css, err)
-		}
-		return s
-	}
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(out, name)
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", p)
-	}
+	ctx := chromium(t, browserPath, 4*time.Minute)
+	do, text, shot := browserActions(t, ctx)
 	const description = `8.0.0 breaks the nightly ETL <b>"quoted"</b>`
 
 	do(chromedp.Navigate(e.http.URL+"/deployments/"+d),
@@ -128,4 +89,54 @@ func TestBrowserRollback(t *testing.T) {
 	if len(revs) != 3 || revs[0].RollbackOf != 1 || revs[0].Description != description {
 		t.Fatalf("store after the browser rollback: %+v", revs)
 	}
+}
+
+// chromium starts a headless Chromium for one test, closed when it ends.
+func chromium(t *testing.T, browserPath string, within time.Duration) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browserPath),
+		chromedp.NoSandbox, // root in CI containers
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1440, 900),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelBrowser := chromedp.NewContext(actx)
+	ctx, cancel := context.WithTimeout(ctx, within)
+	t.Cleanup(func() { cancel(); cancelBrowser(); cancelAlloc() })
+	return ctx
+}
+
+// browserActions are the browser tests' steps that fail the test: do runs
+// actions, text reads an element's text, shot keeps a screenshot.
+func browserActions(t *testing.T, ctx context.Context) (do func(...chromedp.Action[chromedp.Void]), text func(string) string, shot func(string)) {
+	out := itest.Artifacts(t)
+	do = func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text = func(css string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", css, err)
+		}
+		return s
+	}
+	shot = func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(out, name)
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", p)
+	}
+	return do, text, shot
 }

@@ -86,15 +86,17 @@ func TestCleanupScheduleIsCreatedOnceAndPausedWhenOff(t *testing.T) {
 	// would, so its own reset is what pauses it again.
 	t.Setenv("REWIND_CLEANUP_ENABLED", "false")
 	eachMode(t, func(t *testing.T, m *cliMode) {
+		// One update that also resumes: an update carries the whole state,
+		// and the scheduler applies a separate unpause (a patch) before an
+		// update of the same batch, whose state (paused by the previous
+		// half's reset) would then win.
 		err := h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 			sc := in.Description.Schedule
 			sc.Spec = &client.ScheduleSpec{CronExpressions: []string{"30 4 * * *"}}
+			sc.State = &client.ScheduleState{Paused: false, Note: "resumed by an operator"}
 			return &client.ScheduleUpdate{Schedule: &sc}, nil
 		}})
-		if err == nil {
-			err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "resumed by an operator"})
-		}
-		// The schedule applies an unpause asynchronously: wait for it.
+		// The scheduler applies an update asynchronously: wait for it.
 		paused := true
 		for deadline := time.Now().Add(15 * time.Second); err == nil && paused && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 			if d, derr := h.Describe(ctx); derr == nil {

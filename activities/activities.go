@@ -65,6 +65,8 @@ type HostActivities struct {
 	// Bundles holds packed DAG bundles by digest, fetched from the
 	// registry into this host's bundle root when one is configured.
 	Bundles bundle.Store
+	// Images removes this host's images for cleanup (the runtime).
+	Images ImageRemover
 }
 
 // refuse turns a domain refusal into a non-retryable application error with

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/rewindhq/rewind/internal/bundle"
+	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/store"
 )
@@ -24,12 +25,14 @@ type ImageRemover interface {
 // CleanupSettings are the worker's cleanup configuration (R12), read by the
 // workflow through an activity so a schedule needs no copy of them.
 type CleanupSettings struct {
-	Enabled       bool `json:"enabled"`
-	OlderThanDays int  `json:"olderThanDays"`
+	Enabled         bool `json:"enabled"`
+	OlderThanDays   int  `json:"olderThanDays"`
+	HostWaitSeconds int  `json:"hostWaitSeconds,omitempty"`
 }
 
 func (a *StoreActivities) CleanupSettings(ctx context.Context) (CleanupSettings, error) {
-	return CleanupSettings{Enabled: a.Config.CleanupEnabled, OlderThanDays: a.Config.CleanupOlderThanDays}, nil
+	return CleanupSettings{Enabled: a.Config.CleanupEnabled, OlderThanDays: a.Config.CleanupOlderThanDays,
+		HostWaitSeconds: int(a.Config.CleanupHostWait.Seconds())}, nil
 }
 
 // CleanupBatchRequest is one bounded step of a cleanup.
@@ -37,6 +40,10 @@ type CleanupBatchRequest struct {
 	Cutoff time.Time `json:"cutoff"`
 	After  string    `json:"after"` // deployment id cursor
 	Limit  int       `json:"limit"` // deployments per batch
+	// HostsApart leaves the artifacts that live on a Docker host to
+	// CollectHostGarbage on that host's queue; without it (cleanups
+	// recorded before hosts) the batch removes every artifact here.
+	HostsApart bool `json:"hostsApart,omitempty"`
 }
 
 // CleanupBatchResult counts what one batch removed.
@@ -56,7 +63,9 @@ type CleanupBatchResult struct {
 }
 
 // CleanupBatch deletes the expired revisions of the next page of
-// deployments and then every artifact no kept revision references. The
+// deployments and then every artifact no kept revision references (with
+// HostsApart, those every host shares; CollectHostGarbage does the rest
+// on each host). The
 // store records those artifacts in an outbox in the same transaction as the
 // deletion, and they leave it only once removed, so a batch retried after a
 // crash deletes nothing twice and misses nothing; leftovers of earlier
@@ -74,27 +83,68 @@ func (a *StoreActivities) CleanupBatch(ctx context.Context, req CleanupBatchRequ
 	if err := a.Faults.inject(ctx, "CleanupBatch", "mid"); err != nil {
 		return res, err
 	}
-	// One pass over the outbox, in key order: an artifact that fails to go
-	// is counted and passed, so it can never hold up the others, this
-	// batch or any later run.
+	host := store.AllHosts
+	if req.HostsApart {
+		host = ""
+	}
+	return res, a.garbage().walk(ctx, host, &res)
+}
+
+// garbage is what removes outbox artifacts from the machine it runs on.
+func (a *StoreActivities) garbage() garbageCollector {
+	return garbageCollector{a.Store, a.Config, a.Bundles, a.Images}
+}
+
+// CollectHostGarbage removes what the outbox holds for this worker's host:
+// images on its Engine, bundle directories and snapshots under its data
+// directory. It runs on the host's own queue (issue 13), so each host's
+// garbage is removed by that host's worker, and a host that is down holds
+// up only its own rows.
+func (a *HostActivities) CollectHostGarbage(ctx context.Context, host string) (CleanupBatchResult, error) {
+	if host != a.Config.Host {
+		return CleanupBatchResult{}, refuse(domain.Errorf(domain.InvalidInput,
+			"garbage of host %q reached the worker of host %q; it removes nothing", host, a.Config.Host))
+	}
+	stop := heartbeatWhile(ctx, "cleanup on host "+host)
+	defer stop()
+	var res CleanupBatchResult
+	return res, garbageCollector{a.Store, a.Config, a.Bundles, a.Images}.walk(ctx, host, &res)
+}
+
+// GarbageHosts lists the hosts whose garbage waits for their worker.
+func (a *StoreActivities) GarbageHosts(ctx context.Context) ([]string, error) {
+	return a.Store.GarbageHosts(ctx)
+}
+
+type garbageCollector struct {
+	store   *store.Store
+	cfg     *config.Config
+	bundles bundle.Store
+	images  ImageRemover
+}
+
+// walk makes one pass over a host's rows of the outbox, in key order: an
+// artifact that fails to go is counted and passed, so it can never hold up
+// the others, this batch or any later run.
+func (c garbageCollector) walk(ctx context.Context, host string, res *CleanupBatchResult) error {
 	var after store.Garbage
 	for {
-		gs, err := a.Store.PendingGarbageAfter(ctx, after, 200)
+		gs, err := c.store.PendingGarbageAfter(ctx, host, after, 200)
 		if err != nil || len(gs) == 0 {
-			return res, err
+			return err
 		}
 		var done []store.Garbage
 		for _, g := range gs {
-			if err := a.collect(ctx, g, &res); err != nil {
-				if err := a.failed(ctx, g, err, &res); err != nil {
-					return res, err
+			if err := c.collect(ctx, g, res); err != nil {
+				if err := c.failed(ctx, g, err, res); err != nil {
+					return err
 				}
 				continue
 			}
 			done = append(done, g)
 		}
-		if err := a.Store.DoneGarbage(ctx, done); err != nil {
-			return res, err
+		if err := c.store.DoneGarbage(ctx, done); err != nil {
+			return err
 		}
 		after = gs[len(gs)-1]
 	}
@@ -104,8 +154,8 @@ func (a *StoreActivities) CleanupBatch(ctx context.Context, req CleanupBatchRequ
 // bundle `current` points at, an invalid reference) cannot get better by
 // retrying and is set aside at once; anything else (the Engine away) is
 // retried by later batches up to store.MaxGarbageAttempts times.
-func (a *StoreActivities) failed(ctx context.Context, g store.Garbage, cause error, res *CleanupBatchResult) error {
-	aside, err := a.Store.FailedGarbage(ctx, g, cause.Error(), domain.TypeOf(cause) != "")
+func (c garbageCollector) failed(ctx context.Context, g store.Garbage, cause error, res *CleanupBatchResult) error {
+	aside, err := c.store.FailedGarbage(ctx, g, cause.Error(), domain.TypeOf(cause) != "")
 	if err != nil {
 		return err
 	}
@@ -113,35 +163,35 @@ func (a *StoreActivities) failed(ctx context.Context, g store.Garbage, cause err
 	log := activity.GetLogger(ctx)
 	if aside {
 		res.SetAside++
-		log.Warn("cleanup set an artifact aside: it cannot be removed; see `rewind cleanup --status`", "kind", g.Kind, "deployment", g.DeploymentID, "ref", g.Ref, "error", cause)
+		log.Warn("cleanup set an artifact aside: it cannot be removed; see `rewind cleanup --status`", "kind", g.Kind, "host", g.Host, "deployment", g.DeploymentID, "ref", g.Ref, "error", cause)
 	} else {
-		log.Warn("cleanup could not remove an artifact; a later batch retries", "kind", g.Kind, "deployment", g.DeploymentID, "ref", g.Ref, "error", cause)
+		log.Warn("cleanup could not remove an artifact; a later batch retries", "kind", g.Kind, "host", g.Host, "deployment", g.DeploymentID, "ref", g.Ref, "error", cause)
 	}
 	return nil
 }
 
 // collect removes one artifact, unless a revision has come to reference it
 // since it became garbage (a new deploy of the same DAGs or image).
-func (a *StoreActivities) collect(ctx context.Context, g store.Garbage, res *CleanupBatchResult) error {
-	if ref, err := a.Store.StillReferenced(ctx, g); err != nil || ref {
+func (c garbageCollector) collect(ctx context.Context, g store.Garbage, res *CleanupBatchResult) error {
+	if ref, err := c.store.StillReferenced(ctx, g); err != nil || ref {
 		return err
 	}
 	log := activity.GetLogger(ctx)
 	switch g.Kind {
 	case store.GarbageBundleDir:
-		n := dirSize(bundle.VersionDir(a.Config.BundleRoot, g.DeploymentID, g.Ref))
-		if err := bundle.RemoveVersion(a.Config.BundleRoot, g.DeploymentID, g.Ref); err != nil {
+		n := dirSize(bundle.VersionDir(c.cfg.BundleRoot, g.DeploymentID, g.Ref))
+		if err := bundle.RemoveVersion(c.cfg.BundleRoot, g.DeploymentID, g.Ref); err != nil {
 			return err
 		}
 		res.BundleDirs++
 		res.BytesFreed += n
 	case store.GarbageBundleObject:
-		if err := a.Bundles.Delete(ctx, g.Ref); err != nil {
+		if err := c.bundles.Delete(ctx, g.Ref); err != nil {
 			return err
 		}
 		res.BundleObjects++
 	case store.GarbageSnapshot:
-		path, err := snapshotPath(a.Config, g.Ref)
+		path, err := snapshotPath(c.cfg, g.Ref)
 		if err != nil {
 			return err
 		}
@@ -154,10 +204,10 @@ func (a *StoreActivities) collect(ctx context.Context, g store.Garbage, res *Cle
 		}
 		res.Snapshots++
 	case store.GarbageImage:
-		if a.Images == nil {
+		if c.images == nil {
 			return nil
 		}
-		freed, removed, err := a.Images.RemoveImageByDigest(ctx, g.Ref)
+		freed, removed, err := c.images.RemoveImageByDigest(ctx, g.Ref)
 		if err != nil {
 			return err
 		}
@@ -166,7 +216,7 @@ func (a *StoreActivities) collect(ctx context.Context, g store.Garbage, res *Cle
 			res.BytesFreed += freed
 		}
 	}
-	log.Info("cleanup removed an artifact", "kind", g.Kind, "deployment", g.DeploymentID, "ref", g.Ref)
+	log.Info("cleanup removed an artifact", "kind", g.Kind, "host", g.Host, "deployment", g.DeploymentID, "ref", g.Ref)
 	return nil
 }
 

@@ -18,12 +18,15 @@ const CleanupScheduleID = "rewind-cleanup"
 // schedule starts it empty, and the worker's configuration decides. After,
 // Cutoff and Totals carry a cleanup across continue-as-new.
 type CleanupInput struct {
-	OlderThanDays int            `json:"olderThanDays,omitempty"`
-	BatchSize     int            `json:"batchSize,omitempty"`     // deployments per batch (500)
-	BatchesPerRun int            `json:"batchesPerRun,omitempty"` // batches before continue-as-new (50)
-	Cutoff        *time.Time     `json:"cutoff,omitempty"`
-	After         string         `json:"after,omitempty"`
-	Totals        *CleanupResult `json:"totals,omitempty"`
+	OlderThanDays int `json:"olderThanDays,omitempty"`
+	BatchSize     int `json:"batchSize,omitempty"`     // deployments per batch (500)
+	BatchesPerRun int `json:"batchesPerRun,omitempty"` // batches before continue-as-new (50)
+	// HostWaitSeconds bounds the wait for each host's worker (default: the
+	// worker's REWIND_CLEANUP_HOST_WAIT).
+	HostWaitSeconds int            `json:"hostWaitSeconds,omitempty"`
+	Cutoff          *time.Time     `json:"cutoff,omitempty"`
+	After           string         `json:"after,omitempty"`
+	Totals          *CleanupResult `json:"totals,omitempty"`
 }
 
 // CleanupResult is what a whole cleanup removed (R12).
@@ -42,6 +45,9 @@ type CleanupResult struct {
 	// Failed: attempts that failed and are left for a later batch.
 	SetAside int `json:"setAside,omitempty"`
 	Failed   int `json:"failed,omitempty"`
+	// Hosts is what each host's worker removed (cleanups since per-host
+	// cleanup); the counts above include it.
+	Hosts []HostCleanup `json:"hosts,omitempty"`
 }
 
 // defaultBatchesPerRun bounds one run's history; the rest continues as new.
@@ -74,6 +80,7 @@ func CleanupWorkflow(ctx workflow.Context, in CleanupInput) (*CleanupResult, err
 		res = *in.Totals
 	}
 	actx := workflow.WithActivityOptions(ctx, cleanupOptions)
+	hostsApart := workflow.GetVersion(ctx, cleanupHostsChange, workflow.DefaultVersion, 1) == 1
 	if in.Cutoff == nil {
 		var set activities.CleanupSettings
 		if err = workflow.ExecuteActivity(actx, acts.CleanupSettings).Get(ctx, &set); err != nil {
@@ -83,6 +90,9 @@ func CleanupWorkflow(ctx workflow.Context, in CleanupInput) (*CleanupResult, err
 		if !set.Enabled {
 			t.emit("settings", eslog.LevelInfo, "cleanup is switched off (REWIND_CLEANUP_ENABLED=false); nothing deleted", nil)
 			return &res, nil
+		}
+		if in.HostWaitSeconds <= 0 {
+			in.HostWaitSeconds = set.HostWaitSeconds
 		}
 		days := set.OlderThanDays
 		if in.OlderThanDays > 0 {
@@ -103,7 +113,7 @@ func CleanupWorkflow(ctx workflow.Context, in CleanupInput) (*CleanupResult, err
 		step := fmt.Sprintf("batch %d", res.Batches+1)
 		var b activities.CleanupBatchResult
 		err = t.run(ctx, step, func() error {
-			return workflow.ExecuteActivity(actx, acts.CleanupBatch, activities.CleanupBatchRequest{Cutoff: *in.Cutoff, After: in.After, Limit: in.BatchSize}).Get(ctx, &b)
+			return workflow.ExecuteActivity(actx, acts.CleanupBatch, activities.CleanupBatchRequest{Cutoff: *in.Cutoff, After: in.After, Limit: in.BatchSize, HostsApart: hostsApart}).Get(ctx, &b)
 		})
 		if err != nil {
 			return nil, err
@@ -121,6 +131,16 @@ func CleanupWorkflow(ctx workflow.Context, in CleanupInput) (*CleanupResult, err
 		t.detail(step, fmt.Sprintf("%d deployments, %d revisions, %d bundle dirs, %d bundle objects, %d images, %d snapshots, %d bytes; %d failed, %d set aside",
 			b.Deployments, b.Revisions, b.BundleDirs, b.BundleObjects, b.Images, b.Snapshots, b.BytesFreed, b.Failed, b.SetAside))
 		if b.LastDeployment == "" {
+			if hostsApart {
+				wait := time.Duration(in.HostWaitSeconds) * time.Second
+				if wait <= 0 {
+					wait = defaultHostWait
+				}
+				if err = collectOnHosts(ctx, t, wait, &res); err != nil {
+					return nil, err
+				}
+				hostsSummary(t, res.Hosts)
+			}
 			level := eslog.LevelInfo
 			if res.Failed > 0 {
 				level = eslog.LevelWarn

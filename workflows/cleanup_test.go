@@ -7,14 +7,21 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/bundle"
+	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
+	"github.com/stretchr/testify/mock"
 )
 
 // imageRecorder stands in for the Docker runtime's image removal in these
@@ -31,6 +38,7 @@ func (f *fixture) cleanup(t *testing.T, start time.Time) (*workflows.CleanupResu
 	rec := &imageRecorder{}
 	root := t.TempDir()
 	f.acts.Images, f.acts.Bundles = rec, bundle.NewFSStore(root)
+	f.host.Images, f.host.Bundles = rec, f.acts.Bundles
 	f.acts.Config.BundleRoot, f.acts.Config.CleanupEnabled, f.acts.Config.CleanupOlderThanDays = root, true, 90
 	env := f.env()
 	env.SetStartTime(start)
@@ -196,5 +204,76 @@ func TestCleanupSetsAsideWhatItCannotRemove(t *testing.T) {
 	}
 	if released, err := f.store.ReleaseGarbage(context.Background()); err != nil || released != 1 {
 		t.Fatalf("release: %d %v", released, err)
+	}
+}
+
+// Each host's garbage is removed on that host's queue, hosts at once; a
+// host whose worker does not come within the wait keeps its garbage and
+// does not fail the cleanup or hold up the others. A cleanup recorded
+// before per-host cleanup (GetVersion "cleanup-hosts" answering
+// DefaultVersion) removes everything inside its batches, as it did.
+func TestCleanupRunsOnEachHostsQueue(t *testing.T) {
+	for _, old := range []bool{false, true} {
+		f := newFixture(t)
+		ctx := context.Background()
+		for _, h := range []string{"a", "b"} {
+			if _, err := f.store.DB().ExecContext(ctx, `INSERT INTO garbage (kind, host, deployment_id, ref, created_at) VALUES ('image', $1, '', $2, 0)`, h, "sha256:"+h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.acts.Config.CleanupEnabled, f.acts.Config.CleanupOlderThanDays = true, 90
+		f.acts.Images = &imageRecorder{}
+		env := f.env()
+		if old {
+			env.OnGetVersion("cleanup-hosts", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		}
+		var mu sync.Mutex
+		queues := map[string]string{}
+		env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+			key := info.ActivityType.Name
+			if key == "CollectHostGarbage" {
+				args.Get(&key)
+			}
+			mu.Lock()
+			queues[key] = info.TaskQueue
+			mu.Unlock()
+		})
+		env.OnActivity(f.host.CollectHostGarbage, mock.Anything, "a").Return(activities.CleanupBatchResult{Images: 1, BytesFreed: 10}, nil)
+		env.OnActivity(f.host.CollectHostGarbage, mock.Anything, "b").Return(activities.CleanupBatchResult{},
+			temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, nil))
+		env.ExecuteWorkflow(workflows.CleanupWorkflowName, workflows.CleanupInput{HostWaitSeconds: 30})
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatalf("old %v: a host without a worker must not fail the cleanup: %v", old, err)
+		}
+		var res workflows.CleanupResult
+		if err := env.GetWorkflowResult(&res); err != nil {
+			t.Fatal(err)
+		}
+		if old {
+			if queues["a"] != "" || len(res.Hosts) != 0 || res.Images != 2 {
+				t.Fatalf("a cleanup recorded before hosts removes every image in its batch: %+v %v", res, queues)
+			}
+			continue
+		}
+		shared := queues["CleanupBatch"]
+		if shared == "" || queues["a"] != shared+"@a" || queues["b"] != shared+"@b" {
+			t.Fatalf("each host's garbage goes to its own queue: %v", queues)
+		}
+		if len(res.Hosts) != 2 || res.Hosts[0].Host != "a" || res.Hosts[0].Images != 1 || res.Hosts[0].Waiting ||
+			res.Hosts[1].Host != "b" || !res.Hosts[1].Waiting || res.Images != 1 || res.BytesFreed != 10 {
+			t.Fatalf("host a's image goes, host b waits for the next run: %+v", res)
+		}
+		if pending, _ := f.store.PendingGarbageAfter(ctx, "b", store.Garbage{}, 10); len(pending) != 1 {
+			t.Fatalf("host b's garbage stays in the outbox: %+v", pending)
+		}
+		skipped := false
+		for _, es := range append(f.exported, f.incremental) {
+			for _, e := range es {
+				skipped = skipped || strings.HasPrefix(e.Message, "host b: skipped (no worker of host b within 30s")
+			}
+		}
+		if !skipped {
+			t.Fatal("the run's events must say host b was skipped, and why")
+		}
 	}
 }

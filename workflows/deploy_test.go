@@ -67,7 +67,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &config.Config{RollbacksEnabled: true, RollbackWindowDays: 90}
+	cfg := &config.Config{RollbacksEnabled: true, RollbackWindowDays: 90, Host: domain.DefaultHost}
 	return &fixture{store: st, logs: logs, acts: &activities.StoreActivities{Store: st, Exporter: file, Config: cfg},
 		host: &activities.HostActivities{Store: st, Config: cfg}, docker: &dockerStub{}}
 }

@@ -150,6 +150,9 @@ func CleanupStatus(ctx context.Context, tc client.Client, st *store.Store) ([]St
 		if a.DeploymentID != "" {
 			where = a.DeploymentID + " " + a.Ref
 		}
+		if a.Host != "" {
+			where += " on host " + a.Host
+		}
 		rows = append(rows, StatusRow{"  " + a.Kind, fmt.Sprintf("%s: %d attempts, last: %s", where, a.Attempts, a.LastError)})
 	}
 	return rows, nil
@@ -164,6 +167,14 @@ func CleanupSummary(r workflows.CleanupResult) string {
 		r.Revisions, Stamp(r.Cutoff), r.BundleDirs, r.BundleObjects, r.Images, r.Snapshots, float64(r.BytesFreed)/(1<<20), r.Deployments)
 	if r.Failed > 0 {
 		out += fmt.Sprintf("; %d artifacts could not be removed (%d set aside: see `rewind cleanup --status`)", r.Failed, r.SetAside)
+	}
+	for _, h := range r.Hosts {
+		switch {
+		case h.Waiting:
+			out += fmt.Sprintf("; host %s had no worker: its garbage waits for the next cleanup", h.Host)
+		case h.Error != "":
+			out += fmt.Sprintf("; host %s failed (%s): its garbage waits for the next cleanup", h.Host, h.Error)
+		}
 	}
 	return out
 }

@@ -256,7 +256,7 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 	}
 	storeActs := &activities.StoreActivities{Store: st, Config: cfg, Temporal: c, DataConverter: dc, Runtime: rt, Images: rt, Bundles: bundles,
 		Exporter: exporter, Fallback: fallback, Faults: faults}
-	hostActs := &activities.HostActivities{Store: st, Config: cfg, Runtime: rt, Bundles: bundles}
+	hostActs := &activities.HostActivities{Store: st, Config: cfg, Runtime: rt, Bundles: bundles, Images: rt}
 	// Changes recorded before host queues (workflow.GetVersion
 	// "host-queues") schedule their host activities on the shared queue;
 	// they were all on the single host, so its workers keep serving them

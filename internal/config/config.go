@@ -65,6 +65,10 @@ type Config struct {
 	CleanupEnabled       bool   `env:"REWIND_CLEANUP_ENABLED" envDefault:"true"`
 	CleanupOlderThanDays int    `env:"REWIND_CLEANUP_OLDER_THAN_DAYS" envDefault:"90"`
 	CleanupCron          string `env:"REWIND_CLEANUP_CRON" envDefault:"0 3 * * *"`
+	// CleanupHostWait is how long a cleanup waits for a host's worker to
+	// take that host's garbage; a host with none by then keeps it in the
+	// outbox for the next run, and the other hosts are not held up.
+	CleanupHostWait time.Duration `env:"REWIND_CLEANUP_HOST_WAIT" envDefault:"10m"`
 
 	ElasticsearchAddresses   []string `env:"REWIND_ELASTICSEARCH_ADDRESSES" envSeparator:","`
 	ElasticsearchUsername    string   `env:"REWIND_ELASTICSEARCH_USERNAME"`
@@ -208,7 +212,8 @@ func (c *Config) finish() error {
 		return &Error{"REWIND_CLEANUP_CRON", c.CleanupCron, "must be a five-field cron expression or @daily-style shorthand"}
 	}
 	for name, d := range map[string]time.Duration{"REWIND_DRAIN_TIMEOUT": c.DrainTimeout, "REWIND_STOP_TIMEOUT": c.StopTimeout,
-		"REWIND_HEALTH_TIMEOUT": c.HealthTimeout, "REWIND_DOWNGRADE_TIMEOUT": c.DowngradeTimeout, "REWIND_STALL_TIMEOUT": c.StallTimeout, "REWIND_WORKER_STOP_TIMEOUT": c.WorkerStopTimeout} {
+		"REWIND_HEALTH_TIMEOUT": c.HealthTimeout, "REWIND_DOWNGRADE_TIMEOUT": c.DowngradeTimeout, "REWIND_STALL_TIMEOUT": c.StallTimeout, "REWIND_WORKER_STOP_TIMEOUT": c.WorkerStopTimeout,
+		"REWIND_CLEANUP_HOST_WAIT": c.CleanupHostWait} {
 		if d <= 0 {
 			return &Error{name, d.String(), "must be a positive duration such as 30s or 1h"}
 		}

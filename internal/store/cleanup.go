@@ -31,13 +31,21 @@ const (
 )
 
 // Garbage is one artifact no revision referenced when it was recorded.
-// DeploymentID is set for GarbageBundleDir only; Ref is the bundle version
-// for GarbageBundleDir and the digest otherwise.
+// DeploymentID is set for GarbageBundleDir and GarbageSnapshot; Ref is the
+// bundle version for GarbageBundleDir, the path for GarbageSnapshot and the
+// digest otherwise. Host is the Docker host the artifact lives on, "" for
+// bundle objects, which every host shares (HostKind).
 type Garbage struct {
 	Kind         string `json:"kind"`
 	DeploymentID string `json:"deploymentId,omitempty"`
 	Ref          string `json:"ref"`
+	Host         string `json:"host,omitempty"`
 }
+
+// HostKind says whether garbage of this kind lives on one Docker host (an
+// image on its Engine; a bundle directory or snapshot under its worker's
+// data directory) and so is removed by a worker of that host.
+func HostKind(kind string) bool { return kind != GarbageBundleObject }
 
 // ExpireResult reports one ExpireBatch. LastDeployment is the cursor for the
 // next batch; "" means there were no deployments after the cursor: done.
@@ -65,6 +73,7 @@ const (
 	createVictims = `CREATE TEMP TABLE IF NOT EXISTS cleanup_victims (
 	deployment_id      TEXT NOT NULL,
 	number             INTEGER NOT NULL,
+	host               TEXT NOT NULL,
 	image_digest       TEXT NOT NULL,
 	dag_bundle_version TEXT NOT NULL,
 	dag_bundle_digest  TEXT NOT NULL,
@@ -77,8 +86,8 @@ const (
 	// created_at keeps SQLite, which has no statistics, from walking
 	// revisions_created (most of the table) instead of the page's range of
 	// the primary key.
-	selectVictims = `INSERT INTO cleanup_victims (deployment_id, number, image_digest, dag_bundle_version, dag_bundle_digest, metadata_snapshot)
-	SELECT v.deployment_id, v.number, v.image_digest, v.dag_bundle_version, v.dag_bundle_digest, v.metadata_snapshot
+	selectVictims = `INSERT INTO cleanup_victims (deployment_id, number, host, image_digest, dag_bundle_version, dag_bundle_digest, metadata_snapshot)
+	SELECT v.deployment_id, v.number, d.host, v.image_digest, v.dag_bundle_version, v.dag_bundle_digest, v.metadata_snapshot
 	FROM deployments d
 	JOIN (SELECT deployment_id, MAX(number) AS top FROM revisions
 		WHERE deployment_id > $1 AND deployment_id <= $2 GROUP BY deployment_id) t ON t.deployment_id = d.id
@@ -91,12 +100,15 @@ const (
 
 	// Once the victims are gone, an artifact they referenced is garbage
 	// exactly when no revision left references it: one index probe per
-	// distinct artifact. Images and bundle objects are global, bundle
-	// directories belong to one deployment.
-	garbageImages = `INSERT INTO garbage (kind, deployment_id, ref, created_at)
-	SELECT '` + GarbageImage + `', '', x.ref, CAST($1 AS BIGINT)
-	FROM (SELECT DISTINCT image_digest AS ref FROM cleanup_victims) x
-	WHERE x.ref <> '' AND NOT EXISTS (SELECT 1 FROM revisions k WHERE k.image_digest = x.ref)
+	// distinct artifact. An image is garbage on a host when no revision of
+	// that host's deployments references it (counted per host: the other
+	// hosts' Engines pulled their own copies); bundle objects are shared by
+	// every host; bundle directories and snapshots belong to one deployment.
+	garbageImages = `INSERT INTO garbage (kind, host, deployment_id, ref, created_at)
+	SELECT '` + GarbageImage + `', x.host, '', x.ref, CAST($1 AS BIGINT)
+	FROM (SELECT DISTINCT host, image_digest AS ref FROM cleanup_victims) x
+	WHERE x.ref <> '' AND NOT EXISTS (SELECT 1 FROM revisions k JOIN deployments kd ON kd.id = k.deployment_id
+		WHERE k.image_digest = x.ref AND kd.host = x.host)
 	ON CONFLICT DO NOTHING`
 
 	garbageObjects = `INSERT INTO garbage (kind, deployment_id, ref, created_at)
@@ -105,15 +117,15 @@ const (
 	WHERE x.ref <> '' AND NOT EXISTS (SELECT 1 FROM revisions k WHERE k.dag_bundle_digest = x.ref)
 	ON CONFLICT DO NOTHING`
 
-	garbageDirs = `INSERT INTO garbage (kind, deployment_id, ref, created_at)
-	SELECT '` + GarbageBundleDir + `', x.dep, x.ref, CAST($1 AS BIGINT)
-	FROM (SELECT DISTINCT deployment_id AS dep, dag_bundle_version AS ref FROM cleanup_victims) x
+	garbageDirs = `INSERT INTO garbage (kind, host, deployment_id, ref, created_at)
+	SELECT '` + GarbageBundleDir + `', x.host, x.dep, x.ref, CAST($1 AS BIGINT)
+	FROM (SELECT DISTINCT host, deployment_id AS dep, dag_bundle_version AS ref FROM cleanup_victims) x
 	WHERE x.ref <> '' AND NOT EXISTS (SELECT 1 FROM revisions k WHERE k.deployment_id = x.dep AND k.dag_bundle_version = x.ref)
 	ON CONFLICT DO NOTHING`
 
 	// A snapshot belongs to its revision alone.
-	garbageSnapshots = `INSERT INTO garbage (kind, deployment_id, ref, created_at)
-	SELECT '` + GarbageSnapshot + `', x.deployment_id, x.metadata_snapshot, CAST($1 AS BIGINT)
+	garbageSnapshots = `INSERT INTO garbage (kind, host, deployment_id, ref, created_at)
+	SELECT '` + GarbageSnapshot + `', x.host, x.deployment_id, x.metadata_snapshot, CAST($1 AS BIGINT)
 	FROM cleanup_victims x WHERE x.metadata_snapshot <> ''
 	ON CONFLICT DO NOTHING`
 )
@@ -217,8 +229,8 @@ func (s *Store) ExpireBatch(ctx context.Context, cutoff time.Time, afterDeployme
 // PendingGarbage returns up to limit outstanding garbage rows in key order;
 // a caller pages by marking what it handled with DoneGarbage.
 func (s *Store) PendingGarbage(ctx context.Context, limit int) ([]Garbage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, deployment_id, ref FROM garbage
-		ORDER BY kind, deployment_id, ref LIMIT $1`, limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, deployment_id, ref, host FROM garbage
+		ORDER BY kind, host, deployment_id, ref LIMIT $1`, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +238,7 @@ func (s *Store) PendingGarbage(ctx context.Context, limit int) ([]Garbage, error
 	var out []Garbage
 	for rows.Next() {
 		var g Garbage
-		if err := rows.Scan(&g.Kind, &g.DeploymentID, &g.Ref); err != nil {
+		if err := rows.Scan(&g.Kind, &g.DeploymentID, &g.Ref, &g.Host); err != nil {
 			return nil, err
 		}
 		out = append(out, g)
@@ -251,14 +263,14 @@ func (s *Store) DoneGarbage(ctx context.Context, gs []Garbage) error {
 	for len(gs) > 0 {
 		n := min(chunk, len(gs))
 		var q strings.Builder
-		q.WriteString(`DELETE FROM garbage WHERE (kind, deployment_id, ref) IN (VALUES `)
-		args := make([]any, 0, 3*n)
+		q.WriteString(`DELETE FROM garbage WHERE (kind, host, deployment_id, ref) IN (VALUES `)
+		args := make([]any, 0, 4*n)
 		for i, g := range gs[:n] {
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			fmt.Fprintf(&q, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
-			args = append(args, g.Kind, g.DeploymentID, g.Ref)
+			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d)", 4*i+1, 4*i+2, 4*i+3, 4*i+4)
+			args = append(args, g.Kind, g.Host, g.DeploymentID, g.Ref)
 		}
 		q.WriteString(")")
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
@@ -270,8 +282,9 @@ func (s *Store) DoneGarbage(ctx context.Context, gs []Garbage) error {
 }
 
 // StillReferenced says whether any revision (of any status) references the
-// artifact now. Call it right before deleting: a deploy may have produced the
-// same digest or version again since the row was recorded.
+// artifact now, for an image any revision of a deployment on its host. Call
+// it right before deleting: a deploy may have produced the same digest or
+// version again since the row was recorded.
 func (s *Store) StillReferenced(ctx context.Context, g Garbage) (bool, error) {
 	var (
 		q    string
@@ -279,7 +292,8 @@ func (s *Store) StillReferenced(ctx context.Context, g Garbage) (bool, error) {
 	)
 	switch g.Kind {
 	case GarbageImage:
-		q, args = `SELECT 1 FROM revisions WHERE image_digest=$1 LIMIT 1`, []any{g.Ref}
+		q, args = `SELECT 1 FROM revisions r JOIN deployments d ON d.id = r.deployment_id
+			WHERE r.image_digest=$1 AND (d.host=$2 OR $2 = '') LIMIT 1`, []any{g.Ref, g.Host}
 	case GarbageBundleObject:
 		q, args = `SELECT 1 FROM revisions WHERE dag_bundle_digest=$1 LIMIT 1`, []any{g.Ref}
 	case GarbageBundleDir:

@@ -220,12 +220,12 @@ func TestExpireKeepsWhatARollbackShares(t *testing.T) {
 				t.Fatalf("%+v is garbage but the rollback revision 5 still uses it", g)
 			}
 		}
-		for _, g := range []Garbage{{GarbageImage, "", "sha256:img1"}, {GarbageBundleObject, "", "sha256:obj1"}, {GarbageBundleDir, "d1", "v1"}} {
+		for _, g := range []Garbage{{GarbageImage, "", "sha256:img1", "local"}, {GarbageBundleObject, "", "sha256:obj1", ""}, {GarbageBundleDir, "d1", "v1", "local"}} {
 			if ok, err := s.StillReferenced(ctx, g); err != nil || !ok {
 				t.Fatalf("StillReferenced(%+v) = %v %v", g, ok, err)
 			}
 		}
-		for _, g := range []Garbage{{GarbageImage, "", "sha256:img2"}, {GarbageBundleObject, "", "sha256:obj2"}, {GarbageBundleDir, "d1", "v2"}} {
+		for _, g := range []Garbage{{GarbageImage, "", "sha256:img2", "local"}, {GarbageBundleObject, "", "sha256:obj2", ""}, {GarbageBundleDir, "d1", "v2", "local"}} {
 			if ok, err := s.StillReferenced(ctx, g); err != nil || ok {
 				t.Fatalf("StillReferenced(%+v) = %v %v", g, ok, err)
 			}

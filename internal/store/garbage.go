@@ -9,13 +9,17 @@ import (
 // that keeps failing before it is set aside for a person to look at.
 const MaxGarbageAttempts = 5
 
-// PendingGarbageAfter returns up to limit outstanding rows after the given
-// one in key order, leaving out those set aside: a batch walks the outbox
-// once, past rows that fail, instead of fetching them again.
-func (s *Store) PendingGarbageAfter(ctx context.Context, after Garbage, limit int) ([]Garbage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, deployment_id, ref FROM garbage
-		WHERE NOT set_aside AND (kind, deployment_id, ref) > ($1, $2, $3)
-		ORDER BY kind, deployment_id, ref LIMIT $4`, after.Kind, after.DeploymentID, after.Ref, limit)
+// AllHosts, as PendingGarbageAfter's host, walks the rows of every host.
+const AllHosts = "*"
+
+// PendingGarbageAfter returns up to limit outstanding rows of one host ("":
+// the shared kinds; AllHosts: every row) after the given one in key order,
+// leaving out those set aside: a batch walks the outbox once, past rows
+// that fail, instead of fetching them again.
+func (s *Store) PendingGarbageAfter(ctx context.Context, host string, after Garbage, limit int) ([]Garbage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, deployment_id, ref, host FROM garbage
+		WHERE NOT set_aside AND (host = $5 OR $5 = '`+AllHosts+`') AND (kind, host, deployment_id, ref) > ($1, $6, $2, $3)
+		ORDER BY kind, host, deployment_id, ref LIMIT $4`, after.Kind, after.DeploymentID, after.Ref, limit, host, after.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -23,10 +27,29 @@ func (s *Store) PendingGarbageAfter(ctx context.Context, after Garbage, limit in
 	var out []Garbage
 	for rows.Next() {
 		var g Garbage
-		if err := rows.Scan(&g.Kind, &g.DeploymentID, &g.Ref); err != nil {
+		if err := rows.Scan(&g.Kind, &g.DeploymentID, &g.Ref, &g.Host); err != nil {
 			return nil, err
 		}
 		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// GarbageHosts lists, in order, the hosts with garbage waiting for their
+// worker: rows not set aside of the kinds that live on a host.
+func (s *Store) GarbageHosts(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT host FROM garbage WHERE NOT set_aside AND host <> '' ORDER BY host`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
 	}
 	return out, rows.Err()
 }
@@ -41,8 +64,8 @@ func (s *Store) FailedGarbage(ctx context.Context, g Garbage, reason string, set
 	var aside bool
 	err := s.db.QueryRowContext(ctx, `UPDATE garbage SET attempts = attempts + 1, last_error = $4,
 		set_aside = set_aside OR $5 OR attempts + 1 >= $6
-		WHERE kind = $1 AND deployment_id = $2 AND ref = $3 RETURNING set_aside`,
-		g.Kind, g.DeploymentID, g.Ref, reason, setAside, MaxGarbageAttempts).Scan(&aside)
+		WHERE kind = $1 AND deployment_id = $2 AND ref = $3 AND host = $7 RETURNING set_aside`,
+		g.Kind, g.DeploymentID, g.Ref, reason, setAside, MaxGarbageAttempts, g.Host).Scan(&aside)
 	return aside, err
 }
 
@@ -60,8 +83,8 @@ func (s *Store) SetAsideGarbage(ctx context.Context, limit int) ([]SetAside, int
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM garbage WHERE set_aside`).Scan(&n); err != nil {
 		return nil, 0, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, deployment_id, ref, attempts, last_error, created_at FROM garbage
-		WHERE set_aside ORDER BY kind, deployment_id, ref LIMIT $1`, limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, deployment_id, ref, host, attempts, last_error, created_at FROM garbage
+		WHERE set_aside ORDER BY kind, host, deployment_id, ref LIMIT $1`, limit)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -72,7 +95,7 @@ func (s *Store) SetAsideGarbage(ctx context.Context, limit int) ([]SetAside, int
 			a  SetAside
 			at int64
 		)
-		if err := rows.Scan(&a.Kind, &a.DeploymentID, &a.Ref, &a.Attempts, &a.LastError, &at); err != nil {
+		if err := rows.Scan(&a.Kind, &a.DeploymentID, &a.Ref, &a.Host, &a.Attempts, &a.LastError, &at); err != nil {
 			return nil, 0, err
 		}
 		a.Since = fromMicros(at)

@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/itest"
+	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -201,7 +204,7 @@ func TestTwoDockerHostsOneWorkerEach(t *testing.T) {
 	}
 
 	// B's worker returns; the rollback completes on B's Engine.
-	startHostWorker(t, bin, b, dataB)
+	wb = startHostWorker(t, bin, b, dataB)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var res workflows.RollbackResult
@@ -227,6 +230,91 @@ func TestTwoDockerHostsOneWorkerEach(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dataA, "bundles", depB)); err == nil {
 		t.Fatal("host a's worker must hold nothing of host b's deployment")
+	}
+
+	cleanupOnBothHosts(t, s, bin, a, b, wb, depA, depB, dataA, dataB)
+}
+
+// cleanupOnBothHosts: 8.0.0 ran only in revision 2 of each deployment, and
+// DAG bundle a only in revisions 1 and 3; once revisions 1-3 are past the
+// cleanup age, each is garbage on both hosts, counted per host. With B's
+// worker down, a cleanup removes A's copies, keeps B's for the next run
+// and still finishes; the next run, with B back, removes B's.
+func cleanupOnBothHosts(t *testing.T, s *itest.Server, bin string, a, b *dockerHost, wb *itest.WorkerProcess, depA, depB, dataA, dataB string) {
+	t.Helper()
+	ctx := context.Background()
+	img8, bundleA := map[string]string{}, map[string]string{}
+	for _, dep := range []string{depA, depB} {
+		for _, r := range historyJSON(t, dep) {
+			switch r.Number {
+			case 1:
+				bundleA[dep] = r.DagBundleVersion
+			case 2:
+				img8[dep] = r.ImageDigest
+			}
+		}
+	}
+	if img8[depA] == "" || img8[depA] != img8[depB] || bundleA[depA] == "" {
+		t.Fatalf("both deployments ran the same 8.0.0 image as revision 2: %v %v", img8, bundleA)
+	}
+	digest := img8[depA]
+	hasImage := func(h *dockerHost) bool {
+		return strings.Contains(h.docker(t, "images", "--digests", "--format", "{{.Digest}}"), digest)
+	}
+	hasBundle := func(data, dep string) bool {
+		_, err := os.Stat(filepath.Join(data, "bundles", dep, "bundles", bundleA[dep]))
+		return err == nil
+	}
+	if !hasImage(a) || !hasImage(b) || !hasBundle(dataA, depA) || !hasBundle(dataB, depB) {
+		t.Fatal("before cleanup both Engines hold 8.0.0 and both workers bundle a")
+	}
+	st, err := store.Open(ctx, os.Getenv("REWIND_DATABASE_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.DB().Exec(`UPDATE revisions SET created_at = created_at - $1 WHERE deployment_id IN ($2, $3) AND number < 4`,
+		(100 * 24 * time.Hour).Microseconds(), depA, depB)
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	wb.Kill()
+	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: itest.UniqueID("cleanup-mh"), TaskQueue: s.TaskQueue},
+		workflows.CleanupWorkflowName, workflows.CleanupInput{HostWaitSeconds: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.CleanupResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatalf("a cleanup with host b's worker down must still finish: %v", err)
+	}
+	if res.Revisions != 6 || len(res.Hosts) != 2 || res.Hosts[0].Host != "a" || res.Hosts[0].Images != 1 || res.Hosts[0].BundleDirs != 1 ||
+		res.Hosts[1].Host != "b" || !res.Hosts[1].Waiting || res.Hosts[1].Images != 0 {
+		t.Fatalf("host a's garbage goes, host b's waits: %+v", res)
+	}
+	if hasImage(a) || hasBundle(dataA, depA) {
+		t.Fatal("host a's copy of 8.0.0 and its bundle a must be gone")
+	}
+	if !hasImage(b) || !hasBundle(dataB, depB) {
+		t.Fatal("host b's copies must wait for b's worker")
+	}
+
+	startHostWorker(t, bin, b, dataB)
+	var again workflows.CleanupResult
+	if err := json.Unmarshal([]byte(mustRewind(t, "cleanup", "--now", "--wait", "-o", "json")), &again); err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Hosts) != 1 || again.Hosts[0].Host != "b" || again.Hosts[0].Images != 1 || again.Hosts[0].BundleDirs != 1 || again.Revisions != 0 {
+		t.Fatalf("the next cleanup removes host b's garbage: %+v", again)
+	}
+	if hasImage(b) || hasBundle(dataB, depB) {
+		t.Fatal("host b's copy of 8.0.0 and its bundle a must be gone")
+	}
+	for _, h := range []*dockerHost{a, b} {
+		if got := h.docker(t, "ps", "--format", "{{.Names}} {{.Status}}"); !strings.Contains(got, "scheduler Up") {
+			t.Fatalf("host %s's scheduler must keep running: %q", h.name, got)
+		}
 	}
 }
 

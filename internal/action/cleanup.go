@@ -136,6 +136,19 @@ func CleanupStatus(ctx context.Context, tc client.Client, st *store.Store) ([]St
 	} else {
 		rows = append(rows, StatusRow{"last run", "never"})
 	}
+	// What waits for a host's worker: a host down (or retired) at the last
+	// run keeps its garbage here until a worker of it runs a cleanup.
+	pending, err := st.PendingGarbageByHost(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pending {
+		where := "on host " + p.Host
+		if p.Host == "" {
+			where = "shared (bundle objects)"
+		}
+		rows = append(rows, StatusRow{"pending", fmt.Sprintf("%d artifacts %s", p.Pending, where)})
+	}
 	aside, n, err := st.SetAsideGarbage(ctx, 20)
 	if err != nil {
 		return nil, err

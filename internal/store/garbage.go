@@ -54,6 +54,31 @@ func (s *Store) GarbageHosts(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
+// HostGarbage is how many artifacts wait in the outbox for one host's
+// worker ("" for the shared kinds).
+type HostGarbage struct {
+	Host    string `json:"host"`
+	Pending int    `json:"pending"`
+}
+
+// PendingGarbageByHost counts the rows not set aside, per host, in order.
+func (s *Store) PendingGarbageByHost(ctx context.Context) ([]HostGarbage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT host, COUNT(*) FROM garbage WHERE NOT set_aside GROUP BY host ORDER BY host`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []HostGarbage
+	for rows.Next() {
+		var h HostGarbage
+		if err := rows.Scan(&h.Host, &h.Pending); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
 // FailedGarbage records that removing an artifact failed. It is set aside
 // now when retrying cannot help (setAside), or after MaxGarbageAttempts
 // failures; it reports whether the row is set aside.

@@ -95,6 +95,9 @@ func TestImageGarbageIsCountedPerHost(t *testing.T) {
 		if hosts, err := s.GarbageHosts(ctx); err != nil || strings.Join(hosts, ",") != "a,b" {
 			t.Fatalf("hosts with garbage: %v %v", hosts, err)
 		}
+		if counts, err := s.PendingGarbageByHost(ctx); err != nil || fmt.Sprint(counts) != "[{a 2} {b 1}]" {
+			t.Fatalf("pending per host: %v %v", counts, err)
+		}
 		onB, err := s.PendingGarbageAfter(ctx, "b", Garbage{}, 10)
 		if err != nil || len(onB) != 1 || onB[0].Host != "b" || onB[0].Kind != GarbageBundleDir {
 			t.Fatalf("host b's walk: %+v %v", onB, err)

@@ -121,13 +121,7 @@ func CleanupWorkflow(ctx workflow.Context, in CleanupInput) (*CleanupResult, err
 		res.Batches++
 		res.Deployments += b.Deployments
 		res.Revisions += b.Revisions
-		res.BundleDirs += b.BundleDirs
-		res.BundleObjects += b.BundleObjects
-		res.Images += b.Images
-		res.Snapshots += b.Snapshots
-		res.BytesFreed += b.BytesFreed
-		res.Failed += b.Failed
-		res.SetAside += b.SetAside
+		res.count(b)
 		t.detail(step, fmt.Sprintf("%d deployments, %d revisions, %d bundle dirs, %d bundle objects, %d images, %d snapshots, %d bytes; %d failed, %d set aside",
 			b.Deployments, b.Revisions, b.BundleDirs, b.BundleObjects, b.Images, b.Snapshots, b.BytesFreed, b.Failed, b.SetAside))
 		if b.LastDeployment == "" {
@@ -155,6 +149,17 @@ func CleanupWorkflow(ctx workflow.Context, in CleanupInput) (*CleanupResult, err
 	in.Totals = &res
 	t.continuedAsNew()
 	return nil, workflow.NewContinueAsNewError(ctx, CleanupWorkflowName, in)
+}
+
+// count adds what one pass over the outbox removed to the totals.
+func (r *CleanupResult) count(b activities.CleanupBatchResult) {
+	r.BundleDirs += b.BundleDirs
+	r.BundleObjects += b.BundleObjects
+	r.Images += b.Images
+	r.Snapshots += b.Snapshots
+	r.BytesFreed += b.BytesFreed
+	r.Failed += b.Failed
+	r.SetAside += b.SetAside
 }
 
 // cleanupMetrics counts one whole cleanup run, once, at its end: a run

@@ -59,12 +59,8 @@ func collectOnHosts(ctx workflow.Context, t *tracker, wait time.Duration, res *C
 	}
 	wg.Wait(ctx)
 	for _, h := range out {
-		res.Images += h.Images
-		res.BundleDirs += h.BundleDirs
-		res.Snapshots += h.Snapshots
-		res.BytesFreed += h.BytesFreed
-		res.Failed += h.Failed
-		res.SetAside += h.SetAside
+		res.count(activities.CleanupBatchResult{Images: h.Images, BundleDirs: h.BundleDirs, Snapshots: h.Snapshots,
+			BytesFreed: h.BytesFreed, Failed: h.Failed, SetAside: h.SetAside})
 		res.Hosts = append(res.Hosts, h)
 	}
 	return nil

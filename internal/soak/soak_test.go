@@ -103,7 +103,11 @@ const (
 	deployed     outcome = iota // started and ended DEPLOYED
 	refusedStart                // refused by StartChange: action.ChangeInProgressError
 	refusedRun                  // started, then refused by the workflow: ChangeInProgress
-	failed                      // anything else: a failure of the soak
+	// refusedGuard: a deploy refused by the rollback guard (RolledBack)
+	// for bringing back what a rollback moved away from; typed, and it
+	// records nothing (the history checks prove it).
+	refusedGuard
+	failed // anything else: a failure of the soak
 )
 
 type request struct {
@@ -225,7 +229,7 @@ func TestSoak(t *testing.T) {
 	s.check(boundHit)
 
 	// Figures.
-	var n [4]int
+	var n [failed + 1]int
 	var races int
 	var rollbacks, deploys int
 	var took []time.Duration
@@ -261,6 +265,7 @@ func TestSoak(t *testing.T) {
 | started and DEPLOYED | %d (%d deploys, %d rollbacks) |
 | refused ChangeInProgress at start | %d |
 | refused ChangeInProgress by the workflow | %d |
+| deploys refused by a rollback's guard (RolledBack) | %d |
 | other errors (failures) | %d |
 | wall time | %s%s |
 | throughput | %.1f completed changes/min |
@@ -268,7 +273,7 @@ func TestSoak(t *testing.T) {
 | Go heap in use: before workers / peak | %.1f MiB / %.1f MiB |
 | process VmHWM (peak RSS) | %s |
 `, p.deployments, p.changes, p.deployments*p.changes, p.clients, p.workers, p.database,
-		len(s.log), races, n[deployed], deploys, rollbacks, n[refusedStart], n[refusedRun], n[failed],
+		len(s.log), races, n[deployed], deploys, rollbacks, n[refusedStart], n[refusedRun], n[refusedGuard], n[failed],
 		elapsed.Round(time.Second), map[bool]string{true: " (time bound hit)", false: ""}[boundHit],
 		perMin, pct(0.5), pct(0.95), pct(1), mib(heapBefore), mib(peakHeap.Load()), hwm)
 	t.Log("soak figures:" + table)
@@ -278,7 +283,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	if n[failed] > 0 {
-		t.Errorf("%d requests failed with something other than ChangeInProgress", n[failed])
+		t.Errorf("%d requests failed with something other than ChangeInProgress or RolledBack", n[failed])
 	}
 	if n[deployed] == 0 {
 		t.Error("no change completed")
@@ -403,9 +408,14 @@ func (s *soak) fire(ctx context.Context, dep string, rng *rand.Rand, pair int) b
 		} else if cur.ImageRef == s.images[1] {
 			img = s.images[0]
 		}
-		run, err = (&action.Deploy{Config: s.cfg, Store: s.st, Temporal: s.tc, Input: workflows.DeployInput{
-			DeploymentID: dep, ImageRef: img, RequestedBy: "soak", Type: domain.DeployImageAndDAG,
-			Description: "soak deploy"}}).Run(ctx)
+		// After a rollback the other image is what the rollback moved away
+		// from: half of such deploys override the guard, as an operator
+		// who fixed it would, and the other half meet it.
+		in := workflows.DeployInput{DeploymentID: dep, ImageRef: img, RequestedBy: "soak", Type: domain.DeployImageAndDAG, Description: "soak deploy"}
+		if cur.RollbackOf > 0 && rng.IntN(2) == 0 {
+			in.Force, in.Description = true, fmt.Sprintf("soak deploy past rollback %d: fixed", cur.Number)
+		}
+		run, err = (&action.Deploy{Config: s.cfg, Store: s.st, Temporal: s.tc, Input: in}).Run(ctx)
 	}
 	var cip *action.ChangeInProgressError
 	switch {
@@ -432,6 +442,8 @@ func (s *soak) fire(ctx context.Context, dep string, rng *rand.Rand, pair int) b
 	req.took = time.Since(start)
 	var ae *temporal.ApplicationError
 	switch {
+	case errors.As(err, &ae) && ae.Type() == string(domain.RolledBack) && req.kind == "deploy":
+		req.outcome, req.err = refusedGuard, err
 	case errors.As(err, &ae) && ae.Type() == string(domain.ChangeInProgress):
 		req.outcome, req.err = refusedRun, err
 		var wid, rid string

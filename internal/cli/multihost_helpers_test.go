@@ -165,8 +165,8 @@ func (w *bgWatch) end(t *testing.T, within time.Duration) string {
 // cleanup age, each is garbage on both hosts, counted per host. With B's
 // worker down, a cleanup removes A's copies, keeps B's for the next run
 // and still finishes; the next run, with B back, removes B's. Cleanup
-// counts everything in the database: the half before ran both runs, so
-// what is garbage now is this half's alone (a half that failed before
+// counts everything in the database: a half before this one ran both runs,
+// so what is garbage now is this half's alone (a half that failed before
 // its second run leaves garbage the next half counts too).
 func cleanupOnBothHosts(t *testing.T, m *cliMode, h *twoHosts, wb *itest.WorkerProcess, depA, depB string) {
 	t.Helper()

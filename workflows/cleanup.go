@@ -126,11 +126,7 @@ func CleanupWorkflow(ctx workflow.Context, in CleanupInput) (*CleanupResult, err
 			b.Deployments, b.Revisions, b.BundleDirs, b.BundleObjects, b.Images, b.Snapshots, b.BytesFreed, b.Failed, b.SetAside))
 		if b.LastDeployment == "" {
 			if hostsApart {
-				wait := time.Duration(in.HostWaitSeconds) * time.Second
-				if wait <= 0 {
-					wait = defaultHostWait
-				}
-				if err = collectOnHosts(ctx, t, wait, &res); err != nil {
+				if err = collectOnHosts(ctx, t, hostWait(in.HostWaitSeconds), &res); err != nil {
 					return nil, err
 				}
 				hostsSummary(t, res.Hosts)

@@ -25,6 +25,18 @@ const cleanupHostsChange = "cleanup-hosts"
 // neither the input nor the worker's configuration says.
 const defaultHostWait = 10 * time.Minute
 
+// maxHostWaitSeconds caps a wait given in the input: a day.
+const maxHostWaitSeconds = 24 * 60 * 60
+
+// hostWait is the wait for each host's worker. Input from the Temporal CLI
+// is hostile: no wait beyond a day, none that overflows into a negative.
+func hostWait(seconds int) time.Duration {
+	if seconds <= 0 {
+		return defaultHostWait
+	}
+	return time.Duration(min(seconds, maxHostWaitSeconds)) * time.Second
+}
+
 // HostCleanup is what one host's worker removed, or why it removed nothing.
 type HostCleanup struct {
 	Host       string `json:"host"`

@@ -231,6 +231,9 @@ func cleanupOnBothHosts(t *testing.T, m *cliMode, h *twoHosts, wb *itest.WorkerP
 	if !hasImage(b) || !hasBundle(dataB, depB) {
 		t.Fatal("host b's copies must wait for b's worker")
 	}
+	if out := m.mustRewind("cleanup", "--status"); !strings.Contains(out, "2 artifacts on host b") || strings.Contains(out, "on host a") {
+		t.Fatalf("cleanup --status must show host b's image and bundle waiting, nothing of a:\n%s", out)
+	}
 
 	startHostWorker(t, h.bin, b, dataB)
 	var again workflows.CleanupResult

@@ -450,6 +450,7 @@ func (s *soak) fire(ctx context.Context, dep string, rng *rand.Rand, pair int) b
 	switch {
 	case errors.As(err, &ae) && ae.Type() == string(domain.RolledBack) && req.kind == "deploy":
 		req.outcome, req.err = refusedGuard, err
+		s.quota[dep].Add(1) // it made no change
 	case errors.As(err, &ae) && ae.Type() == string(domain.ChangeInProgress):
 		req.outcome, req.err = refusedRun, err
 		var wid, rid string

@@ -129,7 +129,6 @@ func CleanupWorkflow(ctx workflow.Context, in CleanupInput) (*CleanupResult, err
 				if err = collectOnHosts(ctx, t, hostWait(in.HostWaitSeconds), &res); err != nil {
 					return nil, err
 				}
-				hostsSummary(t, res.Hosts)
 			}
 			level := eslog.LevelInfo
 			if res.Failed > 0 {

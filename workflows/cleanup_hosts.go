@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -70,10 +71,17 @@ func collectOnHosts(ctx workflow.Context, t *tracker, wait time.Duration, res *C
 		})
 	}
 	wg.Wait(ctx)
+	var kept []string
 	for _, h := range out {
 		res.count(activities.CleanupBatchResult{Images: h.Images, BundleDirs: h.BundleDirs, Snapshots: h.Snapshots,
 			BytesFreed: h.BytesFreed, Failed: h.Failed, SetAside: h.SetAside})
 		res.Hosts = append(res.Hosts, h)
+		if h.Waiting || h.Error != "" {
+			kept = append(kept, h.Host)
+		}
+	}
+	if len(kept) > 0 {
+		t.emit("result", eslog.LevelWarn, fmt.Sprintf("host(s) %s removed nothing this run; their garbage stays for the next cleanup", strings.Join(kept, ", ")), nil)
 	}
 	return nil
 }
@@ -114,13 +122,4 @@ func collectOnHost(ctx workflow.Context, t *tracker, host string, wait time.Dura
 		hc.Images, hc.BundleDirs, hc.Snapshots, hc.BytesFreed, hc.Failed, hc.SetAside = b.Images, b.BundleDirs, b.Snapshots, b.BytesFreed, b.Failed, b.SetAside
 	}
 	return hc
-}
-
-// hostsSummary says which hosts kept their garbage for the next run.
-func hostsSummary(t *tracker, hosts []HostCleanup) {
-	for _, h := range hosts {
-		if h.Waiting || h.Error != "" {
-			t.emit("result", eslog.LevelWarn, fmt.Sprintf("host %s removed nothing this run (waiting %v, %s); its garbage stays for the next cleanup", h.Host, h.Waiting, h.Error), nil)
-		}
-	}
 }

@@ -277,3 +277,43 @@ func TestCleanupRunsOnEachHostsQueue(t *testing.T) {
 		}
 	}
 }
+
+// CollectHostGarbage removes only its own host's rows: a task for another
+// host (a misrouted queue, hostile input) is refused and changes nothing.
+// Run again after it removed everything (a retry of an attempt whose
+// result was lost), it removes nothing twice and succeeds.
+func TestCollectHostGarbageStaysOnItsHost(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, h := range []string{"local", "b"} {
+		if _, err := f.store.DB().ExecContext(ctx, `INSERT INTO garbage (kind, host, deployment_id, ref, created_at) VALUES ('image', $1, '', $2, 0)`, h, "sha256:"+h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &imageRecorder{}
+	f.host.Images = rec
+	env := f.suite.NewTestActivityEnvironment()
+	env.RegisterActivity(f.host)
+	if _, err := env.ExecuteActivity(f.host.CollectHostGarbage, "b"); errType(err) != "InvalidInput" {
+		t.Fatalf("host b's garbage on host local's worker: %v", err)
+	}
+	if n, _ := f.store.PendingGarbageByHost(ctx); len(n) != 2 || len(rec.removed) != 0 {
+		t.Fatalf("a refused task removes nothing: %v %v", n, rec.removed)
+	}
+	for run := 1; run <= 2; run++ {
+		v, err := env.ExecuteActivity(f.host.CollectHostGarbage, "local")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res activities.CleanupBatchResult
+		if err := v.Get(&res); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[int]int{1: 1, 2: 0}[run]; res.Images != want || len(rec.removed) != 1 || rec.removed[0] != "sha256:local" {
+			t.Fatalf("run %d: %+v, removed %v", run, res, rec.removed)
+		}
+	}
+	if left, _ := f.store.PendingGarbageAfter(ctx, store.AllHosts, store.Garbage{}, 10); len(left) != 1 || left[0].Host != "b" {
+		t.Fatalf("host b's row stays for b's worker: %+v", left)
+	}
+}

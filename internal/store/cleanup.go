@@ -229,21 +229,8 @@ func (s *Store) ExpireBatch(ctx context.Context, cutoff time.Time, afterDeployme
 // PendingGarbage returns up to limit outstanding garbage rows in key order;
 // a caller pages by marking what it handled with DoneGarbage.
 func (s *Store) PendingGarbage(ctx context.Context, limit int) ([]Garbage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, deployment_id, ref, host FROM garbage
-		ORDER BY kind, host, deployment_id, ref LIMIT $1`, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Garbage
-	for rows.Next() {
-		var g Garbage
-		if err := rows.Scan(&g.Kind, &g.DeploymentID, &g.Ref, &g.Host); err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+	return scanGarbage(s.db.QueryContext(ctx, `SELECT kind, deployment_id, ref, host FROM garbage
+		ORDER BY kind, host, deployment_id, ref LIMIT $1`, limit))
 }
 
 // DoneGarbage removes handled rows from the outbox. Rows already gone are

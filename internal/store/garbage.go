@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -20,6 +21,11 @@ func (s *Store) PendingGarbageAfter(ctx context.Context, host string, after Garb
 	rows, err := s.db.QueryContext(ctx, `SELECT kind, deployment_id, ref, host FROM garbage
 		WHERE NOT set_aside AND (host = $5 OR $5 = '`+AllHosts+`') AND (kind, host, deployment_id, ref) > ($1, $6, $2, $3)
 		ORDER BY kind, host, deployment_id, ref LIMIT $4`, after.Kind, after.DeploymentID, after.Ref, limit, host, after.Host)
+	return scanGarbage(rows, err)
+}
+
+// scanGarbage reads rows of (kind, deployment_id, ref, host).
+func scanGarbage(rows *sql.Rows, err error) ([]Garbage, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -38,20 +44,14 @@ func (s *Store) PendingGarbageAfter(ctx context.Context, host string, after Garb
 // GarbageHosts lists, in order, the hosts with garbage waiting for their
 // worker: rows not set aside of the kinds that live on a host.
 func (s *Store) GarbageHosts(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT host FROM garbage WHERE NOT set_aside AND host <> '' ORDER BY host`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
+	counts, err := s.PendingGarbageByHost(ctx)
 	var out []string
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			return nil, err
+	for _, c := range counts {
+		if c.Host != "" {
+			out = append(out, c.Host)
 		}
-		out = append(out, h)
 	}
-	return out, rows.Err()
+	return out, err
 }
 
 // HostGarbage is how many artifacts wait in the outbox for one host's

@@ -27,13 +27,17 @@ type PreflightRequest struct {
 	Image         runtime.Image `json:"image"`
 	BundleVersion string        `json:"bundleVersion,omitempty"` // unpacked, not yet current
 	Revision      int           `json:"revision"`
+	// Downgrade: the change is a Runtime downgrade, whose checks always run
+	// (the metadata they may read is newer than when they last passed).
+	Downgrade bool `json:"downgrade,omitempty"`
 }
 
 // Preflight starts the target image once, in throwaway containers with the
 // deployment's stored configuration, and runs the configured start checks
 // against the DAGs it will serve. A target that cannot start or parse is
 // refused (PreflightFailed) with its output, before any step changed the
-// deployment.
+// deployment. Checks that passed recently with identical containers are
+// not run again (preflight_reuse.go).
 func (a *HostActivities) Preflight(ctx context.Context, req PreflightRequest) ([]runtime.PreflightCheck, error) {
 	stop := heartbeatWhile(ctx, "preflight of "+req.Image.Ref)
 	defer stop()
@@ -49,7 +53,14 @@ func (a *HostActivities) Preflight(ctx context.Context, req PreflightRequest) ([
 	if req.BundleVersion != "" && d.DagSource == domain.DagSourceBundle {
 		folder = a.Runtime.Config().MountPath + "/bundles/" + req.BundleVersion
 	}
+	key := a.preflightKey(ctx, d, req, folder, checks)
+	if res, ok := a.reusePreflight(ctx, d, key, checks); ok {
+		return res, nil
+	}
 	res, err := a.Runtime.Preflight(ctx, d, req.Image, folder, checks, req.Revision)
+	if err == nil {
+		a.rememberPreflight(ctx, d, key, req.Revision)
+	}
 	return res, refuse(err)
 }
 

@@ -211,7 +211,7 @@ func preflight(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Rev
 		return nil
 	}
 	return t.run(ctx, StepPreflight, func() error {
-		req := activities.PreflightRequest{DeploymentID: rev.DeploymentID, Image: *img, Revision: rev.Number}
+		req := activities.PreflightRequest{DeploymentID: rev.DeploymentID, Image: *img, Revision: rev.Number, Downgrade: spec.downgrade}
 		if bundles {
 			req.BundleVersion = rev.DagBundleVersion
 		}
@@ -224,9 +224,13 @@ func preflight(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Rev
 		for _, c := range res {
 			cmds = append(cmds, "`"+c.Command+"`")
 		}
-		if len(cmds) == 0 {
+		switch {
+		case len(cmds) == 0:
 			t.detail(StepPreflight, "no start checks configured")
-		} else {
+		case res[0].Reused && res[0].PassedAt != nil:
+			t.detail(StepPreflight, fmt.Sprintf("%s passed %s for revision %d at %s with identical check containers; not run again (REWIND_PREFLIGHT_REUSE)",
+				img.Ref, strings.Join(cmds, ", "), res[0].PassedRevision, res[0].PassedAt.UTC().Format(time.RFC3339)))
+		default:
 			t.detail(StepPreflight, img.Ref+" passed "+strings.Join(cmds, ", "))
 		}
 		return nil

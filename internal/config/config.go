@@ -97,6 +97,12 @@ type Config struct {
 	// PreflightChecks are the start checks run in the target image before a
 	// change touches anything, ';'-separated; empty turns the preflight off.
 	PreflightChecks string `env:"REWIND_PREFLIGHT_CHECKS" envDefault:"airflow version; airflow dags list-import-errors"`
+	// PreflightReuse is how long start checks that passed stay good for a
+	// change that would start byte-identical check containers: the same
+	// image content, DAG bundle digest, settings and checks, on the same
+	// host. Such a change (typically a rollback to the last good revision)
+	// does not run them again. 0 runs them every time.
+	PreflightReuse time.Duration `env:"REWIND_PREFLIGHT_REUSE" envDefault:"24h"`
 	// BakeHealthCheck and BakeImportErrorsCheck are the probes of an
 	// automatic rollback's bake, run in the scheduler (issue 16).
 	BakeHealthCheck       string `env:"REWIND_BAKE_HEALTH_CHECK" envDefault:"airflow jobs check --job-type SchedulerJob"`
@@ -227,6 +233,9 @@ func (c *Config) finish() error {
 	if c.HealthAttempts < 1 || c.HealthAttempts > 20 {
 		return &Error{"REWIND_HEALTH_ATTEMPTS", fmt.Sprint(c.HealthAttempts), "must be between 1 and 20"}
 	}
+	if c.PreflightReuse < 0 || c.PreflightReuse > MaxPreflightReuse {
+		return &Error{"REWIND_PREFLIGHT_REUSE", c.PreflightReuse.String(), "must be between 0 (always run the start checks) and " + MaxPreflightReuse.String()}
+	}
 	for _, cmd := range c.PreflightCommands() {
 		if len(cmd) > 64 {
 			return &Error{"REWIND_PREFLIGHT_CHECKS", c.PreflightChecks, "a check has more than 64 arguments"}
@@ -276,6 +285,11 @@ func Variables() [][2]string {
 	}
 	return out
 }
+
+// MaxPreflightReuse bounds REWIND_PREFLIGHT_REUSE: what the checks reach
+// outside their container (secrets backends, connections, mounted paths)
+// drifts, and a month-old pass says little about it.
+const MaxPreflightReuse = 30 * 24 * time.Hour
 
 // PreflightCommands splits REWIND_PREFLIGHT_CHECKS into commands, each
 // split into arguments (no shell: an image need not have one).

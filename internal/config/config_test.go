@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefaults(t *testing.T) {
@@ -24,6 +25,9 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.RollbacksEnabled || c.RollbackWindowDays != 90 || !c.CleanupEnabled || c.CleanupOlderThanDays != 90 {
 		t.Fatalf("rule defaults: %+v", c)
+	}
+	if c.PreflightReuse != 24*time.Hour {
+		t.Fatalf("passed start checks should be reused for a day: %s", c.PreflightReuse)
 	}
 	if len(c.ElasticsearchAddresses) != 0 {
 		t.Fatalf("elasticsearch should default to none: %v", c.ElasticsearchAddresses)
@@ -52,6 +56,9 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"REWIND_HOST ": "Host B",
 		// '@' separates the queue from the host in host queues
 		"REWIND_TASK_QUEUE": "rewind@b",
+		// reusing start checks is bounded, never negative or for ever
+		"REWIND_PREFLIGHT_REUSE":  "-1h",
+		"REWIND_PREFLIGHT_REUSE ": "8760h",
 	}
 	for key, value := range cases {
 		name := strings.TrimSpace(key) // a trailing space tells two cases of one variable apart

@@ -2,6 +2,9 @@ package runtime
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 
 	"github.com/rewindhq/rewind/internal/domain"
 )
@@ -89,7 +93,7 @@ func (r *Runtime) oneOff(ctx context.Context, dep domain.Deployment, imageRef st
 	if err != nil {
 		return res, err
 	}
-	var template, existing string
+	var existing string
 	for _, c := range cs {
 		switch {
 		case c.Name == name && opts.Once && c.Revision == opts.Revision && c.ImageID == ii.ID:
@@ -100,24 +104,16 @@ func (r *Runtime) oneOff(ctx context.Context, dep domain.Deployment, imageRef st
 			if err := r.remove(ctx, c.ID); err != nil {
 				return res, err
 			}
-		case c.Role == "active" && (template == "" || c.Component == "scheduler"):
-			template = c.ID
 		}
 	}
+	template := oneOffTemplate(cs)
 	id, attached := existing, existing != ""
 	if !attached {
-		var s spec
-		if template != "" {
-			if s, err = r.fromContainer(ctx, template, Image{Ref: imageRef, ID: ii.ID}); err != nil {
-				return res, err
-			}
-		} else if s, err = r.fromDefaults(dep, Image{Ref: imageRef, ID: ii.ID}); err != nil {
+		s, err := r.oneOffSpec(ctx, dep, template, Image{Ref: imageRef, ID: ii.ID}, env, cmd)
+		if err != nil {
 			return res, err
 		}
-		s.cfg.Image, s.cfg.Cmd, s.cfg.Env, s.cfg.Healthcheck = imageRef, cmd, env, nil
 		s.cfg.Labels = labelsFor(s.cfg.Labels, map[string]string{LabelDeployment: dep.ID, LabelOneOff: opts.Name, LabelRevision: rev})
-		s.host.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
-		s.host.AutoRemove = false // the exit code and logs are read first
 		if id, err = r.create(ctx, s, name); err != nil {
 			return res, err
 		}
@@ -128,6 +124,41 @@ func (r *Runtime) oneOff(ctx context.Context, dep domain.Deployment, imageRef st
 	res, err = r.await(ctx, id, name, opts)
 	res.Attached = attached
 	return res, err
+}
+
+// oneOffTemplate is the container whose Engine settings a one-off copies:
+// the scheduler, else any active component; "" when none runs.
+func oneOffTemplate(cs []Container) string {
+	template := ""
+	for _, c := range cs {
+		if c.Role == "active" && (template == "" || c.Component == "scheduler") {
+			template = c.ID
+		}
+	}
+	return template
+}
+
+// oneOffSpec is a one-off container of img running cmd with env: the
+// template's Engine settings (mounts, network, ...) or a first deploy's,
+// no health check, no restart policy, kept after it exits so its exit code
+// and logs can be read. Its labels are the caller's to set.
+func (r *Runtime) oneOffSpec(ctx context.Context, dep domain.Deployment, template string, img Image, env, cmd []string) (spec, error) {
+	var (
+		s   spec
+		err error
+	)
+	if template != "" {
+		s, err = r.fromContainer(ctx, template, img)
+	} else {
+		s, err = r.fromDefaults(dep, img)
+	}
+	if err != nil {
+		return s, err
+	}
+	s.cfg.Image, s.cfg.Cmd, s.cfg.Env, s.cfg.Healthcheck = img.Ref, cmd, env, nil
+	s.host.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
+	s.host.AutoRemove = false
+	return s, nil
 }
 
 // await starts the container unless it already ran, waits for it to exit
@@ -189,6 +220,12 @@ type PreflightCheck struct {
 	Command  string `json:"command"`
 	ExitCode int    `json:"exitCode"`
 	Output   string `json:"output,omitempty"`
+	// Reused: the check did not run, because it passed at PassedAt, for
+	// revision PassedRevision, with the same fingerprint
+	// (REWIND_PREFLIGHT_REUSE).
+	Reused         bool       `json:"reused,omitempty"`
+	PassedAt       *time.Time `json:"passedAt,omitempty"`
+	PassedRevision int        `json:"passedRevision,omitempty"`
 }
 
 // Preflight starts the target image once per check, in throwaway
@@ -202,10 +239,7 @@ func (r *Runtime) Preflight(ctx context.Context, dep domain.Deployment, img Imag
 	if err := domain.CheckDeploymentID(dep.ID); err != nil {
 		return nil, err
 	}
-	env := r.storedEnv(dep)
-	if dagsFolder != "" {
-		env = append(dropVar(env, "AIRFLOW__CORE__DAGS_FOLDER"), "AIRFLOW__CORE__DAGS_FOLDER="+dagsFolder)
-	}
+	env := r.preflightEnv(dep, dagsFolder)
 	out := make([]PreflightCheck, len(checks))
 	errs := make([]error, len(checks))
 	var wg sync.WaitGroup
@@ -237,6 +271,55 @@ func (r *Runtime) Preflight(ctx context.Context, dep domain.Deployment, img Imag
 		}
 	}
 	return out, nil
+}
+
+// preflightEnv is the check containers' environment: the stored one, with
+// DAGs read from dagsFolder when it is set.
+func (r *Runtime) preflightEnv(dep domain.Deployment, dagsFolder string) []string {
+	env := r.storedEnv(dep)
+	if dagsFolder != "" {
+		env = append(dropVar(env, "AIRFLOW__CORE__DAGS_FOLDER"), "AIRFLOW__CORE__DAGS_FOLDER="+dagsFolder)
+	}
+	return env
+}
+
+// PreflightFingerprint names what a preflight's outcome depends on that
+// rewind controls: the image's content (its ID), the checks, and every
+// Engine setting of the check containers (environment with the DAG folder,
+// mounts, network, user, resources), built exactly as Preflight builds
+// them from the deployment's current containers. Labels, rewind's own
+// bookkeeping, are left out. Two preflights with one fingerprint start
+// identical containers; what those reach outside (the files under a
+// mount, a database) is for the caller to pin.
+func (r *Runtime) PreflightFingerprint(ctx context.Context, dep domain.Deployment, img Image, dagsFolder string, checks [][]string) (string, error) {
+	if err := domain.CheckDeploymentID(dep.ID); err != nil {
+		return "", err
+	}
+	ii, err := r.cli.ImageInspect(ctx, img.Pinned())
+	if err != nil {
+		return "", classifyLocal(img, err)
+	}
+	cs, err := r.Containers(ctx, dep.ID)
+	if err != nil {
+		return "", err
+	}
+	s, err := r.oneOffSpec(ctx, dep, oneOffTemplate(cs), Image{Ref: img.Pinned(), ID: ii.ID}, r.preflightEnv(dep, dagsFolder), nil)
+	if err != nil {
+		return "", err
+	}
+	s.cfg.Image, s.cfg.Labels = ii.ID, nil
+	b, err := json.Marshal(struct {
+		Checks  [][]string
+		Config  *container.Config
+		Host    *container.HostConfig
+		Net     *network.NetworkingConfig
+		Connect map[string]*network.EndpointSettings
+	}{checks, s.cfg, s.host, s.net, s.connect})
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 func dropVar(env []string, name string) []string {

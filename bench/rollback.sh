@@ -70,9 +70,11 @@ digest() {
 }
 Ad=$(digest "$A") Bd=$(digest "$B")
 
-# The stack: a dev server (in memory) and a worker on SQLite in $work.
+# The stack: a dev server (in memory, with the transfer-queue setting rewind
+# runs one with: docs/temporal-server.md) and a worker on SQLite in $work.
 port=$(free_port)
-"$temporal" server start-dev --ip 127.0.0.1 --port "$port" --headless --log-level error >"$work/temporal.log" 2>&1 &
+"$temporal" server start-dev --ip 127.0.0.1 --port "$port" --headless --log-level error \
+  --dynamic-config-value history.transferProcessorMaxPollRPS=200 >"$work/temporal.log" 2>&1 &
 pids+=($!)
 export REWIND_TEMPORAL_ADDRESS=127.0.0.1:$port REWIND_TASK_QUEUE=rewind-bench REWIND_DATA_DIR=$work/data \
   REWIND_DATABASE_URL= REWIND_ROLLBACKS_ENABLED=true REWIND_METRICS_ADDRESS= REWIND_USER=bench \

@@ -25,6 +25,7 @@ trap stop INT TERM EXIT
 
 "$REWIND_TEMPORAL_CLI" server start-dev --ip 127.0.0.1 --port "$port" --ui-port "$ui" \
   --db-filename "$REWIND_DATA_DIR/temporal.db" --log-level warn \
+  --dynamic-config-value history.transferProcessorMaxPollRPS=200 \
   >"$REWIND_DATA_DIR/temporal.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 60); do

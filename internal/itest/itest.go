@@ -52,6 +52,13 @@ func StartServer(t *testing.T) *Server {
 	return startServer(t, testsuite.DevServerOptions{})
 }
 
+// DevServerArgs are the settings rewind runs a single-shard dev server
+// with (scripts/run.sh and the benchmarks too): the transfer queue, which
+// hands every activity and workflow task to matching, may poll its shard
+// 200 times a second instead of 20, or each step of a change waits about
+// 50 ms for its turn (docs/temporal-server.md).
+var DevServerArgs = []string{"--dynamic-config-value", "history.transferProcessorMaxPollRPS=200"}
+
 // StartServerWithUI is StartServer with the dev server's Temporal UI on;
 // UI is its address (http://127.0.0.1:port).
 func StartServerWithUI(t *testing.T) *Server {
@@ -66,6 +73,7 @@ func startServer(t *testing.T, opts testsuite.DevServerOptions) *Server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	opts.ExistingPath, opts.LogLevel = TemporalCLI(t), "error"
+	opts.ExtraArgs = append(opts.ExtraArgs, DevServerArgs...)
 	opts.ClientOptions = &client.Options{Namespace: "default", Logger: NopLogger{}}
 	srv, err := testsuite.StartDevServer(ctx, opts)
 	if err != nil {

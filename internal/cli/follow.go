@@ -11,6 +11,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 	"golang.org/x/term"
 
 	"github.com/rewindhq/rewind/activities"
@@ -165,8 +166,9 @@ func (s *session) temporalProgress() (progressSource, error) {
 
 // follow shows a change live until its run ends (the latest run when runID
 // is empty, then held), and returns the run and how it ended; the caller
-// reads the result.
-func follow(ctx context.Context, out io.Writer, src progressSource, id, runID string, every time.Duration) (string, string, error) {
+// reads the result. ended, when not nil, closes as the run ends, so the
+// last snapshot is read then rather than at the next tick.
+func follow(ctx context.Context, out io.Writer, src progressSource, id, runID string, every time.Duration, ended <-chan struct{}) (string, string, error) {
 	v := newLiveView(out)
 	for {
 		snap, err := src(id, runID)
@@ -182,6 +184,8 @@ func follow(ctx context.Context, out io.Writer, src progressSource, id, runID st
 		case <-ctx.Done():
 			return runID, snap.status, ctx.Err()
 		case <-time.After(every):
+		case <-ended:
+			ended = nil // read once more, then tick again if it still runs
 		}
 	}
 }
@@ -197,6 +201,19 @@ func (s *session) showRun(be backend, run change) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = follow(s.ctx, s.out, src, run.GetID(), run.GetRunID(), 300*time.Millisecond)
+	// Store-direct, the run's result is long-polled alongside and says
+	// when it ended: a rollback that took 1.3 s is not reported up to
+	// 300 ms later. (Remotely, Get polls the same progress follow reads.)
+	var ended chan struct{}
+	if wr, ok := run.(client.WorkflowRun); ok {
+		ended = make(chan struct{})
+		ctx, cancel := context.WithCancel(s.ctx)
+		defer cancel()
+		go func() {
+			_ = wr.Get(ctx, nil)
+			close(ended)
+		}()
+	}
+	_, _, err = follow(s.ctx, s.out, src, run.GetID(), run.GetRunID(), 300*time.Millisecond, ended)
 	return err
 }

@@ -2,7 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -28,5 +31,43 @@ func TestLiveViewRedrawsOnATerminalAndPrintsChangesOtherwise(t *testing.T) {
 	got := strings.Split(strings.TrimSpace(plain.String()), "\n")
 	if len(got) != 3 || got[0] != "03:04:05  pull image  running" || got[1] != "03:04:05  pull image  done" || got[2] != "03:04:05  swap components  running" {
 		t.Fatalf("plain: each changed line once:\n%s", plain.String())
+	}
+}
+
+// A change that ends between two ticks is read as ended at once when the
+// caller knows it ended, not a tick later: with an hour between ticks, the
+// follow returns as soon as ended closes and the source says so.
+func TestFollowReadsTheEndWhenTheRunEnds(t *testing.T) {
+	var running atomic.Bool
+	running.Store(true)
+	reads := 0
+	src := func(id, runID string) (snapshot, error) {
+		reads++
+		if running.Load() {
+			return snapshot{runID: "r1", status: "Running", running: true}, nil
+		}
+		return snapshot{runID: "r1", status: "Completed"}, nil
+	}
+	ended := make(chan struct{})
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		running.Store(false)
+		close(ended)
+	}()
+	done := make(chan string, 1)
+	go func() {
+		_, status, err := follow(context.Background(), io.Discard, src, "change/d1", "", time.Hour, ended)
+		if err != nil {
+			status = err.Error()
+		}
+		done <- status
+	}()
+	select {
+	case status := <-done:
+		if status != "Completed" || reads != 2 {
+			t.Fatalf("follow ended with %q after %d reads", status, reads)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("follow waited for its next tick instead of reading the end when the run ended")
 	}
 }

@@ -31,7 +31,7 @@ func (s *session) watchTemporal(id string, every time.Duration) error {
 	if err != nil {
 		return err
 	}
-	runID, status, err := follow(s.ctx, s.out, snap, id, "", every)
+	runID, status, err := follow(s.ctx, s.out, snap, id, "", every, nil)
 	if err != nil {
 		return err
 	}

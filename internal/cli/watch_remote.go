@@ -14,7 +14,7 @@ import (
 // each activity attempt, then how the workflow finished.
 func (r *remote) watch(id string, every time.Duration) error {
 	src, _ := r.progressSource()
-	runID, _, err := follow(r.ctx, r.out, src, id, "", every)
+	runID, _, err := follow(r.ctx, r.out, src, id, "", every, nil)
 	if err != nil {
 		return err
 	}

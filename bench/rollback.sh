@@ -212,5 +212,6 @@ for i in $(seq 1 "$pairs"); do
     fi
   done
 done
+if [ -n "${REWIND_BENCH_PROFILE:-}" ]; then profile "$dep"; fi
 r=$(median <"$work/coldrw") d=$(median <"$work/coldraw")
 echo "cold pull, $n components: rewind deploy median ${r}s, docker pull + script median ${d}s, ratio rewind/script $(ratio "$r" "$d")"

@@ -27,9 +27,9 @@ import (
 // preflightKey is what a pass is remembered by: the check containers'
 // fingerprint pinned to the DAGs they read. "" means the checks must run:
 // reuse is off, the change is a Runtime downgrade, or the DAGs are not
-// pinned by a digest (a change that keeps
-// the DAG bundle reads `current`; DAGs from the image, NFS or git-sync are
-// read from where rewind does not track their content).
+// pinned by a digest (a change that keeps the DAG bundle reads `current`;
+// DAGs from the image, NFS or git-sync are read from where rewind does not
+// track their content).
 func (a *HostActivities) preflightKey(ctx context.Context, d domain.Deployment, req PreflightRequest, folder string, checks [][]string) string {
 	if a.Config.PreflightReuse <= 0 || req.Downgrade || d.DagSource != domain.DagSourceBundle || folder == "" {
 		return ""

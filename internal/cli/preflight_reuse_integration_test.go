@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -15,7 +16,8 @@ import (
 // a day by default): no throwaway container starts, and the preflight says
 // when and for which revision they passed. Whatever changes what the checks
 // would see runs them (the stored environment here), a failed check is
-// never reused, and putting the environment back finds the pass again.
+// never reused, putting the environment back finds the pass again, and a
+// store that cannot read or record passes only costs the reuse.
 func TestPassedStartChecksAreReused(t *testing.T) {
 	startStack(t)
 	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
@@ -71,6 +73,22 @@ func TestPassedStartChecksAreReused(t *testing.T) {
 		m.mustRewind("deployment", "update", dep, "--unset-env", "REWIND_TEST_FAIL_START")
 		if r, res, started := rollback(2); r.code != 0 || started != 0 || !reused(res, 2) {
 			t.Fatalf("the environment put back must find revision 2's pass again: exit %d, %d check containers, %s", r.code, started, r.stderr)
+		}
+		// A store that cannot read or record passes costs only the reuse:
+		// with their table gone the lookup fails, the checks run and pass,
+		// and the failed record is only logged.
+		db := itest.Store(t, itest.Config(t)).DB()
+		move := func(from, to string) {
+			t.Helper()
+			if _, err := db.ExecContext(context.Background(), "ALTER TABLE "+from+" RENAME TO "+to); err != nil {
+				t.Fatal(err)
+			}
+		}
+		move("preflight_passes", "preflight_passes_away")
+		r, _, started := rollback(1)
+		move("preflight_passes_away", "preflight_passes")
+		if r.code != 0 || started != 2 {
+			t.Fatalf("without its passes the rollback must run its checks and succeed: exit %d, %d check containers, %s", r.code, started, r.stderr)
 		}
 	})
 }

@@ -38,9 +38,11 @@ func ExportEventsWorkflow(ctx workflow.Context, events []eslog.Event) (int, erro
 func ExportWorkflowID(workflowID, runID string) string { return "export/" + workflowID + "/" + runID }
 
 // exportEvents starts the export as a child that outlives this workflow
-// (parent close policy ABANDON) and waits only until it has started: the
-// change's result is never held back by Elasticsearch.
+// (parent close policy ABANDON) and waits only until it and every other
+// child this run started have started (awaitChildren): the change's result
+// is never held back by Elasticsearch. It is the last thing a run does.
 func exportEvents(ctx workflow.Context, t *tracker) {
+	defer t.settle(ctx)
 	// Histories recorded before export existed have no child here.
 	if workflow.GetVersion(ctx, "export-events", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return
@@ -55,8 +57,5 @@ func exportEvents(ctx workflow.Context, t *tracker) {
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		StaticSummary:     "Export the log events of " + info.WorkflowExecution.ID,
 	})
-	err := workflow.ExecuteChildWorkflow(cctx, ExportEventsWorkflowName, t.events).GetChildWorkflowExecution().Get(ctx, nil)
-	if err != nil {
-		t.logger.Error("could not start the log export", "error", err)
-	}
+	t.startChild(ctx, workflow.ExecuteChildWorkflow(cctx, ExportEventsWorkflowName, t.events), "could not start the log export")
 }

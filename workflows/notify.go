@@ -55,8 +55,9 @@ func NotifyWorkflowID(workflowID, runID, event string) string {
 }
 
 // notifyChange starts the delivery of an event of this change as a child
-// that outlives it (parent close policy ABANDON), waiting only until it
-// has started: a receiver that is down never holds a change back.
+// that outlives it (parent close policy ABANDON), never waiting for more
+// than its start (startChild): a receiver that is down never holds a
+// change back.
 // Histories recorded before notifications replay without them.
 func notifyChange(ctx workflow.Context, t *tracker, event string, rev domain.Revision, reason string) {
 	if t.notifies == nil {
@@ -79,9 +80,7 @@ func notifyChange(ctx workflow.Context, t *tracker, event string, rev domain.Rev
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		StaticSummary:     "Notify: " + n.Text,
 	})
-	if err := workflow.ExecuteChildWorkflow(cctx, NotifyWorkflowName, n).GetChildWorkflowExecution().Get(ctx, nil); err != nil {
-		t.logger.Error("could not start the notification", "event", event, "error", err)
-	}
+	t.startChild(ctx, workflow.ExecuteChildWorkflow(cctx, NotifyWorkflowName, n), "could not start the notification", "event", event)
 }
 
 func notificationText(n notify.Notification) string {

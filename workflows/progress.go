@@ -73,6 +73,12 @@ type tracker struct {
 	// exported counts the events handed over so far.
 	incremental *bool
 	exported    int
+	// together is whether this run starts its notification and export
+	// children without waiting for each start, and exports a step's end
+	// with the next step's start (version startsTogether); pending are the
+	// child starts not awaited yet.
+	together bool
+	pending  []pendingChild
 }
 
 func newTracker(ctx workflow.Context, kind string, steps ...string) (*tracker, error) {
@@ -83,6 +89,7 @@ func newTracker(ctx workflow.Context, kind string, steps ...string) (*tracker, e
 	for _, s := range steps {
 		t.p.Steps = append(t.p.Steps, Step{Name: s, State: StepPending})
 	}
+	t.together = workflow.GetVersion(ctx, startsTogether, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return t.p, nil })
 	return t, err
 }
@@ -194,7 +201,9 @@ func (t *tracker) run(ctx workflow.Context, name string, fn func() error) error 
 	s.State, s.StartedAt, s.Attempts = StepRunning, &now, s.Attempts+1
 	t.emit(name, eslog.LevelInfo, name+": started", nil)
 	t.flush()
-	defer t.flush()
+	if !t.together {
+		defer t.flush()
+	}
 	err := fn()
 	end := workflow.Now(ctx)
 	s = t.step(name) // fn may have appended steps

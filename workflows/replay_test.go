@@ -27,6 +27,11 @@ var wantHistories = map[string][]string{
 		"rollback-upgrade", "rollback-downgrade", "rollback-dry-run", "rollback-compensated",
 		"cleanup-continued-as-new", "cleanup-last-run", "export-events",
 	},
+	"v0.3": {
+		"deploy-image", "deploy-dag-only", "deploy-failed", "deploy-refused",
+		"rollback-upgrade", "rollback-downgrade", "rollback-dry-run", "rollback-compensated",
+		"cleanup-continued-as-new", "cleanup-last-run", "export-events",
+	},
 }
 
 // Histories recorded from the dev server must replay against the current

@@ -8,8 +8,9 @@ import "go.temporal.io/sdk/workflow"
 //     before going on: the start goes with its next commands, and the run
 //     awaits every pending start together at its end (settle); each wait
 //     cost a round trip, about 30 ms on the dev server;
-//   - a step's end is exported with the next step's start, or by the
-//     export child at the end, rather than by an activity of its own. The
+//   - a step that succeeds has its end exported with the next step's
+//     start, or by the export child at the end, rather than by an activity
+//     of its own (a failed step's still goes at once). The
 //     last step's was still running when the run ended, and the server
 //     failed the run's last workflow task (UnhandledCommand) for the event
 //     of its completion, and again for each child that finished meanwhile:

@@ -201,9 +201,6 @@ func (t *tracker) run(ctx workflow.Context, name string, fn func() error) error 
 	s.State, s.StartedAt, s.Attempts = StepRunning, &now, s.Attempts+1
 	t.emit(name, eslog.LevelInfo, name+": started", nil)
 	t.flush()
-	if !t.together {
-		defer t.flush()
-	}
 	err := fn()
 	end := workflow.Now(ctx)
 	s = t.step(name) // fn may have appended steps
@@ -211,6 +208,8 @@ func (t *tracker) run(ctx workflow.Context, name string, fn func() error) error 
 	if err != nil {
 		s.State, s.Error = StepFailed, err.Error()
 		t.emit(name, eslog.LevelError, name+": failed", err)
+		// At once: compensation may take a while before the export child.
+		t.flush()
 		return err
 	}
 	s.State = StepDone
@@ -219,6 +218,11 @@ func (t *tracker) run(ctx workflow.Context, name string, fn func() error) error 
 		msg += " (" + s.Detail + ")"
 	}
 	t.emit(name, eslog.LevelInfo, msg, nil)
+	// Since startsTogether a step's end goes with the next step's start,
+	// or with the export child after the last step.
+	if !t.together {
+		t.flush()
+	}
 	return nil
 }
 

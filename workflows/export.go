@@ -39,7 +39,7 @@ func ExportWorkflowID(workflowID, runID string) string { return "export/" + work
 
 // exportEvents starts the export as a child that outlives this workflow
 // (parent close policy ABANDON) and waits only until it and every other
-// child this run started have started (awaitChildren): the change's result
+// child this run started have started (settle): the change's result
 // is never held back by Elasticsearch. It is the last thing a run does.
 func exportEvents(ctx workflow.Context, t *tracker) {
 	defer t.settle(ctx)

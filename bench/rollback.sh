@@ -4,6 +4,8 @@
 # bin/rewind CLI, all started here) against a bash script doing the raw
 # Docker work a rollback replaces, in alternating pairs in one run.
 #   bench/rollback.sh [PAIRS]      (pairs per size, default 7)
+# REWIND_BENCH_SIZES="4 10" chooses the rollback sizes ("" for none) and
+# REWIND_BENCH_COLD=0 leaves the cold pull out, to measure one part alone.
 # Needs the registry and test images (scripts/registry.sh start DIR &&
 # scripts/test-images.sh, on $REWIND_TEST_REGISTRY) and $REWIND_TEMPORAL_CLI.
 #
@@ -153,7 +155,7 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) printf "%.3f", a[(NR+1)/2]; 
 ratio() { echo "scale=3; $1 / $2" | bc | sed 's/^\./0./'; }
 
 echo "rollback bench: $pairs alternating pairs per size; $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, Docker $(docker version --format '{{.Server.Version}}')"
-for n in 4 10; do
+for n in ${REWIND_BENCH_SIZES-4 10}; do
   dep=bench-rw$n raw=bench-raw$n
   deps+=("$dep" "$raw")
   rw_setup "$dep" "$n"
@@ -185,9 +187,15 @@ for n in 4 10; do
   echo "  script: $(tr '\n' ' ' <"$work/raw$n")"
 done
 
+[ "${REWIND_BENCH_COLD:-1}" = 0 ] && exit 0
 # Cold pull: each side deploys an image the Engine has never had (its own
 # 16 MiB layer), to the 4-component deployments.
 n=4 dep=bench-rw4 raw=bench-raw4
+if [[ " ${deps[*]} " != *" $dep "* ]]; then
+  deps+=("$dep" "$raw")
+  rw_setup "$dep" "$n"
+  raw_setup "$raw" "$n"
+fi
 cold_image() { # tag: build, push and forget an image with a unique layer
   local ctx=$work/cold-$1
   mkdir -p "$ctx"

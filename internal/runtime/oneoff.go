@@ -33,6 +33,11 @@ type OneOffOptions struct {
 	// Timeout bounds the wait (default 10m). A Once job is still left
 	// running when it passes; any other job is killed.
 	Timeout time.Duration
+	// JoinNetwork runs the job in the network namespace of the container
+	// it copies (the running scheduler, else any running component)
+	// instead of giving it its own endpoints on the same networks: see
+	// joinNetwork.
+	JoinNetwork bool
 }
 
 // OneOffResult is the outcome of a one-off job.
@@ -113,6 +118,9 @@ func (r *Runtime) oneOff(ctx context.Context, dep domain.Deployment, imageRef st
 		if err != nil {
 			return res, err
 		}
+		if opts.JoinNetwork && running(cs, template) {
+			joinNetwork(&s, template)
+		}
 		s.cfg.Labels = labelsFor(s.cfg.Labels, map[string]string{LabelDeployment: dep.ID, LabelOneOff: opts.Name, LabelRevision: rev})
 		if id, err = r.create(ctx, s, name); err != nil {
 			return res, err
@@ -138,6 +146,36 @@ func oneOffTemplate(cs []Container) string {
 	return template
 }
 
+func running(cs []Container, id string) bool {
+	for _, c := range cs {
+		if c.ID == id {
+			return c.State == string(container.StateRunning)
+		}
+	}
+	return false
+}
+
+// joinNetwork puts a one-off in the network namespace of the running
+// container id, whose Engine settings it copied. It reaches what that
+// container reaches, from the same address (a database that admits the
+// scheduler by address admits its checks), and the Engine sets up no
+// network for it: on a small Engine a network endpoint costs more than the
+// rest of a short job's start and removal together, and its setup and
+// teardown queue behind every other container's. The settings the Engine
+// refuses with a joined namespace (a hostname, ports, DNS, links) are the
+// other container's already, so they are dropped. Host, none and already
+// joined namespaces are left as they are.
+func joinNetwork(s *spec, id string) {
+	if m := s.host.NetworkMode; m.IsHost() || m.IsNone() || m.IsContainer() {
+		return
+	}
+	s.host.NetworkMode = container.NetworkMode("container:" + id)
+	s.cfg.Hostname, s.cfg.Domainname, s.cfg.ExposedPorts = "", "", nil
+	s.host.PortBindings, s.host.PublishAllPorts, s.host.Links = nil, false, nil
+	s.host.DNS, s.host.DNSOptions, s.host.DNSSearch, s.host.ExtraHosts = nil, nil, nil, nil
+	s.net, s.connect = &network.NetworkingConfig{}, nil
+}
+
 // oneOffSpec is a one-off container of img running cmd with env: the
 // template's Engine settings (mounts, network, ...) or a first deploy's,
 // no health check, no restart policy, kept after it exits so its exit code
@@ -158,6 +196,17 @@ func (r *Runtime) oneOffSpec(ctx context.Context, dep domain.Deployment, templat
 	s.cfg.Image, s.cfg.Cmd, s.cfg.Env, s.cfg.Healthcheck = img.Ref, cmd, env, nil
 	s.host.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
 	s.host.AutoRemove = false
+	// A job joins the component's networks, never its identity on them:
+	// not its pinned address or MAC (the Engine refuses a second container
+	// either, and several checks run at once), not its aliases (other
+	// containers would resolve the component's name to the job), as
+	// `docker compose run` without --use-aliases does.
+	s.cfg.MacAddress = "" // where API 1.41 keeps it
+	for _, eps := range []map[string]*network.EndpointSettings{s.net.EndpointsConfig, s.connect} {
+		for _, e := range eps {
+			e.IPAMConfig, e.Aliases = nil, nil
+		}
+	}
 	return s, nil
 }
 
@@ -230,8 +279,9 @@ type PreflightCheck struct {
 
 // Preflight starts the target image once per check, in throwaway
 // containers with the deployment's stored configuration (R17), its mounts
-// and network, and DAGs read from dagsFolder (inside the container; empty:
-// the deployment's `current`). The checks run concurrently. An image that
+// and network (the running scheduler's namespace, joined: joinNetwork),
+// and DAGs read from dagsFolder (inside the container; empty: the
+// deployment's `current`). The checks run concurrently. An image that
 // cannot start, or a check that exits non-zero, is a PreflightFailed
 // refusal carrying the check's output: nothing of the deployment has been
 // touched. An Engine that does not answer is an ordinary error.
@@ -247,7 +297,8 @@ func (r *Runtime) Preflight(ctx context.Context, dep domain.Deployment, img Imag
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := r.oneOff(ctx, dep, img.Pinned(), env, cmd, OneOffOptions{Name: "preflight-" + strconv.Itoa(i+1), Revision: rev, Timeout: r.cfg.HealthTimeout})
+			res, err := r.oneOff(ctx, dep, img.Pinned(), env, cmd, OneOffOptions{Name: "preflight-" + strconv.Itoa(i+1), Revision: rev,
+				Timeout: r.cfg.HealthTimeout, JoinNetwork: true})
 			out[i] = PreflightCheck{Command: strings.Join(cmd, " "), ExitCode: res.ExitCode, Output: clipTail(res.Output, 4000)}
 			errs[i] = err
 		}()
@@ -288,9 +339,12 @@ func (r *Runtime) preflightEnv(dep domain.Deployment, dagsFolder string) []strin
 // Engine setting of the check containers (environment with the DAG folder,
 // mounts, network, user, resources), built exactly as Preflight builds
 // them from the deployment's current containers. Labels, rewind's own
-// bookkeeping, are left out. Two preflights with one fingerprint start
-// identical containers; what those reach outside (the files under a
-// mount, a database) is for the caller to pin.
+// bookkeeping, are left out, and so is which container's network
+// namespace the checks join (joinNetwork): its id changes with every swap,
+// while its networks are in the settings. Two preflights with one
+// fingerprint start identical containers on the same networks; what those
+// reach outside (the files under a mount, a database) is for the caller to
+// pin.
 func (r *Runtime) PreflightFingerprint(ctx context.Context, dep domain.Deployment, img Image, dagsFolder string, checks [][]string) (string, error) {
 	if err := domain.CheckDeploymentID(dep.ID); err != nil {
 		return "", err

@@ -166,9 +166,12 @@ func (s *session) temporalProgress() (progressSource, error) {
 
 // follow shows a change live until its run ends (the latest run when runID
 // is empty, then held), and returns the run and how it ended; the caller
-// reads the result. ended, when not nil, closes as the run ends, so the
-// last snapshot is read then rather than at the next tick.
-func follow(ctx context.Context, out io.Writer, src progressSource, id, runID string, every time.Duration, ended <-chan struct{}) (string, string, error) {
+// reads the result. ended, when not nil, says when the run ends, so the end
+// is shown then rather than at the next tick: with the run's last snapshot
+// when it sends one (read from its result, so nothing asks the worker to
+// replay the closed run for a query), else by reading the source once
+// more when it closes.
+func follow(ctx context.Context, out io.Writer, src progressSource, id, runID string, every time.Duration, ended <-chan *snapshot) (string, string, error) {
 	v := newLiveView(out)
 	for {
 		snap, err := src(id, runID)
@@ -184,7 +187,11 @@ func follow(ctx context.Context, out io.Writer, src progressSource, id, runID st
 		case <-ctx.Done():
 			return runID, snap.status, ctx.Err()
 		case <-time.After(every):
-		case <-ended:
+		case last, ok := <-ended:
+			if ok && last != nil {
+				v.show(last.lines)
+				return last.runID, last.status, nil
+			}
 			ended = nil // read once more, then tick again if it still runs
 		}
 	}
@@ -203,15 +210,22 @@ func (s *session) showRun(be backend, run change) error {
 	}
 	// Store-direct, the run's result is long-polled alongside and says
 	// when it ended: a rollback that took 1.3 s is not reported up to
-	// 300 ms later. (Remotely, Get polls the same progress follow reads.)
-	var ended chan struct{}
+	// 300 ms later. A change that completed returns its steps, which are
+	// its last snapshot. (Remotely, Get polls the same progress follow
+	// reads.)
+	var ended chan *snapshot
 	if wr, ok := run.(client.WorkflowRun); ok {
-		ended = make(chan struct{})
+		ended = make(chan *snapshot, 1)
 		ctx, cancel := context.WithCancel(s.ctx)
 		defer cancel()
 		go func() {
-			_ = wr.Get(ctx, nil)
-			close(ended)
+			defer close(ended)
+			var res struct {
+				Progress *workflows.Progress `json:"progress"`
+			}
+			if wr.Get(ctx, &res) == nil && res.Progress != nil {
+				ended <- &snapshot{lines: stepLines(res.Progress), runID: wr.GetRunID(), status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED.String()}
+			}
 		}()
 	}
 	_, _, err = follow(s.ctx, s.out, src, run.GetID(), run.GetRunID(), 300*time.Millisecond, ended)

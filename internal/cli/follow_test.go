@@ -48,7 +48,7 @@ func TestFollowReadsTheEndWhenTheRunEnds(t *testing.T) {
 		}
 		return snapshot{runID: "r1", status: "Completed"}, nil
 	}
-	ended := make(chan struct{})
+	ended := make(chan *snapshot)
 	go func() {
 		time.Sleep(50 * time.Millisecond)
 		running.Store(false)
@@ -69,5 +69,27 @@ func TestFollowReadsTheEndWhenTheRunEnds(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("follow waited for its next tick instead of reading the end when the run ended")
+	}
+}
+
+// A run that completed hands follow its last snapshot (its result's steps):
+// follow shows it and returns without reading the source again, which for
+// a closed run would make a worker replay the whole run to answer a query.
+func TestFollowShowsTheResultsStepsWithoutAnotherRead(t *testing.T) {
+	reads := 0
+	src := func(id, runID string) (snapshot, error) {
+		reads++
+		return snapshot{runID: "r1", status: "Running", running: true, lines: []progressLine{{"step/swap", "swap components  running"}}}, nil
+	}
+	ended := make(chan *snapshot, 1)
+	ended <- &snapshot{runID: "r1", status: "Completed", lines: []progressLine{{"step/swap", "swap components  done"}}}
+	close(ended)
+	var out bytes.Buffer
+	runID, status, err := follow(context.Background(), &out, src, "change/d1", "", time.Hour, ended)
+	if err != nil || runID != "r1" || status != "Completed" || reads != 1 {
+		t.Fatalf("follow: run %q, status %q, %d reads, err %v; want r1, Completed, 1 read", runID, status, reads, err)
+	}
+	if !strings.Contains(out.String(), "swap components  done") {
+		t.Fatalf("the result's steps were not shown:\n%s", out.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +90,13 @@ func TestRollbackThroughTheDevServerDockerAndRegistry(t *testing.T) {
 			"--component", "scheduler=airflow scheduler", "--component", "dag-processor=airflow dag-processor", "--component", "worker=airflow celery worker")
 		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
 		deploy := func(tag, dags, desc string) {
-			m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, tag), "--dags", dagDir(t, dags), "--description", desc, "--wait")
+			out := m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, tag), "--dags", dagDir(t, dags), "--description", desc, "--wait")
+			// --wait shows the steps as they end, the last ones included.
+			for _, step := range []string{"swap components", "verify", "mark deployed"} {
+				if !regexp.MustCompile(`(?m)^\S+  ` + step + ` +done\b`).MatchString(out) {
+					t.Fatalf("deploy %s --wait did not show %q done:\n%s", desc, step, out)
+				}
+			}
 		}
 		deploy("9.1.0", "a", "r1")
 		deploy("9.1.0", "b", "r2")

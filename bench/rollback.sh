@@ -144,12 +144,20 @@ rw_setup() { # dep n: a bundle deployment at revisions 1 (A, dags1) and 2 (B, da
   "$rewind" deploy "$dep" --image "$B" --dags "$work/dags2" --no-git --description "bench revision 2" --wait >/dev/null
 }
 
-# profile DEP: the last change's history as offsets from its start, to see
-# where the time goes (REWIND_BENCH_PROFILE=1).
+# profile DEP: the last command's workflows (its plan, for a rollback,
+# then the change) as offsets from the command's start, to see where the
+# time goes (REWIND_BENCH_PROFILE=1).
 profile() {
-  "$temporal" workflow show --address "$REWIND_TEMPORAL_ADDRESS" -w "change/$1" -o json |
-    jq -r '.events[] | [.eventTime, .eventType, (.activityTaskScheduledEventAttributes.activityType.name // .markerRecordedEventAttributes.markerName // "")] | @tsv' |
-    awk -F'\t' '{ cmd = "date -d " $1 " +%s.%N"; cmd | getline t; close(cmd); if (NR == 1) t0 = t; printf "  %+.3f %s %s\n", t - t0, $2, $3 }'
+  local t0 plan
+  t0=$(cat "$work/last_start")
+  plan=$("$temporal" workflow list --address "$REWIND_TEMPORAL_ADDRESS" -o json \
+    --query "WorkflowId STARTS_WITH 'plan/$1/' AND StartTime > '$(date -u -d "@$t0" +%Y-%m-%dT%H:%M:%S.%NZ)'" | jq -r '.[0].execution.workflowId // empty')
+  for w in $plan "change/$1"; do
+    echo "  $w:"
+    "$temporal" workflow show --address "$REWIND_TEMPORAL_ADDRESS" -w "$w" -o json |
+      jq -r '.events[] | [.eventTime, .eventType, (.activityTaskScheduledEventAttributes.activityType.name // .markerRecordedEventAttributes.markerName // "")] | @tsv' |
+      awk -F'\t' -v t0="$t0" '{ cmd = "date -d " $1 " +%s.%N"; cmd | getline t; close(cmd); printf "  %+.3f %s %s\n", t - t0, $2, $3 }'
+  done
 }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) printf "%.3f", a[(NR+1)/2]; else printf "%.3f", (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { echo "scale=3; $1 / $2" | bc | sed 's/^\./0./'; }
@@ -169,6 +177,7 @@ for n in ${REWIND_BENCH_SIZES-4 10}; do
     for side in $(if [ $((i % 2)) = 1 ]; then echo rw raw; else echo raw rw; fi); do
       s=$(now)
       if [ "$side" = rw ]; then
+        echo "$s" >"$work/last_start"
         "$rewind" rollback "$dep" --to "$to" --description "bench pair $i" --yes --wait >"$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }
         rev=$((rev + 1))
         e=$(now); echo "$e - $s" | bc >>"$work/rw$n"; first_started "$s" "$dep" >>"$work/rwfirst$n"; echo >>"$work/rwfirst$n"
@@ -211,6 +220,7 @@ for i in $(seq 1 "$pairs"); do
   for side in $(if [ $((i % 2)) = 1 ]; then echo rw raw; else echo raw rw; fi); do
     s=$(now)
     if [ "$side" = rw ]; then
+      echo "$s" >"$work/last_start"
       "$rewind" deploy "$dep" --image "$reg/rewind-bench/cold:rw$i" --no-git --description "bench cold $i" --wait >"$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }
       e=$(now); echo "$e - $s" | bc >>"$work/coldrw"
     else

@@ -33,10 +33,12 @@ type OneOffOptions struct {
 	// Timeout bounds the wait (default 10m). A Once job is still left
 	// running when it passes; any other job is killed.
 	Timeout time.Duration
-	// JoinNetwork runs the job in the network namespace of the container
-	// it copies (the running scheduler, else any running component)
-	// instead of giving it its own endpoints on the same networks: see
-	// joinNetwork.
+	// JoinNetwork is for jobs that run beside the components, several at
+	// once (the start checks): the job runs in the network namespace of the
+	// container it copies while that runs (joinNetwork), else on its
+	// networks without its identity there (withoutIdentity). Without it a
+	// job copies the container's endpoints whole: the metadata downgrade
+	// runs with every component stopped, in the scheduler's place.
 	JoinNetwork bool
 }
 
@@ -118,8 +120,11 @@ func (r *Runtime) oneOff(ctx context.Context, dep domain.Deployment, imageRef st
 		if err != nil {
 			return res, err
 		}
-		if opts.JoinNetwork && running(cs, template) {
-			joinNetwork(&s, template)
+		if opts.JoinNetwork {
+			withoutIdentity(&s)
+			if running(cs, template) {
+				joinNetwork(&s, template)
+			}
 		}
 		s.cfg.Labels = labelsFor(s.cfg.Labels, map[string]string{LabelDeployment: dep.ID, LabelOneOff: opts.Name, LabelRevision: rev})
 		if id, err = r.create(ctx, s, name); err != nil {
@@ -196,18 +201,22 @@ func (r *Runtime) oneOffSpec(ctx context.Context, dep domain.Deployment, templat
 	s.cfg.Image, s.cfg.Cmd, s.cfg.Env, s.cfg.Healthcheck = img.Ref, cmd, env, nil
 	s.host.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
 	s.host.AutoRemove = false
-	// A job joins the component's networks, never its identity on them:
-	// not its pinned address or MAC (the Engine refuses a second container
-	// either, and several checks run at once), not its aliases (other
-	// containers would resolve the component's name to the job), as
-	// `docker compose run` without --use-aliases does.
+	return s, nil
+}
+
+// withoutIdentity keeps a component's networks in a copy of its settings
+// and drops its identity on them: its pinned address and MAC address (the
+// Engine refuses either to a second container while the first runs, and
+// several checks run at once) and its aliases (other containers would
+// resolve the component's name to the job), as `docker compose run` does
+// without --use-aliases.
+func withoutIdentity(s *spec) {
 	s.cfg.MacAddress = "" // where API 1.41 keeps it
 	for _, eps := range []map[string]*network.EndpointSettings{s.net.EndpointsConfig, s.connect} {
 		for _, e := range eps {
 			e.IPAMConfig, e.Aliases = nil, nil
 		}
 	}
-	return s, nil
 }
 
 // await starts the container unless it already ran, waits for it to exit
@@ -361,6 +370,7 @@ func (r *Runtime) PreflightFingerprint(ctx context.Context, dep domain.Deploymen
 	if err != nil {
 		return "", err
 	}
+	withoutIdentity(&s)
 	s.cfg.Image, s.cfg.Labels = ii.ID, nil
 	b, err := json.Marshal(struct {
 		Checks  [][]string

@@ -20,7 +20,8 @@ import (
 // (`docker network connect --ip`) is where a copy could not even start:
 // the Engine refuses a second container the same address. With the
 // scheduler stopped, the checks get endpoints of their own on its
-// networks, without its address or aliases.
+// networks, without its address or aliases; a job alone in its place (the
+// metadata downgrade) keeps them.
 func TestPreflightJoinsTheSchedulersNetwork(t *testing.T) {
 	e := setup(t, domain.Component{Name: "scheduler", Command: "airflow scheduler"}, domain.Component{Name: "triggerer", Command: "airflow triggerer"})
 	netName, pinned := userNetwork(t, e)
@@ -90,6 +91,27 @@ func TestPreflightJoinsTheSchedulersNetwork(t *testing.T) {
 		if c.OneOff != "" {
 			t.Fatalf("check container left: %s", c.Name)
 		}
+	}
+
+	// A job that runs alone with every component stopped (the metadata
+	// downgrade) still takes the scheduler's place, pinned address included.
+	job := oneOffName(e.dep.ID, "job")
+	var jobSeen *network.EndpointSettings
+	testHook = func(step string) error {
+		if step == "started oneoff "+job {
+			ci, err := e.rt.cli.ContainerInspect(e.ctx, job)
+			if err != nil {
+				return err
+			}
+			jobSeen = ci.NetworkSettings.Networks[netName]
+		}
+		return nil
+	}
+	if _, err := e.rt.RunOneOff(e.ctx, e.dep, target.Pinned(), []string{"airflow", "version"}, OneOffOptions{Revision: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if jobSeen == nil || jobSeen.IPAddress != pinned {
+		t.Fatalf("the job must run at the stopped scheduler's pinned address %s: %+v", pinned, jobSeen)
 	}
 }
 

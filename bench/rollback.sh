@@ -144,20 +144,13 @@ rw_setup() { # dep n: a bundle deployment at revisions 1 (A, dags1) and 2 (B, da
   "$rewind" deploy "$dep" --image "$B" --dags "$work/dags2" --no-git --description "bench revision 2" --wait >/dev/null
 }
 
-# profile DEP: the last command's workflows (its plan, for a rollback,
-# then the change) as offsets from the command's start, to see where the
-# time goes (REWIND_BENCH_PROFILE=1).
+# profile DEP: the last change's history as offsets from the command's
+# start, so the CLI's share shows too (REWIND_BENCH_PROFILE=1). With --yes
+# --wait a rollback plans inside its one workflow: there is no other.
 profile() {
-  local t0 plan
-  t0=$(cat "$work/last_start")
-  plan=$("$temporal" workflow list --address "$REWIND_TEMPORAL_ADDRESS" -o json \
-    --query "WorkflowId STARTS_WITH 'plan/$1/' AND StartTime > '$(date -u -d "@$t0" +%Y-%m-%dT%H:%M:%S.%NZ)'" | jq -r '.[0].execution.workflowId // empty')
-  for w in $plan "change/$1"; do
-    echo "  $w:"
-    "$temporal" workflow show --address "$REWIND_TEMPORAL_ADDRESS" -w "$w" -o json |
-      jq -r '.events[] | [.eventTime, .eventType, (.activityTaskScheduledEventAttributes.activityType.name // .markerRecordedEventAttributes.markerName // "")] | @tsv' |
-      awk -F'\t' -v t0="$t0" '{ cmd = "date -d " $1 " +%s.%N"; cmd | getline t; close(cmd); printf "  %+.3f %s %s\n", t - t0, $2, $3 }'
-  done
+  "$temporal" workflow show --address "$REWIND_TEMPORAL_ADDRESS" -w "change/$1" -o json |
+    jq -r '.events[] | [.eventTime, .eventType, (.activityTaskScheduledEventAttributes.activityType.name // .markerRecordedEventAttributes.markerName // "")] | @tsv' |
+    awk -F'\t' -v t0="$(cat "$work/last_start")" '{ cmd = "date -d " $1 " +%s.%N"; cmd | getline t; close(cmd); printf "  %+.3f %s %s\n", t - t0, $2, $3 }'
 }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) printf "%.3f", a[(NR+1)/2]; else printf "%.3f", (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { echo "scale=3; $1 / $2" | bc | sed 's/^\./0./'; }

@@ -113,7 +113,7 @@ func (r *Runtime) oneOff(ctx context.Context, dep domain.Deployment, imageRef st
 			}
 		}
 	}
-	template := oneOffTemplate(cs)
+	template, templateRuns := oneOffTemplate(cs)
 	id, attached := existing, existing != ""
 	if !attached {
 		s, err := r.oneOffSpec(ctx, dep, template, Image{Ref: imageRef, ID: ii.ID}, env, cmd)
@@ -122,7 +122,7 @@ func (r *Runtime) oneOff(ctx context.Context, dep domain.Deployment, imageRef st
 		}
 		if opts.JoinNetwork {
 			withoutIdentity(&s)
-			if running(cs, template) {
+			if templateRuns {
 				joinNetwork(&s, template)
 			}
 		}
@@ -139,25 +139,16 @@ func (r *Runtime) oneOff(ctx context.Context, dep domain.Deployment, imageRef st
 	return res, err
 }
 
-// oneOffTemplate is the container whose Engine settings a one-off copies:
-// the scheduler, else any active component; "" when none runs.
-func oneOffTemplate(cs []Container) string {
-	template := ""
+// oneOffTemplate is the container whose Engine settings a one-off copies
+// (the scheduler, else any active component; "" when there is none) and
+// whether it is running, so a one-off can join its network namespace.
+func oneOffTemplate(cs []Container) (id string, running bool) {
 	for _, c := range cs {
-		if c.Role == "active" && (template == "" || c.Component == "scheduler") {
-			template = c.ID
+		if c.Role == "active" && (id == "" || c.Component == "scheduler") {
+			id, running = c.ID, c.State == string(container.StateRunning)
 		}
 	}
-	return template
-}
-
-func running(cs []Container, id string) bool {
-	for _, c := range cs {
-		if c.ID == id {
-			return c.State == string(container.StateRunning)
-		}
-	}
-	return false
+	return id, running
 }
 
 // joinNetwork puts a one-off in the network namespace of the running
@@ -366,7 +357,8 @@ func (r *Runtime) PreflightFingerprint(ctx context.Context, dep domain.Deploymen
 	if err != nil {
 		return "", err
 	}
-	s, err := r.oneOffSpec(ctx, dep, oneOffTemplate(cs), Image{Ref: img.Pinned(), ID: ii.ID}, r.preflightEnv(dep, dagsFolder), nil)
+	template, _ := oneOffTemplate(cs)
+	s, err := r.oneOffSpec(ctx, dep, template, Image{Ref: img.Pinned(), ID: ii.ID}, r.preflightEnv(dep, dagsFolder), nil)
 	if err != nil {
 		return "", err
 	}

@@ -41,10 +41,11 @@ export REWIND_TEST_ZINCSEARCH_URL
 
 : "${REWIND_TEMPORAL_CLI:?set REWIND_TEMPORAL_CLI (make test does)}"
 echo "test services: PostgreSQL $REWIND_TEST_POSTGRES_URL, registry $REWIND_TEST_REGISTRY, mock-es $REWIND_TEST_MOCKES_URL, ZincSearch ${REWIND_TEST_ZINCSEARCH_URL#*@}, Docker $(docker version --format '{{.Server.Version}}'), Temporal CLI $REWIND_TEMPORAL_CLI"
-# The full stack's compose file must stay valid (its images cannot be
-# pulled here, so it is checked, not started).
+# The full stack's compose file must stay valid with and without the smoke
+# test's override (internal/composesmoke starts it with local stand-ins).
 if docker compose version >/dev/null 2>&1; then compose=(docker compose); else compose=(docker-compose); fi
 "${compose[@]}" -f docker-compose.yml config -q
+REWIND_SMOKE_REWIND_CONTEXT=. "${compose[@]}" -f docker-compose.yml -f deploy/compose/smoke/docker-compose.smoke.yml config -q
 echo "docker-compose.yml: valid (${compose[*]} config)"
 
 # The browser test keeps its screenshots here.

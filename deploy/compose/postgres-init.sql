@@ -1,2 +1,2 @@
--- rewind's own database next to Temporal's (auto-setup creates those).
+-- rewind's own database next to Temporal's (temporal-schema creates that).
 CREATE DATABASE rewind;

@@ -156,6 +156,7 @@ func New(o Options) (*Server, error) {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.apiHandler(rt))
 	}
 	s.mux.HandleFunc("/api/", s.apiFallback)
+	s.registerHealth()
 	if err := s.registerCodec(); err != nil {
 		return nil, err
 	}

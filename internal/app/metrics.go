@@ -48,6 +48,9 @@ func StartMetrics(addr string, logger *slog.Logger) (*Metrics, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// The worker's liveness for orchestrators (the compose file's
+	// healthcheck): it answers while the process runs its workers.
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	m := &Metrics{
 		Handler: temporalotel.NewMetricsHandler(temporalotel.MetricsHandlerOptions{Meter: provider.Meter("rewind"),
 			OnError: func(err error) { logger.Warn("metrics", "error", err) }}),

@@ -160,7 +160,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVarP(&s.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(deploymentCmd(s), hostCmd(s), grantCmd(s, true), grantCmd(s, false), deployCmd(s), historyCmd(s), rollbackCmd(s), watchCmd(s), cleanupCmd(s), serveCmd(s), tokenCmd(s), notifyCmd(s),
-		loginCmd(s), logoutCmd(s), whoamiCmd(s))
+		loginCmd(s), logoutCmd(s), whoamiCmd(s), probeCmd())
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK

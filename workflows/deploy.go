@@ -237,8 +237,12 @@ func recordVerified(ctx workflow.Context, t *tracker, verified bool) error {
 	return workflow.UpsertTypedSearchAttributes(ctx, AttrRequestedByVerified.ValueSet(verified))
 }
 
+// gitCommit is the commit the rollback guard matches: only one a person or
+// CI named (domain.GitInfo.Named). The HEAD of a work tree is recorded but
+// not matched: it says nothing of an image or of uncommitted DAGs, and an
+// operator shipping a fix from the same checkout must not be refused for it.
 func gitCommit(g *domain.GitInfo) string {
-	if g == nil {
+	if !g.Named() {
 		return ""
 	}
 	return g.Commit

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,7 +58,7 @@ func deployCmd(s *session) *cobra.Command {
 				}
 				in.DagBundleDigest, in.DagBundleVersion = digest, domain.NewDagBundleVersion(time.Now())
 			}
-			in.Git = git.provenance(s.ctx, dags)
+			in.Git = git.provenance(s.ctx, dags, os.Getenv)
 			if err := in.Validate(); err != nil {
 				return err
 			}
@@ -108,7 +109,7 @@ func deployCmd(s *session) *cobra.Command {
 	fl.BoolVar(&in.DryRun, "dry-run", false, "show the plan (with the DAG files it adds, removes and changes) and change nothing")
 	fl.BoolVar(&in.Diff, "diff", false, "with --dry-run: the unified diff of changed DAG text files")
 	fl.BoolVar(&in.Force, "force", false, "deploy what the current rollback moved away from anyway (needs --description)")
-	fl.StringVar(&git.commit, "git-commit", "", "the commit deployed (default: HEAD of the work tree of --dags, or of the current directory)")
+	fl.StringVar(&git.commit, "git-commit", "", "the commit deployed (default: the CI system's commit variable, else HEAD of the work tree of --dags)")
 	fl.StringVar(&git.branch, "git-branch", "", "its branch")
 	fl.StringVar(&git.author, "git-author", "", "its author")
 	fl.StringVar(&git.remote, "git-remote", "", "its remote (without credentials)")

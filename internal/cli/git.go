@@ -16,34 +16,28 @@ type gitFlags struct {
 	off                                     bool
 }
 
-// provenance is the deploy's git provenance: read from the git work tree
-// dir is in (the DAGs directory, else the current one), with the flags
-// overriding; nil outside a work tree with no --git-commit.
-func (f gitFlags) provenance(ctx context.Context, dir string) *domain.GitInfo {
+// provenance is the deploy's git provenance, from what describes what is
+// deployed and never from an unrelated current directory: the work tree
+// that holds the --dags folder, then the commit a CI system names in its
+// variables (ciProviders), then the --git-* flags, each overriding the one
+// before. nil without a commit. Source says where the commit came from: the
+// rollback guard matches commits only when a person or CI named them
+// (domain.GitFromWorkTree is not enough).
+func (f gitFlags) provenance(ctx context.Context, dags string, getenv func(string) string) *domain.GitInfo {
 	if f.off {
 		return nil
 	}
 	g := domain.GitInfo{}
-	if dir == "" {
-		dir = "."
+	if dags != "" {
+		g = workTree(ctx, dags)
 	}
-	read := func(args ...string) string {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...).Output()
-		if err != nil {
-			return ""
-		}
-		return strings.TrimSpace(string(out))
-	}
-	if read("rev-parse", "--is-inside-work-tree") == "true" {
-		g.Commit = read("rev-parse", "HEAD")
-		g.Branch = read("rev-parse", "--abbrev-ref", "HEAD")
-		g.Author = read("log", "-1", "--format=%an <%ae>")
-		g.Subject = read("log", "-1", "--format=%s")
-		g.Remote = withoutCredentials(read("remote", "get-url", "origin"))
-		if g.Branch == "HEAD" {
-			g.Branch = "" // detached: a CI checkout of a commit
+	for _, p := range ciProviders {
+		if sha := getenv(p.commit); sha != "" {
+			g = domain.GitInfo{Commit: sha, Source: "ci:" + p.commit, Branch: getenv(p.branch), Subject: getenv(p.subject), Author: getenv(p.author)}
+			if p.remote != nil {
+				g.Remote = p.remote(getenv)
+			}
+			break
 		}
 	}
 	for _, o := range []struct {
@@ -54,11 +48,68 @@ func (f gitFlags) provenance(ctx context.Context, dir string) *domain.GitInfo {
 			*o.v = o.flag
 		}
 	}
+	if f.commit != "" {
+		g.Source = domain.GitFromFlags
+	}
 	if g.Commit == "" {
 		return nil
 	}
 	g.Remote = withoutCredentials(g.Remote)
 	return &g
+}
+
+// workTree reads the provenance of the git work tree dir is in; empty
+// outside one.
+func workTree(ctx context.Context, dir string) domain.GitInfo {
+	read := func(args ...string) string {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...).Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if read("rev-parse", "--is-inside-work-tree") != "true" {
+		return domain.GitInfo{}
+	}
+	g := domain.GitInfo{Source: domain.GitFromWorkTree,
+		Commit:  read("rev-parse", "HEAD"),
+		Branch:  read("rev-parse", "--abbrev-ref", "HEAD"),
+		Author:  read("log", "-1", "--format=%an <%ae>"),
+		Subject: read("log", "-1", "--format=%s"),
+		Remote:  withoutCredentials(read("remote", "get-url", "origin")),
+	}
+	if g.Branch == "HEAD" {
+		g.Branch = "" // detached: a CI checkout of a commit
+	}
+	return g
+}
+
+// ciProviders are the CI systems whose variables name the commit a job
+// builds, first match wins (docs/provenance.md lists them).
+var ciProviders = []struct {
+	commit, branch, subject, author string
+	remote                          func(getenv func(string) string) string
+}{
+	{commit: "GITHUB_SHA", branch: "GITHUB_REF_NAME", author: "GITHUB_ACTOR", remote: func(e func(string) string) string {
+		if e("GITHUB_SERVER_URL") == "" || e("GITHUB_REPOSITORY") == "" {
+			return ""
+		}
+		return e("GITHUB_SERVER_URL") + "/" + e("GITHUB_REPOSITORY")
+	}},
+	{commit: "CI_COMMIT_SHA", branch: "CI_COMMIT_REF_NAME", subject: "CI_COMMIT_TITLE", author: "CI_COMMIT_AUTHOR",
+		remote: func(e func(string) string) string { return e("CI_PROJECT_URL") }}, // GitLab, Woodpecker
+	{commit: "BUILD_SOURCEVERSION", branch: "BUILD_SOURCEBRANCHNAME", subject: "BUILD_SOURCEVERSIONMESSAGE", author: "BUILD_REQUESTEDFOR",
+		remote: func(e func(string) string) string { return e("BUILD_REPOSITORY_URI") }}, // Azure Pipelines
+	{commit: "BITBUCKET_COMMIT", branch: "BITBUCKET_BRANCH",
+		remote: func(e func(string) string) string { return e("BITBUCKET_GIT_HTTP_ORIGIN") }},
+	{commit: "CIRCLE_SHA1", branch: "CIRCLE_BRANCH", author: "CIRCLE_USERNAME",
+		remote: func(e func(string) string) string { return e("CIRCLE_REPOSITORY_URL") }},
+	{commit: "BUILDKITE_COMMIT", branch: "BUILDKITE_BRANCH", subject: "BUILDKITE_MESSAGE", author: "BUILDKITE_BUILD_AUTHOR",
+		remote: func(e func(string) string) string { return e("BUILDKITE_REPO") }},
+	{commit: "GIT_COMMIT", branch: "GIT_BRANCH", // Jenkins' git plugin
+		remote: func(e func(string) string) string { return e("GIT_URL") }},
 }
 
 // withoutCredentials drops a token or password from a remote URL: it would

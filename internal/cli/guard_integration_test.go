@@ -83,3 +83,45 @@ func TestGitProvenanceGuardAndDiffs(t *testing.T) {
 		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--no-git", "--wait")
 	})
 }
+
+// Issue 28: the guard never traps the fix because of where a command ran.
+// Deploys run from inside an unrelated git work tree (the quick start runs
+// them from rewind's own checkout) record no commit of it; after a
+// rollback, a different image from the same directory deploys. A commit CI
+// names is matched: the same commit is refused, naming it; a new commit
+// with a new image goes through.
+func TestRollbackGuardNeverTrapsAFixFromTheSameDirectory(t *testing.T) {
+	startStack(t)
+	t.Chdir(gitRepo(t, map[string]string{"README": "not the DAGs\n"}, "Unrelated checkout"))
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("trap")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--dag-source", "image", "--rollback-enabled", "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--wait")
+		if r := m.historyJSON(dep)[0]; r.Git != nil {
+			t.Fatalf("a deploy recorded the current directory's commit: %+v", r.Git)
+		}
+		m.mustAs("alice", "rollback", dep, "--to", "1", "--description", "bad deploy", "--yes", "--wait")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0-sick"), "--description", "the fix", "--wait")
+		if r := m.historyJSON(dep)[0]; r.Number != 4 || r.Status != "DEPLOYED" || r.ForcedPast != 0 {
+			t.Fatalf("the fix: %+v", r)
+		}
+
+		// CI names the commit: the rolled-back commit is refused by name.
+		bad, fix := "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"
+		t.Setenv("GITHUB_SHA", bad)
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--wait")
+		m.mustAs("alice", "rollback", dep, "--to", "4", "--description", "bad again", "--yes", "--wait")
+		r := m.as("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
+		if r.code != ExitRefused || !strings.Contains(r.stderr, "RolledBack") || !strings.Contains(r.stderr, "git commit "+bad) {
+			t.Fatalf("CI re-deploying the rolled-back commit: %d %s", r.code, r.stderr)
+		}
+		t.Setenv("GITHUB_SHA", fix)
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
+		if r := m.historyJSON(dep)[0]; r.Git == nil || r.Git.Commit != fix {
+			t.Fatalf("the CI fix's provenance: %+v", r.Git)
+		}
+	})
+}

@@ -200,7 +200,24 @@ type GitInfo struct {
 	Author  string `json:"author,omitempty"`
 	Remote  string `json:"remote,omitempty"`
 	Subject string `json:"subject,omitempty"`
+	// Source says where the commit came from, for the rollback guard:
+	// GitFromFlags, "ci:<VARIABLE>", or GitFromWorkTree (the work tree
+	// that holds the deployed DAGs). Empty means named by the caller (the
+	// API, the Temporal CLI). It travels with the deploy's input and is
+	// not stored with the revision.
+	Source string `json:"source,omitempty"`
 }
+
+// Where a deploy's git commit came from (GitInfo.Source).
+const (
+	GitFromFlags    = "flags"
+	GitFromWorkTree = "worktree"
+)
+
+// Named says the commit was named by a person or a CI system, not read
+// from a work tree: only such a commit is matched by the rollback guard,
+// since a work tree's HEAD says nothing about uncommitted DAGs or an image.
+func (g *GitInfo) Named() bool { return g != nil && g.Source != GitFromWorkTree }
 
 // Grant gives a user a role or a single permission, on one deployment or,
 // with an empty DeploymentID, on the whole installation.
@@ -298,7 +315,7 @@ func CheckGit(g *GitInfo) error {
 	for _, f := range []struct {
 		name, v string
 		max     int
-	}{{"branch", g.Branch, 255}, {"author", g.Author, 256}, {"remote", g.Remote, 1024}, {"subject", g.Subject, 500}} {
+	}{{"branch", g.Branch, 255}, {"author", g.Author, 256}, {"remote", g.Remote, 1024}, {"subject", g.Subject, 500}, {"source", g.Source, 64}} {
 		if len(f.v) > f.max || !printable.MatchString(f.v) {
 			return Errorf(InvalidInput, "git %s is longer than %d bytes or holds control characters", f.name, f.max)
 		}

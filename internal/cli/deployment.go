@@ -132,6 +132,7 @@ func deploymentCmd(s *session) *cobra.Command {
 		},
 	}
 	cf.bind(create, true)
+	mayCreateDataDir(create)
 	var applyNow, wait bool
 	update := &cobra.Command{
 		Use:   "update <id> [--env K=V]… [--apply [--wait]]",

@@ -49,5 +49,8 @@ func grantCmd(s *session, grant bool) *cobra.Command {
 	cmd.Flags().BoolVar(&system, "system", false, "installation-wide")
 	cmd.Flags().StringVar(&g.Role, "role", "", "editor (images and DAGs) or viewer")
 	cmd.Flags().StringVar(&g.Permission, "permission", "", policy.ImagesPush+", "+policy.DagsPush+" or, with --system, "+policy.SystemImagesPush+" or "+policy.SystemAdmin+" (administration through the API)")
+	if grant { // the first administrator is made store-direct, in a new installation
+		mayCreateDataDir(cmd)
+	}
 	return cmd
 }

@@ -44,11 +44,17 @@ type session struct {
 	st       *store.Store
 	tc       client.Client
 	be       backend // store-direct or remote, chosen on first use
+	// createsDataDir: the running command may make the data directory
+	// (datadir.go).
+	createsDataDir bool
 }
 
 func (s *session) config() (*config.Config, error) {
 	if s.cfg == nil {
-		c, err := config.Load()
+		c, err := config.LoadFinding(func() (string, bool) {
+			dir, _, ok := findDataDir()
+			return dir, ok
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -61,6 +67,9 @@ func (s *session) store() (*store.Store, error) {
 	if s.st == nil {
 		cfg, err := s.config()
 		if err != nil {
+			return nil, err
+		}
+		if err := s.checkDataDir(cfg.DataDir, cfg.DatabaseURL); err != nil {
 			return nil, err
 		}
 		if err := app.MakeDataDir(cfg); err != nil {
@@ -148,6 +157,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			s.createsDataDir = cmd.Annotations[createsDataDir] == "true"
 			if s.output != "table" && s.output != "json" {
 				return usageError{fmt.Errorf("--output must be table or json, not %q", s.output)}
 			}

@@ -48,5 +48,6 @@ func serveCmd(s *session) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&address, "address", api.DefaultAddress, "address to listen on (default $REWIND_HTTP_ADDRESS)")
 	cmd.Flags().BoolVar(&secureCookies, "secure-cookies", false, "mark the page's cookies Secure (serving over HTTPS)")
+	mayCreateDataDir(cmd)
 	return cmd
 }

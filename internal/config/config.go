@@ -153,9 +153,23 @@ func (e *Error) Error() string {
 }
 
 // Load reads the environment, fills the derived defaults and validates.
-func Load() (*Config, error) {
+func Load() (*Config, error) { return LoadFinding(nil) }
+
+// LoadFinding is Load with a data directory found rather than assumed:
+// when REWIND_DATA_DIR is not set, find names an existing one (the CLI
+// looks for .rewind in the current directory and its parents, as git looks
+// for .git), and the SPEC's ./.rewind stays the default when it finds none.
+func LoadFinding(find func() (string, bool)) (*Config, error) {
 	var c Config
-	if err := env.Parse(&c); err != nil {
+	var opts env.Options
+	if _, set := os.LookupEnv("REWIND_DATA_DIR"); !set && find != nil {
+		if dir, ok := find(); ok {
+			environ := env.ToMap(os.Environ())
+			environ["REWIND_DATA_DIR"] = dir
+			opts.Environment = environ
+		}
+	}
+	if err := env.ParseWithOptions(&c, opts); err != nil {
 		return nil, translate(err)
 	}
 	if err := c.finish(); err != nil {

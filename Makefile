@@ -12,9 +12,13 @@ GO_PACKAGES := ./...
 
 all: build
 
+# `rewind version` says which build it is: git describe of the work tree.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X github.com/rewindhq/rewind/internal/cli.Version=$(VERSION)
+
 build:
-	go build -o bin/rewind ./starter
-	go build -o bin/rewind-worker ./worker
+	go build -ldflags "$(LDFLAGS)" -o bin/rewind ./starter
+	go build -ldflags "$(LDFLAGS)" -o bin/rewind-worker ./worker
 
 temporal: $(TEMPORAL)
 $(TEMPORAL):

@@ -20,9 +20,11 @@ func deployCmd(s *session) *cobra.Command {
 		dags string
 		wait bool
 		git  gitFlags
+		// timeout bounds --wait, not the deploy.
+		timeout time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "deploy <deployment> [--image REF] [--dags DIR] [--type IMAGE_AND_DAG|IMAGE_ONLY|DAG_ONLY] [--description TEXT] [--as USER] [--wait]",
+		Use:   "deploy <deployment> [--image REF] [--dags DIR] [--type IMAGE_AND_DAG|IMAGE_ONLY|DAG_ONLY] [--description TEXT] [--as USER] [--wait [--timeout D]]",
 		Short: "Deploy an image (and DAGs) as a new revision",
 		Args:  exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -73,13 +75,15 @@ func deployCmd(s *session) *cobra.Command {
 				fmt.Fprintf(s.out, "deploy of %s started: workflow %s, run %s\n", in.DeploymentID, run.GetID(), run.GetRunID())
 				return nil
 			}
-			if !in.DryRun {
-				if err := s.showRun(be, run); err != nil {
-					return err
-				}
-			}
 			var res workflows.DeployResult
-			if err := run.Get(s.ctx, &res); err != nil {
+			if err := s.waitAtMost(timeout, run.GetID(), func() error {
+				if !in.DryRun {
+					if err := s.showRun(be, run); err != nil {
+						return err
+					}
+				}
+				return run.Get(s.ctx, &res)
+			}); err != nil {
 				return err
 			}
 			if s.output == "json" {
@@ -106,6 +110,7 @@ func deployCmd(s *session) *cobra.Command {
 	fl.StringVar(&in.Description, "description", "", "why (at most 500 characters; a Git commit id is a good one)")
 	fl.StringVar(&s.as, "as", "", "the requester (default $REWIND_USER, else the OS user); refused through rewind serve, where it is the token's user")
 	fl.BoolVar(&wait, "wait", false, "wait until the deploy finishes")
+	fl.DurationVar(&timeout, "timeout", 0, "with --wait: stop waiting after this long (exit 3; the deploy goes on)")
 	fl.BoolVar(&in.DryRun, "dry-run", false, "show the plan (with the DAG files it adds, removes and changes) and change nothing")
 	fl.BoolVar(&in.Diff, "diff", false, "with --dry-run: the unified diff of changed DAG text files")
 	fl.BoolVar(&in.Force, "force", false, "deploy what the current rollback moved away from anyway (needs --description)")

@@ -231,3 +231,32 @@ func (s *session) showRun(be backend, run change) error {
 	_, _, err = follow(s.ctx, s.out, src, run.GetID(), run.GetRunID(), 300*time.Millisecond, ended)
 	return err
 }
+
+// waitTimedOut: --wait gave up after --timeout while the change goes on;
+// its own exit code (ExitTimeout) lets a script tell it from a failure.
+type waitTimedOut struct {
+	id      string
+	timeout time.Duration
+}
+
+func (e waitTimedOut) Error() string {
+	return fmt.Sprintf("still running after --timeout %s: %s goes on; follow it with `rewind watch %s`", e.timeout, e.id, e.id)
+}
+
+// waitAtMost runs f (the --wait part of a command) under --timeout: a
+// timeout ends the wait, never the change.
+func (s *session) waitAtMost(timeout time.Duration, id string, f func() error) error {
+	if timeout <= 0 {
+		return f()
+	}
+	outer := s.ctx
+	ctx, cancel := context.WithTimeout(outer, timeout)
+	defer cancel()
+	s.ctx = ctx
+	defer func() { s.ctx = outer }()
+	err := f()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && outer.Err() == nil {
+		return waitTimedOut{id, timeout}
+	}
+	return err
+}

@@ -21,19 +21,24 @@ func rollbackCmd(s *session) *cobra.Command {
 		in        workflows.RollbackInput
 		scope     string
 		yes, wait bool
+		timeout   time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "rollback <deployment> --to N --description TEXT [--scope all|image|dags] [--dry-run] [--yes] [--as USER] [--wait]",
+		Use:   "rollback <deployment> [--to N] --description TEXT [--scope all|image|dags] [--dry-run] [--yes] [--as USER] [--wait [--timeout D]]",
 		Short: "Roll back to an earlier revision, as a new revision",
 		Args:  exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in.DeploymentID, in.Scope = args[0], policy.Scope(scope)
-			if !cmd.Flags().Changed("to") {
-				return usageError{fmt.Errorf("--to N names the revision to roll back to (see `rewind history %s`)", args[0])}
-			}
 			be, err := s.backend()
 			if err != nil {
 				return err
+			}
+			if !cmd.Flags().Changed("to") {
+				// As helm and Argo CD do: the previous good revision.
+				if in.Revision, err = previousTarget(be, in.DeploymentID); err != nil {
+					return err
+				}
+				fmt.Fprintf(s.err, "No --to: rolling back to revision %d, the newest valid target before the current revision.\n", in.Revision)
 			}
 			in.RequestedBy = be.requester()
 			if err := in.Validate(); err != nil {
@@ -83,11 +88,13 @@ func rollbackCmd(s *session) *cobra.Command {
 					in.DeploymentID, in.Revision, run.GetID(), run.GetRunID(), run.GetID())
 				return nil
 			}
-			if err := s.showRun(be, run); err != nil {
-				return err
-			}
 			var res workflows.RollbackResult
-			if err := run.Get(s.ctx, &res); err != nil {
+			if err := s.waitAtMost(timeout, run.GetID(), func() error {
+				if err := s.showRun(be, run); err != nil {
+					return err
+				}
+				return run.Get(s.ctx, &res)
+			}); err != nil {
 				return err
 			}
 			if s.output == "json" {
@@ -108,7 +115,7 @@ func rollbackCmd(s *session) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.IntVar(&in.Revision, "to", 0, "the revision to roll back to")
+	fl.IntVar(&in.Revision, "to", 0, "the revision to roll back to (default: the newest valid target before the current revision, shown in the plan)")
 	fl.StringVar(&in.Description, "description", "", "why (required, 1-500 characters)")
 	fl.StringVar(&scope, "scope", "all", "all, image (keep the current DAGs) or dags (keep the current image)")
 	fl.BoolVar(&in.DryRun, "dry-run", false, "show the plan and change nothing")
@@ -116,6 +123,7 @@ func rollbackCmd(s *session) *cobra.Command {
 	fl.BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	fl.StringVar(&s.as, "as", "", "the requester (default $REWIND_USER, else the OS user); refused through rewind serve, where it is the token's user")
 	fl.BoolVar(&wait, "wait", false, "wait until the rollback finishes")
+	fl.DurationVar(&timeout, "timeout", 0, "with --wait: stop waiting after this long (exit 3; the rollback goes on)")
 	return cmd
 }
 
@@ -158,4 +166,35 @@ func list(xs []string) string {
 		return "none"
 	}
 	return strings.Join(xs, ", ")
+}
+
+// previousTarget is the revision a rollback without --to goes to: the
+// newest revision before the current one that is a valid target now
+// (DEPLOYED, inside the retention window, above the Runtime floor) and runs
+// something other than the current revision does.
+func previousTarget(be backend, deploymentID string) (int, error) {
+	if err := domain.CheckDeploymentID(deploymentID); err != nil {
+		return 0, err
+	}
+	page, err := be.history(deploymentID, action.MaxHistoryLimit)
+	if err != nil {
+		return 0, err
+	}
+	var cur *historyRow
+	for i := range page.Rows {
+		if page.Rows[i].Number == page.CurrentRevision {
+			cur = &page.Rows[i]
+		}
+	}
+	if cur == nil {
+		return 0, domain.Errorf(domain.InvalidInput, "deployment %s has no current revision to roll back from", deploymentID)
+	}
+	for _, r := range page.Rows { // newest first
+		if r.Number < cur.Number && r.RollbackTarget.Eligible &&
+			(r.ImageDigest != cur.ImageDigest || r.DagBundleDigest != cur.DagBundleDigest) {
+			return r.Number, nil
+		}
+	}
+	return 0, domain.Errorf(domain.NotFound, "deployment %s has no valid rollback target before revision %d (see `rewind history %s`); name one with --to",
+		deploymentID, cur.Number, deploymentID)
 }

@@ -28,6 +28,7 @@ const (
 	ExitOK      = 0
 	ExitRefused = 1 // the action was refused or failed
 	ExitUsage   = 2 // the command line itself was wrong
+	ExitTimeout = 3 // --wait gave up after --timeout; the change goes on
 )
 
 type usageError struct{ error }
@@ -164,18 +165,23 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return nil
 		},
 	}
+	root.Version = readBuildInfo().String()
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVarP(&s.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(deploymentCmd(s), hostCmd(s), grantCmd(s, true), grantCmd(s, false), deployCmd(s), historyCmd(s), rollbackCmd(s), watchCmd(s), cleanupCmd(s), serveCmd(s), tokenCmd(s), notifyCmd(s),
-		loginCmd(s), logoutCmd(s), whoamiCmd(s), probeCmd())
+		loginCmd(s), logoutCmd(s), whoamiCmd(s), probeCmd(), versionCmd(s))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
 	}
 	fmt.Fprintln(stderr, "rewind: "+oneLine(err))
+	if errors.As(err, new(waitTimedOut)) {
+		return ExitTimeout
+	}
 	var ue usageError
 	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
 		return ExitUsage

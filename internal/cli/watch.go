@@ -2,23 +2,27 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/workflows"
 )
 
 func watchCmd(s *session) *cobra.Command {
 	var every time.Duration
 	cmd := &cobra.Command{
-		Use:   "watch <workflow-id>",
-		Short: "Follow a deploy or rollback step by step until it ends (exit 1 if it failed)",
-		Args:  exactArgs(1, "a workflow id, e.g. change/d1"),
+		Use:   "watch <deployment | workflow-id>",
+		Short: "Follow a deployment's current (or last) change, or a workflow, step by step until it ends (exit 1 if it failed)",
+		Args:  exactArgs(1, "a deployment id, or a workflow id such as change/d1"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			return be.watch(args[0], every)
+			return be.watch(watchTarget(args[0]), every)
 		},
 	}
 	cmd.Flags().DurationVar(&every, "every", 500*time.Millisecond, "how often to look")
@@ -41,4 +45,15 @@ func (s *session) watchTemporal(id string, every time.Duration) error {
 	}
 	fmt.Fprintf(s.out, "%s  %s finished: %s\n", time.Now().UTC().Format("15:04:05"), id, status)
 	return nil
+}
+
+// watchTarget is the workflow a watch follows: a deployment's id names its
+// change workflow (every deploy and rollback of it runs as change/<id>, so
+// the newest run is the current or last change); anything with a slash is
+// a workflow id as given.
+func watchTarget(arg string) string {
+	if !strings.Contains(arg, "/") && domain.CheckDeploymentID(arg) == nil {
+		return workflows.ChangeWorkflowID(arg)
+	}
+	return arg
 }

@@ -152,7 +152,7 @@ func (s *Server) withTargets(ctx context.Context, id string, revs []domain.Revis
 	if err != nil {
 		return deploysPage{}, err
 	}
-	now, window := s.opts.Now(), time.Duration(s.opts.Config.RollbackWindowDays)*24*time.Hour
+	now, window := s.opts.Now(), s.window(ctx)
 	p := deploysPage{DeploymentID: id, CurrentRevision: d.CurrentRevision, Deploys: make([]deployRow, 0, len(revs))}
 	for _, r := range revs {
 		p.Deploys = append(p.Deploys, deployRow{r, policy.Target(r, d.CurrentRevision, latest, now, window)})

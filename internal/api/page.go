@@ -229,8 +229,9 @@ func (p *page) history(w http.ResponseWriter, r *http.Request, ss session) {
 		p.fail(w, ss, err)
 		return
 	}
-	v := historyView{view: view{User: ss.User, CSRF: ss.CSRF}, Deployment: d, Notice: notice, WindowDays: p.s.opts.Config.RollbackWindowDays}
-	now, window := p.s.opts.Now(), p.window()
+	window := p.s.window(ctx)
+	v := historyView{view: view{User: ss.User, CSRF: ss.CSRF}, Deployment: d, Notice: notice, WindowDays: int(window.Hours() / 24)}
+	now := p.s.opts.Now()
 	for _, rev := range revs {
 		rw := row{Revision: rev, Time: rev.CreatedAt.UTC().Format("2006-01-02 15:04:05"), Current: rev.Number == d.CurrentRevision}
 		rw.Why = eligibility(rev, d, latest, now, window)
@@ -241,10 +242,6 @@ func (p *page) history(w http.ResponseWriter, r *http.Request, ss session) {
 		v.NextBefore = revs[len(revs)-1].Number
 	}
 	p.render(w, http.StatusOK, "history", v)
-}
-
-func (p *page) window() time.Duration {
-	return time.Duration(p.s.opts.Config.RollbackWindowDays) * 24 * time.Hour
 }
 
 // eligibility says why a revision cannot be a rollback target, or "" when
@@ -268,7 +265,7 @@ func eligibility(rev domain.Revision, d domain.Deployment, latest int, now time.
 // rollbackNotice says why no row of this deployment can be rolled back to
 // by this user (R8, R9, R10), or "".
 func (p *page) rollbackNotice(ctx context.Context, user string, d domain.Deployment) (string, error) {
-	if err := policy.CheckSwitches(p.s.opts.Config.RollbacksEnabled, d); err != nil {
+	if err := policy.CheckSwitches(p.s.installation(ctx).RollbacksEnabled, d); err != nil {
 		return action.Message(err), nil
 	}
 	if err := policy.CheckDagSource(d); err != nil {

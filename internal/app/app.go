@@ -236,6 +236,11 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		r.close()
 		return nil, fmt.Errorf("cleanup schedule %s: %w", workflows.CleanupScheduleID, err)
 	}
+	// rewind serve shows what the workers decide with (R9, R6, cleanup).
+	if err := retry(ctx, logger, "publishing the installation settings", func() error { return PublishInstallation(ctx, st, cfg) }); err != nil {
+		r.close()
+		return nil, err
+	}
 	// On SIGTERM running activities get this long to finish and report
 	// (a swap half-done is safe to retry, but finishing it is faster).
 	opts := worker.Options{WorkerStopTimeout: cfg.WorkerStopTimeout, Interceptors: []interceptor.WorkerInterceptor{workflows.Summaries()}}

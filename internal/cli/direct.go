@@ -132,7 +132,13 @@ func (b *direct) history(id string, limit int) (historyPage, error) {
 	if err != nil {
 		return historyPage{}, err
 	}
-	now, window := time.Now(), time.Duration(cfg.RollbackWindowDays)*24*time.Hour
+	// R6's window as the workers apply it (their published settings),
+	// like rewind serve shows it.
+	days := cfg.RollbackWindowDays
+	if in, ok, err := st.PublishedInstallation(b.s.ctx); err == nil && ok {
+		days = in.RollbackWindowDays
+	}
+	now, window := time.Now(), time.Duration(days)*24*time.Hour
 	p := historyPage{CurrentRevision: d.CurrentRevision, Rows: make([]historyRow, 0, len(revs))}
 	for _, r := range revs {
 		p.Rows = append(p.Rows, historyRow{r, policy.Target(r, d.CurrentRevision, latest, now, window)})

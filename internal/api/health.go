@@ -8,12 +8,14 @@ import (
 	"go.temporal.io/sdk/client"
 )
 
-// Liveness and readiness for orchestrators (compose healthchecks, Kubernetes
+// Liveness, readiness and metrics for orchestrators (compose healthchecks, Kubernetes
 // probes). They carry no data and need no token: /healthz says the process
 // serves HTTP, /readyz that the store and Temporal answer, so a load balancer
 // sends nobody to a serve that could only fail. Neither says why it is not
 // ready beyond the part's name: the details are in serve's log.
 func (s *Server) registerHealth() {
+	s.metrics = newHTTPMetrics()
+	s.mux.Handle("GET /metrics", s.metrics.handler())
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))

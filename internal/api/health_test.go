@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -14,6 +15,18 @@ func TestHealthAndReadiness(t *testing.T) {
 		if r := e.call(t, "GET", path, "", nil); r.status != http.StatusOK || string(r.body) != "ok\n" {
 			t.Fatalf("%s: %d %q", path, r.status, r.body)
 		}
+	}
+	// /metrics counts requests by route pattern, never by raw path.
+	e.call(t, "GET", "/api/v1/deployments/no-such-deployment", "", nil)
+	m := string(e.call(t, "GET", "/metrics", "", nil).body)
+	for _, want := range []string{`rewind_http_requests_total{code="200",method="GET",route="GET /healthz"} 1`,
+		`route="GET /api/v1/deployments/{id}"`, "rewind_http_request_duration_seconds_bucket", "go_goroutines"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, m)
+		}
+	}
+	if strings.Contains(m, "no-such-deployment") {
+		t.Error("/metrics carries a raw path")
 	}
 	e.st.Close()
 	r := e.call(t, "GET", "/readyz", "", nil)

@@ -73,6 +73,7 @@ type Server struct {
 	page *page
 
 	byClient, byToken *buckets // the authentication brakes (limit.go)
+	metrics           *httpMetrics
 }
 
 // route is one API endpoint. The OpenAPI document is checked against this
@@ -177,7 +178,7 @@ func (s *Server) Handler() http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
-		s.mux.ServeHTTP(w, r)
+		s.metrics.observe(w, r, s.mux)
 	})
 }
 

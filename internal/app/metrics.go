@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.temporal.io/sdk/client"
@@ -41,7 +42,7 @@ func StartMetrics(addr string, logger *slog.Logger) (*Metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithView(changeViews()...))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -75,4 +76,24 @@ func (m *Metrics) Stop() {
 	defer cancel()
 	m.server.Shutdown(ctx)
 	m.provider.Shutdown(ctx)
+}
+
+// ChangeDurationBuckets are the bucket bounds of
+// rewind_change_duration_seconds, in seconds: a change takes from about a
+// second (a rollback that reuses everything) to an hour (a slow pull or a
+// long drain). OpenTelemetry's default bounds are sized for milliseconds
+// and put every change in one bucket.
+var ChangeDurationBuckets = []float64{0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
+
+// changeViews give rewind's own instruments their buckets and drop the
+// labels the SDK's workflow handler adds that mean nothing for them
+// (activity_type is always "none" in a workflow).
+func changeViews() []sdkmetric.View {
+	drop := attribute.NewDenyKeysFilter("activity_type")
+	return []sdkmetric.View{
+		sdkmetric.NewView(sdkmetric.Instrument{Name: "rewind_change_duration"},
+			sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{Boundaries: ChangeDurationBuckets}, AttributeFilter: drop}),
+		sdkmetric.NewView(sdkmetric.Instrument{Name: "rewind_changes"}, sdkmetric.Stream{AttributeFilter: drop}),
+		sdkmetric.NewView(sdkmetric.Instrument{Name: "rewind_compensations"}, sdkmetric.Stream{AttributeFilter: drop}),
+	}
 }

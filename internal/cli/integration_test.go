@@ -228,6 +228,18 @@ func TestDeployTwiceThroughTheDevServerAndReadHistoryBack(t *testing.T) {
 	if !counted {
 		t.Errorf("/metrics must count the %d deploys:\n%s", deploys, grepLines(string(body), "rewind_changes"))
 	}
+	// Buckets in seconds (a ~2 s deploy lands between 1 and 5, not in the
+	// first millisecond-sized bucket), and no label that means nothing.
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "rewind_change") && strings.Contains(l, "activity_type") {
+			t.Errorf("a change metric carries activity_type: %s", l)
+		}
+	}
+	for _, want := range []string{`rewind_change_duration_seconds_bucket{`, `le="0.5"`, `le="3600"`} {
+		if !strings.Contains(grepLines(string(body), "rewind_change_duration_seconds_bucket"), want) {
+			t.Errorf("/metrics: change duration buckets lack %s\n%s", want, grepLines(string(body), "rewind_change_duration"))
+		}
+	}
 	for _, want := range []string{"rewind_change_duration_seconds_bucket", "rewind_pull_bytes", "temporal_workflow_completed"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s\n%s", want, grepLines(string(body), "rewind_"))

@@ -1,7 +1,6 @@
 package action
 
 import (
-	"strings"
 	"time"
 
 	"github.com/rewindhq/rewind/internal/domain"
@@ -121,13 +120,19 @@ func (c DeploymentSettings) Apply(d *domain.Deployment) error {
 	}
 	if len(c.Components) > 0 {
 		seen := map[string]bool{}
+		comps := make([]domain.Component, 0, len(c.Components))
 		for _, comp := range c.Components {
-			if domain.CheckDeploymentID(comp.Name) != nil || strings.TrimSpace(comp.Command) == "" || seen[comp.Name] {
+			if domain.CheckDeploymentID(comp.Name) != nil || seen[comp.Name] {
 				return domain.Errorf(domain.InvalidInput, "component %q: want a unique NAME=COMMAND with a lowercase name", clipName(comp.Name+"="+comp.Command))
 			}
 			seen[comp.Name] = true
+			norm, err := NormalizeComponent(comp)
+			if err != nil {
+				return err
+			}
+			comps = append(comps, norm)
 		}
-		d.Components = append([]domain.Component(nil), c.Components...)
+		d.Components = comps
 	}
 	if c.Host != nil && *c.Host != d.Host {
 		if err := domain.CheckHost(*c.Host); err != nil {

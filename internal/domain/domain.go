@@ -4,6 +4,7 @@ package domain
 
 import (
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -54,16 +55,29 @@ const (
 type Component struct {
 	Name    string `json:"name"`
 	Command string `json:"command"`
+	// Args is the command as an argument list, what the container runs
+	// (parsed from shell-quoted words or a JSON array when the component
+	// was set; Command is then its display). Components stored before it
+	// existed have only Command, split at spaces.
+	Args []string `json:"args,omitempty"`
+}
+
+// Argv is what the component's container runs.
+func (c Component) Argv() []string {
+	if len(c.Args) > 0 {
+		return c.Args
+	}
+	return strings.Fields(c.Command)
 }
 
 // DefaultComponents is the Airflow 3 set; `--component` replaces it.
 func DefaultComponents() []Component {
 	return []Component{
-		{"scheduler", "airflow scheduler"},
-		{"api-server", "airflow api-server"},
-		{"triggerer", "airflow triggerer"},
-		{"dag-processor", "airflow dag-processor"},
-		{"worker", "airflow celery worker"},
+		{Name: "scheduler", Command: "airflow scheduler"},
+		{Name: "api-server", Command: "airflow api-server"},
+		{Name: "triggerer", Command: "airflow triggerer"},
+		{Name: "dag-processor", Command: "airflow dag-processor"},
+		{Name: "worker", Command: "airflow celery worker"},
 	}
 }
 

@@ -118,7 +118,7 @@ type spec struct {
 // configuration, on top of template's Engine settings when there is a
 // container to take them from (else the Runtime's defaults).
 func (r *Runtime) componentSpec(ctx context.Context, dep domain.Deployment, c domain.Component, template string, img Image, labels map[string]string) (spec, error) {
-	cmd := strings.Fields(c.Command)
+	cmd := c.Argv()
 	if len(cmd) == 0 {
 		return spec{}, domain.Errorf(domain.InvalidInput, "component %s of %s has no command", c.Name, dep.ID)
 	}

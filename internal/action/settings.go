@@ -154,6 +154,11 @@ func (c DeploymentSettings) Apply(d *domain.Deployment) error {
 	if !d.DagSource.Valid() {
 		return domain.Errorf(domain.InvalidInput, "--dag-source %q: want image, bundle, nfs or git-sync", clipName(string(d.DagSource)))
 	}
+	// One container per component is what the runtime starts: a worker
+	// count it would ignore is refused rather than recorded.
+	if c.Workers != nil && *c.Workers != DefaultWorkers {
+		return domain.Errorf(domain.InvalidInput, "workers %d: rewind runs one container per component; run more workers as more worker components (--component worker-2=\"airflow celery worker\")", *c.Workers)
+	}
 	if d.Resources.Workers < 0 || d.Resources.Workers > 100 {
 		return domain.Errorf(domain.InvalidInput, "--workers must be between 0 and 100")
 	}

@@ -29,6 +29,12 @@ func deployCmd(s *session) *cobra.Command {
 		Args:  exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in.DeploymentID, in.Type = args[0], domain.DeployType(typ)
+			if cmd.Flags().Changed("type") && !in.Type.Valid() {
+				return usageError{fmt.Errorf("--type must be IMAGE_AND_DAG, IMAGE_ONLY or DAG_ONLY, not %q", typ)}
+			}
+			if in.ImageRef == "" && dags == "" {
+				return usageError{fmt.Errorf("deploy needs --image REF, --dags DIR or both")}
+			}
 			if err := domain.CheckDeploymentID(in.DeploymentID); err != nil {
 				return err
 			}
@@ -43,6 +49,9 @@ func deployCmd(s *session) *cobra.Command {
 			}
 			if !cmd.Flags().Changed("type") {
 				in.Type = inferType(d, in.ImageRef != "", dags != "")
+			}
+			if in.Type.ChangesImage() && in.ImageRef == "" {
+				return usageError{fmt.Errorf("--image REF is required for a %s deploy (a DAG-only deploy is --type DAG_ONLY with --dags)", in.Type)}
 			}
 			if dags != "" {
 				if d.DagSource != domain.DagSourceBundle {
@@ -106,7 +115,7 @@ func deployCmd(s *session) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&in.ImageRef, "image", "", "image reference, e.g. registry:5000/airflow:1.2.3")
 	fl.StringVar(&dags, "dags", "", "directory of DAGs to deploy as a bundle (bundle deployments)")
-	fl.StringVar(&typ, "type", string(domain.DeployImageAndDAG), "IMAGE_AND_DAG, IMAGE_ONLY or DAG_ONLY (default: from --image and --dags)")
+	fl.StringVar(&typ, "type", "", "IMAGE_AND_DAG, IMAGE_ONLY or DAG_ONLY (default: from --image and --dags)")
 	fl.StringVar(&in.Description, "description", "", "why (at most 500 characters; a Git commit id is a good one)")
 	fl.StringVar(&s.as, "as", "", "the requester (default $REWIND_USER, else the OS user); refused through rewind serve, where it is the token's user")
 	fl.BoolVar(&wait, "wait", false, "wait until the deploy finishes")

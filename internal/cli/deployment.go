@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
@@ -34,7 +35,7 @@ func (f *deploymentFlags) bind(cmd *cobra.Command, create bool) {
 	fl.BoolVar(&f.rollbackEnabled, "rollback-enabled", false, "allow rollbacks on this deployment (R9)")
 	fl.StringArrayVar(&f.env, "env", nil, "environment variable KEY=VALUE for every component (repeatable)")
 	fl.StringVar(&f.executor, "executor", "CeleryExecutor", "Airflow executor")
-	fl.IntVar(&f.workers, "workers", 1, "number of worker containers")
+	fl.IntVar(&f.workers, "workers", 1, "number of worker containers (only 1: add worker components with --component to run more)")
 	fl.StringVar(&f.cpu, "cpu", "", "CPU limit per container, e.g. 0.5")
 	fl.StringVar(&f.memory, "memory", "", "memory limit per container, e.g. 512m")
 	fl.BoolVar(&f.autoRollback, "auto-rollback", false, "bake every deploy and roll it back automatically if its scheduler turns unhealthy or DAG import errors rise")
@@ -48,6 +49,17 @@ func (f *deploymentFlags) bind(cmd *cobra.Command, create bool) {
 		fl.StringArrayVar(&f.components, "component", nil, "component NAME=COMMAND (repeatable; default: the Airflow set)")
 	} else {
 		fl.StringArrayVar(&f.unsetEnv, "unset-env", nil, "remove an environment variable (repeatable)")
+		// update changes only what is given: its help shows no defaults.
+		fl.VisitAll(func(fl *pflag.Flag) {
+			switch fl.Value.Type() {
+			case "string":
+				fl.DefValue = ""
+			case "int":
+				fl.DefValue = "0"
+			case "duration":
+				fl.DefValue = "0s"
+			}
+		})
 	}
 }
 

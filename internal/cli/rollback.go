@@ -29,6 +29,14 @@ func rollbackCmd(s *session) *cobra.Command {
 		Args:  exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in.DeploymentID, in.Scope = args[0], policy.Scope(scope)
+			if strings.TrimSpace(in.Description) == "" {
+				return usageError{fmt.Errorf("--description TEXT is required: say why you roll back (1-500 characters, R2)")}
+			}
+			switch in.Scope {
+			case policy.ScopeAll, policy.ScopeImage, policy.ScopeDags:
+			default:
+				return usageError{fmt.Errorf("--scope must be all, image or dags, not %q", scope)}
+			}
 			be, err := s.backend()
 			if err != nil {
 				return err

@@ -52,6 +52,7 @@ for _ in $(seq 1 30); do
 done
 
 me=${REWIND_USER:-$(id -un)}
+demo=${REWIND_DEMO_DEPLOYMENT:-demo}
 cat <<MSG
 
 rewind is running.
@@ -63,19 +64,21 @@ rewind is running.
 
 Next, in another terminal in this directory:
   export PATH=\$PWD/bin:\$PATH REWIND_DATA_DIR=$REWIND_DATA_DIR REWIND_TEMPORAL_ADDRESS=$REWIND_TEMPORAL_ADDRESS
-  rewind deployment create demo --rollback-enabled
-  rewind grant $me --deployment demo --role editor
-  rewind deploy demo --image 127.0.0.1:5000/rewind-test/airflow:9.1.0 --description "first deploy" --wait
-  rewind deploy demo --image 127.0.0.1:5000/rewind-test/airflow:8.0.0 --description "second deploy" --wait
-  rewind history demo
-  rewind rollback demo --to 1 --description "8.0.0 broke the ETL"
-  docker ps --filter label=rewind.deployment=demo
+  rewind deployment create $demo --rollback-enabled
+  rewind grant $me --deployment $demo --role editor
+  rewind deploy $demo --image 127.0.0.1:5000/rewind-test/airflow:9.1.0 --description "first deploy" --wait
+  rewind deploy $demo --image 127.0.0.1:5000/rewind-test/airflow:9.1.0-sick --description "second deploy" --wait
+  rewind history $demo
+  rewind rollback $demo --description "the second deploy broke the ETL" --wait
+  rewind deploy $demo --image 127.0.0.1:5000/rewind-test/airflow:9.1.0-healthcheck --description "the fix" --wait
+  rewind history $demo
+  docker ps --filter label=rewind.deployment=$demo
 The Deploy History page and HTTP API:
   rewind token create --user $me        # prints a token once
   rewind serve                          # then open http://127.0.0.1:8080 and sign in with the token
 or start a deploy with the Temporal CLI:
   $REWIND_TEMPORAL_CLI workflow start --address $REWIND_TEMPORAL_ADDRESS --type DeployWorkflow --task-queue rewind \\
-    --workflow-id change/demo --input '{"deploymentId":"demo","imageRef":"127.0.0.1:5000/rewind-test/airflow:9.1.0","requestedBy":"$me"}'
+    --workflow-id change/$demo --input '{"deploymentId":"$demo","imageRef":"127.0.0.1:5000/rewind-test/airflow:9.1.0","requestedBy":"$me"}'
 
 Press Ctrl-C to stop.
 MSG

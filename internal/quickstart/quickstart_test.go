@@ -42,7 +42,10 @@ func TestQuickStartVerbatim(t *testing.T) {
 		"REWIND_TEMPORAL_ADDRESS=", "REWIND_DATABASE_URL=", "REWIND_BUNDLE_ROOT=", "REWIND_API_URL=", "REWIND_TOKEN=")
 	env = append(env, "REWIND_TEMPORAL_CLI="+itest.TemporalCLI(t))
 
-	run := exec.CommandContext(ctx, "scripts/run.sh")
+	// Not CommandContext: the test's end must stop run.sh with SIGTERM,
+	// which it traps to stop the worker and the dev server; a SIGKILL would
+	// leave them running.
+	run := exec.Command("scripts/run.sh")
 	run.Dir, run.Env = root, env
 	run.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := run.StdoutPipe()

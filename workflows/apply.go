@@ -11,6 +11,7 @@ import (
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/metadb"
+	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
 )
@@ -115,6 +116,7 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 	if err := pull(ctx, t, spec, rev, out); err != nil {
 		return out, err
 	}
+	spec.downgrade = deployDowngrades(ctx, spec, rev, out)
 	dctx := onHost(ctx, dockerOptions)
 	breq := activities.BundleRequest{DeploymentID: rev.DeploymentID, Version: rev.DagBundleVersion, Digest: rev.DagBundleDigest}
 	bundles := spec.bundles && rev.DagBundleVersion != ""
@@ -174,6 +176,32 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 	return out, err
 }
 
+// deployDowngrades applies R20's one rule for downgrades to a deploy, now
+// that the pull has read the new image's versions: a lower Runtime version,
+// or without Runtime versions on both sides a lower Airflow version, kills
+// the workers and runs the metadata downgrade exactly like a rollback's
+// (R11). A rollback's plan decided it already, by the same rule.
+// Histories recorded before the rule (version "deploy-downgrade" 0) keep
+// the deploys they ran, which never downgraded metadata.
+func deployDowngrades(ctx workflow.Context, spec applySpec, rev *domain.Revision, out *ApplyReport) bool {
+	if spec.byDigest || spec.prev == nil || out.Image == nil {
+		return spec.downgrade
+	}
+	if workflow.GetVersion(ctx, "deploy-downgrade", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return spec.downgrade
+	}
+	down, _ := policy.IsVersionDowngrade(policy.Versions{Runtime: spec.prev.RuntimeVersion, Airflow: spec.prev.AirflowVersion},
+		policy.Versions{Runtime: rev.RuntimeVersion, Airflow: rev.AirflowVersion})
+	return down
+}
+
+func sourceNote(img runtime.Image) string {
+	if img.AirflowVersionSource == "" {
+		return ""
+	}
+	return "; Airflow version from " + img.AirflowVersionSource
+}
+
 // pull makes the new image available and records what it resolved.
 func pull(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision, out *ApplyReport) error {
 	if !spec.images {
@@ -181,7 +209,7 @@ func pull(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision
 		return nil
 	}
 	return t.run(ctx, StepPull, func() error {
-		req := activities.PullRequest{DeploymentID: rev.DeploymentID, Ref: rev.ImageRef}
+		req := activities.PullRequest{DeploymentID: rev.DeploymentID, Ref: rev.ImageRef, AllowUnknownVersion: rev.AllowUnknownVersion}
 		if spec.byDigest {
 			req.Digest = rev.ImageDigest
 		} else {
@@ -193,8 +221,9 @@ func pull(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision
 		}
 		out.Image = &img
 		rev.ImageDigest, rev.RuntimeVersion, rev.AirflowVersion = img.Digest, img.RuntimeVersion, img.AirflowVersion
+		rev.RuntimeVersionSource, rev.AirflowVersionSource = img.RuntimeVersionSource, img.AirflowVersionSource
 		t.revision(*rev)
-		t.detail(StepPull, fmt.Sprintf("%s (Runtime %s)", img.Digest, orUnknown(img.RuntimeVersion)))
+		t.detail(StepPull, fmt.Sprintf("%s (Runtime %s, Airflow %s%s)", img.Digest, orUnknown(img.RuntimeVersion), orUnknown(img.AirflowVersion), sourceNote(img)))
 		return nil
 	})
 }
@@ -244,7 +273,7 @@ func preflight(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Rev
 func downgradeSafely(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision, out *ApplyReport) error {
 	if !spec.downgrade || spec.prev == nil {
 		for _, s := range []string{StepSnapshot, StepStop, StepDowngrade} {
-			t.skip(s, "not a Runtime downgrade")
+			t.skip(s, "not a downgrade")
 		}
 		return nil
 	}

@@ -107,6 +107,7 @@ func deployCmd(s *session) *cobra.Command {
 	fl.BoolVar(&wait, "wait", false, "wait until the deploy finishes")
 	fl.BoolVar(&in.DryRun, "dry-run", false, "show the plan (with the DAG files it adds, removes and changes) and change nothing")
 	fl.BoolVar(&in.Diff, "diff", false, "with --dry-run: the unified diff of changed DAG text files")
+	fl.BoolVar(&in.AllowUnknownVersion, "allow-unknown-version", false, "deploy an image whose Airflow version cannot be determined (recorded on the revision, R20)")
 	fl.BoolVar(&in.Force, "force", false, "deploy what the current rollback moved away from anyway (needs --description)")
 	fl.StringVar(&git.commit, "git-commit", "", "the commit deployed (default: HEAD of the work tree of --dags, or of the current directory)")
 	fl.StringVar(&git.branch, "git-branch", "", "its branch")

@@ -137,6 +137,14 @@ type Revision struct {
 	ImageDigest         string     `json:"imageDigest"`
 	RuntimeVersion      string     `json:"runtimeVersion"`
 	AirflowVersion      string     `json:"airflowVersion"`
+	// RuntimeVersionSource and AirflowVersionSource say where each version
+	// came from (R20): "label <key>" or "airflow version" (the image's own
+	// output); empty when the version is unknown.
+	RuntimeVersionSource string `json:"runtimeVersionSource,omitempty"`
+	AirflowVersionSource string `json:"airflowVersionSource,omitempty"`
+	// AllowUnknownVersion: the requester allowed a change whose Airflow
+	// version could not be determined (R20's explicit override).
+	AllowUnknownVersion bool `json:"allowUnknownVersion,omitempty"`
 	DagBundleVersion    string     `json:"dagBundleVersion"`
 	DagBundleDigest     string     `json:"dagBundleDigest"`
 	DagDeployEnabled    bool       `json:"dagDeployEnabled"`

@@ -144,7 +144,7 @@ type Revision struct {
 	AirflowVersionSource string `json:"airflowVersionSource,omitempty"`
 	// AllowUnknownVersion: the requester allowed a change whose Airflow
 	// version could not be determined (R20's explicit override).
-	AllowUnknownVersion bool `json:"allowUnknownVersion,omitempty"`
+	AllowUnknownVersion bool       `json:"allowUnknownVersion,omitempty"`
 	DagBundleVersion    string     `json:"dagBundleVersion"`
 	DagBundleDigest     string     `json:"dagBundleDigest"`
 	DagDeployEnabled    bool       `json:"dagDeployEnabled"`

@@ -255,7 +255,7 @@ func PlanRollback(d domain.Deployment, cur, target domain.Revision, scope policy
 		to := policy.Versions{Runtime: p.ToRuntime, Airflow: p.ToAirflow}
 		down, known := policy.IsVersionDowngrade(from, to)
 		p.Downgrade, p.VersionsUnknown = down, !known && p.ImageChanges
-		p.MetadataMigrate = p.ImageChanges && !down && known && policy.NeedsMigration(&from, to)
+		p.MetadataMigrate = p.ImageChanges && !down && policy.NeedsMigration(&from, to)
 	}
 	if scope != policy.ScopeImage && d.DagSource == domain.DagSourceBundle {
 		p.ToBundleVersion = target.DagBundleVersion

@@ -164,6 +164,54 @@ func (a *HostActivities) MetadataDowngrade(ctx context.Context, req DowngradeReq
 	return res, nil
 }
 
+// MigrateRequest runs the metadata migration of R21.
+type MigrateRequest struct {
+	DeploymentID string `json:"deploymentId"`
+	NewerImage   string `json:"newerImage"` // pinned reference of the target image
+	Revision     int    `json:"revision"`
+}
+
+// MetadataMigrate runs the configured migrate command (`airflow db
+// migrate`) in a one-off container of the newer image, with the
+// deployment's stored configuration, before any of its components starts
+// (R21). Like the downgrade it runs once: a retry waits for the container
+// an earlier attempt started, or reads the result of the one that
+// finished, and nothing here stops a migration half-way. It gets its own
+// network endpoint beside the running components (they keep running while
+// it migrates), never their address.
+func (a *HostActivities) MetadataMigrate(ctx context.Context, req MigrateRequest) (runtime.OneOffResult, error) {
+	stop := heartbeatWhile(ctx, "metadata migration")
+	defer stop()
+	cmd := strings.Fields(a.Config.MetadataMigrateCommand)
+	if len(cmd) == 0 {
+		return runtime.OneOffResult{}, refuse(domain.Errorf(domain.InvalidInput, "REWIND_METADATA_MIGRATE_COMMAND is empty"))
+	}
+	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
+	if err != nil {
+		return runtime.OneOffResult{}, refuse(err)
+	}
+	res, err := a.Runtime.RunOneOff(ctx, d, req.NewerImage, cmd, runtime.OneOffOptions{Name: "db-migrate", Revision: req.Revision,
+		Once: true, OwnEndpoint: true, Timeout: a.Config.DowngradeTimeout})
+	activity.GetLogger(ctx).Info("metadata migration ran", "deployment", req.DeploymentID, "image", req.NewerImage,
+		"command", strings.Join(cmd, " "), "exitCode", res.ExitCode, "attached", res.Attached, "output", clipOutput(res.Output), "error", err)
+	if err != nil && res.ExitCode != 0 && !res.FinishedAt.IsZero() {
+		// It ran and failed: running it again is not what a retry is for.
+		return res, refuse(domain.Errorf(domain.MigrationFailed, "`%s` with %s exited with code %d:%s", strings.Join(cmd, " "), req.NewerImage, res.ExitCode, tail(res.Output)))
+	}
+	return res, refuse(err)
+}
+
+func tail(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 800 {
+		s = "…" + s[len(s)-800:]
+	}
+	if s == "" {
+		return " (no output)"
+	}
+	return " " + s
+}
+
 // downgradeCommand splits the configured template into arguments first and
 // substitutes the version into them after, so a version can never add or
 // change an argument of a destructive command; and the version must be a

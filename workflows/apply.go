@@ -32,7 +32,7 @@ const (
 	StepVerify     = "verify"
 )
 
-var applySteps = []string{StepPull, StepUnpack, StepPreflight, StepSnapshot, StepStop, StepDowngrade, StepSwapBundle, StepSwap, StepVerify}
+var applySteps = []string{StepPull, StepUnpack, StepPreflight, StepSnapshot, StepStop, StepDowngrade, StepMigrate, StepSwapBundle, StepSwap, StepVerify}
 
 // Activity options per kind of work. Start-to-close bounds one attempt;
 // heartbeats make a stuck pull or a dead worker show up as a retry in the
@@ -92,11 +92,13 @@ type ApplyReport struct {
 	Stopped   *runtime.StopReport      `json:"stopped,omitempty"`
 	Swap      *runtime.SwapReport      `json:"swap,omitempty"`
 	Downgrade *runtime.OneOffResult    `json:"metadataDowngrade,omitempty"`
+	Migrate   *runtime.OneOffResult    `json:"metadataMigrate,omitempty"`
 
 	version           workflow.Version // which order the change ran in
 	bundleSwapped     bool
 	componentsTouched bool
 	pointOfNoReturn   bool
+	migrating         bool // the point of no return is a migration (R21), not a downgrade
 }
 
 // The orders a change's steps have run in (workflow.GetVersion "apply-order").
@@ -131,6 +133,11 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 		return out, err
 	}
 	if err := downgradeSafely(ctx, t, spec, rev, out); err != nil {
+		return out, err
+	}
+	if spec.downgrade && spec.prev != nil {
+		t.skip(StepMigrate, "a downgrade")
+	} else if err := migrateSafely(ctx, t, spec, rev, out); err != nil {
 		return out, err
 	}
 	if !bundles {
@@ -278,19 +285,7 @@ func downgradeSafely(ctx workflow.Context, t *tracker, spec applySpec, rev *doma
 		return nil
 	}
 	if err := t.run(ctx, StepSnapshot, func() error {
-		var snap metadb.Snapshot
-		err := workflow.ExecuteActivity(onHost(ctx, snapshotOptions), hostActs.SnapshotMetadata,
-			activities.SnapshotRequest{DeploymentID: rev.DeploymentID, Revision: rev.Number}).Get(ctx, &snap)
-		if err != nil {
-			return err
-		}
-		if snap.Path == "" {
-			t.detail(StepSnapshot, "no metadata database named: the downgrade is a point of no return")
-			return nil
-		}
-		out.Snapshot = &snap
-		t.detail(StepSnapshot, fmt.Sprintf("%s (%d bytes, PostgreSQL %s)", snap.Path, snap.Bytes, snap.ServerVersion))
-		return nil
+		return snapshot(ctx, t, rev, out, "the downgrade is a point of no return")
 	}); err != nil {
 		return err
 	}
@@ -337,16 +332,27 @@ func compensate(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRepo
 	cctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var notes []string
+	if out.pointOfNoReturn && out.migrating && out.Snapshot == nil {
+		return "not compensated: the metadata migration had started (point of no return) and the deployment names no metadata database to snapshot; " +
+			"the older components were left as they were; retry the change, or restore the metadata database by hand"
+	}
 	if out.pointOfNoReturn {
 		if out.Snapshot == nil {
 			return "not compensated: the metadata downgrade had started (point of no return) and the deployment names no metadata database to snapshot; " +
 				"the newer version stays stopped so it never runs on downgraded metadata; finish the rollback by retrying it"
 		}
-		note, ok := restoreMetadata(cctx, t, rev, out.Snapshot.Path)
+		step := StepDowngrade
+		if out.migrating {
+			step = StepMigrate
+		}
+		note, ok := restoreMetadata(cctx, t, step, rev, out.Snapshot.Path)
 		notes = append(notes, note)
 		if !ok {
 			return strings.Join(notes, "; ")
 		}
+		// Every component was stopped for the restore: the older ones start
+		// again below, on the metadata they left.
+		out.componentsTouched = true
 	}
 	if !out.bundleSwapped && !out.componentsTouched {
 		return strings.Join(notes, "; ")
@@ -360,7 +366,7 @@ func compensate(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRepo
 
 // restoreMetadata stops whatever the failed change started and puts the
 // snapshot back; only then may the newer version start again.
-func restoreMetadata(ctx workflow.Context, t *tracker, rev domain.Revision, snapshot string) (string, bool) {
+func restoreMetadata(ctx workflow.Context, t *tracker, step string, rev domain.Revision, snapshot string) (string, bool) {
 	sctx := onHost(ctx, snapshotOptions)
 	err := workflow.ExecuteActivity(onHost(ctx, dockerOptions), hostActs.StopComponents,
 		activities.StopRequest{DeploymentID: rev.DeploymentID}).Get(ctx, nil)
@@ -372,7 +378,7 @@ func restoreMetadata(ctx workflow.Context, t *tracker, rev domain.Revision, snap
 			"; the newer version stays stopped so it never runs on downgraded metadata", false
 	}
 	note := "metadata restored from snapshot " + snapshot
-	t.compensated(StepDowngrade, note)
+	t.compensated(step, note)
 	return note, true
 }
 

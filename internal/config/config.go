@@ -91,6 +91,10 @@ type Config struct {
 	// container of the current (newer) image before the older one starts
 	// (R11). {{airflowVersion}} is replaced by the target's Airflow version.
 	MetadataDowngradeCommand string `env:"REWIND_METADATA_DOWNGRADE_COMMAND" envDefault:"airflow db downgrade --to-version {{airflowVersion}} --yes"`
+	// MetadataMigrateCommand runs when a change raises the Airflow version
+	// (or is a deployment's first), as a one-off of the newer image before
+	// any of its components starts (R21).
+	MetadataMigrateCommand string `env:"REWIND_METADATA_MIGRATE_COMMAND" envDefault:"airflow db migrate"`
 	// DowngradeTimeout is how long one attempt waits for the metadata
 	// downgrade; the migration itself is never stopped (a retry waits on).
 	DowngradeTimeout time.Duration `env:"REWIND_DOWNGRADE_TIMEOUT" envDefault:"30m"`

@@ -40,6 +40,11 @@ type OneOffOptions struct {
 	// job copies the container's endpoints whole: the metadata downgrade
 	// runs with every component stopped, in the scheduler's place.
 	JoinNetwork bool
+	// OwnEndpoint is for a long job beside running components (the
+	// metadata migration, R21): it gets endpoints of its own on the
+	// template's networks, without the template's identity there, so it
+	// survives the template's restart and never takes its address.
+	OwnEndpoint bool
 }
 
 // OneOffResult is the outcome of a one-off job.
@@ -119,6 +124,9 @@ func (r *Runtime) oneOff(ctx context.Context, dep domain.Deployment, imageRef st
 		s, err := r.oneOffSpec(ctx, dep, template, Image{Ref: imageRef, ID: ii.ID}, env, cmd)
 		if err != nil {
 			return res, err
+		}
+		if opts.OwnEndpoint {
+			withoutIdentity(&s)
 		}
 		if opts.JoinNetwork {
 			withoutIdentity(&s)

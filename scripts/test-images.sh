@@ -99,4 +99,32 @@ build official-2.2.5 "" 2.2.5 "" official
 build official-3.0.2-failmigrate "" 3.0.2 'ENV REWIND_TEST_FAIL_MIGRATE=1' official
 build plain-2.9.3 "" 2.9.3 "" plain
 build plain-3.0.2 "" 3.0.2 "" plain
+# The PostgreSQL client image metadata snapshots run in
+# (REWIND_PG_CLIENT_IMAGE): FROM scratch around this machine's Debian
+# pg_dump and pg_restore and the shared libraries ldd names for them, as
+# nothing can be pulled here. Tests pin it by the digest the registry
+# serves for rewind-test/pgclient:<major>.
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+if [ -n "$pgbin" ] && [ -x "$pgbin/pg_dump" ]; then
+  major=$(basename "$(dirname "$pgbin")")
+  pgctx="$work/pgclient"
+  rm -rf "$pgctx" && mkdir -p "$pgctx/root/usr/bin" "$pgctx/root/etc"
+  cp "$pgbin/pg_dump" "$pgbin/pg_restore" "$pgctx/root/usr/bin/"
+  for lib in $(ldd "$pgbin/pg_dump" "$pgbin/pg_restore" | grep -v ':$' | grep -o '/[^ ]*' | sort -u); do
+    mkdir -p "$pgctx/root$(dirname "$lib")"
+    cp -L "$lib" "$pgctx/root$lib"
+  done
+  printf 'root:x:0:0:root:/root:/sbin/nologin\n' >"$pgctx/root/etc/passwd"
+  printf 'FROM scratch\nCOPY root/ /\nENV PATH=/usr/bin\nENTRYPOINT []\n' >"$pgctx/Dockerfile"
+  pgref="$registry/rewind-test/pgclient:$major"
+  pghash=$( (cd "$pgctx" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)
+  have=$(docker image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$pgref" 2>/dev/null | sed -n 's/^REWIND_TEST_BUILD=//p' || true)
+  if [ "$have" != "$pghash" ]; then
+    printf 'ENV REWIND_TEST_BUILD=%s\n' "$pghash" >>"$pgctx/Dockerfile"
+    DOCKER_BUILDKIT=0 docker build -q -t "$pgref" "$pgctx" 2> >(grep -v -e DEPRECATED -e 'legacy builder' -e BuildKit -e 'environment-variable' -e '^$' >&2) >/dev/null
+    echo "built $pgref"
+  fi
+  docker push -q "$pgref" >/dev/null
+  echo "pushed $pgref"
+fi
 echo "test images ready on $registry/rewind-test/airflow"

@@ -91,6 +91,10 @@ func snapshot(ctx workflow.Context, t *tracker, rev *domain.Revision, out *Apply
 		return nil
 	}
 	out.Snapshot = &snap
+	if snap.ServerVersion == "" { // taken by a client image's pg_dump
+		t.detail(StepSnapshot, fmt.Sprintf("%s (pg_dump of %s)", snap.Path, snap.Tool))
+		return nil
+	}
 	t.detail(StepSnapshot, fmt.Sprintf("%s (%d bytes, PostgreSQL %s)", snap.Path, snap.Bytes, snap.ServerVersion))
 	return nil
 }

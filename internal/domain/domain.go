@@ -92,8 +92,10 @@ type Deployment struct {
 	// the probes fail (issue 16).
 	AutoRollback *AutoRollback `json:"autoRollback,omitempty"`
 	// MetadataDatabaseURL names the Airflow metadata database (PostgreSQL)
-	// as the worker reaches it, so a Runtime downgrade can snapshot it first
-	// (R16). Empty: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN of Env, if any.
+	// as the deployment's containers reach it, so a downgrade or a
+	// migration can snapshot it first (R16, R21). Empty:
+	// AIRFLOW__DATABASE__SQL_ALCHEMY_CONN of Env, if any;
+	// MetadataSnapshotsOff: never snapshot.
 	MetadataDatabaseURL string `json:"metadataDatabaseUrl,omitempty"`
 	// Host is the Docker host the deployment runs on: its host activities
 	// go to the task queue <queue>@<host>, which that host's worker polls
@@ -113,11 +115,15 @@ func (d Deployment) Redacted() Deployment {
 		}
 		d.Env = env
 	}
-	if d.MetadataDatabaseURL != "" {
+	if d.MetadataDatabaseURL != "" && d.MetadataDatabaseURL != MetadataSnapshotsOff {
 		d.MetadataDatabaseURL = RedactedValue
 	}
 	return d
 }
+
+// MetadataSnapshotsOff in MetadataDatabaseURL is a deployment's explicit
+// opt-out of metadata snapshots (`--metadata-snapshot=off`).
+const MetadataSnapshotsOff = "off"
 
 // RedactedValue stands where a secret was left out.
 const RedactedValue = "(redacted)"

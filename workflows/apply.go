@@ -333,10 +333,12 @@ func compensate(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRepo
 	defer cancel()
 	var notes []string
 	if out.pointOfNoReturn && out.migrating && out.Snapshot == nil {
-		return "not compensated: the metadata migration had started (point of no return) and the deployment names no metadata database to snapshot; " +
-			"the older components were left as they were; retry the change, or restore the metadata database by hand"
-	}
-	if out.pointOfNoReturn {
+		// The older components ran on the migrating schema all along (R21,
+		// Helm chart style): they are put back like on any failed upgrade,
+		// and the schema stays where the migration left it.
+		notes = append(notes, "the metadata stays migrated (the deployment names no metadata database to snapshot; point of no return)")
+		t.compensated(StepMigrate, notes[0])
+	} else if out.pointOfNoReturn {
 		if out.Snapshot == nil {
 			return "not compensated: the metadata downgrade had started (point of no return) and the deployment names no metadata database to snapshot; " +
 				"the newer version stays stopped so it never runs on downgraded metadata; finish the rollback by retrying it"

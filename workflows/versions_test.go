@@ -85,3 +85,21 @@ func TestFailedMigrationRestoresTheSnapshot(t *testing.T) {
 		t.Fatalf("revision: %s %q", r.Status, r.FailureReason)
 	}
 }
+
+// R21 without a named metadata database: the older components ran on the
+// migrating schema all along, so a failure after the migration puts them
+// back as on any failed upgrade, and says the schema stays migrated.
+func TestFailureAfterAMigrationWithoutSnapshotPutsTheOlderVersionBack(t *testing.T) {
+	f := newFixture(t)
+	if _, _, err := f.deploy(t, `{"deploymentId":"d1","imageRef":"reg:5000/airflow:8.0.0","requestedBy":"alice","type":"IMAGE_ONLY"}`); err != nil {
+		t.Fatal(err)
+	}
+	f.docker.failAt = "Verify"
+	if _, _, err := f.deploy(t, `{"deploymentId":"d1","imageRef":"reg:5000/airflow:9.2.0-af3","requestedBy":"alice","type":"IMAGE_ONLY"}`); err == nil {
+		t.Fatal("the deploy must fail")
+	}
+	r, _ := f.store.GetRevision(context.Background(), "d1", 2)
+	if !strings.Contains(r.FailureReason, "metadata stays migrated") || !strings.Contains(r.FailureReason, "components put back on revision 1") {
+		t.Fatalf("reason: %q", r.FailureReason)
+	}
+}

@@ -21,13 +21,17 @@ func (p RollbackPlan) ComputeDigest() string {
 	drained := append([]string(nil), p.WorkersDrained...)
 	sort.Strings(killed)
 	sort.Strings(drained)
-	b, _ := json.Marshal([]any{
+	facts := []any{
 		"rewind rollback plan v1", p.Deployment.ID, p.Current.Number, p.Target.Number, string(p.Scope),
 		p.ImageChanges, p.FromImageRef, p.FromImageDigest, p.ToImageRef, p.ToImageDigest,
 		p.FromRuntime, p.ToRuntime, p.FromAirflow, p.ToAirflow, p.Downgrade,
 		p.BundleChanges, p.FromBundleVersion, p.ToBundleVersion, p.Current.DagBundleDigest, p.Target.DagBundleDigest,
 		p.FromDagDeploy, p.ToDagDeploy, killed, drained, p.MetadataSnapshot,
-	})
+	}
+	if p.MetadataMigrate || p.VersionsUnknown || p.AllowUnknownVersion { // R20, R21; absent, the digest is as before
+		facts = append(facts, "migrate", p.MetadataMigrate, "unknown", p.VersionsUnknown, p.AllowUnknownVersion)
+	}
+	b, _ := json.Marshal(facts)
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
@@ -59,7 +63,23 @@ func short(d string) string {
 func PlanSummary(p RollbackPlan) string {
 	s := fmt.Sprintf("revision %d → %d (scope %s)", p.Current.Number, p.Target.Number, p.Scope)
 	if p.ImageChanges {
-		s += fmt.Sprintf("; image %s → %s; Runtime %s → %s", p.FromImageRef, p.ToImageRef, orUnknown(p.FromRuntime), orUnknown(p.ToRuntime))
+		s += fmt.Sprintf("; image %s → %s; Runtime %s → %s; Airflow %s → %s", p.FromImageRef, p.ToImageRef,
+			orUnknown(p.FromRuntime), orUnknown(p.ToRuntime), orUnknown(p.FromAirflow), orUnknown(p.ToAirflow))
+		if p.VersionsUnknown {
+			s += " (versions unknown: cannot tell an upgrade from a downgrade"
+			if p.AllowUnknownVersion {
+				s += "; allowed, treated as no downgrade"
+			}
+			s += ")"
+		}
+		if p.MetadataMigrate {
+			s += " (upgrade: metadata migrated with the newer image before it starts, older components running meanwhile"
+			if p.MetadataSnapshot {
+				s += ", after a snapshot)"
+			} else {
+				s += ", no snapshot: point of no return)"
+			}
+		}
 		if p.Downgrade {
 			s += " (downgrade: running tasks are killed, metadata downgraded"
 			if p.MetadataSnapshot {

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/rewindhq/rewind/internal/bundle"
@@ -24,6 +25,9 @@ type RollbackCheck struct {
 	PlanDigest              string `json:"planDigest,omitempty"`
 	Signature               string `json:"signature,omitempty"` // the requester's (R18)
 	Diff                    bool   `json:"diff,omitempty"`      // unified DAG diffs in the plan
+	// AllowUnknownVersion: the requester allows a rollback whose versions
+	// cannot be compared (R20); recorded on the revision.
+	AllowUnknownVersion bool `json:"allowUnknownVersion,omitempty"`
 }
 
 // RollbackPlan is what a rollback will change, from → to (SPEC §3's report).
@@ -43,6 +47,18 @@ type RollbackPlan struct {
 	FromAirflow     string `json:"fromAirflowVersion"`
 	ToAirflow       string `json:"toAirflowVersion"`
 	Downgrade       bool   `json:"downgrade"`
+	// Where each side's versions came from (R20), and whether they could
+	// be compared at all: VersionsUnknown means the plan cannot tell an
+	// upgrade from a downgrade, refused unless AllowUnknownVersion.
+	FromVersionSource   string `json:"fromVersionSource,omitempty"`
+	ToVersionSource     string `json:"toVersionSource,omitempty"`
+	VersionsUnknown     bool   `json:"versionsUnknown,omitempty"`
+	AllowUnknownVersion bool   `json:"allowUnknownVersion,omitempty"`
+	// MetadataMigrate: the target's Airflow version is higher, so the
+	// metadata database is migrated with the target image before it starts
+	// (R21); MigrateNote says how, in words, for the plan.
+	MetadataMigrate bool   `json:"metadataMigrate,omitempty"`
+	MigrateNote     string `json:"migrateNote,omitempty"`
 
 	BundleChanges     bool   `json:"bundleChanges"`
 	FromBundleVersion string `json:"fromDagBundleVersion"`
@@ -121,7 +137,8 @@ func (a *StoreActivities) ValidateRollback(ctx context.Context, c RollbackCheck)
 	if err := policy.CheckRetention(target, latest, c.At, window); err != nil {
 		return RollbackPlan{}, refuse(err)
 	}
-	if c.Scope != policy.ScopeDags {
+	unknownTarget := target.RuntimeVersion == "" && target.AirflowVersion == ""
+	if c.Scope != policy.ScopeDags && !(unknownTarget && c.AllowUnknownVersion) {
 		if err := policy.CheckRuntimeFloor(target.RuntimeVersion, target.AirflowVersion); err != nil {
 			return RollbackPlan{}, refuse(err)
 		}
@@ -140,12 +157,25 @@ func (a *StoreActivities) ValidateRollback(ctx context.Context, c RollbackCheck)
 	if err != nil {
 		return plan, err
 	}
-	plan.MetadataSnapshot = plan.Downgrade && metadb.For(d) != ""
+	plan.AllowUnknownVersion = c.AllowUnknownVersion
+	if plan.VersionsUnknown && !c.AllowUnknownVersion {
+		return plan, refuse(domain.Errorf(domain.InvalidInput, "cannot tell whether rolling %s back to revision %d downgrades: Runtime %s → %s, Airflow %s → %s; "+
+			"pass --allow-unknown-version to roll back anyway, as if it were no downgrade (R20)", d.ID, target.Number,
+			orUnknown(plan.FromRuntime), orUnknown(plan.ToRuntime), orUnknown(plan.FromAirflow), orUnknown(plan.ToAirflow)))
+	}
+	plan.MetadataSnapshot = (plan.Downgrade || plan.MetadataMigrate) && metadb.For(d) != ""
 	switch {
 	case plan.Downgrade && plan.MetadataSnapshot:
 		plan.PointOfNoReturn = "none: the metadata database is snapshotted before its downgrade and restored if anything after it fails"
 	case plan.Downgrade:
 		plan.PointOfNoReturn = "the metadata downgrade: the deployment names no PostgreSQL metadata database to snapshot, so once it has run the newer version is not started again (name it with `rewind deployment update " + d.ID + " --metadata-db URL`)"
+	case plan.MetadataMigrate && plan.MetadataSnapshot:
+		plan.PointOfNoReturn = "none: the metadata database is snapshotted before its migration and restored if anything after it fails"
+	case plan.MetadataMigrate:
+		plan.PointOfNoReturn = "the metadata migration: the deployment names no PostgreSQL metadata database to snapshot, so a failure after it cannot put the older schema back (name it with `rewind deployment update " + d.ID + " --metadata-db URL`)"
+	}
+	if plan.MetadataMigrate {
+		plan.MigrateNote = MigrateNote
 	}
 	if plan.BundleChanges || d.DagSource != domain.DagSourceBundle {
 		to := ""
@@ -220,13 +250,12 @@ func PlanRollback(d domain.Deployment, cur, target domain.Revision, scope policy
 		p.ToImageRef, p.ToImageDigest = target.ImageRef, target.ImageDigest
 		p.ToRuntime, p.ToAirflow = target.RuntimeVersion, target.AirflowVersion
 		p.ImageChanges = p.ToImageDigest != p.FromImageDigest || p.ToImageRef != p.FromImageRef
-		if p.FromRuntime != "" && p.ToRuntime != "" {
-			down, err := policy.IsDowngrade(p.FromRuntime, p.ToRuntime)
-			if err != nil {
-				return p, refuse(domain.Errorf(domain.RuntimeTooOld, "cannot compare Runtime versions: %v", err))
-			}
-			p.Downgrade = down
-		}
+		p.FromVersionSource, p.ToVersionSource = versionSource(cur), versionSource(target)
+		from := policy.Versions{Runtime: p.FromRuntime, Airflow: p.FromAirflow}
+		to := policy.Versions{Runtime: p.ToRuntime, Airflow: p.ToAirflow}
+		down, known := policy.IsVersionDowngrade(from, to)
+		p.Downgrade, p.VersionsUnknown = down, !known && p.ImageChanges
+		p.MetadataMigrate = p.ImageChanges && !down && policy.NeedsMigration(&from, to)
 	}
 	if scope != policy.ScopeImage && d.DagSource == domain.DagSourceBundle {
 		p.ToBundleVersion = target.DagBundleVersion
@@ -259,6 +288,24 @@ func RollbackRevision(p RollbackPlan, at time.Time, by, description, workflowID,
 	}
 	return domain.Revision{DeploymentID: p.Deployment.ID, CreatedAt: at, CreatedBy: by, RequestedByVerified: p.RequestedByVerified, Description: description, Type: t,
 		ImageRef: src.ImageRef, ImageDigest: src.ImageDigest, RuntimeVersion: src.RuntimeVersion, AirflowVersion: src.AirflowVersion,
+		RuntimeVersionSource: src.RuntimeVersionSource, AirflowVersionSource: src.AirflowVersionSource, AllowUnknownVersion: p.AllowUnknownVersion,
 		DagBundleVersion: bundle.DagBundleVersion, DagBundleDigest: bundle.DagBundleDigest, DagDeployEnabled: p.ToDagDeploy,
 		RollbackOf: p.Target.Number, RolledBackFrom: p.Current.Number, WorkflowID: workflowID, RunID: runID}
+}
+
+// MigrateNote is how a change migrates the metadata database (R21), for
+// plans and progress.
+const MigrateNote = "`airflow db migrate` runs once, in a one-off container of the newer image, after the preflight and before any of its components " +
+	"starts; the older components keep running during the migration (as the Airflow Helm chart's migration job does), and are replaced after it"
+
+// versionSource says where a revision's versions came from, for plans.
+func versionSource(r domain.Revision) string {
+	var parts []string
+	if r.RuntimeVersionSource != "" {
+		parts = append(parts, "Runtime from "+r.RuntimeVersionSource)
+	}
+	if r.AirflowVersionSource != "" {
+		parts = append(parts, "Airflow from "+r.AirflowVersionSource)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -9,7 +9,9 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/runtime"
+	"github.com/rewindhq/rewind/internal/store"
 )
 
 // PullRequest asks for an image. With Digest set the pull is by digest, so
@@ -20,6 +22,10 @@ type PullRequest struct {
 	Number       int    `json:"number,omitempty"`
 	Ref          string `json:"ref"`
 	Digest       string `json:"digest,omitempty"`
+	// AllowUnknownVersion: the requester allowed an image whose Airflow
+	// version cannot be determined (R20); otherwise a deploy of one is
+	// refused at its pull.
+	AllowUnknownVersion bool `json:"allowUnknownVersion,omitempty"`
 }
 
 // PullImage pulls and describes an image, heartbeating layers and bytes so
@@ -44,12 +50,48 @@ func (a *HostActivities) PullImage(ctx context.Context, req PullRequest) (img ru
 		return img, refuse(err)
 	}
 	activity.GetMetricsHandler(ctx).Counter("rewind_pull_bytes").Inc(last.BytesDone)
+	if err := a.detectVersion(ctx, req, &img); err != nil {
+		return img, err
+	}
 	if req.Number > 0 {
-		if err := a.Store.SetImage(ctx, req.DeploymentID, req.Number, img.Digest, img.RuntimeVersion, img.AirflowVersion); err != nil {
+		if err := a.Store.SetPulledImage(ctx, req.DeploymentID, req.Number, store.PulledImage{Digest: img.Digest,
+			RuntimeVersion: img.RuntimeVersion, RuntimeVersionSource: img.RuntimeVersionSource,
+			AirflowVersion: img.AirflowVersion, AirflowVersionSource: img.AirflowVersionSource}); err != nil {
+			return img, refuse(err)
+		}
+		if err := policy.CheckVersionKnown(policy.Versions{Runtime: img.RuntimeVersion, Airflow: img.AirflowVersion},
+			req.AllowUnknownVersion, req.Ref); err != nil {
 			return img, refuse(err)
 		}
 	}
 	return img, nil
+}
+
+// detectVersion asks an image whose labels carry no Airflow version for
+// its own `airflow version` (R20), in a throwaway container with the
+// deployment's stored configuration. A version it cannot give stays
+// unknown (logged); only the Engine failing is an error, retried.
+func (a *HostActivities) detectVersion(ctx context.Context, req PullRequest, img *runtime.Image) error {
+	if img.AirflowVersion != "" || a.Store == nil {
+		return nil
+	}
+	stop := heartbeatWhile(ctx, "asking "+req.Ref+" for its `airflow version`")
+	defer stop()
+	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
+	if err != nil {
+		return refuse(err)
+	}
+	v, why, err := a.Runtime.DetectAirflowVersion(ctx, d, *img)
+	if err != nil {
+		return refuse(err)
+	}
+	if v == "" {
+		activity.GetLogger(ctx).Warn("Airflow version unknown", "deployment", req.DeploymentID, "image", req.Ref, "why", why)
+		return nil
+	}
+	img.AirflowVersion, img.AirflowVersionSource = v, runtime.SourceAirflowVersionCommand
+	activity.GetLogger(ctx).Info("Airflow version read from the image", "deployment", req.DeploymentID, "image", req.Ref, "airflowVersion", v)
+	return nil
 }
 
 // SwapRequest puts a deployment's components on an image.
@@ -120,6 +162,54 @@ func (a *HostActivities) MetadataDowngrade(ctx context.Context, req DowngradeReq
 	activity.GetLogger(ctx).Info("metadata downgrade ran", "deployment", req.DeploymentID, "image", req.NewerImage,
 		"command", strings.Join(cmd, " "), "exitCode", res.ExitCode, "output", clipOutput(res.Output))
 	return res, nil
+}
+
+// MigrateRequest runs the metadata migration of R21.
+type MigrateRequest struct {
+	DeploymentID string `json:"deploymentId"`
+	NewerImage   string `json:"newerImage"` // pinned reference of the target image
+	Revision     int    `json:"revision"`
+}
+
+// MetadataMigrate runs the configured migrate command (`airflow db
+// migrate`) in a one-off container of the newer image, with the
+// deployment's stored configuration, before any of its components starts
+// (R21). Like the downgrade it runs once: a retry waits for the container
+// an earlier attempt started, or reads the result of the one that
+// finished, and nothing here stops a migration half-way. It gets its own
+// network endpoint beside the running components (they keep running while
+// it migrates), never their address.
+func (a *HostActivities) MetadataMigrate(ctx context.Context, req MigrateRequest) (runtime.OneOffResult, error) {
+	stop := heartbeatWhile(ctx, "metadata migration")
+	defer stop()
+	cmd := strings.Fields(a.Config.MetadataMigrateCommand)
+	if len(cmd) == 0 {
+		return runtime.OneOffResult{}, refuse(domain.Errorf(domain.InvalidInput, "REWIND_METADATA_MIGRATE_COMMAND is empty"))
+	}
+	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
+	if err != nil {
+		return runtime.OneOffResult{}, refuse(err)
+	}
+	res, err := a.Runtime.RunOneOff(ctx, d, req.NewerImage, cmd, runtime.OneOffOptions{Name: "db-migrate", Revision: req.Revision,
+		Once: true, OwnEndpoint: true, Timeout: a.Config.DowngradeTimeout})
+	activity.GetLogger(ctx).Info("metadata migration ran", "deployment", req.DeploymentID, "image", req.NewerImage,
+		"command", strings.Join(cmd, " "), "exitCode", res.ExitCode, "attached", res.Attached, "output", clipOutput(res.Output), "error", err)
+	if err != nil && res.ExitCode != 0 && !res.FinishedAt.IsZero() {
+		// It ran and failed: running it again is not what a retry is for.
+		return res, refuse(domain.Errorf(domain.MigrationFailed, "`%s` with %s exited with code %d:%s", strings.Join(cmd, " "), req.NewerImage, res.ExitCode, tail(res.Output)))
+	}
+	return res, refuse(err)
+}
+
+func tail(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 800 {
+		s = "…" + s[len(s)-800:]
+	}
+	if s == "" {
+		return " (no output)"
+	}
+	return " " + s
 }
 
 // downgradeCommand splits the configured template into arguments first and

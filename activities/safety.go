@@ -87,8 +87,14 @@ func (a *HostActivities) SnapshotMetadata(ctx context.Context, req SnapshotReque
 		return metadb.Snapshot{}, nil
 	}
 	rel := filepath.Join(d.ID, "r"+strconv.Itoa(req.Revision)+".dump")
-	snap, err := metadb.Dump(ctx, db, filepath.Join(snapshotDir(a.Config), rel))
-	if err != nil {
+	var snap metadb.Snapshot
+	if pc, ok := a.pgClient(); ok {
+		res, err := a.Runtime.PgDump(ctx, d, pc, db, rel, req.Revision)
+		if err != nil {
+			return snap, refuse(err)
+		}
+		snap = metadb.Snapshot{Tool: pc.Image + " (volume " + pc.Volume + ")", TakenAt: res.FinishedAt.UTC()}
+	} else if snap, err = metadb.Dump(ctx, db, filepath.Join(snapshotDir(a.Config), rel)); err != nil {
 		return snap, refuse(err)
 	}
 	if err := a.Store.SetSnapshot(ctx, d.ID, req.Revision, rel); err != nil {
@@ -98,6 +104,15 @@ func (a *HostActivities) SnapshotMetadata(ctx context.Context, req SnapshotReque
 	activity.GetLogger(ctx).Info("metadata snapshot taken", "deployment", d.ID, "revision", req.Revision,
 		"snapshot", rel, "bytes", snap.Bytes, "server", snap.ServerVersion, "tool", snap.Tool)
 	return snap, nil
+}
+
+// pgClient is the PostgreSQL client image snapshots run in, when one is
+// configured (REWIND_PG_CLIENT_IMAGE).
+func (a *HostActivities) pgClient() (runtime.PgClient, bool) {
+	if a.Config == nil || a.Config.PgClientImage == "" {
+		return runtime.PgClient{}, false
+	}
+	return runtime.PgClient{Image: a.Config.PgClientImage, Volume: a.Config.SnapshotVolume}, true
 }
 
 // snapshotDir holds metadata snapshots, <data dir>/snapshots/<deployment>/r<n>.dump.
@@ -142,7 +157,11 @@ func (a *HostActivities) RestoreMetadata(ctx context.Context, req RestoreRequest
 	if _, err := a.Runtime.KillOneOffs(ctx, d.ID); err != nil {
 		return err
 	}
-	if err := metadb.Restore(ctx, db, path); err != nil {
+	if pc, ok := a.pgClient(); ok {
+		if _, err := a.Runtime.PgRestore(ctx, d, pc, db, req.Snapshot); err != nil {
+			return refuse(err)
+		}
+	} else if err := metadb.Restore(ctx, db, path); err != nil {
 		return refuse(err)
 	}
 	activity.GetLogger(ctx).Warn("metadata restored from snapshot", "deployment", d.ID, "snapshot", req.Snapshot)

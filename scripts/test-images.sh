@@ -3,7 +3,7 @@
 #   scripts/test-images.sh            (registry: $REWIND_TEST_REGISTRY, default 127.0.0.1:5000)
 # Each image is FROM scratch around the static test program
 # internal/testruntime/cmd/airflow (nothing can be pulled from the internet),
-# labelled like Astronomer Runtime images:
+# labelled like Astronomer Runtime images unless its tag says otherwise:
 #   rewind-test/airflow:9.1.0              Runtime 9.1.0, Airflow 3.0.2
 #   rewind-test/airflow:8.0.0              Runtime 8.0.0, Airflow 2.9.3
 #   rewind-test/airflow:4.2.0              Runtime 4.2.0, Airflow 2.2.5 (below the R7 floor)
@@ -14,6 +14,15 @@
 #   rewind-test/airflow:9.1.0-sick         9.1.0 whose scheduler fails `airflow jobs check` (no HEALTHCHECK: it deploys)
 #   rewind-test/airflow:9.1.0-labelled     hostile: 9.1.0 with rewind.* labels baked in
 #   rewind-test/airflow:9.1.0-badversion   hostile: 9.1.0 whose Airflow version label injects arguments
+#   rewind-test/airflow:official-2.9.3     like apache/airflow:2.9.3: only org.apache.airflow.version, no Runtime
+#   rewind-test/airflow:official-3.0.2     like apache/airflow:3.0.2
+#   rewind-test/airflow:official-2.2.5     like apache/airflow:2.2.5 (below the R7 floor)
+#   rewind-test/airflow:official-3.0.2-failmigrate  3.0.2 whose `airflow db migrate` fails half-way
+#   rewind-test/airflow:plain-2.9.3        no label at all: only `airflow version` says 2.9.3
+#   rewind-test/airflow:plain-3.0.2        no label at all, Airflow 3.0.2
+# Every image keeps a schema version in a PostgreSQL metadata database
+# (internal/testruntime/cmd/airflow/schema.go): its components start only
+# on a schema `airflow db migrate` brought to their version.
 # Idempotent and fast when nothing changed: an image carrying the same
 # rewind.test.build hash is not rebuilt, and one the registry already serves
 # with the same digest is not pushed again.
@@ -29,22 +38,36 @@ mkdir -p "$work/ctx"
 if cmp -s "$work/ctx/airflow.new" "$work/ctx/airflow"; then rm "$work/ctx/airflow.new"; else mv "$work/ctx/airflow.new" "$work/ctx/airflow"; fi
 binsum=$(sha256sum "$work/ctx/airflow" | cut -c1-16)
 
-# tag runtime airflow extra-dockerfile-lines
+# tag runtime airflow extra-dockerfile-lines [astronomer|official|plain]
 build() {
-  local tag=$1 rt=$2 af=$3 extra=$4
+  local tag=$1 rt=$2 af=$3 extra=$4 kind=${5:-astronomer}
   local ref="$registry/rewind-test/airflow:$tag"
+  local envs labels
+  case $kind in
+  astronomer)
+    envs="ASTRONOMER_RUNTIME_VERSION=$rt AIRFLOW_VERSION=$af"
+    labels="LABEL io.astronomer.docker.runtime.version=\"$rt\" io.astronomer.docker.airflow.version=\"$af\" io.astronomer.docker=\"true\"" ;;
+  official)
+    envs="AIRFLOW_VERSION=$af"
+    labels="LABEL org.apache.airflow.version=\"$af\"" ;;
+  plain)
+    envs="AIRFLOW_VERSION=$af"
+    labels="" ;;
+  esac
   local df="FROM scratch
 COPY airflow /usr/local/bin/airflow
-ENV PATH=/usr/local/bin ASTRONOMER_RUNTIME_VERSION=$rt AIRFLOW_VERSION=$af
-LABEL io.astronomer.docker.runtime.version=\"$rt\" io.astronomer.docker.airflow.version=\"$af\" io.astronomer.docker=\"true\"
+ENV PATH=/usr/local/bin $envs
+$labels
 $extra
 CMD [\"airflow\", \"scheduler\"]"
   local hash
   hash=$(printf '%s\n%s\n' "$binsum" "$df" | sha256sum | cut -c1-16)
+  # The build hash is an environment variable, not a label, so an image
+  # meant to carry no label carries none.
   local have
-  have=$(docker image inspect --format '{{index .Config.Labels "rewind.test.build"}}' "$ref" 2>/dev/null || true)
+  have=$(docker image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$ref" 2>/dev/null | sed -n 's/^REWIND_TEST_BUILD=//p' || true)
   if [ "$have" != "$hash" ]; then
-    printf '%s\nLABEL rewind.test.build="%s"\n' "$df" "$hash" >"$work/ctx/Dockerfile"
+    printf '%s\nENV REWIND_TEST_BUILD=%s\n' "$df" "$hash" >"$work/ctx/Dockerfile"
     DOCKER_BUILDKIT=0 docker build -q -t "$ref" "$work/ctx" 2> >(grep -v -e DEPRECATED -e 'legacy builder' -e BuildKit -e 'environment-variable' -e '^$' >&2) >/dev/null
     echo "built $ref"
   fi
@@ -70,4 +93,38 @@ build broken 9.1.0 3.0.2 'ENV REWIND_TEST_FAIL_START=1'
 build 8.0.0-broken 8.0.0 2.9.3 'ENV REWIND_TEST_FAIL_START=1'
 build 8.0.0-unhealthy 8.0.0 2.9.3 'ENV REWIND_TEST_UNHEALTHY=1
 HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["airflow", "health"]'
+build official-2.9.3 "" 2.9.3 "" official
+build official-3.0.2 "" 3.0.2 "" official
+build official-2.2.5 "" 2.2.5 "" official
+build official-3.0.2-failmigrate "" 3.0.2 'ENV REWIND_TEST_FAIL_MIGRATE=1' official
+build plain-2.9.3 "" 2.9.3 "" plain
+build plain-3.0.2 "" 3.0.2 "" plain
+# The PostgreSQL client image metadata snapshots run in
+# (REWIND_PG_CLIENT_IMAGE): FROM scratch around this machine's Debian
+# pg_dump and pg_restore and the shared libraries ldd names for them, as
+# nothing can be pulled here. Tests pin it by the digest the registry
+# serves for rewind-test/pgclient:<major>.
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+if [ -n "$pgbin" ] && [ -x "$pgbin/pg_dump" ]; then
+  major=$(basename "$(dirname "$pgbin")")
+  pgctx="$work/pgclient"
+  rm -rf "$pgctx" && mkdir -p "$pgctx/root/usr/bin" "$pgctx/root/etc"
+  cp "$pgbin/pg_dump" "$pgbin/pg_restore" "$pgctx/root/usr/bin/"
+  for lib in $(ldd "$pgbin/pg_dump" "$pgbin/pg_restore" | grep -v ':$' | grep -o '/[^ ]*' | sort -u); do
+    mkdir -p "$pgctx/root$(dirname "$lib")"
+    cp -L "$lib" "$pgctx/root$lib"
+  done
+  printf 'root:x:0:0:root:/root:/sbin/nologin\n' >"$pgctx/root/etc/passwd"
+  printf 'FROM scratch\nCOPY root/ /\nENV PATH=/usr/bin\nENTRYPOINT []\n' >"$pgctx/Dockerfile"
+  pgref="$registry/rewind-test/pgclient:$major"
+  pghash=$( (cd "$pgctx" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)
+  have=$(docker image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$pgref" 2>/dev/null | sed -n 's/^REWIND_TEST_BUILD=//p' || true)
+  if [ "$have" != "$pghash" ]; then
+    printf 'ENV REWIND_TEST_BUILD=%s\n' "$pghash" >>"$pgctx/Dockerfile"
+    DOCKER_BUILDKIT=0 docker build -q -t "$pgref" "$pgctx" 2> >(grep -v -e DEPRECATED -e 'legacy builder' -e BuildKit -e 'environment-variable' -e '^$' >&2) >/dev/null
+    echo "built $pgref"
+  fi
+  docker push -q "$pgref" >/dev/null
+  echo "pushed $pgref"
+fi
 echo "test images ready on $registry/rewind-test/airflow"

@@ -11,6 +11,7 @@ import (
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/metadb"
+	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
 )
@@ -31,7 +32,7 @@ const (
 	StepVerify     = "verify"
 )
 
-var applySteps = []string{StepPull, StepUnpack, StepPreflight, StepSnapshot, StepStop, StepDowngrade, StepSwapBundle, StepSwap, StepVerify}
+var applySteps = []string{StepPull, StepUnpack, StepPreflight, StepSnapshot, StepStop, StepDowngrade, StepMigrate, StepSwapBundle, StepSwap, StepVerify}
 
 // Activity options per kind of work. Start-to-close bounds one attempt;
 // heartbeats make a stuck pull or a dead worker show up as a retry in the
@@ -91,11 +92,13 @@ type ApplyReport struct {
 	Stopped   *runtime.StopReport      `json:"stopped,omitempty"`
 	Swap      *runtime.SwapReport      `json:"swap,omitempty"`
 	Downgrade *runtime.OneOffResult    `json:"metadataDowngrade,omitempty"`
+	Migrate   *runtime.OneOffResult    `json:"metadataMigrate,omitempty"`
 
 	version           workflow.Version // which order the change ran in
 	bundleSwapped     bool
 	componentsTouched bool
 	pointOfNoReturn   bool
+	migrating         bool // the point of no return is a migration (R21), not a downgrade
 }
 
 // The orders a change's steps have run in (workflow.GetVersion "apply-order").
@@ -115,6 +118,7 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 	if err := pull(ctx, t, spec, rev, out); err != nil {
 		return out, err
 	}
+	spec.downgrade = deployDowngrades(ctx, spec, rev, out)
 	dctx := onHost(ctx, dockerOptions)
 	breq := activities.BundleRequest{DeploymentID: rev.DeploymentID, Version: rev.DagBundleVersion, Digest: rev.DagBundleDigest}
 	bundles := spec.bundles && rev.DagBundleVersion != ""
@@ -129,6 +133,11 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 		return out, err
 	}
 	if err := downgradeSafely(ctx, t, spec, rev, out); err != nil {
+		return out, err
+	}
+	if spec.downgrade && spec.prev != nil {
+		t.skip(StepMigrate, "a downgrade")
+	} else if err := migrateSafely(ctx, t, spec, rev, out); err != nil {
 		return out, err
 	}
 	if !bundles {
@@ -174,6 +183,32 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 	return out, err
 }
 
+// deployDowngrades applies R20's one rule for downgrades to a deploy, now
+// that the pull has read the new image's versions: a lower Runtime version,
+// or without Runtime versions on both sides a lower Airflow version, kills
+// the workers and runs the metadata downgrade exactly like a rollback's
+// (R11). A rollback's plan decided it already, by the same rule.
+// Histories recorded before the rule (version "deploy-downgrade" 0) keep
+// the deploys they ran, which never downgraded metadata.
+func deployDowngrades(ctx workflow.Context, spec applySpec, rev *domain.Revision, out *ApplyReport) bool {
+	if spec.byDigest || spec.prev == nil || out.Image == nil {
+		return spec.downgrade
+	}
+	if workflow.GetVersion(ctx, "deploy-downgrade", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return spec.downgrade
+	}
+	down, _ := policy.IsVersionDowngrade(policy.Versions{Runtime: spec.prev.RuntimeVersion, Airflow: spec.prev.AirflowVersion},
+		policy.Versions{Runtime: rev.RuntimeVersion, Airflow: rev.AirflowVersion})
+	return down
+}
+
+func sourceNote(img runtime.Image) string {
+	if img.AirflowVersionSource == "" {
+		return ""
+	}
+	return "; Airflow version from " + img.AirflowVersionSource
+}
+
 // pull makes the new image available and records what it resolved.
 func pull(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision, out *ApplyReport) error {
 	if !spec.images {
@@ -181,7 +216,7 @@ func pull(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision
 		return nil
 	}
 	return t.run(ctx, StepPull, func() error {
-		req := activities.PullRequest{DeploymentID: rev.DeploymentID, Ref: rev.ImageRef}
+		req := activities.PullRequest{DeploymentID: rev.DeploymentID, Ref: rev.ImageRef, AllowUnknownVersion: rev.AllowUnknownVersion}
 		if spec.byDigest {
 			req.Digest = rev.ImageDigest
 		} else {
@@ -193,8 +228,9 @@ func pull(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision
 		}
 		out.Image = &img
 		rev.ImageDigest, rev.RuntimeVersion, rev.AirflowVersion = img.Digest, img.RuntimeVersion, img.AirflowVersion
+		rev.RuntimeVersionSource, rev.AirflowVersionSource = img.RuntimeVersionSource, img.AirflowVersionSource
 		t.revision(*rev)
-		t.detail(StepPull, fmt.Sprintf("%s (Runtime %s)", img.Digest, orUnknown(img.RuntimeVersion)))
+		t.detail(StepPull, fmt.Sprintf("%s (Runtime %s, Airflow %s%s)", img.Digest, orUnknown(img.RuntimeVersion), orUnknown(img.AirflowVersion), sourceNote(img)))
 		return nil
 	})
 }
@@ -244,24 +280,12 @@ func preflight(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Rev
 func downgradeSafely(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision, out *ApplyReport) error {
 	if !spec.downgrade || spec.prev == nil {
 		for _, s := range []string{StepSnapshot, StepStop, StepDowngrade} {
-			t.skip(s, "not a Runtime downgrade")
+			t.skip(s, "not a downgrade")
 		}
 		return nil
 	}
 	if err := t.run(ctx, StepSnapshot, func() error {
-		var snap metadb.Snapshot
-		err := workflow.ExecuteActivity(onHost(ctx, snapshotOptions), hostActs.SnapshotMetadata,
-			activities.SnapshotRequest{DeploymentID: rev.DeploymentID, Revision: rev.Number}).Get(ctx, &snap)
-		if err != nil {
-			return err
-		}
-		if snap.Path == "" {
-			t.detail(StepSnapshot, "no metadata database named: the downgrade is a point of no return")
-			return nil
-		}
-		out.Snapshot = &snap
-		t.detail(StepSnapshot, fmt.Sprintf("%s (%d bytes, PostgreSQL %s)", snap.Path, snap.Bytes, snap.ServerVersion))
-		return nil
+		return snapshot(ctx, t, rev, out, "the downgrade is a point of no return")
 	}); err != nil {
 		return err
 	}
@@ -308,16 +332,29 @@ func compensate(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRepo
 	cctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var notes []string
-	if out.pointOfNoReturn {
+	if out.pointOfNoReturn && out.migrating && out.Snapshot == nil {
+		// The older components ran on the migrating schema all along (R21,
+		// Helm chart style): they are put back like on any failed upgrade,
+		// and the schema stays where the migration left it.
+		notes = append(notes, "the metadata stays migrated (the deployment names no metadata database to snapshot; point of no return)")
+		t.compensated(StepMigrate, notes[0])
+	} else if out.pointOfNoReturn {
 		if out.Snapshot == nil {
 			return "not compensated: the metadata downgrade had started (point of no return) and the deployment names no metadata database to snapshot; " +
 				"the newer version stays stopped so it never runs on downgraded metadata; finish the rollback by retrying it"
 		}
-		note, ok := restoreMetadata(cctx, t, rev, out.Snapshot.Path)
+		step := StepDowngrade
+		if out.migrating {
+			step = StepMigrate
+		}
+		note, ok := restoreMetadata(cctx, t, step, rev, out.Snapshot.Path)
 		notes = append(notes, note)
 		if !ok {
 			return strings.Join(notes, "; ")
 		}
+		// Every component was stopped for the restore: the older ones start
+		// again below, on the metadata they left.
+		out.componentsTouched = true
 	}
 	if !out.bundleSwapped && !out.componentsTouched {
 		return strings.Join(notes, "; ")
@@ -331,7 +368,7 @@ func compensate(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRepo
 
 // restoreMetadata stops whatever the failed change started and puts the
 // snapshot back; only then may the newer version start again.
-func restoreMetadata(ctx workflow.Context, t *tracker, rev domain.Revision, snapshot string) (string, bool) {
+func restoreMetadata(ctx workflow.Context, t *tracker, step string, rev domain.Revision, snapshot string) (string, bool) {
 	sctx := onHost(ctx, snapshotOptions)
 	err := workflow.ExecuteActivity(onHost(ctx, dockerOptions), hostActs.StopComponents,
 		activities.StopRequest{DeploymentID: rev.DeploymentID}).Get(ctx, nil)
@@ -343,7 +380,7 @@ func restoreMetadata(ctx workflow.Context, t *tracker, rev domain.Revision, snap
 			"; the newer version stays stopped so it never runs on downgraded metadata", false
 	}
 	note := "metadata restored from snapshot " + snapshot
-	t.compensated(StepDowngrade, note)
+	t.compensated(step, note)
 	return note, true
 }
 

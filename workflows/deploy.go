@@ -137,7 +137,7 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 		DagBundleDigest: in.DagBundleDigest, DagDeployEnabled: plan.Deployment.DagDeployEnabled,
 		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
 	inherit(&rev, plan.Current)
-	rev.Git, rev.ForcedPast = in.Git, plan.ForcedPast
+	rev.Git, rev.ForcedPast, rev.AllowUnknownVersion = in.Git, plan.ForcedPast, in.AllowUnknownVersion
 	if rev.Description == "" && in.Git != nil {
 		rev.Description = in.Git.Subject
 	}
@@ -194,6 +194,7 @@ func inherit(rev *domain.Revision, cur *domain.Revision) {
 	if !rev.Type.ChangesImage() {
 		rev.ImageRef, rev.ImageDigest = cur.ImageRef, cur.ImageDigest
 		rev.RuntimeVersion, rev.AirflowVersion = cur.RuntimeVersion, cur.AirflowVersion
+		rev.RuntimeVersionSource, rev.AirflowVersionSource = cur.RuntimeVersionSource, cur.AirflowVersionSource
 	}
 	if !rev.Type.ChangesDAGs() || rev.DagBundleVersion == "" {
 		rev.DagBundleVersion, rev.DagBundleDigest = cur.DagBundleVersion, cur.DagBundleDigest

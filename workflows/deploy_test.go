@@ -154,11 +154,11 @@ func TestDeployRecordsADeployedRevision(t *testing.T) {
 	}
 	var p workflows.Progress
 	v.Get(&p)
-	if p.State != workflows.ChangeDone || p.Revision != 1 || len(p.Steps) != 12 {
+	if p.State != workflows.ChangeDone || p.Revision != 1 || len(p.Steps) != 13 {
 		t.Fatalf("progress: %+v", p)
 	}
 	want := map[string]workflows.StepState{"validate": "done", "record revision": "done", "pull image": "done", "metadata downgrade": "skipped",
-		"preflight": "done", "metadata snapshot": "skipped", "stop components": "skipped",
+		"preflight": "done", "metadata snapshot": "skipped", "stop components": "skipped", "metadata migrate": "done",
 		"unpack DAG bundle": "skipped", "swap DAG bundle": "skipped", "swap components": "done", "verify": "done", "mark deployed": "done"}
 	for _, s := range p.Steps {
 		if s.State != want[s.Name] {

@@ -88,7 +88,7 @@ func TestCurrentDetailsShowTheSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := md.GetCurrentDetails()
-	for _, want := range []string{"**rewind deploy of d1, revision 1 by alice** — done", "| pull image | done | 1 |", "| preflight | done | 1 |", "| metadata downgrade | skipped | 0 | not a Runtime downgrade |"} {
+	for _, want := range []string{"**rewind deploy of d1, revision 1 by alice** — done", "| pull image | done | 1 |", "| preflight | done | 1 |", "| metadata downgrade | skipped | 0 | not a downgrade |"} {
 		if !strings.Contains(d, want) {
 			t.Fatalf("current details lack %q:\n%s", want, d)
 		}

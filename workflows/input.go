@@ -39,6 +39,9 @@ type DeployInput struct {
 	// changes nothing.
 	DryRun bool `json:"dryRun,omitempty"`
 	Diff   bool `json:"diff,omitempty"`
+	// AllowUnknownVersion deploys an image whose Airflow version cannot be
+	// determined (R20); recorded on the revision.
+	AllowUnknownVersion bool `json:"allowUnknownVersion,omitempty"`
 }
 
 // decodeStrict reads JSON the way a careful API does: unknown fields and
@@ -172,6 +175,9 @@ type RollbackInput struct {
 	RequesterSignature      string `json:"requesterSignature,omitempty"` // R18, see DeployInput
 	// Diff adds the unified diff of changed DAG files to the plan.
 	Diff bool `json:"diff,omitempty"`
+	// AllowUnknownVersion rolls back even when the versions cannot be
+	// compared (R20); recorded on the revision.
+	AllowUnknownVersion bool `json:"allowUnknownVersion,omitempty"`
 }
 
 // ParseRollbackInput decodes and validates RollbackWorkflow's input.

@@ -49,12 +49,16 @@ func (d *dockerStub) enter(name string) error {
 }
 
 // stubImage makes an image whose tag is its Runtime version: r:8.0.0 runs
-// Runtime 8.0.0. Below Runtime 5 it carries Airflow 2.2.5, else 2.9.3.
+// Runtime 8.0.0. Below Runtime 5 it carries Airflow 2.2.5, a tag ending in
+// -af3 Airflow 3.0.2, else 2.9.3.
 func stubImage(ref string) runtime.Image {
 	tag := ref[strings.LastIndex(ref, ":")+1:]
 	airflow := "2.9.3"
 	if strings.HasPrefix(tag, "4.") {
 		airflow = "2.2.5"
+	}
+	if strings.HasSuffix(tag, "-af3") {
+		airflow = "3.0.2"
 	}
 	return runtime.Image{Ref: ref, Digest: fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(ref))), ID: "id-" + tag, RuntimeVersion: tag, AirflowVersion: airflow}
 }
@@ -79,6 +83,13 @@ func stubDocker(env *testsuite.TestWorkflowEnvironment, host *activities.HostAct
 		}
 		d.calls[len(d.calls)-1] += " with " + req.NewerImage
 		return runtime.OneOffResult{Output: "downgraded to " + req.AirflowVersion}, nil
+	})
+	env.OnActivity(host.MetadataMigrate, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.MigrateRequest) (runtime.OneOffResult, error) {
+		if err := d.enter("MetadataMigrate"); err != nil {
+			return runtime.OneOffResult{}, err
+		}
+		d.calls[len(d.calls)-1] += " with " + req.NewerImage
+		return runtime.OneOffResult{Output: "migrated"}, nil
 	})
 	env.OnActivity(host.UnpackBundle, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.BundleRequest) (string, error) {
 		return "/bundles/" + req.Version, d.enter("UnpackBundle")

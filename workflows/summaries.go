@@ -79,6 +79,8 @@ func ActivitySummary(activityType string, arg any) string {
 		return "stop every component of " + r.DeploymentID + " (nothing newer may run on downgraded metadata)"
 	case activities.DowngradeRequest:
 		return fmt.Sprintf("airflow db downgrade of %s to Airflow %s, run with %s", r.DeploymentID, r.AirflowVersion, r.NewerImage)
+	case activities.MigrateRequest:
+		return fmt.Sprintf("airflow db migrate of %s, run with %s before its components start", r.DeploymentID, r.NewerImage)
 	case activities.RestoreRequest:
 		return "restore the metadata of " + r.DeploymentID + " from " + r.Snapshot
 	case activities.DeployCheck:

@@ -172,6 +172,9 @@ type deployRequest struct {
 	Force  bool            `json:"force,omitempty"`
 	DryRun bool            `json:"dryRun,omitempty"`
 	Diff   bool            `json:"diff,omitempty"`
+	// AllowUnknownVersion: deploy an image whose Airflow version cannot be
+	// determined (R20), recorded on the revision.
+	AllowUnknownVersion bool `json:"allowUnknownVersion,omitempty"`
 }
 
 // started is the 202 answer: the change's workflow and where to follow it.
@@ -203,7 +206,8 @@ func (s *Server) createDeploy(w http.ResponseWriter, r *http.Request, user strin
 	}
 	act := action.Deploy{Config: s.opts.Config, Store: s.opts.Store, Temporal: s.opts.Temporal, Input: workflows.DeployInput{
 		DeploymentID: id, ImageRef: body.ImageRef, DagBundleVersion: body.DagBundleVersion, DagBundleDigest: body.DagBundleDigest,
-		Description: body.Description, RequestedBy: user, Type: body.Type, Git: body.Git, Force: body.Force, DryRun: body.DryRun, Diff: body.Diff}}
+		Description: body.Description, RequestedBy: user, Type: body.Type, Git: body.Git, Force: body.Force, DryRun: body.DryRun, Diff: body.Diff,
+		AllowUnknownVersion: body.AllowUnknownVersion}}
 	run, err := act.Run(r.Context())
 	if err != nil {
 		writeError(w, s.log, err)
@@ -222,6 +226,9 @@ type rollbackRequest struct {
 	PlanDigest              string `json:"planDigest,omitempty"`
 	// Diff adds the unified diff of changed DAG text files to the plan.
 	Diff bool `json:"diff,omitempty"`
+	// AllowUnknownVersion: roll back though the versions cannot be
+	// compared (R20), recorded on the revision.
+	AllowUnknownVersion bool `json:"allowUnknownVersion,omitempty"`
 }
 
 // planned is the 200 answer to a dry run.
@@ -249,7 +256,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request, user string) {
 		return
 	}
 	in := workflows.RollbackInput{DeploymentID: id, Revision: rev, Description: body.Description, RequestedBy: user, Scope: body.Scope,
-		ExpectedCurrentRevision: body.ExpectedCurrentRevision, PlanDigest: body.PlanDigest, Diff: body.Diff}
+		ExpectedCurrentRevision: body.ExpectedCurrentRevision, PlanDigest: body.PlanDigest, Diff: body.Diff, AllowUnknownVersion: body.AllowUnknownVersion}
 	res, dry, err := s.plan(r.Context(), in)
 	if err != nil {
 		writeError(w, s.log, err)

@@ -400,8 +400,8 @@ func describePlan(pl activities.RollbackPlan) ([]planRow, []string) {
 	rows := []planRow{
 		{"Image", dash(pl.FromImageRef), dash(pl.ToImageRef), pl.FromImageRef+pl.FromImageDigest != pl.ToImageRef+pl.ToImageDigest},
 		{"Image digest", dash(pl.FromImageDigest), dash(pl.ToImageDigest), pl.FromImageDigest != pl.ToImageDigest},
-		{"Runtime", dash(pl.FromRuntime), dash(pl.ToRuntime), pl.FromRuntime != pl.ToRuntime},
-		{"Airflow", dash(pl.FromAirflow), dash(pl.ToAirflow), pl.FromAirflow != pl.ToAirflow},
+		{"Runtime", unknown(pl.FromRuntime), unknown(pl.ToRuntime), pl.FromRuntime != pl.ToRuntime},
+		{"Airflow", unknown(pl.FromAirflow), unknown(pl.ToAirflow), pl.FromAirflow != pl.ToAirflow},
 		{"DAG bundle", dash(pl.FromBundleVersion), dash(pl.ToBundleVersion), pl.FromBundleVersion != pl.ToBundleVersion},
 		{"DAG deploys", onOff(pl.FromDagDeploy), onOff(pl.ToDagDeploy), pl.FromDagDeploy != pl.ToDagDeploy},
 	}
@@ -414,14 +414,27 @@ func describePlan(pl activities.RollbackPlan) ([]planRow, []string) {
 	var notes []string
 	switch {
 	case pl.Downgrade:
-		notes = append(notes, "This is a Runtime downgrade: every component stops and running tasks fail now (workers killed: "+list(pl.WorkersKilled)+
+		notes = append(notes, "This is a downgrade (R20): every component stops and running tasks fail now (workers killed: "+list(pl.WorkersKilled)+
 			"; Airflow retries them on the old code); then the metadata database is downgraded with the current image, and the older image starts (R11, R16).",
 			"Point of no return: "+pl.PointOfNoReturn+".")
+	case pl.MetadataMigrate:
+		notes = append(notes, "This is an Airflow upgrade (R21): "+pl.MigrateNote+". Running tasks finish on the code they started with (workers drained: "+
+			list(pl.WorkersDrained)+").", "Point of no return: "+pl.PointOfNoReturn+".")
 	case pl.ImageChanges:
 		notes = append(notes, "Running tasks finish on the code they started with (workers drained: "+list(pl.WorkersDrained)+"); new tasks start on the rolled-back image (R11).")
 	}
+	if pl.VersionsUnknown {
+		notes = append(notes, "The versions cannot be compared (unknown); allowed, so this is treated as no downgrade (R20).")
+	}
 	notes = append(notes, "The target is started once and checked before anything changes. Resource settings, environment variables, name and description stay as they are now (R5).")
 	return rows, notes
+}
+
+func unknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 // confirm starts the rollback once the deployment id is typed back. It

@@ -122,6 +122,7 @@ func deployCmd(s *session) *cobra.Command {
 	fl.DurationVar(&timeout, "timeout", 0, "with --wait: stop waiting after this long (exit 3; the deploy goes on)")
 	fl.BoolVar(&in.DryRun, "dry-run", false, "show the plan (with the DAG files it adds, removes and changes) and change nothing")
 	fl.BoolVar(&in.Diff, "diff", false, "with --dry-run: the unified diff of changed DAG text files")
+	fl.BoolVar(&in.AllowUnknownVersion, "allow-unknown-version", false, "deploy an image whose Airflow version cannot be determined (recorded on the revision, R20)")
 	fl.BoolVar(&in.Force, "force", false, "deploy what the current rollback moved away from anyway (needs --description)")
 	fl.StringVar(&git.commit, "git-commit", "", "the commit deployed (default: the CI system's commit variable, else HEAD of the work tree of --dags)")
 	fl.StringVar(&git.branch, "git-branch", "", "its branch")

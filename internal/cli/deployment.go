@@ -21,6 +21,7 @@ import (
 // deploymentFlags are the settings create and update share.
 type deploymentFlags struct {
 	name, description, dagSource, executor, cpu, memory, metadataDB, host string
+	metadataSnapshot                                                      string
 	dagDeploy, rollbackEnabled, autoRollback                              bool
 	workers, bakeFailures                                                 int
 	bake, bakeInterval                                                    time.Duration
@@ -42,7 +43,8 @@ func (f *deploymentFlags) bind(cmd *cobra.Command, create bool) {
 	fl.DurationVar(&f.bake, "bake", 10*time.Minute, "with --auto-rollback: how long a deploy is watched")
 	fl.DurationVar(&f.bakeInterval, "bake-interval", time.Minute, "with --auto-rollback: how often the scheduler is probed")
 	fl.IntVar(&f.bakeFailures, "bake-failures", 2, "with --auto-rollback: failed probes in a row that roll back")
-	fl.StringVar(&f.metadataDB, "metadata-db", "", "the Airflow metadata database (PostgreSQL URL, as this worker reaches it), snapshotted before a metadata downgrade (default: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN of --env)")
+	fl.StringVar(&f.metadataDB, "metadata-db", "", "the Airflow metadata database (PostgreSQL URL, as the deployment's containers reach it), snapshotted before a metadata downgrade or migration (default: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN of --env)")
+	fl.StringVar(&f.metadataSnapshot, "metadata-snapshot", "on", "off: never snapshot the metadata database (a downgrade or migration is then a point of no return, and plans say so)")
 	fl.StringVar(&f.host, "host", "local", "the Docker host the deployment runs on: its Docker steps go to the worker started with REWIND_HOST=<host> (changes only before the first deploy)")
 	if create {
 		fl.StringVar(&f.dagSource, "dag-source", "image", "where DAGs come from: image, bundle, nfs or git-sync")
@@ -83,6 +85,20 @@ func (f *deploymentFlags) settings(cmd *cobra.Command) (action.DeploymentSetting
 	c.Name, c.Description, c.CPU, c.Memory = str("name", f.name), str("description", f.description), str("cpu", f.cpu), str("memory", f.memory)
 	c.Executor, c.MetadataDatabaseURL, c.Host = str("executor", f.executor), str("metadata-db", f.metadataDB), str("host", f.host)
 	c.DagDeployEnabled, c.RollbackEnabled = boolean("dag-deploy", f.dagDeploy), boolean("rollback-enabled", f.rollbackEnabled)
+	if ch("metadata-snapshot") {
+		switch f.metadataSnapshot {
+		case "off":
+			off := domain.MetadataSnapshotsOff
+			c.MetadataDatabaseURL = &off
+		case "on":
+			if c.MetadataDatabaseURL == nil {
+				none := ""
+				c.MetadataDatabaseURL = &none
+			}
+		default:
+			return c, usageError{fmt.Errorf("--metadata-snapshot is on or off, not %q", f.metadataSnapshot)}
+		}
+	}
 	if ch("dag-source") {
 		ds := domain.DagSource(f.dagSource)
 		c.DagSource = &ds

@@ -205,7 +205,8 @@ type started struct {
 
 func (r *remote) deploy(in workflows.DeployInput) (change, error) {
 	body := map[string]any{"imageRef": in.ImageRef, "dagBundleVersion": in.DagBundleVersion, "dagBundleDigest": in.DagBundleDigest,
-		"description": in.Description, "type": in.Type, "git": in.Git, "force": in.Force, "dryRun": in.DryRun, "diff": in.Diff}
+		"description": in.Description, "type": in.Type, "git": in.Git, "force": in.Force, "dryRun": in.DryRun, "diff": in.Diff,
+		"allowUnknownVersion": in.AllowUnknownVersion}
 	var st started
 	if err := r.call("POST", "/api/v1/deployments/"+in.DeploymentID+"/deploys", body, &st); err != nil {
 		return nil, err
@@ -215,7 +216,7 @@ func (r *remote) deploy(in workflows.DeployInput) (change, error) {
 
 // rollbackBody is the API's rollback request: the token is the requester.
 func rollbackBody(in workflows.RollbackInput) map[string]any {
-	return map[string]any{"description": in.Description, "scope": in.Scope, "dryRun": in.DryRun, "diff": in.Diff,
+	return map[string]any{"description": in.Description, "scope": in.Scope, "dryRun": in.DryRun, "diff": in.Diff, "allowUnknownVersion": in.AllowUnknownVersion,
 		"expectedCurrentRevision": in.ExpectedCurrentRevision, "planDigest": in.PlanDigest}
 }
 

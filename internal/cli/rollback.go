@@ -127,6 +127,7 @@ func rollbackCmd(s *session) *cobra.Command {
 	fl.StringVar(&in.Description, "description", "", "why (required, 1-500 characters)")
 	fl.StringVar(&scope, "scope", "all", "all, image (keep the current DAGs) or dags (keep the current image)")
 	fl.BoolVar(&in.DryRun, "dry-run", false, "show the plan and change nothing")
+	fl.BoolVar(&in.AllowUnknownVersion, "allow-unknown-version", false, "roll back even when the versions cannot be compared (recorded on the revision, R20)")
 	fl.BoolVar(&in.Diff, "diff", false, "show the unified diff of the DAG text files the rollback changes")
 	fl.BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	fl.StringVar(&s.as, "as", "", "the requester (default $REWIND_USER, else the OS user); refused through rewind serve, where it is the token's user")
@@ -140,16 +141,24 @@ func printPlan(w io.Writer, p activities.RollbackPlan) {
 	rows := [][]string{
 		{"image", p.FromImageRef, p.ToImageRef, changed(p.FromImageRef+p.FromImageDigest, p.ToImageRef+p.ToImageDigest)},
 		{"image digest", orDash(p.FromImageDigest), orDash(p.ToImageDigest), changed(p.FromImageDigest, p.ToImageDigest)},
-		{"Runtime", orDash(p.FromRuntime), orDash(p.ToRuntime), changed(p.FromRuntime, p.ToRuntime)},
-		{"Airflow", orDash(p.FromAirflow), orDash(p.ToAirflow), changed(p.FromAirflow, p.ToAirflow)},
+		{"Runtime", unknownIfEmpty(p.FromRuntime), unknownIfEmpty(p.ToRuntime), changed(p.FromRuntime, p.ToRuntime)},
+		{"Airflow", unknownIfEmpty(p.FromAirflow), unknownIfEmpty(p.ToAirflow), changed(p.FromAirflow, p.ToAirflow)},
+		{"versions from", orDash(p.FromVersionSource), orDash(p.ToVersionSource), ""},
 		{"DAG bundle", orDash(p.FromBundleVersion), orDash(p.ToBundleVersion), changed(p.FromBundleVersion, p.ToBundleVersion)},
 		{"DAG deploys", onOff(p.FromDagDeploy), onOff(p.ToDagDeploy), changed(onOff(p.FromDagDeploy), onOff(p.ToDagDeploy))},
 	}
 	table(w, []string{"", "FROM", "TO", ""}, rows)
+	if p.VersionsUnknown {
+		fmt.Fprintf(w, "The versions cannot be compared (unknown): rewind cannot tell an upgrade from a downgrade%s.\n",
+			map[bool]string{true: "; allowed (--allow-unknown-version), treated as no downgrade", false: ""}[p.AllowUnknownVersion])
+	}
 	switch {
 	case p.Downgrade:
-		fmt.Fprintf(w, "This is a Runtime downgrade: every component stops and running tasks fail now (workers killed: %s; Airflow retries them on the old code); "+
+		fmt.Fprintf(w, "This is a downgrade (a lower Runtime version, or without Runtime versions a lower Airflow version): every component stops and running tasks fail now (workers killed: %s; Airflow retries them on the old code); "+
 			"then the metadata database is downgraded with the current image, and the older image starts.\n", list(p.WorkersKilled))
+		fmt.Fprintf(w, "Point of no return: %s.\n", p.PointOfNoReturn)
+	case p.MetadataMigrate:
+		fmt.Fprintf(w, "This is an Airflow upgrade: %s. Running tasks finish on the code they started with (workers drained: %s).\n", p.MigrateNote, list(p.WorkersDrained))
 		fmt.Fprintf(w, "Point of no return: %s.\n", p.PointOfNoReturn)
 	case p.ImageChanges:
 		fmt.Fprintf(w, "Running tasks finish on the code they started with (workers drained: %s); new tasks start on the rolled-back image.\n", list(p.WorkersDrained))
@@ -161,6 +170,13 @@ func printPlan(w io.Writer, p activities.RollbackPlan) {
 
 // planTimeout bounds the wait for a worker to run a rollback's plan.
 const planTimeout = 60 * time.Second
+
+func unknownIfEmpty(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
 
 func changed(a, b string) string {
 	if a == b {

@@ -91,6 +91,18 @@ type Config struct {
 	// container of the current (newer) image before the older one starts
 	// (R11). {{airflowVersion}} is replaced by the target's Airflow version.
 	MetadataDowngradeCommand string `env:"REWIND_METADATA_DOWNGRADE_COMMAND" envDefault:"airflow db downgrade --to-version {{airflowVersion}} --yes"`
+	// PgClientImage, pinned by digest (repo:tag@sha256:…), runs pg_dump and
+	// pg_restore for metadata snapshots in one-off containers beside the
+	// deployment's scheduler, so the worker needs no PostgreSQL client;
+	// snapshots then live in the Engine's volume SnapshotVolume, where
+	// every worker of that host finds them. Empty: the worker's own
+	// PostgreSQL client tools and <data dir>/snapshots, as before.
+	PgClientImage  string `env:"REWIND_PG_CLIENT_IMAGE"`
+	SnapshotVolume string `env:"REWIND_SNAPSHOT_VOLUME" envDefault:"rewind-snapshots"`
+	// MetadataMigrateCommand runs when a change raises the Airflow version
+	// (or is a deployment's first), as a one-off of the newer image before
+	// any of its components starts (R21).
+	MetadataMigrateCommand string `env:"REWIND_METADATA_MIGRATE_COMMAND" envDefault:"airflow db migrate"`
 	// DowngradeTimeout is how long one attempt waits for the metadata
 	// downgrade; the migration itself is never stopped (a retry waits on).
 	DowngradeTimeout time.Duration `env:"REWIND_DOWNGRADE_TIMEOUT" envDefault:"30m"`

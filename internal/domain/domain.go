@@ -106,8 +106,10 @@ type Deployment struct {
 	// the probes fail (issue 16).
 	AutoRollback *AutoRollback `json:"autoRollback,omitempty"`
 	// MetadataDatabaseURL names the Airflow metadata database (PostgreSQL)
-	// as the worker reaches it, so a Runtime downgrade can snapshot it first
-	// (R16). Empty: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN of Env, if any.
+	// as the deployment's containers reach it, so a downgrade or a
+	// migration can snapshot it first (R16, R21). Empty:
+	// AIRFLOW__DATABASE__SQL_ALCHEMY_CONN of Env, if any;
+	// MetadataSnapshotsOff: never snapshot.
 	MetadataDatabaseURL string `json:"metadataDatabaseUrl,omitempty"`
 	// Host is the Docker host the deployment runs on: its host activities
 	// go to the task queue <queue>@<host>, which that host's worker polls
@@ -127,11 +129,15 @@ func (d Deployment) Redacted() Deployment {
 		}
 		d.Env = env
 	}
-	if d.MetadataDatabaseURL != "" {
+	if d.MetadataDatabaseURL != "" && d.MetadataDatabaseURL != MetadataSnapshotsOff {
 		d.MetadataDatabaseURL = RedactedValue
 	}
 	return d
 }
+
+// MetadataSnapshotsOff in MetadataDatabaseURL is a deployment's explicit
+// opt-out of metadata snapshots (`--metadata-snapshot=off`).
+const MetadataSnapshotsOff = "off"
 
 // RedactedValue stands where a secret was left out.
 const RedactedValue = "(redacted)"
@@ -151,6 +157,14 @@ type Revision struct {
 	ImageDigest         string     `json:"imageDigest"`
 	RuntimeVersion      string     `json:"runtimeVersion"`
 	AirflowVersion      string     `json:"airflowVersion"`
+	// RuntimeVersionSource and AirflowVersionSource say where each version
+	// came from (R20): "label <key>" or "airflow version" (the image's own
+	// output); empty when the version is unknown.
+	RuntimeVersionSource string `json:"runtimeVersionSource,omitempty"`
+	AirflowVersionSource string `json:"airflowVersionSource,omitempty"`
+	// AllowUnknownVersion: the requester allowed a change whose Airflow
+	// version could not be determined (R20's explicit override).
+	AllowUnknownVersion bool       `json:"allowUnknownVersion,omitempty"`
 	DagBundleVersion    string     `json:"dagBundleVersion"`
 	DagBundleDigest     string     `json:"dagBundleDigest"`
 	DagDeployEnabled    bool       `json:"dagDeployEnabled"`

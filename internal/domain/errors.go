@@ -33,6 +33,9 @@ const (
 	// thing there, and a change to a record in a state that forbids it.
 	AlreadyExists ErrorType = "AlreadyExists"
 	InvalidState  ErrorType = "InvalidState"
+	// MigrationFailed: the metadata migration of an upgrade ran and exited
+	// non-zero (R21); running it again is not a retry's job.
+	MigrationFailed ErrorType = "MigrationFailed"
 )
 
 // Error is a refusal a caller can act on. It is never worth retrying: the

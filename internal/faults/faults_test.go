@@ -175,6 +175,23 @@ func (su *suite) check(before int, workflowID string) (lost, duplicated int) {
 	return lost, duplicated
 }
 
+// migrateRuns lists the stand-in's `airflow db migrate` runs, by target.
+func (su *suite) migrateRuns() []string {
+	rs, err := su.db.Query(context.Background(), `SELECT to_version FROM rewind_test_migrate_runs ORDER BY id`)
+	if err != nil {
+		return nil
+	}
+	defer rs.Close()
+	var out []string
+	for rs.Next() {
+		var v string
+		if rs.Scan(&v) == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func (su *suite) record(fault string, lost, dup int) {
 	for i := range su.rows {
 		if su.rows[i].fault == fault {
@@ -325,6 +342,24 @@ func TestFaults(t *testing.T) {
 			i++
 			su.killDuring("rollback", step, m, i, 1)
 		}
+	}
+	// R21: SIGKILL before and after the migration of an Airflow upgrade
+	// (8.0.0's 2.9.3 → 9.1.0's 3.0.2); the migration runs once each time.
+	for _, m := range []string{"before", "after"} {
+		if !only("kill") {
+			break
+		}
+		if i%2 == 0 {
+			i++
+		}
+		su.deploy(i, true) // 8.0.0
+		i++
+		runs := len(su.migrateRuns())
+		su.killDuring("deploy", "MetadataMigrate", m, i, 0) // 9.1.0: an upgrade
+		if got := su.migrateRuns(); len(got) != runs+1 || got[len(got)-1] != "3.0.2" {
+			t.Errorf("SIGKILL %s MetadataMigrate: the migration must run exactly once: %v (had %d)", m, got, runs)
+		}
+		i++
 	}
 	if only("restore") {
 		su.killDuringRestore(i)

@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,4 +47,33 @@ func MetadataDatabase(t *testing.T) (string, *pgx.Conn) {
 		}
 	})
 	return url, db
+}
+
+// PgClientImage is the PostgreSQL client image scripts/test-images.sh
+// built from this machine's pg_dump and pg_restore, pinned by the digest
+// the test registry serves (what REWIND_PG_CLIENT_IMAGE takes).
+func PgClientImage(t *testing.T) string {
+	t.Helper()
+	reg := os.Getenv("REWIND_TEST_REGISTRY")
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")
+	if reg == "" || len(matches) == 0 {
+		t.Fatal("REWIND_TEST_REGISTRY and Debian's PostgreSQL are needed: run the tests with `make test`")
+	}
+	sort.Strings(matches)
+	major := filepath.Base(filepath.Dir(filepath.Dir(matches[len(matches)-1])))
+	ref := reg + "/rewind-test/pgclient:" + major
+	if out, err := exec.Command("docker", "pull", "-q", ref).CombinedOutput(); err != nil {
+		t.Fatalf("docker pull %s: %v\n%s", ref, err, out)
+	}
+	out, err := exec.Command("docker", "image", "inspect", "--format", "{{range .RepoDigests}}{{println .}}{{end}}", ref).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rd := range strings.Fields(string(out)) {
+		if d, ok := strings.CutPrefix(rd, reg+"/rewind-test/pgclient@"); ok {
+			return ref + "@" + d
+		}
+	}
+	t.Fatalf("no digest for %s", ref)
+	return ""
 }

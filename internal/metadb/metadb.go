@@ -50,6 +50,9 @@ func FromSQLAlchemy(conn string) string {
 // connection its Airflow components are configured with. "" when neither
 // names a PostgreSQL database.
 func For(d domain.Deployment) string {
+	if d.MetadataDatabaseURL == domain.MetadataSnapshotsOff {
+		return ""
+	}
 	if d.MetadataDatabaseURL != "" {
 		return FromSQLAlchemy(d.MetadataDatabaseURL)
 	}
@@ -58,7 +61,7 @@ func For(d domain.Deployment) string {
 
 // Check refuses a metadata database setting that is not a PostgreSQL URL.
 func Check(setting string) error {
-	if setting == "" {
+	if setting == "" || setting == domain.MetadataSnapshotsOff {
 		return nil
 	}
 	u, err := url.Parse(FromSQLAlchemy(setting))

@@ -60,9 +60,22 @@ var (
 	airflowFloor = semver.MustParse("2.3.0")
 )
 
-// R7: targets below Runtime 5.0.0 / Airflow 2.3.0 are refused. A missing
-// version counts as too old: rewind cannot prove it is safe.
+// R7: targets below Runtime 5.0.0 / Airflow 2.3.0 are refused. The
+// Runtime floor decides when the target has a Runtime version; without one
+// (an official apache/airflow image, R20) the Airflow floor does. A target
+// with neither counts as too old: rewind cannot prove it is safe (R20's
+// explicit override is the caller's, before this check).
 func CheckRuntimeFloor(runtimeVersion, airflowVersion string) error {
+	if runtimeVersion == "" && airflowVersion != "" {
+		av, err := semver.NewVersion(airflowVersion)
+		if err != nil {
+			return domain.Errorf(domain.RuntimeTooOld, "target Airflow version %q is not a version; rollbacks need Airflow 2.3.0 or later (R7)", airflowVersion)
+		}
+		if av.LessThan(airflowFloor) {
+			return domain.Errorf(domain.RuntimeTooOld, "target runs Airflow %s; rollbacks need Airflow 2.3.0 or later (R7)", airflowVersion)
+		}
+		return nil
+	}
 	rv, err := semver.NewVersion(runtimeVersion)
 	if err != nil {
 		return domain.Errorf(domain.RuntimeTooOld, "target Runtime version %q is unknown or not a version; rollbacks need Runtime 5.0.0 or later (R7)", runtimeVersion)
@@ -100,7 +113,8 @@ func CheckSwitches(installationEnabled bool, d domain.Deployment) error {
 }
 
 // R11: a rollback downgrades when the target's Runtime version is lower
-// than the current one, compared as semantic versions.
+// than the current one, compared as semantic versions. IsVersionDowngrade
+// is R20's full rule; this compares one pair.
 func IsDowngrade(from, to string) (bool, error) {
 	fv, err := semver.NewVersion(from)
 	if err != nil {
@@ -111,6 +125,61 @@ func IsDowngrade(from, to string) (bool, error) {
 		return false, fmt.Errorf("target Runtime version %q: %w", to, err)
 	}
 	return tv.LessThan(fv), nil
+}
+
+// Versions are an image's Runtime and Airflow versions; either may be
+// unknown ("").
+type Versions struct {
+	Runtime string
+	Airflow string
+}
+
+// R20 (extending R11): a change downgrades when its Runtime version is
+// lower than the current one or, without Runtime versions on both sides,
+// when its Airflow version is lower — for deploys and rollbacks alike.
+// known is false when the versions on the deciding side cannot be
+// compared (one is missing or not a version): it is then not a downgrade.
+func IsVersionDowngrade(from, to Versions) (down, known bool) {
+	if from.Runtime != "" && to.Runtime != "" {
+		d, err := IsDowngrade(from.Runtime, to.Runtime)
+		return d, err == nil
+	}
+	if from.Airflow == "" || to.Airflow == "" {
+		return false, false
+	}
+	fv, err1 := semver.NewVersion(from.Airflow)
+	tv, err2 := semver.NewVersion(to.Airflow)
+	if err1 != nil || err2 != nil {
+		return false, false
+	}
+	return tv.LessThan(fv), true
+}
+
+// R21: a change migrates the metadata database (`airflow db migrate`) when
+// its Airflow version is higher than the current one, or when there is no
+// current version at all (a first deploy, or a current image whose version
+// was unknown: migrate creates the schema, is a no-op on one already at this
+// version, and fails loudly on a newer one).
+func NeedsMigration(current *Versions, target Versions) bool {
+	if target.Airflow == "" {
+		return false
+	}
+	if current == nil || current.Airflow == "" {
+		return true
+	}
+	cv, err1 := semver.NewVersion(current.Airflow)
+	tv, err2 := semver.NewVersion(target.Airflow)
+	return err1 == nil && err2 == nil && tv.GreaterThan(cv)
+}
+
+// R20: a change whose Airflow version cannot be determined is refused
+// unless the requester explicitly allowed it; what names the image.
+func CheckVersionKnown(v Versions, allowUnknown bool, what string) error {
+	if v.Airflow != "" || allowUnknown {
+		return nil
+	}
+	return domain.Errorf(domain.InvalidInput, "the Airflow version of %s is unknown (no version label, and `airflow version` gave none); "+
+		"rewind cannot tell an upgrade from a downgrade: label the image with org.apache.airflow.version, or pass --allow-unknown-version (R20)", what)
 }
 
 // Permission names of R10.

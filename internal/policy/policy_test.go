@@ -280,3 +280,58 @@ func TestAdmin(t *testing.T) {
 		t.Fatalf("an editor is not an administrator: %v", err)
 	}
 }
+
+func TestRuntimeFloorByAirflowWithoutRuntime(t *testing.T) {
+	// R7 with R20: an official image has no Runtime version; the Airflow
+	// floor decides.
+	for af, ok := range map[string]bool{"2.9.3": true, "3.0.2": true, "2.3.0": true, "2.2.5": false, "latest": false} {
+		err := CheckRuntimeFloor("", af)
+		if (err == nil) != ok || (err != nil && typeOf(err) != domain.RuntimeTooOld) {
+			t.Errorf("Airflow %s: %v", af, err)
+		}
+	}
+}
+
+func TestVersionDowngradeRule(t *testing.T) {
+	v := func(rt, af string) Versions { return Versions{Runtime: rt, Airflow: af} }
+	cases := []struct {
+		name       string
+		from, to   Versions
+		down, know bool
+	}{
+		{"lower Runtime", v("9.1.0", "3.0.2"), v("8.0.0", "2.9.3"), true, true},
+		{"higher Runtime", v("8.0.0", "2.9.3"), v("9.1.0", "3.0.2"), false, true},
+		{"Runtime decides over Airflow", v("9.1.0", "2.9.3"), v("9.0.0", "3.0.2"), true, true},
+		{"lower Airflow, no Runtime", v("", "3.0.2"), v("", "2.9.3"), true, true},
+		{"lower Airflow, Runtime on one side only", v("9.1.0", "3.0.2"), v("", "2.9.3"), true, true},
+		{"higher Airflow, no Runtime", v("", "2.9.3"), v("", "3.0.2"), false, true},
+		{"same", v("", "2.9.3"), v("", "2.9.3"), false, true},
+		{"unknown target", v("", "2.9.3"), v("", ""), false, false},
+		{"unknown current", v("", ""), v("", "2.9.3"), false, false},
+	}
+	for _, c := range cases {
+		down, known := IsVersionDowngrade(c.from, c.to)
+		if down != c.down || known != c.know {
+			t.Errorf("%s: got down=%v known=%v, want %v %v", c.name, down, known, c.down, c.know)
+		}
+	}
+}
+
+func TestNeedsMigration(t *testing.T) {
+	v := func(af string) *Versions { return &Versions{Airflow: af} }
+	if !NeedsMigration(nil, *v("2.9.3")) || !NeedsMigration(v("2.9.3"), *v("3.0.2")) || !NeedsMigration(v(""), *v("3.0.2")) {
+		t.Error("a first deploy, an upgrade and an unknown current version migrate")
+	}
+	if NeedsMigration(v("3.0.2"), *v("3.0.2")) || NeedsMigration(v("3.0.2"), *v("2.9.3")) || NeedsMigration(v("2.9.3"), *v("")) {
+		t.Error("the same version, a downgrade and an unknown target do not migrate")
+	}
+}
+
+func TestUnknownVersionNeedsConsent(t *testing.T) {
+	if err := CheckVersionKnown(Versions{}, false, "img"); err == nil || typeOf(err) != domain.InvalidInput {
+		t.Errorf("unknown, not allowed: %v", err)
+	}
+	if CheckVersionKnown(Versions{}, true, "img") != nil || CheckVersionKnown(Versions{Airflow: "2.9.3"}, false, "img") != nil {
+		t.Error("allowed or known versions pass")
+	}
+}

@@ -100,8 +100,7 @@ func (r *Runtime) Current(ctx context.Context, deploymentID string) (img Image, 
 	img = Image{Ref: pick.ImageRef, Digest: pick.ImageDigest, ID: pick.ImageID}
 	if ii, err := r.cli.ImageInspect(ctx, pick.ImageID); err == nil && ii.Config != nil {
 		img.Labels = ii.Config.Labels
-		img.RuntimeVersion = ii.Config.Labels[r.cfg.RuntimeVersionLabel]
-		img.AirflowVersion = ii.Config.Labels[r.cfg.AirflowVersionLabel]
+		_ = r.readVersions(&img, ii.Config.Labels) // a running image's labels were checked at its pull
 	}
 	return img, true, nil
 }

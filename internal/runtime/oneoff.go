@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 
 	"github.com/rewindhq/rewind/internal/domain"
@@ -40,6 +41,17 @@ type OneOffOptions struct {
 	// job copies the container's endpoints whole: the metadata downgrade
 	// runs with every component stopped, in the scheduler's place.
 	JoinNetwork bool
+	// OwnEndpoint is for a long job beside running components (the
+	// metadata migration, R21): it gets endpoints of its own on the
+	// template's networks, without the template's identity there, so it
+	// survives the template's restart and never takes its address.
+	OwnEndpoint bool
+	// Env, when set, is the job's whole environment instead of the
+	// deployment's stored one (a tool that needs one password, not every
+	// setting of Airflow).
+	Env []string
+	// Mounts are added to the template's (the snapshot volume).
+	Mounts []mount.Mount
 }
 
 // OneOffResult is the outcome of a one-off job.
@@ -67,7 +79,11 @@ func (r *Runtime) RunOneOff(ctx context.Context, dep domain.Deployment, imageRef
 	if opts.Name == "" {
 		opts.Name = "job"
 	}
-	res, err := r.oneOff(ctx, dep, imageRef, r.storedEnv(dep), cmd, opts)
+	env := r.storedEnv(dep)
+	if opts.Env != nil {
+		env = opts.Env
+	}
+	res, err := r.oneOff(ctx, dep, imageRef, env, cmd, opts)
 	if err == nil && res.ExitCode != 0 {
 		err = fmt.Errorf("%s exited with code %d%s", oneOffName(dep.ID, opts.Name), res.ExitCode, tailOf(res.Output))
 	}
@@ -120,12 +136,16 @@ func (r *Runtime) oneOff(ctx context.Context, dep domain.Deployment, imageRef st
 		if err != nil {
 			return res, err
 		}
+		if opts.OwnEndpoint {
+			withoutIdentity(&s)
+		}
 		if opts.JoinNetwork {
 			withoutIdentity(&s)
 			if templateRuns {
 				joinNetwork(&s, template)
 			}
 		}
+		s.host.Mounts = append(s.host.Mounts, opts.Mounts...)
 		s.cfg.Labels = labelsFor(s.cfg.Labels, map[string]string{LabelDeployment: dep.ID, LabelOneOff: opts.Name, LabelRevision: rev})
 		if id, err = r.create(ctx, s, name); err != nil {
 			return res, err

@@ -23,12 +23,16 @@ import (
 
 // Image is a pulled image as a revision records it.
 type Image struct {
-	Ref            string            `json:"ref"`    // repo:tag as requested (normalized, e.g. 127.0.0.1:5000/repo:tag)
-	Digest         string            `json:"digest"` // repo (manifest) digest, sha256:…
-	ID             string            `json:"id"`     // local image ID (config digest)
-	RuntimeVersion string            `json:"runtimeVersion"`
-	AirflowVersion string            `json:"airflowVersion"`
-	Labels         map[string]string `json:"labels,omitempty"`
+	Ref            string `json:"ref"`    // repo:tag as requested (normalized, e.g. 127.0.0.1:5000/repo:tag)
+	Digest         string `json:"digest"` // repo (manifest) digest, sha256:…
+	ID             string `json:"id"`     // local image ID (config digest)
+	RuntimeVersion string `json:"runtimeVersion"`
+	AirflowVersion string `json:"airflowVersion"`
+	// Where each version came from (R20): "label <key>", or "airflow
+	// version" once DetectAirflowVersion read it; empty when unknown.
+	RuntimeVersionSource string            `json:"runtimeVersionSource,omitempty"`
+	AirflowVersionSource string            `json:"airflowVersionSource,omitempty"`
+	Labels               map[string]string `json:"labels,omitempty"`
 }
 
 // Pinned is the reference containers are created from: repo@digest when the
@@ -176,10 +180,7 @@ func (r *Runtime) Pull(ctx context.Context, ref, wantDigest string, progress fun
 	}
 	if ii.Config != nil {
 		img.Labels = ii.Config.Labels
-		if img.RuntimeVersion, err = versionLabel(ii.Config.Labels, r.cfg.RuntimeVersionLabel, img.Ref); err != nil {
-			return Image{}, err
-		}
-		if img.AirflowVersion, err = versionLabel(ii.Config.Labels, r.cfg.AirflowVersionLabel, img.Ref); err != nil {
+		if err := r.readVersions(&img, ii.Config.Labels); err != nil {
 			return Image{}, err
 		}
 	}
@@ -187,7 +188,7 @@ func (r *Runtime) Pull(ctx context.Context, ref, wantDigest string, progress fun
 }
 
 // versionLabel reads a version label of an image: empty when the image has
-// none (R7 then refuses it as a target), InvalidInput when it is not a
+// none, InvalidInput when it is not a
 // strict version.
 func versionLabel(labels map[string]string, key, ref string) (string, error) {
 	v, ok := labels[key]

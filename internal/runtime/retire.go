@@ -13,16 +13,21 @@ import (
 	"github.com/rewindhq/rewind/internal/policy"
 )
 
-// isDowngrade compares the Runtime label of the image an old container runs
-// with the new image's (R11). Unknown versions are not a downgrade: only
-// SwapOptions.Downgrade can force the kill path then.
+// isDowngrade compares the version labels of the image an old container
+// runs with the new image's, by R20's rule (R11). Unknown versions are not
+// a downgrade: only SwapOptions.Downgrade can force the kill path then.
 func (r *Runtime) isDowngrade(ctx context.Context, oldImageID string, img Image) bool {
 	ii, err := r.cli.ImageInspect(ctx, oldImageID)
 	if err != nil || ii.Config == nil {
 		return false
 	}
-	down, err := policy.IsDowngrade(ii.Config.Labels[r.cfg.RuntimeVersionLabel], img.RuntimeVersion)
-	return err == nil && down
+	old := Image{Ref: oldImageID}
+	if r.readVersions(&old, ii.Config.Labels) != nil {
+		return false
+	}
+	down, _ := policy.IsVersionDowngrade(policy.Versions{Runtime: old.RuntimeVersion, Airflow: old.AirflowVersion},
+		policy.Versions{Runtime: img.RuntimeVersion, Airflow: img.AirflowVersion})
+	return down
 }
 
 // disableRestart sets restart policy "no", so a container that exits is not

@@ -14,7 +14,8 @@ import (
 const revisionColumns = `deployment_id, number, created_at, created_by, description, type, image_ref, image_digest,
 	runtime_version, airflow_version, dag_bundle_version, dag_bundle_digest, dag_deploy_enabled, status,
 	rollback_of, workflow_id, run_id, failure_reason, finished_at, metadata_snapshot, requested_by_verified,
-	git_commit, git_branch, git_author, git_remote, git_subject, rolled_back_from, forced_past`
+	git_commit, git_branch, git_author, git_remote, git_subject, rolled_back_from, forced_past,
+	runtime_version_source, airflow_version_source, allow_unknown_version`
 
 // InProgressError says another change holds the deployment (R14): its
 // revision is still INITIALIZED.
@@ -71,11 +72,12 @@ func (s *Store) CreateRevision(ctx context.Context, r domain.Revision) (domain.R
 		g = *r.Git
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO revisions (`+revisionColumns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,NULL,'',$19,$20,$21,$22,$23,$24,$25,$26)`,
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,NULL,'',$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)`,
 		r.DeploymentID, r.Number, micros(r.CreatedAt), r.CreatedBy, r.Description, string(r.Type), r.ImageRef, r.ImageDigest,
 		r.RuntimeVersion, r.AirflowVersion, r.DagBundleVersion, r.DagBundleDigest, r.DagDeployEnabled, string(r.Status),
 		r.RollbackOf, r.WorkflowID, r.RunID, r.FailureReason, r.RequestedByVerified,
-		g.Commit, g.Branch, g.Author, g.Remote, g.Subject, r.RolledBackFrom, r.ForcedPast); err != nil {
+		g.Commit, g.Branch, g.Author, g.Remote, g.Subject, r.RolledBackFrom, r.ForcedPast,
+		r.RuntimeVersionSource, r.AirflowVersionSource, r.AllowUnknownVersion); err != nil {
 		return r, err
 	}
 	return r, tx.Commit()
@@ -224,7 +226,8 @@ func scanRevision(r scanner) (domain.Revision, error) {
 	err := r.Scan(&v.DeploymentID, &v.Number, &created, &v.CreatedBy, &v.Description, &typ, &v.ImageRef, &v.ImageDigest,
 		&v.RuntimeVersion, &v.AirflowVersion, &v.DagBundleVersion, &v.DagBundleDigest, &v.DagDeployEnabled, &status,
 		&v.RollbackOf, &v.WorkflowID, &v.RunID, &v.FailureReason, &finished, &v.MetadataSnapshot, &v.RequestedByVerified,
-		&g.Commit, &g.Branch, &g.Author, &g.Remote, &g.Subject, &v.RolledBackFrom, &v.ForcedPast)
+		&g.Commit, &g.Branch, &g.Author, &g.Remote, &g.Subject, &v.RolledBackFrom, &v.ForcedPast,
+		&v.RuntimeVersionSource, &v.AirflowVersionSource, &v.AllowUnknownVersion)
 	if err != nil {
 		return v, err
 	}
@@ -245,6 +248,31 @@ func (s *Store) SetImage(ctx context.Context, deploymentID string, number int, d
 	r, err := s.db.ExecContext(ctx, `UPDATE revisions SET image_digest=$3, runtime_version=$4, airflow_version=$5
 		WHERE deployment_id=$1 AND number=$2 AND status=$6`,
 		deploymentID, number, digest, runtimeVersion, airflowVersion, string(domain.StatusInitialized))
+	if err != nil {
+		return err
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return domain.Errorf(domain.InvalidState, "revision %d of %s is not INITIALIZED; its image is final (R1)", number, deploymentID)
+	}
+	return nil
+}
+
+// PulledImage is what a pull resolved: the digest, and each version with
+// where it came from (R20).
+type PulledImage struct {
+	Digest               string
+	RuntimeVersion       string
+	RuntimeVersionSource string
+	AirflowVersion       string
+	AirflowVersionSource string
+}
+
+// SetPulledImage is SetImage with the versions' sources.
+func (s *Store) SetPulledImage(ctx context.Context, deploymentID string, number int, p PulledImage) error {
+	r, err := s.db.ExecContext(ctx, `UPDATE revisions SET image_digest=$3, runtime_version=$4, airflow_version=$5,
+		runtime_version_source=$6, airflow_version_source=$7 WHERE deployment_id=$1 AND number=$2 AND status=$8`,
+		deploymentID, number, p.Digest, p.RuntimeVersion, p.AirflowVersion, p.RuntimeVersionSource, p.AirflowVersionSource,
+		string(domain.StatusInitialized))
 	if err != nil {
 		return err
 	}

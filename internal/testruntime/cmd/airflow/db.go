@@ -21,7 +21,8 @@ import (
 //   - `db downgrade --to-version V` records its run in
 //     rewind_test_downgrade_runs and drops the feature tables of every
 //     version newer than V: data only the newer version had is gone, as the
-//     seeds say it is on a real downgrade.
+//     seeds say it is on a real downgrade, and sets the schema version
+//     (schema.go) to V.
 
 // metadataURL is the pgx form of the SQLAlchemy URL, or "" when the
 // metadata database is not PostgreSQL.
@@ -166,6 +167,10 @@ func dbDowngrade(args []string) int {
 		_, err := tx.Exec(ctx, `UPDATE rewind_test_downgrade_runs SET finished_at = now() WHERE id = $1`, run)
 		return err
 	})
+	if err == nil {
+		// The schema is now the older version's (schema.go).
+		err = setHead(to)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "db downgrade: %v\n", err)
 		return 1

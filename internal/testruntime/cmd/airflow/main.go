@@ -23,6 +23,11 @@
 //	    database (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN) it records the run and
 //	    drops the feature tables of Airflow versions newer than V (see db.go);
 //	    without one it only logs. REWIND_TEST_DOWNGRADE_SECONDS makes it slow.
+//	airflow db migrate | db check-migrations [--migration-wait-timeout N]
+//	    the schema version in the metadata database (schema.go): migrate
+//	    raises it to this image's Airflow version; every component waits
+//	    for it to be its own before it starts, like check-migrations, and
+//	    exits 1 with Airflow's TimeoutError wording when it is not.
 //	airflow version
 //	    prints the Airflow version; fails like a broken install when
 //	    REWIND_TEST_FAIL_START is set.
@@ -34,7 +39,9 @@
 //	    exit 0 when a scheduler is the main process and not made unhealthy.
 //
 // The versions come from ASTRONOMER_RUNTIME_VERSION and AIRFLOW_VERSION,
-// which the image sets (as real Runtime images do) next to its labels.
+// which the image sets (as real Runtime and official images do) whatever
+// labels it carries: scripts/test-images.sh builds Astronomer-labelled,
+// official-label-only and unlabelled variants.
 // REWIND_TEST_FAIL_START makes a component exit 1 right after starting (and
 // the start checks fail), for the "image no longer starts" tests;
 // REWIND_TEST_IGNORE_SIGTERM makes a worker ignore SIGTERM, for the drain
@@ -62,7 +69,7 @@ const DagsDir = "/usr/local/airflow/dags"
 func main() {
 	args := os.Args[1:]
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: airflow scheduler|api-server|webserver|triggerer|dag-processor|celery worker|status|health|db downgrade|version|dags list-import-errors|jobs check")
+		fmt.Fprintln(os.Stderr, "usage: airflow scheduler|api-server|webserver|triggerer|dag-processor|celery worker|status|health|db downgrade|db migrate|db check-migrations|version|dags list-import-errors|jobs check")
 		os.Exit(2)
 	}
 	switch args[0] {
@@ -87,6 +94,12 @@ func main() {
 	case "db":
 		if len(args) > 1 && args[1] == "downgrade" {
 			os.Exit(dbDowngrade(args[2:]))
+		}
+		if len(args) > 1 && args[1] == "migrate" {
+			os.Exit(dbMigrate(args[2:]))
+		}
+		if len(args) > 1 && args[1] == "check-migrations" {
+			os.Exit(dbCheckMigrations(args[2:]))
 		}
 		fmt.Fprintf(os.Stderr, "airflow db: unknown sub-command %q\n", strings.Join(args[1:], " "))
 		os.Exit(2)
@@ -116,6 +129,10 @@ func run(role string) {
 		env("ASTRONOMER_RUNTIME_VERSION", "unknown"), env("AIRFLOW_VERSION", "unknown"), os.Getpid(), describeDags())
 	if os.Getenv("REWIND_TEST_FAIL_START") != "" {
 		logf("%s: REWIND_TEST_FAIL_START is set, exiting 1", role)
+		os.Exit(1)
+	}
+	if err := waitForMigrations(role); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	if role == "scheduler" {

@@ -69,7 +69,7 @@ record-histories: build $(TEMPORAL)
 	  -run 'TestRollbackThrough|TestFailedRollback|TestDeployTwiceThroughTheDevServer|TestMissingImageFailsFast|TestDagOnlyDeploy|TestGitProvenanceGuard|TestCleanupContinuesAsNew' ./internal/cli
 
 # Benchmarks against the raw Docker work they replace, ratios measured in
-# one run (README, Performance): a deploy through internal/runtime, and a
+# one run (docs/performance.md): a deploy through internal/runtime, and a
 # rollback through the real stack (dev server, worker, CLI) in alternating
 # pairs with a cold-pull comparison. Starts its own registry with the test
 # images ($$REWIND_TEST_REGISTRY, default 127.0.0.1:5000) and stops it.

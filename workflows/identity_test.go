@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"strings"
@@ -8,8 +9,10 @@ import (
 	"time"
 
 	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/rewindhq/rewind/internal/identity"
+	"github.com/rewindhq/rewind/workflows"
 )
 
 // R18: a requester signed by rewind's own clients for this deployment and
@@ -19,36 +22,52 @@ func TestRequestersAreVerifiedOrClaimed(t *testing.T) {
 	f := newFixture(t)
 	key := strings.Repeat("k", 32)
 	f.acts.Config.RequestSigningKey = key
-	sign := func(by, wf string, at time.Time) string {
-		return identity.Sign([]byte(key), identity.Claim{RequestedBy: by, DeploymentID: "d1", WorkflowID: wf, SignedAt: at})
+	const input = `{"deploymentId":"d1","imageRef":"reg:5000/airflow:9.1.0","requestedBy":"alice","type":"IMAGE_ONLY"`
+	digest := func(in string) string {
+		parsed, err := workflows.ParseDeployInput([]byte(in + "}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return parsed.Digest()
 	}
+	claim := func(by, wf string, at time.Time) identity.Claim {
+		return identity.Claim{RequestedBy: by, DeploymentID: "d1", WorkflowID: wf, WorkflowType: workflows.DeployWorkflowName, InputDigest: digest(input), SignedAt: at}
+	}
+	sign := func(c identity.Claim) string { return identity.Sign([]byte(key), c) }
 	next := func() string { return fmt.Sprintf("change/d1-test-%d", f.runs+1) }
-	deploy := func(sig string) (bool, error) {
-		in := `{"deploymentId":"d1","imageRef":"reg:5000/airflow:9.1.0","requestedBy":"alice","type":"IMAGE_ONLY"`
+	deployWith := func(in, sig string) (bool, error) {
 		if sig != "" {
 			in += `,"requesterSignature":"` + sig + `"`
 		}
 		res, _, err := f.deploy(t, in+"}")
 		return res.Revision.RequestedByVerified, err
 	}
+	deploy := func(sig string) (bool, error) { return deployWith(input, sig) }
 	if v, err := deploy(""); err != nil || v {
 		t.Fatalf("unsigned: verified %v, %v", v, err)
 	}
-	if v, err := deploy(sign("alice", next(), time.Now())); err != nil || !v {
+	if v, err := deploy(sign(claim("alice", next(), time.Now()))); err != nil || !v {
 		t.Fatalf("signed: verified %v, %v", v, err)
 	}
+	other := claim("alice", "", time.Now())
+	other.WorkflowType = workflows.RollbackWorkflowName
 	for name, sig := range map[string]string{
-		"signed for someone else":     sign("mallory", next(), time.Now()),
-		"signed for another workflow": sign("alice", "change/d1-other", time.Now()),
-		"replayed an hour later":      sign("alice", next(), time.Now().Add(-time.Hour)),
-		"garbage":                     "v1.123.abc",
+		"signed for someone else":     sign(claim("mallory", next(), time.Now())),
+		"signed for another workflow": sign(claim("alice", "change/d1-other", time.Now())),
+		"signed for another type":     sign(func() identity.Claim { c := other; c.WorkflowID = next(); return c }()),
+		"replayed an hour later":      sign(claim("alice", next(), time.Now().Add(-time.Hour))),
+		"garbage":                     "v2.123.abc.def",
 	} {
 		if v, err := deploy(sig); err != nil || v {
 			t.Errorf("%s: verified %v, %v", name, v, err)
 		}
 	}
+	// Signed for one input, sent with another (R22): claimed.
+	if v, err := deployWith(strings.Replace(input, "9.1.0", "6.6.6", 1), sign(claim("alice", next(), time.Now()))); err != nil || v {
+		t.Fatalf("another image under alice's signature: verified %v, %v", v, err)
+	}
 	revs := f.history(t)
-	if len(revs) != 6 || !revs[4].RequestedByVerified || revs[0].RequestedByVerified {
+	if len(revs) != 8 || !revs[6].RequestedByVerified || revs[0].RequestedByVerified {
 		t.Fatalf("history: %d revisions, %+v", len(revs), revs)
 	}
 
@@ -65,7 +84,7 @@ func TestRequestersAreVerifiedOrClaimed(t *testing.T) {
 	if len(f.history(t)) != before {
 		t.Fatal("a refused request recorded a revision")
 	}
-	if v, err := deploy(sign("alice", next(), time.Now())); err != nil || !v {
+	if v, err := deploy(sign(claim("alice", next(), time.Now()))); err != nil || !v {
 		t.Fatalf("signed under the switch: verified %v, %v", v, err)
 	}
 }
@@ -92,5 +111,27 @@ func TestCurrentDetailsShowTheSteps(t *testing.T) {
 		if !strings.Contains(d, want) {
 			t.Fatalf("current details lack %q:\n%s", want, d)
 		}
+	}
+}
+
+// A plan's id runs dry runs only (R22): a real change started under one is
+// refused and records nothing, whoever asks.
+func TestAPlanIDNeverChangesAnything(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct {
+		input, want string
+	}{
+		{`{"deploymentId":"d1","imageRef":"reg:5000/airflow:9.1.0","requestedBy":"alice","type":"IMAGE_ONLY"}`, "PermissionDenied"},
+		{`{"deploymentId":"d1","imageRef":"reg:5000/airflow:9.1.0","requestedBy":"alice","type":"IMAGE_ONLY","dryRun":true}`, ""},
+	} {
+		env := f.env()
+		env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: fmt.Sprintf("plan/d1/%d", f.runs)})
+		env.ExecuteWorkflow(workflows.DeployWorkflowName, json.RawMessage(c.input))
+		if err := env.GetWorkflowError(); errType(err) != c.want {
+			t.Fatalf("%s: %v", c.input, err)
+		}
+	}
+	if revs := f.history(t); len(revs) != 0 {
+		t.Fatalf("a plan recorded revisions: %+v", revs)
 	}
 }

@@ -84,7 +84,8 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 		}
 		return workflow.ExecuteActivity(sctx, acts.ValidateRollback, activities.RollbackCheck{DeploymentID: in.DeploymentID,
 			Revision: in.Revision, RequestedBy: in.RequestedBy, Scope: in.Scope, At: workflow.Now(ctx),
-			ExpectedCurrentRevision: in.ExpectedCurrentRevision, PlanDigest: in.PlanDigest, Signature: in.RequesterSignature, Diff: in.Diff}).Get(ctx, &plan)
+			ExpectedCurrentRevision: in.ExpectedCurrentRevision, PlanDigest: in.PlanDigest, Signature: in.RequesterSignature, Diff: in.Diff,
+			InputDigest: in.Digest(), DryRun: in.DryRun}).Get(ctx, &plan)
 	})
 	if err != nil {
 		r.logger.Warn("rollback refused", "error", err)

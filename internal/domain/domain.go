@@ -170,6 +170,9 @@ type AutoRollback struct {
 	BakePeriod time.Duration `json:"bakePeriod"`
 	Interval   time.Duration `json:"interval"`
 	Failures   int           `json:"failures"`
+	// EnabledBy is who last switched automatic rollback on or changed its
+	// settings: an automatic rollback runs under their permissions (R22).
+	EnabledBy string `json:"enabledBy,omitempty"`
 }
 
 // CheckAutoRollback refuses bake settings that cannot work.
@@ -279,9 +282,12 @@ func clip(s string) string {
 
 var (
 	commitPattern = regexp.MustCompile(`^[0-9a-fA-F]{7,64}$`)
-	// printable: no control characters (newlines would forge log lines).
-	printable = regexp.MustCompile(`^[^\x00-\x1f\x7f]*$`)
-	userinfo  = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*:[^/@]*@`)
+	// printable: no control characters (newlines would forge log lines;
+	// ESC, C1 and bidirectional overrides would rewrite a terminal).
+	printable = regexp.MustCompile(`^[^\x00-\x1f\x7f\x{80}-\x{9f}\x{61c}\x{200e}\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}]*$`)
+	// userinfo: any user part of a URL remote, a token alone included
+	// (https://ghp_…@github.com/…); the CLI drops it before sending.
+	userinfo = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*@`)
 )
 
 // CheckGit refuses git provenance that is not what a git work tree gives:

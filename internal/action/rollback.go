@@ -71,9 +71,10 @@ func StartPlan(ctx context.Context, cfg *config.Config, c client.Client, deploym
 	return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: cfg.TaskQueue,
-		// A plan's id is used once: a finished plan cannot be started again
-		// under it (R22), and a plan id never runs a change (the workers
-		// refuse one).
+		// rewind's own clients never start a plan id twice. (The policy is
+		// the new start's, so an attacker with Temporal access picks their
+		// own: what stops them is the workers, which refuse a real change
+		// under a plan id and a signature used once already, R22.)
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionTimeout: 10 * time.Minute,

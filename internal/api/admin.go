@@ -290,6 +290,10 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, user string
 		}
 		ttl = d
 	}
+	if err := policy.CheckTokenLifetime(ttl, s.opts.Config.TokenMaxTTL); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	plain, t, err := IssueTokenWithTTL(r.Context(), s.opts.Store, body.User, body.Description, s.opts.Now(), ttl)
 	if err != nil {
 		writeError(w, s.log, err)

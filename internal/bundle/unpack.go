@@ -290,7 +290,11 @@ func extract(ctx context.Context, r io.Reader, dir string, lim Limits) error {
 	u := &unpacker{dir: dir, lim: lim, seen: map[string]byte{}, dirs: map[string]bool{".": true}, buf: make([]byte, 256<<10)}
 	u.startWriters()
 	defer u.wait()
-	tr := tar.NewReader(gz)
+	// The whole decompressed stream is bounded, not only the files in it:
+	// zeros after the tar end marker, or more gzip members, would otherwise
+	// be decompressed without limit while the digest is read (issue 26).
+	stream := &boundedReader{r: gz, left: streamBound(lim)}
+	tr := tar.NewReader(stream)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -316,13 +320,41 @@ func extract(ctx context.Context, r io.Reader, dir string, lim Limits) error {
 	}
 	// Trailing data after the tar end marker is neither written nor
 	// trusted, but it is part of the digest: read it all.
-	if _, err := io.CopyBuffer(io.Discard, gz, u.buf); err != nil {
+	if _, err := io.CopyBuffer(io.Discard, stream, u.buf); err != nil {
 		return unsafeOr(fmt.Errorf("bundle: reading archive: %w", err), br)
 	}
 	if _, err := io.CopyBuffer(io.Discard, br, u.buf); err != nil {
 		return err
 	}
 	return nil
+}
+
+// streamBound is how long a decompressed bundle may be: its files' limit,
+// plus room for every entry's headers (PAX records for long names
+// included) and padding, plus the end marker.
+func streamBound(lim Limits) int64 {
+	return lim.MaxBytes + int64(lim.MaxFiles)*4096 + 1<<20
+}
+
+// boundedReader fails with UnsafeBundle once more than left bytes are read.
+type boundedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, domain.Errorf(domain.UnsafeBundle, "bundle decompresses to more than its limits allow (files, their headers and anything after the archive's end)")
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n, domain.Errorf(domain.UnsafeBundle, "bundle decompresses to more than its limits allow (files, their headers and anything after the archive's end)")
+	}
+	return n, err
 }
 
 // unsafeOr prefers a DigestMismatch from the store (the real cause of a

@@ -89,6 +89,9 @@ func (b *direct) createToken(user, description string, ttl time.Duration) (strin
 	if ttl == 0 {
 		ttl = cfg.TokenTTL
 	}
+	if err := policy.CheckTokenLifetime(ttl, cfg.TokenMaxTTL); err != nil {
+		return "", store.Token{}, err
+	}
 	st, err := b.s.store()
 	if err != nil {
 		return "", store.Token{}, err

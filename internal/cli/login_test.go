@@ -118,3 +118,16 @@ func mustWithInput(t *testing.T, stdin string, args ...string) string {
 	}
 	return r.out
 }
+
+// A plain-HTTP API URL to another machine is warned about; HTTPS and
+// loopback are not (issue 26).
+func TestPlaintextAPIURLIsWarnedAbout(t *testing.T) {
+	for u, warn := range map[string]bool{
+		"http://rewind.internal:8080": true, "http://10.0.0.5:8080/": true, "http://[2001:db8::1]:8080": true,
+		"https://rewind.example": false, "http://127.0.0.1:8080": false, "http://localhost:8080": false, "http://[::1]:8080": false,
+	} {
+		if got := plaintextWarning(u) != ""; got != warn {
+			t.Errorf("%s: warned %v, want %v", u, got, warn)
+		}
+	}
+}

@@ -134,6 +134,8 @@ type Config struct {
 	// TokenTTL is how long a new API token lasts unless `rewind token
 	// create --expires` says otherwise.
 	TokenTTL time.Duration `env:"REWIND_TOKEN_TTL" envDefault:"2160h"`
+	// TokenMaxTTL caps every token's lifetime, --expires included.
+	TokenMaxTTL time.Duration `env:"REWIND_TOKEN_MAX_TTL" envDefault:"2160h"`
 
 	// MetricsAddress serves the worker's Prometheus /metrics; empty: off.
 	MetricsAddress string `env:"REWIND_METRICS_ADDRESS"`

@@ -4,6 +4,7 @@ package domain
 
 import (
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -252,6 +253,16 @@ func CheckDeploymentID(id string) error {
 // decisions (R7, R11) and the metadata downgrade's command line, so
 // anything else is refused rather than recorded.
 func IsVersion(v string) bool { return versionPattern.MatchString(v) }
+
+// CheckPerson is CheckUser for the names people and CI jobs hold tokens
+// and grants under: names with parentheses, "rewind (automatic)" among
+// them, are reserved for rewind itself (issue 26).
+func CheckPerson(u string) error {
+	if strings.ContainsAny(u, "()") {
+		return Errorf(InvalidInput, "user %q is reserved: names with parentheses are rewind's own", clip(u))
+	}
+	return CheckUser(u)
+}
 
 func CheckUser(u string) error {
 	if !userPattern.MatchString(u) && u != AutomaticRequester {

@@ -516,6 +516,7 @@ func (e *env) cases(t *testing.T) []hcase {
 		return r.typ, r.status, r.msg
 	}})
 	cs = append(cs, e.securityCases(t)...)
+	cs = append(cs, e.issue26Cases(t)...)
 	return append(cs, e.adminCases(t)...)
 }
 

@@ -164,7 +164,7 @@ func ValidDeploymentPermission(p string) bool { return p == ImagesPush || p == D
 // CheckGrant refuses grants that name no known role or permission, or mix
 // system and deployment scope.
 func CheckGrant(g domain.Grant) error {
-	if err := domain.CheckUser(g.User); err != nil {
+	if err := domain.CheckPerson(g.User); err != nil {
 		return err
 	}
 	if (g.Role == "") == (g.Permission == "") {

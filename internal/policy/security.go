@@ -2,6 +2,7 @@ package policy
 
 import (
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -30,6 +31,19 @@ func CheckText(field, s string) error {
 // as something else.
 func IsBidiControl(r rune) bool {
 	return r == 0x061C || r == 0x200E || r == 0x200F || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
+}
+
+// CheckTokenLifetime (issue 26): a token lasts a positive time no longer
+// than the installation allows (REWIND_TOKEN_MAX_TTL), so a leaked token
+// cannot outlive every review.
+func CheckTokenLifetime(ttl, max time.Duration) error {
+	if ttl <= 0 {
+		return domain.Errorf(domain.InvalidInput, "a token's lifetime must be positive, e.g. 720h for 30 days (got %s)", ttl)
+	}
+	if max > 0 && ttl > max {
+		return domain.Errorf(domain.InvalidInput, "a token's lifetime of %s is longer than this installation allows (%s, REWIND_TOKEN_MAX_TTL)", ttl, max)
+	}
+	return nil
 }
 
 // CheckChangeWorkflow (R14, R22): a change that records anything runs under

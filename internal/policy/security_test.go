@@ -2,6 +2,7 @@ package policy
 
 import (
 	"testing"
+	"time"
 
 	"github.com/rewindhq/rewind/internal/domain"
 )
@@ -70,6 +71,26 @@ func TestAutomaticRollbackNeedsTheBakeAndItsEnabler(t *testing.T) {
 		err := CheckAutomaticRollback(c.decided, c.by, c.p, d)
 		if (err == nil) != c.ok || (err != nil && domain.TypeOf(err) != domain.PermissionDenied) {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestTokenLifetimeIsCapped(t *testing.T) {
+	const max = 2160 * time.Hour
+	for _, ttl := range []time.Duration{0, -time.Hour, max + time.Second, 266 * 365 * 24 * time.Hour} {
+		if err := CheckTokenLifetime(ttl, max); domain.TypeOf(err) != domain.InvalidInput {
+			t.Errorf("%s: %v", ttl, err)
+		}
+	}
+	if err := CheckTokenLifetime(max, max); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReservedNamesAreRewinds(t *testing.T) {
+	for _, u := range []string{domain.AutomaticRequester, "ops (bot)", "x)"} {
+		if err := CheckGrant(domain.Grant{User: u, DeploymentID: "d1", Role: "editor"}); domain.TypeOf(err) != domain.InvalidInput {
+			t.Errorf("%q: %v", u, err)
 		}
 	}
 }

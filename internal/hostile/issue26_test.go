@@ -5,20 +5,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
+	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/api"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/identity"
 	"github.com/rewindhq/rewind/internal/itest"
+	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
@@ -167,6 +174,8 @@ func (e *env) issue26Cases(t *testing.T) []hcase {
 			return cliType(code, stderr), 0, stderr
 		}})
 	}
+	cs = append(cs, hcase{via: viaTemporal, name: "webhook delivery: an outside receiver redirecting to loopback", want: "WebhookRefused",
+		run: func(t *testing.T) (string, int, string) { return e.redirectedDelivery(t) }})
 	cs = append(cs, e.outputCases(t)...)
 	// Tokens and grants: no reserved names, no lifetimes past the cap.
 	for _, c := range []struct{ name, path, body string }{
@@ -327,4 +336,54 @@ func (e *env) inputSignature(t *testing.T, id, runID string) string {
 	}
 	t.Fatalf("no start event in %s", id)
 	return ""
+}
+
+// redirectedDelivery adds, as the administrator, a webhook to a receiver
+// the administrator allowed (standing in for an outside host: nothing
+// outside is reachable here) that answers every delivery with a 307 to a
+// loopback Docker-like API; delivers a notification with the worker's own
+// Deliver activity and configuration; removes the webhook. The redirect
+// must not be followed: the receiver inside sees nothing.
+func (e *env) redirectedDelivery(t *testing.T) (string, int, string) {
+	var inside atomic.Int32
+	in := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { inside.Add(1) }))
+	defer in.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(in.URL, "http://"))
+	out := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://localhost:"+port+"/containers/create", http.StatusTemporaryRedirect)
+	}))
+	defer out.Close()
+	e.cfg.WebhookAllowHosts = []string{"127.0.0.1"}
+	r := e.call(t, "POST", "/api/v1/webhooks", admin, "application/json", []byte(`{"url":"`+out.URL+`/hook","secret":"0123456789abcdef-secret"}`))
+	e.cfg.WebhookAllowHosts = nil
+	var hook store.Webhook
+	hooks, err := e.st.Webhooks(context.Background(), "*")
+	for _, h := range hooks {
+		if strings.HasPrefix(h.URL, out.URL) {
+			hook = h
+		}
+	}
+	if r.status != 201 || err != nil || hook.ID == "" {
+		return fmt.Sprintf("add: %d %s", r.status, r.typ), 0, r.msg
+	}
+	defer e.call(t, "DELETE", "/api/v1/webhooks/"+hook.ID, admin, "", nil)
+	cfg := *e.cfg
+	cfg.WebhookAllowHosts = []string{"127.0.0.1"}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	acts := &activities.StoreActivities{Store: e.st, Config: &cfg}
+	env.RegisterActivity(acts)
+	_, err = env.ExecuteActivity(acts.Deliver, activities.DeliverRequest{WebhookID: hook.ID,
+		Notification: notify.Notification{Event: notify.Test, DeploymentID: e.image, WorkflowID: "notify-test/hostile", RunID: "r", At: time.Now()}})
+	var ae *temporal.ApplicationError
+	switch {
+	case inside.Load() != 0:
+		return "the redirect was followed", 0, fmt.Sprint(err)
+	case errors.As(err, &ae):
+		if strings.Contains(ae.Message(), "/hook") {
+			return "the error quotes the URL's path", 0, ae.Message()
+		}
+		return ae.Type(), 0, ae.Message()
+	}
+	return "untyped", 0, fmt.Sprint(err)
 }

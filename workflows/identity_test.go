@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -11,7 +12,9 @@ import (
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/identity"
+	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -133,5 +136,58 @@ func TestAPlanIDNeverChangesAnything(t *testing.T) {
 	}
 	if revs := f.history(t); len(revs) != 0 {
 		t.Fatalf("a plan recorded revisions: %+v", revs)
+	}
+}
+
+// R22: a rollback requested as rewind (automatic) is authorised by the
+// bake decision recorded for exactly its input, while automatic rollback is
+// on, under the permissions of whoever enabled it; nothing in its own input
+// stands in for that.
+func TestAutomaticRollbackIsTheBakesDecision(t *testing.T) {
+	f := threeDeploys(t)
+	ctx := context.Background()
+	d, err := f.store.GetDeployment(ctx, "d1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.AutoRollback = &domain.AutoRollback{Enabled: true, BakePeriod: time.Minute, Interval: time.Second, Failures: 1, EnabledBy: "alice"}
+	if err := f.store.UpdateDeploymentSettings(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	in := workflows.RollbackInput{DeploymentID: "d1", Revision: 2, Description: "scheduler unhealthy", RequestedBy: domain.AutomaticRequester, Scope: "all"}
+	raw, _ := json.Marshal(in)
+	decide := func(bake, digest, by string) {
+		if err := f.store.RecordBakeDecision(ctx, store.BakeDecision{BakeRunID: bake, DeploymentID: "d1", InputDigest: digest, EnabledBy: by, DecidedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := func(why, want string) {
+		t.Helper()
+		if _, _, err := f.rollback(t, string(raw)); errType(err) != "PermissionDenied" || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: %v", why, err)
+		}
+		if n := len(f.history(t)); n != 3 {
+			t.Fatalf("%s: %d revisions", why, n)
+		}
+	}
+	refused("no bake decided it", "no bake")
+	other := in
+	other.Revision = 1
+	decide("bake-other", other.Digest(), "alice")
+	refused("a decision for another target", "no bake")
+	decide("bake-imogen", in.Digest(), "imogen") // holds only deployment.images.push
+	refused("enabled by someone who may not roll everything back", "imogen")
+	decide("bake-alice", in.Digest(), "alice")
+	d.AutoRollback.Enabled = false
+	f.store.UpdateDeploymentSettings(ctx, d)
+	refused("automatic rollback switched off since", "switched off")
+	d.AutoRollback.Enabled = true
+	f.store.UpdateDeploymentSettings(ctx, d)
+	res, _, err := f.rollback(t, string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Revision; r.CreatedBy != domain.AutomaticRequester || !r.RequestedByVerified || r.RollbackOf != 2 {
+		t.Fatalf("the decided rollback: %+v", r)
 	}
 }

@@ -1,6 +1,9 @@
 package hostile
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -176,6 +180,7 @@ func (e *env) issue26Cases(t *testing.T) []hcase {
 	}
 	cs = append(cs, hcase{via: viaTemporal, name: "webhook delivery: an outside receiver redirecting to loopback", want: "WebhookRefused",
 		run: func(t *testing.T) (string, int, string) { return e.redirectedDelivery(t) }})
+	cs = append(cs, e.lockoutCase(t))
 	cs = append(cs, e.outputCases(t)...)
 	// Tokens and grants: no reserved names, no lifetimes past the cap.
 	for _, c := range []struct{ name, path, body string }{
@@ -386,4 +391,65 @@ func (e *env) redirectedDelivery(t *testing.T) (string, int, string) {
 		return ae.Type(), 0, ae.Message()
 	}
 	return "untyped", 0, fmt.Sprint(err)
+}
+
+// trailing is a valid archive of one file followed, inside the same gzip
+// member, by n zero bytes after the tar end marker: a few hundred KiB that
+// decompress to n while the digest is read (issue 26).
+func trailing(t *testing.T, n int) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	gz := gzip.NewWriter(&out)
+	tw := tar.NewWriter(gz)
+	if err := tw.WriteHeader(&tar.Header{Name: "dags/ok.py", Typeflag: tar.TypeReg, Size: 2, Mode: 0o644, ModTime: time.Unix(0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte("ok"))
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	zeros := make([]byte, 1<<20)
+	for range n >> 20 {
+		gz.Write(zeros)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// lockoutCase: failures naming a token's id from 40 forwarded addresses do
+// not lock its owner out (issue 26). A server of its own behind a trusted
+// proxy (127.0.0.1), so its brakes fall on no other case.
+func (e *env) lockoutCase(t *testing.T) hcase {
+	return hcase{via: viaAPI, name: "40 failures naming a token's id from 40 addresses, then the token", want: "ok", status: 200, run: func(t *testing.T) (string, int, string) {
+		s, err := api.New(api.Options{Config: e.cfg, Store: e.st, Temporal: e.srv.Client, Logger: itest.QuietSlog(),
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(s.Handler())
+		defer srv.Close()
+		id := strings.Split(e.tokens[viewer], "_")[1]
+		forged := "Bearer rwd_" + id + "_" + strings.Repeat("G", 43)
+		statuses := map[int]int{}
+		for i := range 40 {
+			req, _ := http.NewRequest("GET", srv.URL+"/api/v1/whoami", nil)
+			req.Header.Set("Authorization", forged)
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1))
+			res, _ := do(t, req)
+			statuses[res.StatusCode]++
+		}
+		if statuses[429] == 0 {
+			return fmt.Sprintf("the id was never braked: %v", statuses), 0, ""
+		}
+		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/whoami", nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens[viewer])
+		req.Header.Set("X-Forwarded-For", "203.0.113.7")
+		res, body := do(t, req)
+		if res.StatusCode != 200 {
+			return "the owner was locked out", res.StatusCode, string(body)
+		}
+		return "ok", res.StatusCode, ""
+	}}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -69,6 +70,10 @@ func (a *StoreActivities) Deliver(ctx context.Context, req DeliverRequest) error
 	}
 	egress := notify.NewEgress(allow)
 	if err := egress.Check(ctx, h.URL); err != nil {
+		var unresolved *notify.UnresolvedError
+		if errors.As(err, &unresolved) {
+			return fmt.Errorf("webhook %s: %w; retrying", h.ID, err)
+		}
 		return temporal.NewNonRetryableApplicationError("webhook "+h.ID+": "+err.Error(), "InvalidInput", nil)
 	}
 	r, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(body))

@@ -89,8 +89,24 @@ func Redact(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
+// UnresolvedError is a host that did not resolve: InvalidInput when a
+// webhook is added, a failure worth retrying at a delivery (DNS can be
+// down for a while).
+type UnresolvedError struct {
+	URL string
+	Err error
+}
+
+func (e *UnresolvedError) Error() string {
+	return fmt.Sprintf("webhook %s: its host does not resolve: %v", e.URL, e.Err)
+}
+
+// Unwrap makes it an InvalidInput refusal for domain.TypeOf and the API.
+func (e *UnresolvedError) Unwrap() error { return domain.Errorf(domain.InvalidInput, "%s", e.Error()) }
+
 // Check resolves the URL's host and refuses it, InvalidInput, if any of its
-// addresses is internal and the host is not allowed.
+// addresses is internal and the host is not allowed, or if it does not
+// resolve (*UnresolvedError).
 func (e Egress) Check(ctx context.Context, raw string) error {
 	if err := CheckURL(raw); err != nil {
 		return err
@@ -102,7 +118,7 @@ func (e Egress) Check(ctx context.Context, raw string) error {
 	}
 	addrs, err := e.lookup(ctx, host)
 	if err != nil {
-		return domain.Errorf(domain.InvalidInput, "webhook %s: its host does not resolve: %v", Redact(raw), errors.Unwrap(err))
+		return &UnresolvedError{URL: Redact(raw), Err: errors.Unwrap(err)}
 	}
 	for _, a := range addrs {
 		if Internal(a) {

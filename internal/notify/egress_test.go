@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -83,5 +84,15 @@ func TestClientNeverReachesInside(t *testing.T) {
 func TestRedact(t *testing.T) {
 	if got := Redact("https://hooks.slack.com/services/T0/B0/s3cr3t?x=y"); got != "https://hooks.slack.com" {
 		t.Fatal(got)
+	}
+}
+
+// A host that does not resolve is InvalidInput when added, and recognisable
+// at a delivery, which retries it rather than giving up.
+func TestUnresolvedHostIsInvalidAndRecognisable(t *testing.T) {
+	err := NewEgress(nil).Check(context.Background(), "https://no-such-host.invalid/hook/secret")
+	var unresolved *UnresolvedError
+	if domain.TypeOf(err) != domain.InvalidInput || !errors.As(err, &unresolved) || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("%T %v", err, err)
 	}
 }

@@ -90,6 +90,8 @@ type AutomaticRollback struct {
 	Evidence     string          `json:"evidence"`
 	Input        json.RawMessage `json:"input,omitempty"`
 	InputDigest  string          `json:"inputDigest,omitempty"`
+	// Settings are the bake's own; they must be the deployment's.
+	Settings domain.AutoRollback `json:"settings"`
 }
 
 // StartAutomaticRollback records the bake's decision and starts
@@ -115,6 +117,12 @@ func (a *StoreActivities) StartAutomaticRollback(ctx context.Context, req Automa
 	}
 	if d.AutoRollback == nil || !d.AutoRollback.Enabled {
 		return "", refuse(domain.Errorf(domain.PermissionDenied, "automatic rollback is off on deployment %s", d.ID))
+	}
+	if s, ar := req.Settings, d.AutoRollback; s.BakePeriod != ar.BakePeriod || s.Interval != ar.Interval || s.Failures != ar.Failures {
+		// A bake started by hand with settings of its own, or one whose
+		// settings an administrator changed since: it does not decide.
+		return "", refuse(domain.Errorf(domain.PermissionDenied, "the bake's settings (%s, every %s, %d failures) are not deployment %s's (%s, every %s, %d failures)",
+			s.BakePeriod, s.Interval, s.Failures, d.ID, ar.BakePeriod, ar.Interval, ar.Failures))
 	}
 	if d.CurrentRevision != req.Revision {
 		return "", refuse(domain.Errorf(domain.InvalidState, "revision %d of %s is not current any more (%d is): the automatic rollback stands down", req.Revision, d.ID, d.CurrentRevision))

@@ -145,7 +145,7 @@ func automaticRollback(in activities.BakeRequest, evidence string) (activities.A
 		RequestedBy: domain.AutomaticRequester, Scope: policy.ScopeAll}
 	raw, err := json.Marshal(rin)
 	return activities.AutomaticRollback{DeploymentID: in.DeploymentID, Revision: in.Revision, Target: in.Previous, Evidence: evidence,
-		Input: raw, InputDigest: rin.Digest()}, err
+		Input: raw, InputDigest: rin.Digest(), Settings: in.Settings}, err
 }
 
 func clipRunes(s string, n int) string {

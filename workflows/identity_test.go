@@ -191,3 +191,16 @@ func TestAutomaticRollbackIsTheBakesDecision(t *testing.T) {
 		t.Fatalf("the decided rollback: %+v", r)
 	}
 }
+
+// The progress route reads the deployment from the id before it asks
+// Temporal anything: only change, plan and bake ids name one.
+func TestDeploymentOfWorkflow(t *testing.T) {
+	for id, want := range map[string]string{
+		"change/d1": "d1", "plan/d1/0190aaaa": "d1", "bake/d1": "d1",
+		"plan/d1": "", "change/D1!": "", "cleanup-2026-01-01": "", "hostile/1": "", "change/": "", "change/d1/x": "",
+	} {
+		if got := workflows.DeploymentOfWorkflow(id); got != want {
+			t.Errorf("%q: %q, want %q", id, got, want)
+		}
+	}
+}

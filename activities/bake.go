@@ -98,10 +98,10 @@ type AutomaticRollback struct {
 // RollbackWorkflow under the change id as rewind (automatic). The decision
 // — this input's digest and who enabled the bake — is what authorises the
 // rollback (R22): it carries no signature. The decision is recorded only by
-// the deployment's own bake (bake/<deployment>), while automatic rollback is
-// on, while the baked revision is current, and for a rollback to the
-// revision it replaced; so a bake started by hand with other settings can
-// at most roll back what a real one would. A change already running (a
+// a bake a landed deploy started (StartBake records its run), under
+// bake/<deployment>, with the deployment's own settings, while automatic
+// rollback is on, while the baked revision is current, and for a rollback
+// to the revision it replaced; a bake started by hand decides nothing. A change already running (a
 // person got there first) is reported, not fought.
 func (a *StoreActivities) StartAutomaticRollback(ctx context.Context, req AutomaticRollback) (string, error) {
 	if a.Temporal == nil {
@@ -110,6 +110,11 @@ func (a *StoreActivities) StartAutomaticRollback(ctx context.Context, req Automa
 	info := activity.GetInfo(ctx)
 	if info.WorkflowType.Name != "BakeWorkflow" || info.WorkflowExecution.ID != "bake/"+req.DeploymentID || len(req.Input) == 0 || req.InputDigest == "" {
 		return "", refuse(domain.Errorf(domain.PermissionDenied, "only the bake of deployment %s (bake/%s) decides its automatic rollbacks", req.DeploymentID, req.DeploymentID))
+	}
+	if ok, err := a.Store.IsBakeRun(ctx, info.WorkflowExecution.RunID, req.DeploymentID, req.Revision); err != nil {
+		return "", err
+	} else if !ok {
+		return "", refuse(domain.Errorf(domain.PermissionDenied, "this bake of deployment %s was not started by the deploy of revision %d; only such a bake decides an automatic rollback", req.DeploymentID, req.Revision))
 	}
 	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
 	if err != nil {
@@ -187,7 +192,7 @@ func (a *StoreActivities) StartBake(ctx context.Context, req BakeRequest) error 
 	if a.Temporal == nil {
 		return nil
 	}
-	_, err := a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	run, err := a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "bake/" + req.DeploymentID, TaskQueue: a.Config.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING,
 		StaticSummary:            fmt.Sprintf("Bake revision %d of %s for %s", req.Revision, req.DeploymentID, req.Settings.BakePeriod),
@@ -195,7 +200,13 @@ func (a *StoreActivities) StartBake(ctx context.Context, req BakeRequest) error 
 			temporal.NewSearchAttributeKeyKeyword("RewindDeployment").ValueSet(req.DeploymentID),
 			temporal.NewSearchAttributeKeyKeyword("RewindKind").ValueSet("bake")),
 	}, "BakeWorkflow", req)
-	return err
+	if err != nil {
+		return err
+	}
+	// Only a bake a landed deploy started may decide a rollback (R22): a
+	// bake started by hand is not recorded. A bake lasts at most a day.
+	now := time.Now()
+	return a.Store.RecordBakeRun(ctx, run.GetRunID(), req.DeploymentID, req.Revision, now, now.Add(-48*time.Hour))
 }
 
 func clipDescription(s string) string {

@@ -99,3 +99,29 @@ func (s *Store) UseBakeDecision(ctx context.Context, deploymentID, inputDigest, 
 	}
 	return b, true, tx.Commit()
 }
+
+// RecordBakeRun records that a deploy of revision started the bake run
+// runID; runs older than forgetBefore are forgotten (their bakes are over).
+func (s *Store) RecordBakeRun(ctx context.Context, runID, deploymentID string, revision int, at, forgetBefore time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM bake_runs WHERE started_at < $1`, micros(forgetBefore)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO bake_runs (run_id, deployment_id, revision, started_at) VALUES ($1,$2,$3,$4)
+	ON CONFLICT (run_id) DO NOTHING`, runID, deploymentID, revision, micros(at)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// IsBakeRun says whether a deploy of this deployment's revision started
+// the bake run runID.
+func (s *Store) IsBakeRun(ctx context.Context, runID, deploymentID string, revision int) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM bake_runs WHERE run_id=$1 AND deployment_id=$2 AND revision=$3`, runID, deploymentID, revision).Scan(&n)
+	return n > 0, err
+}

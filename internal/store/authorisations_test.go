@@ -84,3 +84,29 @@ func TestBakeDecisionsAreUsedOnce(t *testing.T) {
 		}
 	})
 }
+
+// Only bake runs a deploy started, for that revision, may decide.
+func TestBakeRunsAreRecorded(t *testing.T) {
+	eachStore(t, func(t *testing.T, url string, s *Store) {
+		ctx := context.Background()
+		now := time.Now()
+		if err := s.RecordBakeRun(ctx, "run1", "d1", 3, now, now.Add(-48*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			run, dep string
+			rev      int
+			want     bool
+		}{{"run1", "d1", 3, true}, {"run2", "d1", 3, false}, {"run1", "d2", 3, false}, {"run1", "d1", 2, false}} {
+			if ok, err := s.IsBakeRun(ctx, c.run, c.dep, c.rev); err != nil || ok != c.want {
+				t.Errorf("%+v: %v %v", c, ok, err)
+			}
+		}
+		if err := s.RecordBakeRun(ctx, "run3", "d1", 4, now, now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := s.IsBakeRun(ctx, "run1", "d1", 3); ok {
+			t.Fatal("a bake run from before forgetBefore must be forgotten")
+		}
+	})
+}

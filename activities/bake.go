@@ -10,13 +10,16 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/identity"
+	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/runtime"
+	"github.com/rewindhq/rewind/internal/store"
 )
 
 // Automatic rollback after a bad deploy (issue 16), the activities of the
@@ -77,31 +80,68 @@ func importErrors(ctx context.Context, rt *runtime.Runtime, cfg *config.Config, 
 	return len(list), nil
 }
 
-// AutomaticRollback asks for the rollback a failed bake decided on.
+// AutomaticRollback asks for the rollback a failed bake decided on: back
+// from Revision (the baked one) to Target, with Input — RollbackWorkflow's
+// input, built by the bake — whose canonical digest is InputDigest.
 type AutomaticRollback struct {
-	DeploymentID string `json:"deploymentId"`
-	Target       int    `json:"target"`
-	Evidence     string `json:"evidence"`
+	DeploymentID string          `json:"deploymentId"`
+	Revision     int             `json:"revision,omitempty"`
+	Target       int             `json:"target"`
+	Evidence     string          `json:"evidence"`
+	Input        json.RawMessage `json:"input,omitempty"`
+	InputDigest  string          `json:"inputDigest,omitempty"`
+	// Settings are the bake's own; they must be the deployment's.
+	Settings domain.AutoRollback `json:"settings"`
 }
 
-// StartAutomaticRollback starts RollbackWorkflow under the change id, as
-// rewind itself — signed with the worker's key, so it is verified (R18)
-// and passes R10 — with the probe's evidence as its description. A change
-// already running (a person got there first) is reported, not fought.
+// StartAutomaticRollback records the bake's decision and starts
+// RollbackWorkflow under the change id as rewind (automatic). The decision
+// — this input's digest and who enabled the bake — is what authorises the
+// rollback (R22): it carries no signature. The decision is recorded only by
+// a bake a landed deploy started (StartBake records its run), under
+// bake/<deployment>, with the deployment's own settings, while automatic
+// rollback is on, while the baked revision is current, and for a rollback
+// to the revision it replaced; a bake started by hand decides nothing. A change already running (a
+// person got there first) is reported, not fought.
 func (a *StoreActivities) StartAutomaticRollback(ctx context.Context, req AutomaticRollback) (string, error) {
 	if a.Temporal == nil {
 		return "", errors.New("no Temporal client")
 	}
-	key, err := a.Config.SigningKey()
+	info := activity.GetInfo(ctx)
+	if info.WorkflowType.Name != "BakeWorkflow" || info.WorkflowExecution.ID != "bake/"+req.DeploymentID || len(req.Input) == 0 || req.InputDigest == "" {
+		return "", refuse(domain.Errorf(domain.PermissionDenied, "only the bake of deployment %s (bake/%s) decides its automatic rollbacks", req.DeploymentID, req.DeploymentID))
+	}
+	if ok, err := a.Store.IsBakeRun(ctx, info.WorkflowExecution.RunID, req.DeploymentID, req.Revision); err != nil {
+		return "", err
+	} else if !ok {
+		return "", refuse(domain.Errorf(domain.PermissionDenied, "this bake of deployment %s was not started by the deploy of revision %d; only such a bake decides an automatic rollback", req.DeploymentID, req.Revision))
+	}
+	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
 	if err != nil {
+		return "", refuse(err)
+	}
+	if d.AutoRollback == nil || !d.AutoRollback.Enabled {
+		return "", refuse(domain.Errorf(domain.PermissionDenied, "automatic rollback is off on deployment %s", d.ID))
+	}
+	if s, ar := req.Settings, d.AutoRollback; s.BakePeriod != ar.BakePeriod || s.Interval != ar.Interval || s.Failures != ar.Failures {
+		// A bake started by hand with settings of its own, or one whose
+		// settings an administrator changed since: it does not decide.
+		return "", refuse(domain.Errorf(domain.PermissionDenied, "the bake's settings (%s, every %s, %d failures) are not deployment %s's (%s, every %s, %d failures)",
+			s.BakePeriod, s.Interval, s.Failures, d.ID, ar.BakePeriod, ar.Interval, ar.Failures))
+	}
+	if d.CurrentRevision != req.Revision {
+		return "", refuse(domain.Errorf(domain.InvalidState, "revision %d of %s is not current any more (%d is): the automatic rollback stands down", req.Revision, d.ID, d.CurrentRevision))
+	}
+	if prev, err := a.replaced(ctx, d.ID, req.Revision); err != nil {
+		return "", err
+	} else if prev != req.Target {
+		return "", refuse(domain.Errorf(domain.PermissionDenied, "revision %d of %s replaced revision %d, not %d: a bake rolls back only to the revision its deploy replaced", req.Revision, d.ID, prev, req.Target))
+	}
+	if err := a.Store.RecordBakeDecision(ctx, store.BakeDecision{BakeRunID: info.WorkflowExecution.RunID, DeploymentID: d.ID,
+		InputDigest: req.InputDigest, EnabledBy: d.AutoRollback.EnabledBy, DecidedAt: time.Now()}); err != nil {
 		return "", err
 	}
 	id := "change/" + req.DeploymentID
-	in := map[string]any{"deploymentId": req.DeploymentID, "revision": req.Target, "description": clipDescription(req.Evidence),
-		"requestedBy": domain.AutomaticRequester, "scope": "all"}
-	if key != nil {
-		in["requesterSignature"] = identity.Sign(key, identity.Claim{RequestedBy: domain.AutomaticRequester, DeploymentID: req.DeploymentID, WorkflowID: id, SignedAt: time.Now()})
-	}
 	run, err := a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: a.Config.TaskQueue, WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
@@ -110,7 +150,7 @@ func (a *StoreActivities) StartAutomaticRollback(ctx context.Context, req Automa
 			temporal.NewSearchAttributeKeyKeyword("RewindDeployment").ValueSet(req.DeploymentID),
 			temporal.NewSearchAttributeKeyKeyword("RewindKind").ValueSet("rollback"),
 			temporal.NewSearchAttributeKeyKeyword("RewindRequestedBy").ValueSet(domain.AutomaticRequester)),
-	}, "RollbackWorkflow", in)
+	}, "RollbackWorkflow", req.Input)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return "", temporal.NewNonRetryableApplicationError("a change is already running on "+req.DeploymentID+"; the automatic rollback stands down", string(domain.ChangeInProgress), nil)
@@ -119,6 +159,22 @@ func (a *StoreActivities) StartAutomaticRollback(ctx context.Context, req Automa
 		return "", err
 	}
 	return run.GetID() + " " + run.GetRunID(), nil
+}
+
+// replaced is the revision a deploy replaced: the newest DEPLOYED revision
+// numbered below it (0 when none).
+func (a *StoreActivities) replaced(ctx context.Context, deploymentID string, revision int) (int, error) {
+	for offset := 0; ; offset += 100 {
+		revs, err := a.Store.ListRevisions(ctx, deploymentID, 100, offset)
+		if err != nil || len(revs) == 0 {
+			return 0, err
+		}
+		for _, r := range revs {
+			if r.Number < revision && r.Status == domain.StatusDeployed {
+				return r.Number, nil
+			}
+		}
+	}
 }
 
 // BakeRequest starts the bake of a deploy.
@@ -136,7 +192,7 @@ func (a *StoreActivities) StartBake(ctx context.Context, req BakeRequest) error 
 	if a.Temporal == nil {
 		return nil
 	}
-	_, err := a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	run, err := a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "bake/" + req.DeploymentID, TaskQueue: a.Config.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING,
 		StaticSummary:            fmt.Sprintf("Bake revision %d of %s for %s", req.Revision, req.DeploymentID, req.Settings.BakePeriod),
@@ -144,7 +200,13 @@ func (a *StoreActivities) StartBake(ctx context.Context, req BakeRequest) error 
 			temporal.NewSearchAttributeKeyKeyword("RewindDeployment").ValueSet(req.DeploymentID),
 			temporal.NewSearchAttributeKeyKeyword("RewindKind").ValueSet("bake")),
 	}, "BakeWorkflow", req)
-	return err
+	if err != nil {
+		return err
+	}
+	// Only a bake a landed deploy started may decide a rollback (R22): a
+	// bake started by hand is not recorded. A bake lasts at most a day.
+	now := time.Now()
+	return a.Store.RecordBakeRun(ctx, run.GetRunID(), req.DeploymentID, req.Revision, now, now.Add(-48*time.Hour))
 }
 
 func clipDescription(s string) string {
@@ -152,4 +214,38 @@ func clipDescription(s string) string {
 		return string(r[:499]) + "…"
 	}
 	return s
+}
+
+// mayRollBackAutomatically authorises a rollback requested as rewind
+// (automatic) by the decision a failed bake recorded for exactly this input
+// (StartAutomaticRollback), used once and recently, while the deployment
+// still has automatic rollback on; it then runs under the permissions of
+// whoever enabled the bake (R22, R10). Nothing in the rollback's own input
+// can stand in for the decision. The requester counts as verified: the
+// decision was recorded by a worker.
+func (a *StoreActivities) mayRollBackAutomatically(ctx context.Context, c RollbackCheck) (domain.Deployment, bool, error) {
+	info := activity.GetInfo(ctx)
+	dec, ok, err := a.Store.UseBakeDecision(ctx, c.DeploymentID, c.InputDigest, info.WorkflowExecution.RunID, time.Now().Add(-identity.MaxAge))
+	if err != nil {
+		return domain.Deployment{}, false, err
+	}
+	if !ok {
+		activity.GetLogger(ctx).Warn("automatic rollback without a bake's decision: refused", "deployment", c.DeploymentID, "revision", c.Revision)
+		return domain.Deployment{}, false, refuse(policy.CheckAutomaticRollback(false, "", policy.Permissions{}, domain.Deployment{ID: c.DeploymentID}))
+	}
+	d, err := a.Store.GetDeployment(ctx, c.DeploymentID)
+	if err != nil {
+		return d, false, refuse(err)
+	}
+	if d.AutoRollback == nil || !d.AutoRollback.Enabled {
+		return d, false, refuse(domain.Errorf(domain.PermissionDenied, "automatic rollback was switched off on deployment %s after the bake decided; nothing rolls back", d.ID))
+	}
+	grants, err := a.Store.GrantsFor(ctx, dec.EnabledBy)
+	if err != nil {
+		return d, false, err
+	}
+	if err := policy.CheckAutomaticRollback(true, dec.EnabledBy, policy.Effective(grants, d.ID), d); err != nil {
+		return d, false, refuse(err)
+	}
+	return d, true, nil
 }

@@ -8,14 +8,18 @@ import (
 
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/identity"
+	"github.com/rewindhq/rewind/internal/store"
 )
 
 // verifyRequester checks who asked for the change running this activity
-// (R18): a requester signed by rewind's own clients, for this deployment and
-// this workflow id, recently, is verified; anything else is claimed — and
-// refused when the installation requires verified requesters. It runs
-// before anything about the deployment is read or disclosed.
-func (a *StoreActivities) verifyRequester(ctx context.Context, requestedBy, deploymentID, signature string) (bool, error) {
+// and what they asked for (R18, R22): a requester signed by rewind's own
+// clients for this deployment, this workflow id and type and this input
+// (inputDigest, computed by the workflow from what it runs), recently, is
+// verified, once — the nonce is recorded for this run, and another run
+// presenting it is refused. Anything else is claimed, and refused when the
+// installation requires verified requesters. It runs before anything about
+// the deployment is read or disclosed.
+func (a *StoreActivities) verifyRequester(ctx context.Context, requestedBy, deploymentID, signature, inputDigest string) (bool, error) {
 	var key []byte
 	if a.Config != nil {
 		k, err := a.Config.SigningKey()
@@ -29,9 +33,22 @@ func (a *StoreActivities) verifyRequester(ctx context.Context, requestedBy, depl
 	if now.IsZero() {
 		now = time.Now()
 	}
-	err := identity.Verify(key, identity.Claim{RequestedBy: requestedBy, DeploymentID: deploymentID, WorkflowID: info.WorkflowExecution.ID}, signature, now)
+	claim := identity.Claim{RequestedBy: requestedBy, DeploymentID: deploymentID, WorkflowID: info.WorkflowExecution.ID,
+		WorkflowType: info.WorkflowType.Name, InputDigest: inputDigest}
+	nonce, err := identity.Verify(key, claim, signature, now)
 	if err == nil {
-		return true, nil
+		first, uerr := a.Store.UseSignature(ctx, store.UsedSignature{Nonce: nonce, WorkflowID: info.WorkflowExecution.ID,
+			RunID: info.WorkflowExecution.RunID, UsedAt: time.Now()}, time.Now().Add(-2*identity.MaxAge))
+		if uerr != nil {
+			return false, uerr
+		}
+		if first.WorkflowID == info.WorkflowExecution.ID && first.RunID == info.WorkflowExecution.RunID {
+			return true, nil
+		}
+		activity.GetLogger(ctx).Warn("requester signature replayed: refused", "requestedBy", requestedBy, "deployment", deploymentID,
+			"firstWorkflowId", first.WorkflowID, "firstRunId", first.RunID, "firstUsedAt", first.UsedAt)
+		return false, refuse(domain.Errorf(domain.PermissionDenied, "the requester signature for %q was already used by workflow %s (run %s) at %s; "+
+			"a signature authorises one change, once (R22)", requestedBy, first.WorkflowID, first.RunID, first.UsedAt.Format(time.RFC3339)))
 	}
 	if a.Config != nil && a.Config.RequireVerifiedRequests {
 		return false, refuse(domain.Errorf(domain.PermissionDenied, "requester %q is not verified: %v; this installation requires requests signed by rewind's own clients "+

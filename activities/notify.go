@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -44,8 +45,6 @@ type DeliverRequest struct {
 	Notification notify.Notification `json:"notification"`
 }
 
-var webhookClient = &http.Client{Timeout: 15 * time.Second}
-
 // Deliver posts the notification, signed with the webhook's secret and
 // carrying its idempotency key, so a receiver takes it once however often
 // it is retried. A receiver that is down or answers 5xx, 408 or 429 is
@@ -63,9 +62,23 @@ func (a *StoreActivities) Deliver(ctx context.Context, req DeliverRequest) error
 		return err
 	}
 	at := time.Now()
+	// Checked again at each delivery: the host may resolve elsewhere now,
+	// and the dialer checks each connection too (issue 26).
+	var allow []string
+	if a.Config != nil {
+		allow = a.Config.WebhookAllowHosts
+	}
+	egress := notify.NewEgress(allow)
+	if err := egress.Check(ctx, h.URL); err != nil {
+		var unresolved *notify.UnresolvedError
+		if errors.As(err, &unresolved) {
+			return fmt.Errorf("webhook %s: %w; retrying", h.ID, err)
+		}
+		return temporal.NewNonRetryableApplicationError("webhook "+h.ID+": "+err.Error(), "InvalidInput", nil)
+	}
 	r, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(body))
 	if err != nil {
-		return temporal.NewNonRetryableApplicationError("webhook "+h.ID+": "+err.Error(), "InvalidInput", nil)
+		return temporal.NewNonRetryableApplicationError("webhook "+h.ID+": "+notify.ScrubError(err, h.URL), "InvalidInput", nil)
 	}
 	r.Header.Set("Content-Type", "application/json")
 	r.Header.Set("User-Agent", "rewind-webhook/1")
@@ -73,9 +86,9 @@ func (a *StoreActivities) Deliver(ctx context.Context, req DeliverRequest) error
 	r.Header.Set(notify.HeaderEvent, n.Event)
 	r.Header.Set(notify.HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
 	r.Header.Set(notify.HeaderSignature, notify.Sign(h.Secret, at, body))
-	resp, err := webhookClient.Do(r)
+	resp, err := egress.Client(15 * time.Second).Do(r)
 	if err != nil {
-		return fmt.Errorf("webhook %s: %w", h.ID, err)
+		return fmt.Errorf("webhook %s: %s", h.ID, notify.ScrubError(err, h.URL))
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
@@ -83,6 +96,9 @@ func (a *StoreActivities) Deliver(ctx context.Context, req DeliverRequest) error
 	case c >= 200 && c < 300:
 		activity.GetLogger(ctx).Info("notification delivered", "webhook", h.ID, "event", n.Event, "workflowId", n.WorkflowID, "status", c)
 		return nil
+	case c >= 300 && c < 400:
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("webhook %s (%s) answered %s, a redirect; rewind never follows one: give the final URL",
+			h.ID, notify.Redact(h.URL), resp.Status), "WebhookRefused", nil)
 	case c >= 500 || c == http.StatusRequestTimeout || c == http.StatusTooManyRequests:
 		return fmt.Errorf("webhook %s answered %s; retrying", h.ID, resp.Status)
 	default:

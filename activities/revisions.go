@@ -26,6 +26,9 @@ type DeployCheck struct {
 	CarriesBundle bool              `json:"carriesBundle"`
 	BundleDigest  string            `json:"bundleDigest,omitempty"`
 	Signature     string            `json:"signature,omitempty"` // the requester's (R18)
+	// InputDigest is the digest of the workflow's canonical input, which
+	// the signature must cover (R22).
+	InputDigest string `json:"inputDigest,omitempty"`
 	// ImageRef is the deploy's image (a DAG_ONLY deploy's, when given, must
 	// be the current one).
 	ImageRef string `json:"imageRef,omitempty"`
@@ -59,7 +62,7 @@ type DeployPlan struct {
 // ValidateDeploy reads the deployment and the requester's grants now, so the
 // decision uses current data, and applies R10.
 func (a *StoreActivities) ValidateDeploy(ctx context.Context, c DeployCheck) (DeployPlan, error) {
-	d, verified, err := a.mayDeploy(ctx, c.RequestedBy, c.DeploymentID, c.Signature, c.Type, c.CarriesBundle)
+	d, verified, err := a.mayDeploy(ctx, c.RequestedBy, c.DeploymentID, c.Signature, c.InputDigest, c.Type, c.CarriesBundle, c.DryRun)
 	if err != nil {
 		return DeployPlan{}, err
 	}
@@ -163,6 +166,7 @@ type ConfigCheck struct {
 	DeploymentID string `json:"deploymentId"`
 	RequestedBy  string `json:"requestedBy"`
 	Signature    string `json:"signature,omitempty"`
+	InputDigest  string `json:"inputDigest,omitempty"` // see DeployCheck
 }
 
 // ValidateConfigChange allows applying the stored configuration now: the
@@ -171,7 +175,7 @@ type ConfigCheck struct {
 // (R14: a change started under another workflow id shows as an INITIALIZED
 // revision).
 func (a *StoreActivities) ValidateConfigChange(ctx context.Context, c ConfigCheck) (DeployPlan, error) {
-	d, verified, err := a.mayDeploy(ctx, c.RequestedBy, c.DeploymentID, c.Signature, domain.DeployImageOnly, false)
+	d, verified, err := a.mayDeploy(ctx, c.RequestedBy, c.DeploymentID, c.Signature, c.InputDigest, domain.DeployImageOnly, false, false)
 	if err != nil {
 		return DeployPlan{}, err
 	}
@@ -195,21 +199,28 @@ func (a *StoreActivities) ValidateConfigChange(ctx context.Context, c ConfigChec
 	return DeployPlan{Deployment: d.Redacted(), Current: &cur, RequestedByVerified: verified}, nil
 }
 
-// mayDeploy verifies the requester's signature, then reads the deployment
-// and the requester's grants now, so the decision uses current data, and
-// applies R10 to a deploy of type typ.
-func (a *StoreActivities) mayDeploy(ctx context.Context, requester, deploymentID, signature string, typ domain.DeployType, carriesBundle bool) (domain.Deployment, bool, error) {
-	verified, err := a.verifyRequester(ctx, requester, deploymentID, signature)
+// mayDeploy verifies the requester's signature, refuses a real change
+// under a plan's id, then reads the requester's grants and the deployment
+// now, so the decision uses current data, and applies R10 to a deploy of
+// type typ — permission before the deployment is looked up (issue 26).
+func (a *StoreActivities) mayDeploy(ctx context.Context, requester, deploymentID, signature, inputDigest string, typ domain.DeployType, carriesBundle, dryRun bool) (domain.Deployment, bool, error) {
+	verified, err := a.verifyRequester(ctx, requester, deploymentID, signature, inputDigest)
 	if err != nil {
 		return domain.Deployment{}, false, err
 	}
-	d, err := a.Store.GetDeployment(ctx, deploymentID)
-	if err != nil {
+	if err := policy.CheckChangeWorkflow(activity.GetInfo(ctx).WorkflowExecution.ID, deploymentID, dryRun); err != nil {
 		return domain.Deployment{}, false, refuse(err)
 	}
 	grants, err := a.Store.GrantsFor(ctx, requester)
 	if err != nil {
 		return domain.Deployment{}, false, err
+	}
+	if err := policy.CheckDeployPermission(requester, policy.Effective(grants, deploymentID), deploymentID, typ, carriesBundle); err != nil {
+		return domain.Deployment{}, false, refuse(err)
+	}
+	d, err := a.Store.GetDeployment(ctx, deploymentID)
+	if err != nil {
+		return domain.Deployment{}, false, refuse(err)
 	}
 	if err := policy.CheckDeploy(requester, policy.Effective(grants, d.ID), d, typ, carriesBundle); err != nil {
 		return domain.Deployment{}, false, refuse(err)

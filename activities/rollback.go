@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/metadb"
@@ -23,8 +25,11 @@ type RollbackCheck struct {
 	// What the requester confirmed, if anything (R15).
 	ExpectedCurrentRevision int    `json:"expectedCurrentRevision,omitempty"`
 	PlanDigest              string `json:"planDigest,omitempty"`
-	Signature               string `json:"signature,omitempty"` // the requester's (R18)
-	Diff                    bool   `json:"diff,omitempty"`      // unified DAG diffs in the plan
+	Signature               string `json:"signature,omitempty"`   // the requester's (R18)
+	Diff                    bool   `json:"diff,omitempty"`        // unified DAG diffs in the plan
+	InputDigest             string `json:"inputDigest,omitempty"` // see DeployCheck
+	// DryRun: the run only plans. A run under a plan id must (R22).
+	DryRun bool `json:"dryRun,omitempty"`
 	// AllowUnknownVersion: the requester allows a rollback whose versions
 	// cannot be compared (R20); recorded on the revision.
 	AllowUnknownVersion bool `json:"allowUnknownVersion,omitempty"`
@@ -98,26 +103,12 @@ type RollbackPlan struct {
 // (R6), runtime floor (R7); then plans, and refuses a plan that is not the
 // one the requester confirmed (R15). It records nothing.
 func (a *StoreActivities) ValidateRollback(ctx context.Context, c RollbackCheck) (RollbackPlan, error) {
-	verified, err := a.verifyRequester(ctx, c.RequestedBy, c.DeploymentID, c.Signature)
-	if err != nil {
-		return RollbackPlan{}, err
-	}
-	d, err := a.Store.GetDeployment(ctx, c.DeploymentID)
-	if err != nil {
+	if err := policy.CheckChangeWorkflow(activity.GetInfo(ctx).WorkflowExecution.ID, c.DeploymentID, c.DryRun); err != nil {
 		return RollbackPlan{}, refuse(err)
 	}
-	grants, err := a.Store.GrantsFor(ctx, c.RequestedBy)
+	d, verified, err := a.mayRollBack(ctx, c)
 	if err != nil {
 		return RollbackPlan{}, err
-	}
-	if c.RequestedBy == domain.AutomaticRequester {
-		// rewind itself, after a failed bake: it acts on the deployment's own
-		// auto-rollback setting, and only a worker can sign the name.
-		if !verified {
-			return RollbackPlan{}, refuse(domain.Errorf(domain.PermissionDenied, "only rewind's workers may request a rollback as %q", domain.AutomaticRequester))
-		}
-	} else if err := policy.CheckRollbackScope(c.RequestedBy, policy.Effective(grants, d.ID), d, c.Scope); err != nil {
-		return RollbackPlan{}, refuse(err)
 	}
 	if err := policy.CheckSwitches(a.Config.RollbacksEnabled, d); err != nil {
 		return RollbackPlan{}, refuse(err)
@@ -190,6 +181,35 @@ func (a *StoreActivities) ValidateRollback(ctx context.Context, c RollbackCheck)
 	plan.Digest = plan.ComputeDigest()
 	plan.RequestedByVerified = verified
 	return plan, refuse(checkConfirmed(c, plan))
+}
+
+// mayRollBack decides who may ask for this rollback (R10, R18, R22), before
+// the deployment is looked up for anyone without a grant: a person by their
+// signature (or claim) and grants; rewind itself by the failed bake that
+// decided exactly this rollback, under the grants of whoever enabled it.
+func (a *StoreActivities) mayRollBack(ctx context.Context, c RollbackCheck) (domain.Deployment, bool, error) {
+	if c.RequestedBy == domain.AutomaticRequester {
+		return a.mayRollBackAutomatically(ctx, c)
+	}
+	verified, err := a.verifyRequester(ctx, c.RequestedBy, c.DeploymentID, c.Signature, c.InputDigest)
+	if err != nil {
+		return domain.Deployment{}, false, err
+	}
+	grants, err := a.Store.GrantsFor(ctx, c.RequestedBy)
+	if err != nil {
+		return domain.Deployment{}, false, err
+	}
+	if err := policy.CheckMayRollBack(c.RequestedBy, policy.Effective(grants, c.DeploymentID), c.DeploymentID); err != nil {
+		return domain.Deployment{}, false, refuse(err)
+	}
+	d, err := a.Store.GetDeployment(ctx, c.DeploymentID)
+	if err != nil {
+		return d, false, refuse(err)
+	}
+	if err := policy.CheckRollbackScope(c.RequestedBy, policy.Effective(grants, d.ID), d, c.Scope); err != nil {
+		return d, false, refuse(err)
+	}
+	return d, verified, nil
 }
 
 // checkImageAndWorkers checks the target image can still be had and lists

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/eslog"
 	"github.com/rewindhq/rewind/internal/notify"
+	"github.com/rewindhq/rewind/internal/policy"
+	"github.com/rewindhq/rewind/internal/termsafe"
 )
 
 // BakeWorkflowName bakes a deploy: it watches the new revision for a while
@@ -95,8 +98,10 @@ func BakeWorkflow(ctx workflow.Context, in activities.BakeRequest) (res *BakeRes
 		}
 		res.Evidence = fmt.Sprintf("automatic rollback of revision %d after %d failed probes in a row: %s", in.Revision, failures, bad)
 		var started string
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeOptions), acts.StartAutomaticRollback,
-			activities.AutomaticRollback{DeploymentID: in.DeploymentID, Target: in.Previous, Evidence: res.Evidence}).Get(ctx, &started)
+		ar, err := automaticRollback(in, res.Evidence)
+		if err == nil {
+			err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeOptions), acts.StartAutomaticRollback, ar).Get(ctx, &started)
+		}
 		if err != nil {
 			res.Outcome = "ended"
 			t.emit("bake", eslog.LevelWarn, "the automatic rollback did not start: "+reason(err), nil)
@@ -129,4 +134,23 @@ func bake(ctx workflow.Context, plan activities.DeployPlan, rev domain.Revision)
 	if err != nil {
 		workflow.GetLogger(ctx).Error("could not start the bake", "error", err)
 	}
+}
+
+// automaticRollback is the rollback a failed bake asks for: RollbackWorkflow's
+// input and its canonical digest, which the bake's recorded decision
+// carries and the rollback must match (R22). The evidence quotes what the
+// scheduler printed: it is made printable, as every description must be.
+func automaticRollback(in activities.BakeRequest, evidence string) (activities.AutomaticRollback, error) {
+	rin := RollbackInput{DeploymentID: in.DeploymentID, Revision: in.Previous, Description: clipRunes(termsafe.Line(evidence), policy.MaxDescription),
+		RequestedBy: domain.AutomaticRequester, Scope: policy.ScopeAll}
+	raw, err := json.Marshal(rin)
+	return activities.AutomaticRollback{DeploymentID: in.DeploymentID, Revision: in.Revision, Target: in.Previous, Evidence: evidence,
+		Input: raw, InputDigest: rin.Digest(), Settings: in.Settings}, err
+}
+
+func clipRunes(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }

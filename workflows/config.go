@@ -74,7 +74,7 @@ func ApplyConfigWorkflow(ctx workflow.Context, raw json.RawMessage) (res *ApplyC
 	var plan activities.DeployPlan
 	if err := t.run(ctx, StepCheck, func() error {
 		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeOptions), acts.ValidateConfigChange,
-			activities.ConfigCheck{DeploymentID: in.DeploymentID, RequestedBy: in.RequestedBy, Signature: in.RequesterSignature}).Get(ctx, &plan)
+			activities.ConfigCheck{DeploymentID: in.DeploymentID, RequestedBy: in.RequestedBy, Signature: in.RequesterSignature, InputDigest: in.Digest()}).Get(ctx, &plan)
 	}); err != nil {
 		return nil, err
 	}

@@ -113,7 +113,7 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 		}
 		return workflow.ExecuteActivity(sctx, acts.ValidateDeploy, activities.DeployCheck{DeploymentID: in.DeploymentID,
 			RequestedBy: in.RequestedBy, Type: in.Type, CarriesBundle: in.DagBundleVersion != "", BundleDigest: in.DagBundleDigest,
-			Signature: in.RequesterSignature, ImageRef: in.ImageRef, GitCommit: gitCommit(in.Git), Force: in.Force,
+			Signature: in.RequesterSignature, InputDigest: in.Digest(), ImageRef: in.ImageRef, GitCommit: gitCommit(in.Git), Force: in.Force,
 			DryRun: in.DryRun, Diff: in.Diff}).Get(ctx, &plan)
 	})
 	if err != nil {

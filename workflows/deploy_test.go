@@ -189,7 +189,7 @@ func TestDeployBadInputIsRefusedAndRecordsNothing(t *testing.T) {
 		{"bundle version without digest", `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"alice","dagBundleVersion":"2026-11-22T01:00:00.0000000Z"}`, "InvalidInput"},
 		{"bad bundle digest", `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"alice","dagBundleVersion":"2026-11-22T01:00:00.0000000Z","dagBundleDigest":"sha256:../../etc"}`, "InvalidInput"},
 		{"description too long", `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"alice","description":"` + long + `"}`, "InvalidInput"},
-		{"unknown deployment", `{"deploymentId":"d9","imageRef":"r:1","requestedBy":"alice"}`, "NotFound"},
+		{"unknown deployment, no grant on it", `{"deploymentId":"d9","imageRef":"r:1","requestedBy":"alice"}`, "PermissionDenied"},
 		{"no permission", `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"mallory"}`, "PermissionDenied"},
 		{"bundle without dags.push", `{"deploymentId":"d1","imageRef":"r:1","requestedBy":"imogen","dagBundleVersion":"2026-11-22T01:00:00.0000000Z","dagBundleDigest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}`, "PermissionDenied"},
 		{"dag only before any image", `{"deploymentId":"d1","requestedBy":"alice","type":"DAG_ONLY","dagBundleVersion":"2026-11-22T01:00:00.0000000Z","dagBundleDigest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}`, "InvalidInput"},

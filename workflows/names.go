@@ -4,7 +4,11 @@
 package workflows
 
 import (
+	"strings"
+
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/rewindhq/rewind/internal/domain"
 )
 
 const (
@@ -42,3 +46,23 @@ const (
 	KindRollback = "rollback"
 	KindCleanup  = "cleanup"
 )
+
+// DeploymentOfWorkflow is the deployment a change, plan or bake id names
+// (change/<id>, plan/<id>/<nonce>, bake/<id>), or "" for any other id.
+func DeploymentOfWorkflow(workflowID string) string {
+	for _, prefix := range []string{"change/", "plan/", "bake/"} {
+		if rest, ok := strings.CutPrefix(workflowID, prefix); ok {
+			dep := rest
+			if prefix == "plan/" {
+				dep, _, ok = strings.Cut(rest, "/")
+				if !ok {
+					return ""
+				}
+			}
+			if domain.CheckDeploymentID(dep) == nil {
+				return dep
+			}
+		}
+	}
+	return ""
+}

@@ -85,6 +85,7 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 		return workflow.ExecuteActivity(sctx, acts.ValidateRollback, activities.RollbackCheck{DeploymentID: in.DeploymentID,
 			Revision: in.Revision, RequestedBy: in.RequestedBy, Scope: in.Scope, At: workflow.Now(ctx),
 			ExpectedCurrentRevision: in.ExpectedCurrentRevision, PlanDigest: in.PlanDigest, Signature: in.RequesterSignature, Diff: in.Diff,
+			InputDigest: in.Digest(), DryRun: in.DryRun,
 			AllowUnknownVersion: in.AllowUnknownVersion}).Get(ctx, &plan)
 	})
 	if err != nil {

@@ -224,7 +224,7 @@ func TestRollbackRefusals(t *testing.T) {
 		{"unknown scope", nil, rb(2, `,"scope":"everything"`), "InvalidInput"},
 		{"revision as a string", nil, `{"deploymentId":"d1","revision":"2","description":"x","requestedBy":"alice"}`, "InvalidInput"},
 		{"unknown revision", nil, rb(99, ""), "NotFound"},
-		{"unknown deployment", nil, `{"deploymentId":"d9","revision":1,"description":"x","requestedBy":"alice"}`, "NotFound"},
+		{"unknown deployment, no grant on it", nil, `{"deploymentId":"d9","revision":1,"description":"x","requestedBy":"alice"}`, "PermissionDenied"},
 		{"R9 installation switch off", func(t *testing.T, f *fixture) { f.acts.Config.RollbacksEnabled = false }, rb(2, ""), "RollbacksDisabled"},
 		{"R9 deployment switch off", func(t *testing.T, f *fixture) {
 			d, _ := f.store.GetDeployment(ctx, "d1")

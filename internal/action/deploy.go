@@ -41,11 +41,14 @@ func (a *Deploy) Run(ctx context.Context) (client.WorkflowRun, error) {
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	d, err := a.Store.GetDeployment(ctx, in.DeploymentID)
+	grants, err := a.Store.GrantsFor(ctx, in.RequestedBy)
 	if err != nil {
 		return nil, err
 	}
-	grants, err := a.Store.GrantsFor(ctx, in.RequestedBy)
+	if err := policy.CheckDeployPermission(in.RequestedBy, policy.Effective(grants, in.DeploymentID), in.DeploymentID, in.Type, in.DagBundleVersion != ""); err != nil {
+		return nil, err
+	}
+	d, err := a.Store.GetDeployment(ctx, in.DeploymentID)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +81,7 @@ func (a *Deploy) Run(ctx context.Context) (client.WorkflowRun, error) {
 // requester is signed with the installation's key, when it has one (R18).
 func StartChange(ctx context.Context, cfg *config.Config, c client.Client, deploymentID, workflowType, kind, requestedBy, summary string, input any) (client.WorkflowRun, error) {
 	id := workflows.ChangeWorkflowID(deploymentID)
-	input, err := signed(cfg, input, requestedBy, deploymentID, id)
+	input, err := signed(cfg, input, workflowType, requestedBy, deploymentID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -159,25 +162,29 @@ func clip(s string, n int) string {
 	return strings.TrimSpace(s[:n]) + "…"
 }
 
-// signed returns the input with its requester signed for the workflow id,
-// or unchanged when the installation has no signing key (its workers then
-// record every requester as claimed).
-func signed(cfg *config.Config, input any, requestedBy, deploymentID, workflowID string) (any, error) {
+// signed returns the input with its requester signed for this workflow
+// id and type and this very input (R22), or unchanged when the
+// installation has no signing key (its workers then record every requester
+// as claimed).
+func signed(cfg *config.Config, input any, workflowType, requestedBy, deploymentID, workflowID string) (any, error) {
 	key, err := cfg.SigningKey()
 	if err != nil || key == nil {
 		return input, err
 	}
-	sig := identity.Sign(key, identity.Claim{RequestedBy: requestedBy, DeploymentID: deploymentID, WorkflowID: workflowID, SignedAt: time.Now()})
+	claim := identity.Claim{RequestedBy: requestedBy, DeploymentID: deploymentID, WorkflowID: workflowID, WorkflowType: workflowType, SignedAt: time.Now()}
 	switch in := input.(type) {
 	case workflows.DeployInput:
-		in.RequesterSignature = sig
+		claim.InputDigest = in.Digest()
+		in.RequesterSignature = identity.Sign(key, claim)
 		return in, nil
 	case workflows.RollbackInput:
-		in.RequesterSignature = sig
+		claim.InputDigest = in.Digest()
+		in.RequesterSignature = identity.Sign(key, claim)
 		return in, nil
 	case workflows.ApplyConfigInput:
-		in.RequesterSignature = sig
+		claim.InputDigest = in.Digest()
+		in.RequesterSignature = identity.Sign(key, claim)
 		return in, nil
 	}
-	return input, nil
+	return input, fmt.Errorf("cannot sign a %T", input)
 }

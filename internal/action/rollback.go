@@ -33,11 +33,14 @@ func (a *Rollback) Run(ctx context.Context) (client.WorkflowRun, error) {
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	d, err := a.Store.GetDeployment(ctx, in.DeploymentID)
+	grants, err := a.Store.GrantsFor(ctx, in.RequestedBy)
 	if err != nil {
 		return nil, err
 	}
-	grants, err := a.Store.GrantsFor(ctx, in.RequestedBy)
+	if err := policy.CheckMayRollBack(in.RequestedBy, policy.Effective(grants, in.DeploymentID), in.DeploymentID); err != nil {
+		return nil, err
+	}
+	d, err := a.Store.GetDeployment(ctx, in.DeploymentID)
 	if err != nil {
 		return nil, err
 	}
@@ -61,13 +64,18 @@ func StartPlan(ctx context.Context, cfg *config.Config, c client.Client, deploym
 		return nil, err
 	}
 	id := workflows.PlanWorkflowID(deploymentID, nonce.String())
-	signedIn, err := signed(cfg, input, requestedBy, deploymentID, id)
+	signedIn, err := signed(cfg, input, workflowType, requestedBy, deploymentID, id)
 	if err != nil {
 		return nil, err
 	}
 	return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                cfg.TaskQueue,
+		ID:        id,
+		TaskQueue: cfg.TaskQueue,
+		// rewind's own clients never start a plan id twice. (The policy is
+		// the new start's, so an attacker with Temporal access picks their
+		// own: what stops them is the workers, which refuse a real change
+		// under a plan id and a signature used once already, R22.)
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionTimeout: 10 * time.Minute,
 		StaticSummary:            clip("Plan: "+summary, 200),

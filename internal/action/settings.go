@@ -5,6 +5,7 @@ import (
 
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/metadb"
+	"github.com/rewindhq/rewind/internal/policy"
 )
 
 // DeploymentSettings are the changes `deployment create` and `deployment
@@ -57,12 +58,32 @@ func NewDeployment(id string) domain.Deployment {
 	return domain.Deployment{ID: id, Components: domain.DefaultComponents(), DagSource: domain.DagSourceImage, Host: domain.DefaultHost}
 }
 
+// ApplyAs is Apply by user: a change of the bake settings that leaves
+// automatic rollback on records user as who enabled it, since its
+// rollbacks run under their permissions (R22).
+func (c DeploymentSettings) ApplyAs(d *domain.Deployment, user string) error {
+	if err := c.Apply(d); err != nil {
+		return err
+	}
+	if c.AutoRollback != nil && d.AutoRollback != nil && d.AutoRollback.Enabled {
+		d.AutoRollback.EnabledBy = user
+	}
+	return nil
+}
+
 // Apply writes the settings onto d and validates the result. Errors are
 // InvalidInput and name the setting.
 func (c DeploymentSettings) Apply(d *domain.Deployment) error {
 	set := func(dst *string, v *string) {
 		if v != nil {
 			*dst = *v
+		}
+	}
+	for field, v := range map[string]*string{"name": c.Name, "description": c.Description} {
+		if v != nil {
+			if err := policy.CheckText(field, *v); err != nil {
+				return err
+			}
 		}
 	}
 	set(&d.Name, c.Name)
@@ -89,6 +110,9 @@ func (c DeploymentSettings) Apply(d *domain.Deployment) error {
 	}
 	if a := c.AutoRollback; a != nil {
 		ar := domain.AutoRollback{BakePeriod: a.BakePeriod, Interval: a.Interval, Failures: a.Failures}
+		if d.AutoRollback != nil {
+			ar.EnabledBy = d.AutoRollback.EnabledBy
+		}
 		switch {
 		case a.Enabled != nil:
 			ar.Enabled = *a.Enabled

@@ -14,8 +14,10 @@ import (
 // AddWebhook checks and stores a webhook, for the CLI store-direct and
 // `rewind serve` alike: an http(s) URL, known events, an existing
 // deployment (or none: every deployment) and a secret of 16 bytes or more.
-func AddWebhook(ctx context.Context, st *store.Store, deploymentID, url, secret string, events []string) (store.Webhook, error) {
-	if err := notify.CheckURL(url); err != nil {
+// The URL must go out: its host resolves to no internal address, unless
+// an administrator allowed it (notify.Egress).
+func AddWebhook(ctx context.Context, st *store.Store, egress notify.Egress, deploymentID, url, secret string, events []string) (store.Webhook, error) {
+	if err := egress.Check(ctx, url); err != nil {
 		return store.Webhook{}, err
 	}
 	if err := notify.CheckEvents(events); err != nil {

@@ -146,7 +146,7 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, user s
 		return
 	}
 	d := action.NewDeployment(body.ID)
-	if err := body.Apply(&d); err != nil {
+	if err := body.ApplyAs(&d, user); err != nil {
 		writeError(w, s.log, err)
 		return
 	}
@@ -179,7 +179,7 @@ func (s *Server) updateDeployment(w http.ResponseWriter, r *http.Request, user s
 	}
 	d, err := s.opts.Store.GetDeployment(r.Context(), id)
 	if err == nil {
-		err = body.Apply(&d)
+		err = body.ApplyAs(&d, user)
 	}
 	if err == nil {
 		err = s.opts.Store.UpdateDeploymentSettings(r.Context(), d)
@@ -290,6 +290,10 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, user string
 		}
 		ttl = d
 	}
+	if err := policy.CheckTokenLifetime(ttl, s.opts.Config.TokenMaxTTL); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	plain, t, err := IssueTokenWithTTL(r.Context(), s.opts.Store, body.User, body.Description, s.opts.Now(), ttl)
 	if err != nil {
 		writeError(w, s.log, err)
@@ -356,12 +360,15 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request, user string
 		writeError(w, s.log, err)
 		return
 	}
-	d, err := s.opts.Store.GetDeployment(r.Context(), id)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
+	// Permission before the deployment is looked up (issue 26).
 	grants, err := s.opts.Store.GrantsFor(r.Context(), user)
+	if err == nil {
+		err = policy.CheckDeployPermission(user, policy.Effective(grants, id), id, domain.DeployImageOnly, false)
+	}
+	var d domain.Deployment
+	if err == nil {
+		d, err = s.opts.Store.GetDeployment(r.Context(), id)
+	}
 	if err == nil {
 		err = policy.CheckDeploy(user, policy.Effective(grants, id), d, domain.DeployImageOnly, false)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/itest"
+	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -82,6 +83,10 @@ func TestAPIStatuses(t *testing.T) {
 	e.createDeployment(t, domain.Deployment{ID: d, RollbackEnabled: true})
 	e.grant(t, "alice", d, "editor")
 	e.grant(t, "bob", d, "viewer")
+	if err := e.st.AddGrant(context.Background(), domain.Grant{User: "sysop", Permission: policy.SystemImagesPush}); err != nil {
+		t.Fatal(err)
+	}
+	sysop := e.token(t, "sysop")
 	dig := func(c string) string { return "sha256:" + strings.Repeat(c, 64) }
 	e.record(t, domain.Revision{DeploymentID: d, ImageRef: itest.Image(t, "9.1.0"), ImageDigest: dig("a"), RuntimeVersion: "9.1.0", CreatedAt: now.Add(-100 * 24 * time.Hour)}, domain.StatusDeployed)
 	e.record(t, domain.Revision{DeploymentID: d, ImageRef: itest.Image(t, "4.2.0"), ImageDigest: dig("b"), RuntimeVersion: "4.2.0", CreatedAt: now.Add(-3 * time.Hour)}, domain.StatusDeployed)
@@ -121,10 +126,16 @@ func TestAPIStatuses(t *testing.T) {
 		{"viewer deploys", "POST", "/api/v1/deployments/" + d + "/deploys", bob, deployBody, 403, "PermissionDenied"},
 		{"viewer rolls back", "POST", "/api/v1/deployments/" + d + "/deploys/4/rollback", bob, rollbackBody, 403, "PermissionDenied"},
 		{"stranger reads", "GET", "/api/v1/deployments/" + d + "/deploys", carol, nil, 403, "PermissionDenied"},
-		{"unknown deployment", "GET", "/api/v1/deployments/nope-404/deploys", alice, nil, 404, "NotFound"},
-		{"unknown deployment deploy", "POST", "/api/v1/deployments/nope-404/deploys", alice, deployBody, 404, "NotFound"},
+		// Without a grant on it, an unknown deployment answers as a
+		// forbidden one (issue 26); with an installation-wide grant, 404.
+		{"unknown deployment, no grant", "GET", "/api/v1/deployments/nope-404/deploys", alice, nil, 403, "PermissionDenied"},
+		{"unknown deployment deploy, no grant", "POST", "/api/v1/deployments/nope-404/deploys", alice, deployBody, 403, "PermissionDenied"},
+		{"unknown deployment", "GET", "/api/v1/deployments/nope-404/deploys", sysop, nil, 404, "NotFound"},
+		{"unknown deployment deploy", "POST", "/api/v1/deployments/nope-404/deploys", sysop, deployBody, 404, "NotFound"},
 		{"unknown revision", "POST", "/api/v1/deployments/" + d + "/deploys/99/rollback", alice, rollbackBody, 404, "NotFound"},
-		{"unknown workflow", "GET", "/api/v1/workflows/change%2Fnope-404/progress", alice, nil, 404, "NotFound"},
+		{"unknown workflow, no grant", "GET", "/api/v1/workflows/change%2Fnope-404/progress", alice, nil, 403, "PermissionDenied"},
+		{"unknown workflow", "GET", "/api/v1/workflows/change%2Fnope-404/progress", sysop, nil, 404, "NotFound"},
+		{"not a deployment's workflow", "GET", "/api/v1/workflows/cleanup-2026-01-01/progress", sysop, nil, 404, "NotFound"},
 		{"outside retention (R6)", "POST", "/api/v1/deployments/" + d + "/deploys/1/rollback", alice, rollbackBody, 422, "OutsideRetention"},
 		{"failed target (R6)", "POST", "/api/v1/deployments/" + d + "/deploys/3/rollback", alice, rollbackBody, 422, "OutsideRetention"},
 		{"below Runtime 5 (R7)", "POST", "/api/v1/deployments/" + d + "/deploys/2/rollback", alice, rollbackBody, 422, "RuntimeTooOld"},

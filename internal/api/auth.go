@@ -39,7 +39,7 @@ func IssueToken(ctx context.Context, st *store.Store, user, description string, 
 // IssueTokenWithTTL is IssueToken with the token's lifetime; it must be
 // positive.
 func IssueTokenWithTTL(ctx context.Context, st *store.Store, user, description string, now time.Time, ttl time.Duration) (string, store.Token, error) {
-	if err := domain.CheckUser(user); err != nil {
+	if err := domain.CheckPerson(user); err != nil {
 		return "", store.Token{}, err
 	}
 	if err := policy.CheckDeployDescription(description); err != nil {

@@ -63,18 +63,19 @@ func intParam(v, name string, def int) (int, error) {
 
 // canRead: reading a deployment's history or a change's progress needs
 // some grant on the deployment (viewer, editor or a permission) or the
-// installation-wide image permission. Callers check the id first.
+// installation-wide image permission. Callers check the id first. The
+// grants are read before the deployment: a caller without one gets the same
+// 403 whether or not the deployment exists (issue 26); a caller with one
+// learns that it does not.
 func (s *Server) canRead(ctx context.Context, user, deploymentID string) error {
-	if _, err := s.opts.Store.GetDeployment(ctx, deploymentID); err != nil {
-		return err
-	}
 	grants, err := s.opts.Store.GrantsFor(ctx, user)
 	if err != nil {
 		return err
 	}
 	for _, g := range grants {
 		if g.DeploymentID == deploymentID || g.DeploymentID == "" {
-			return nil
+			_, err := s.opts.Store.GetDeployment(ctx, deploymentID)
+			return err
 		}
 	}
 	return domain.Errorf(domain.PermissionDenied, "%s holds no role or permission on deployment %s (grant one with `rewind grant %s --deployment %s --role viewer`)",
@@ -385,6 +386,17 @@ func (s *Server) progressOf(ctx context.Context, user, workflowID, runID string)
 	if len(runID) > 64 {
 		return nil, domain.Errorf(domain.InvalidInput, "runId is too long")
 	}
+	// The deployment comes from the id, and the caller's right to read it
+	// is checked before Temporal is asked anything (issue 26): a caller
+	// cannot learn which workflows exist, or anything Temporal says, about
+	// deployments it cannot read.
+	dep := workflows.DeploymentOfWorkflow(workflowID)
+	if dep == "" {
+		return nil, domain.Errorf(domain.NotFound, "workflow %s is not a change, plan or bake of a deployment (they run as change/<deployment>, plan/<deployment>/…, bake/<deployment>)", workflowID)
+	}
+	if err := s.canRead(ctx, user, dep); err != nil {
+		return nil, err
+	}
 	tc := s.opts.Temporal
 	desc, err := tc.DescribeWorkflowExecution(ctx, workflowID, runID)
 	var nf *serviceerror.NotFound
@@ -393,24 +405,19 @@ func (s *Server) progressOf(ctx context.Context, user, workflowID, runID string)
 	case errors.As(err, &nf):
 		return nil, domain.Errorf(domain.NotFound, "no workflow %s (deploys and rollbacks run as change/<deployment>)", workflowID)
 	case errors.As(err, &ia):
-		return nil, domain.Errorf(domain.InvalidInput, "%s", ia.Message)
+		return nil, domain.Errorf(domain.InvalidInput, "the run id is not valid")
 	case err != nil:
-		return nil, &unavailableError{"Temporal did not answer: " + err.Error()}
+		// Temporal's own message names its address: logged, not answered.
+		s.log.Warn("progress: Temporal did not answer", "workflowId", workflowID, "error", err)
+		return nil, &unavailableError{"Temporal did not answer; try again"}
 	}
 	info := desc.GetWorkflowExecutionInfo()
-	dep := ""
 	if sa := info.GetSearchAttributes().GetIndexedFields()[workflows.AttrDeployment.GetName()]; sa != nil {
-		converter.GetDefaultDataConverter().FromPayload(sa, &dep)
-	}
-	if dep == "" {
-		dep, _ = strings.CutPrefix(workflowID, "change/")
-	}
-	if domain.CheckDeploymentID(dep) != nil {
-		// Not a change of any deployment (cleanup, a stray id): not rewind's to show.
-		return nil, domain.Errorf(domain.NotFound, "workflow %s is not a deploy or rollback of a deployment", workflowID)
-	}
-	if err := s.canRead(ctx, user, dep); err != nil {
-		return nil, err
+		var tagged string
+		if converter.GetDefaultDataConverter().FromPayload(sa, &tagged) == nil && tagged != "" && tagged != dep {
+			// Started by hand under another deployment's id: not this one's.
+			return nil, domain.Errorf(domain.NotFound, "no workflow %s (deploys and rollbacks run as change/<deployment>)", workflowID)
+		}
 	}
 	runID = info.GetExecution().GetRunId()
 	p := &Progress{WorkflowID: workflowID, RunID: runID, WorkflowType: info.GetType().GetName(),

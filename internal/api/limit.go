@@ -153,25 +153,35 @@ func setRetryAfter(w http.ResponseWriter, err error) {
 }
 
 // braked runs one authentication under the brakes: refused while the
-// client or the token id is over its limit, charged and logged (client,
-// token id, reason; never the token) when it fails.
+// client is over its limit, before the token is looked at; charged and
+// logged (client, token id, reason; never the token) when it fails. The
+// token id's limit brakes only failures: a valid token is never held off
+// by failures others charged to its (public) id from elsewhere (issue 26),
+// and a wrong one presented while the id is braked gets 429, not 401.
 func (s *Server) braked(r *http.Request, via, tokenID string, check func(ctx context.Context, now time.Time) (store.Token, error)) (store.Token, error) {
 	now := s.opts.Now()
 	client := s.clientAddr(r)
 	key := clientKey(client)
-	if d := max(s.byClient.wait(key, now), s.byToken.wait(tokenID, now)); d > 0 {
+	refuse := func(d time.Duration) error {
 		le := &limitError{d}
 		s.log.Warn("authentication refused: too many failures", "client", client.String(), "tokenId", tokenID, "via", via,
 			"method", r.Method, "path", r.URL.Path, "retryAfter", le.seconds())
-		return store.Token{}, le
+		return le
+	}
+	if d := s.byClient.wait(key, now); d > 0 {
+		return store.Token{}, refuse(d)
 	}
 	t, err := check(r.Context(), now)
 	var ae *authError
 	if errors.As(err, &ae) {
+		braked := s.byToken.wait(tokenID, now)
 		s.byClient.charge(key, now)
 		s.byToken.charge(tokenID, now)
 		s.log.Warn("authentication failed", "client", client.String(), "tokenId", tokenID, "via", via,
 			"method", r.Method, "path", r.URL.Path, "reason", ae.msg)
+		if braked > 0 {
+			return store.Token{}, refuse(braked)
+		}
 	}
 	return t, err
 }

@@ -234,9 +234,14 @@ func TestTokenIDAndForwardedClientLimits(t *testing.T) {
 			t.Fatalf("failure %d: %d", i+1, res.StatusCode)
 		}
 	}
-	res := bearer(t, srv.URL, good, "198.51.100.99")
+	// The id is braked for failures: another wrong secret gets 429; the
+	// owner's valid token is not locked out (issue 26).
+	res := bearer(t, srv.URL, wrongSecret, "198.51.100.98")
 	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") != "3600" {
-		t.Fatalf("the locked token id from a fresh client: %d %q", res.StatusCode, res.Header.Get("Retry-After"))
+		t.Fatalf("a wrong secret for the braked token id from a fresh client: %d %q", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	if res := bearer(t, srv.URL, good, "198.51.100.99"); res.StatusCode != http.StatusOK {
+		t.Fatalf("the valid token of a braked id: %d", res.StatusCode)
 	}
 	if res := bearer(t, srv.URL, other, "198.51.100.99"); res.StatusCode != http.StatusOK {
 		t.Fatalf("another token: %d", res.StatusCode)

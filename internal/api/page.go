@@ -482,6 +482,9 @@ func (p *page) changeProgress(r *http.Request, ss session) (*Progress, domain.De
 	if err := domain.CheckDeploymentID(id); err != nil {
 		return nil, domain.Deployment{}, err
 	}
+	if err := p.s.canRead(r.Context(), ss.User, id); err != nil {
+		return nil, domain.Deployment{}, err
+	}
 	d, err := p.s.opts.Store.GetDeployment(r.Context(), id)
 	if err != nil {
 		return nil, d, err

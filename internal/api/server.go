@@ -178,8 +178,25 @@ func (s *Server) Handler() http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
+		if s.overHTTPS(r) {
+			// setCookie reads this header back: HSTS and Secure cookies go
+			// together, on every answer to a request that came over HTTPS.
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		s.metrics.observe(w, r, s.mux)
 	})
+}
+
+// overHTTPS says whether the browser reached the server over HTTPS: the
+// connection is TLS, a trusted proxy (REWIND_HTTP_TRUSTED_PROXIES) says so
+// in X-Forwarded-Proto, or the operator said so (SecureCookies). Anyone
+// else's X-Forwarded-Proto is not believed.
+func (s *Server) overHTTPS(r *http.Request) bool {
+	if s.opts.SecureCookies || r.TLS != nil {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && s.trusted(ap.Addr().Unmap()) && strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https")
 }
 
 // Serve listens on addr until ctx ends, then shuts down gracefully.

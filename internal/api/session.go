@@ -134,7 +134,8 @@ func (s *Server) sessionFrom(r *http.Request) (session, bool) {
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: s.opts.SecureCookies,
+	secure := s.opts.SecureCookies || w.Header().Get("Strict-Transport-Security") != "" // see Handler
+	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: secure,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(maxAge.Seconds())}
 	if maxAge < 0 {
 		c.MaxAge = -1

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/store"
 )
 
@@ -29,7 +30,7 @@ func (s *Server) addWebhook(w http.ResponseWriter, r *http.Request, user string)
 		writeError(w, s.log, err)
 		return
 	}
-	hook, err := action.AddWebhook(r.Context(), s.opts.Store, body.DeploymentID, body.URL, body.Secret, body.Events)
+	hook, err := action.AddWebhook(r.Context(), s.opts.Store, notify.NewEgress(s.opts.Config.WebhookAllowHosts), body.DeploymentID, body.URL, body.Secret, body.Events)
 	if err != nil {
 		writeError(w, s.log, err)
 		return

@@ -130,7 +130,7 @@ func read(ctx context.Context, s Store, digest string, keep bool, lim Limits, ke
 	if err != nil {
 		return nil, domain.Errorf(domain.UnsafeBundle, "bundle %s is not gzip: %v", digest, err)
 	}
-	tr := tar.NewReader(zr)
+	tr := tar.NewReader(&boundedReader{r: zr, left: streamBound(lim)})
 	out := map[string]entry{}
 	var files int
 	var bytesRead int64

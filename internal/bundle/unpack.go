@@ -290,7 +290,11 @@ func extract(ctx context.Context, r io.Reader, dir string, lim Limits) error {
 	u := &unpacker{dir: dir, lim: lim, seen: map[string]byte{}, dirs: map[string]bool{".": true}, buf: make([]byte, 256<<10)}
 	u.startWriters()
 	defer u.wait()
-	tr := tar.NewReader(gz)
+	// The whole decompressed stream is bounded, not only the files in it:
+	// zeros after the tar end marker, or more gzip members, would otherwise
+	// be decompressed without limit while the digest is read (issue 26).
+	stream := &boundedReader{r: gz, left: streamBound(lim)}
+	tr := tar.NewReader(stream)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -316,7 +320,7 @@ func extract(ctx context.Context, r io.Reader, dir string, lim Limits) error {
 	}
 	// Trailing data after the tar end marker is neither written nor
 	// trusted, but it is part of the digest: read it all.
-	if _, err := io.CopyBuffer(io.Discard, gz, u.buf); err != nil {
+	if _, err := io.CopyBuffer(io.Discard, stream, u.buf); err != nil {
 		return unsafeOr(fmt.Errorf("bundle: reading archive: %w", err), br)
 	}
 	if _, err := io.CopyBuffer(io.Discard, br, u.buf); err != nil {

@@ -3,6 +3,7 @@ package bundle
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"os"
@@ -288,4 +289,33 @@ func TestCheckLeavesNothing(t *testing.T) {
 	if len(entries) != 0 {
 		t.Fatalf("Check left %d entries in the bundle root", len(entries))
 	}
+}
+
+// Data after the tar end marker, in the same gzip member or in more
+// members, is decompressed only up to the limits (issue 26): a few KiB of
+// compressed zeros do not expand without bound while the digest is read.
+func TestUnpackBoundsTheWholeStream(t *testing.T) {
+	var raw bytes.Buffer
+	tw := tar.NewWriter(&raw)
+	must(t, tw.WriteHeader(&tar.Header{Name: "dags/a.py", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644}))
+	tw.Write([]byte("a"))
+	must(t, tw.Close())
+	raw.Write(make([]byte, 16<<20)) // after the end marker
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw.Bytes())
+	must(t, zw.Close())
+	root := t.TempDir()
+	s := NewFSStore(root)
+	digest := put(t, s, gz.Bytes())
+	before := snapshot(t, root)
+	_, err := Unpack(context.Background(), s, digest, root, dep, v2, Limits{MaxBytes: 1 << 20, MaxFiles: 10})
+	wantType(t, err, domain.UnsafeBundle)
+	if after := snapshot(t, root); !slices.Equal(before, after) {
+		t.Fatalf("left behind: %v", after)
+	}
+	// Within the limits, trailing data is read (it is part of the digest)
+	// and the bundle unpacks.
+	_, err = Unpack(context.Background(), s, digest, root, dep, v2, Limits{MaxBytes: 32 << 20, MaxFiles: 10})
+	must(t, err)
 }

@@ -2,6 +2,9 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/rewindhq/rewind/internal/action"
@@ -100,10 +103,31 @@ func (s *session) backend() (backend, error) {
 		return nil, domain.Errorf(domain.InvalidInput, "--as is refused through rewind serve (%s): changes are recorded as the token's user; "+
 			"unset REWIND_API_URL and use REWIND_DATABASE_URL (administration) to act store-direct", creds.URL)
 	}
+	if w := plaintextWarning(creds.URL); w != "" {
+		fmt.Fprintln(s.err, w)
+	}
 	r, err := newRemote(s.ctx, creds, s.out)
 	if err != nil {
 		return nil, err
 	}
 	s.be = r
 	return r, nil
+}
+
+// plaintextWarning is the warning a plain-HTTP API URL to another machine
+// gets: the token crosses the network readable by anyone on the path
+// (issue 26). Loopback is the one place plain HTTP is fine.
+func plaintextWarning(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" {
+		return ""
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return ""
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.Unmap().IsLoopback() {
+		return ""
+	}
+	return "rewind: warning: " + u.Scheme + "://" + u.Host + " is plain HTTP to another machine: your token crosses the network unencrypted; use https://"
 }

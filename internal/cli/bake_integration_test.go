@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,14 @@ func TestAutomaticRollbackAfterABadDeploy(t *testing.T) {
 		if out := m.mustRewind("deployment", "show", dep); !strings.Contains(out, "bake 24s, probe every 3s") {
 			t.Fatalf("show:\n%s", out)
 		}
+		// The automatic rollback runs under the permissions of whoever
+		// enabled it (R22): the administrator who created the deployment,
+		// who administers but does not deploy until granted a role.
+		var shown domain.Deployment
+		if err := json.Unmarshal([]byte(m.mustRewind("deployment", "show", dep, "--output", "json")), &shown); err != nil || shown.AutoRollback == nil || shown.AutoRollback.EnabledBy == "" {
+			t.Fatalf("show --output json must say who enabled automatic rollback: %+v, %v", shown.AutoRollback, err)
+		}
+		m.mustRewind("grant", shown.AutoRollback.EnabledBy, "--deployment", dep, "--role", "editor")
 		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")             // r1: nothing to go back to
 		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0-healthcheck"), "--wait") // r2: healthy
 		bakeResult := func() workflows.BakeResult {

@@ -6,6 +6,7 @@ import (
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/api"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
@@ -24,7 +25,7 @@ func (b *direct) createDeployment(id string, c action.DeploymentSettings) (domai
 		return domain.Deployment{}, err
 	}
 	d := action.NewDeployment(id)
-	if err := c.Apply(&d); err != nil {
+	if err := c.ApplyAs(&d, b.requester()); err != nil {
 		return d, err
 	}
 	st, err := b.s.store()
@@ -39,7 +40,7 @@ func (b *direct) updateDeployment(id string, c action.DeploymentSettings) (domai
 	if err != nil {
 		return d, err
 	}
-	if err := c.Apply(&d); err != nil {
+	if err := c.ApplyAs(&d, b.requester()); err != nil {
 		return d, err
 	}
 	return d, st.UpdateDeploymentSettings(b.s.ctx, d)
@@ -87,6 +88,9 @@ func (b *direct) createToken(user, description string, ttl time.Duration) (strin
 	}
 	if ttl == 0 {
 		ttl = cfg.TokenTTL
+	}
+	if err := policy.CheckTokenLifetime(ttl, cfg.TokenMaxTTL); err != nil {
+		return "", store.Token{}, err
 	}
 	st, err := b.s.store()
 	if err != nil {
@@ -208,7 +212,11 @@ func (b *direct) addWebhook(deploymentID, url, secret string, events []string) (
 	if err != nil {
 		return store.Webhook{}, err
 	}
-	return action.AddWebhook(b.s.ctx, st, deploymentID, url, secret, events)
+	cfg, err := b.s.config()
+	if err != nil {
+		return store.Webhook{}, err
+	}
+	return action.AddWebhook(b.s.ctx, st, notify.NewEgress(cfg.WebhookAllowHosts), deploymentID, url, secret, events)
 }
 
 func (b *direct) webhooks() ([]store.Webhook, error) {

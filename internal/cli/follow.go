@@ -17,6 +17,7 @@ import (
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/termsafe"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -50,8 +51,17 @@ type liveView struct {
 }
 
 func newLiveView(out io.Writer) *liveView {
-	f, ok := out.(*os.File)
-	return &liveView{out: out, tty: ok && term.IsTerminal(int(f.Fd())), seen: map[string]string{}, now: time.Now}
+	v := &liveView{out: out, seen: map[string]string{}, now: time.Now}
+	// On a terminal the view draws its own escape sequences, so it writes
+	// underneath the escaping writer and escapes each line itself.
+	if w, ok := out.(interface{ Unwrap() io.Writer }); ok {
+		if f, ok := w.Unwrap().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			v.out, v.tty = f, true
+		}
+	} else if f, ok := out.(*os.File); ok {
+		v.tty = term.IsTerminal(int(f.Fd()))
+	}
+	return v
 }
 
 func (v *liveView) show(lines []progressLine) {
@@ -61,7 +71,7 @@ func (v *liveView) show(lines []progressLine) {
 			fmt.Fprintf(&b, "\x1b[%dA\x1b[J", v.drawn) // back to the block's top, clear below
 		}
 		for _, l := range lines {
-			b.WriteString(l.text + "\n")
+			b.WriteString(termsafe.Line(l.text) + "\n")
 		}
 		io.WriteString(v.out, b.String())
 		v.drawn = len(lines)
@@ -70,7 +80,7 @@ func (v *liveView) show(lines []progressLine) {
 	for _, l := range lines {
 		if v.seen[l.key] != l.text {
 			v.seen[l.key] = l.text
-			fmt.Fprintf(v.out, "%s  %s\n", v.now().UTC().Format("15:04:05"), l.text)
+			fmt.Fprintf(v.out, "%s  %s\n", v.now().UTC().Format("15:04:05"), termsafe.Line(l.text))
 		}
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rewindhq/rewind/internal/termsafe"
+	"github.com/rewindhq/rewind/workflows"
 )
 
 func TestLiveViewRedrawsOnATerminalAndPrintsChangesOtherwise(t *testing.T) {
@@ -91,5 +94,34 @@ func TestFollowShowsTheResultsStepsWithoutAnotherRead(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "swap components  done") {
 		t.Fatalf("the result's steps were not shown:\n%s", out.String())
+	}
+}
+
+// What `watch` and `--wait` show comes from users and containers (a step's
+// error quotes a container's output): on a terminal and off it, every
+// control character in it is escaped, byte for byte; the view's own
+// redraw is the only escape sequence written (issue 26).
+func TestLiveViewEscapesWhatItShows(t *testing.T) {
+	hostile := "scheduler said: \x1b[1A\x1b[2Kgone\x1b]52;c;cm0gLXJm\x07\u009b2J\u202etxt\nforged line"
+	p := &workflows.Progress{Steps: []workflows.Step{{Name: "verify", State: workflows.StepFailed, Error: hostile}}}
+	lines := stepLines(p)
+
+	var tty bytes.Buffer
+	v := &liveView{out: &tty, tty: true, seen: map[string]string{}}
+	v.show(lines)
+	v.show(lines)
+	want := `verify               failed  scheduler said: \x1b[1A\x1b[2Kgone\x1b]52;c;cm0gLXJm\x07\u009b2J\u202etxt forged line` + "\n"
+	if got := tty.String(); got != want+"\x1b[1A\x1b[J"+want {
+		t.Fatalf("terminal:\n%q\nwant\n%q", got, want+"\x1b[1A\x1b[J"+want)
+	}
+
+	// Through the session's writer (a pipe, a CI log): one line, escaped.
+	var plain bytes.Buffer
+	w := termsafe.NewWriter(&plain)
+	pv := newLiveView(w)
+	pv.now = func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) }
+	pv.show(lines)
+	if got := plain.String(); got != "12:00:00  "+want {
+		t.Fatalf("plain:\n%q\nwant\n%q", got, "12:00:00  "+want)
 	}
 }

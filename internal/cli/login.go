@@ -90,6 +90,9 @@ func loginCmd(s *session) *cobra.Command {
 			if apiURL == "" {
 				return usageError{fmt.Errorf("--url names rewind serve, e.g. https://rewind.example.com")}
 			}
+			if w := plaintextWarning(apiURL); w != "" {
+				fmt.Fprintln(s.err, w)
+			}
 			fmt.Fprint(s.err, "token: ")
 			line, _ := bufio.NewReader(s.in).ReadString('\n')
 			c := credentials{URL: apiURL, Token: strings.TrimSpace(line)}

@@ -29,6 +29,7 @@ func TestLoginWhoamiAndLogout(t *testing.T) {
 	t.Setenv("REWIND_DATABASE_URL", "")
 	t.Setenv("REWIND_API_URL", "")
 	t.Setenv("REWIND_TOKEN", "")
+	t.Setenv("REWIND_WEBHOOK_ALLOW_HOSTS", "hooks.example.com") // resolves nowhere here; allowed as an administrator would
 	conf := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", conf)
 	cfg := itest.Config(t)
@@ -116,4 +117,17 @@ func mustWithInput(t *testing.T, stdin string, args ...string) string {
 		t.Fatalf("rewind %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
 	}
 	return r.out
+}
+
+// A plain-HTTP API URL to another machine is warned about; HTTPS and
+// loopback are not (issue 26).
+func TestPlaintextAPIURLIsWarnedAbout(t *testing.T) {
+	for u, warn := range map[string]bool{
+		"http://rewind.internal:8080": true, "http://10.0.0.5:8080/": true, "http://[2001:db8::1]:8080": true,
+		"https://rewind.example": false, "http://127.0.0.1:8080": false, "http://localhost:8080": false, "http://[::1]:8080": false,
+	} {
+		if got := plaintextWarning(u) != ""; got != warn {
+			t.Errorf("%s: warned %v, want %v", u, got, warn)
+		}
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/rewindhq/rewind/internal/termsafe"
 )
 
 func (s *session) json(v any) error {
@@ -21,7 +23,9 @@ func table(w io.Writer, header []string, rows [][]string) error {
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
 		for i := range r {
-			r[i] = strings.ReplaceAll(r[i], "\t", " ")
+			// One cell, one line: a tab or newline in a description would
+			// shift or break the columns.
+			r[i] = termsafe.Line(strings.NewReplacer("\t", " ", "\n", " ").Replace(r[i]))
 		}
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}

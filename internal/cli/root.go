@@ -21,6 +21,7 @@ import (
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/store"
+	"github.com/rewindhq/rewind/internal/termsafe"
 )
 
 // Exit codes.
@@ -150,7 +151,12 @@ func (s *session) requester() string {
 // Run executes the rewind command line and returns the exit code. stdin
 // answers the rollback confirmation.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	s := &session{ctx: ctx, in: stdin, out: stdout, err: stderr}
+	// Everything rewind prints about deployments came from users or
+	// containers at some point: descriptions, failure reasons quoting
+	// container output, webhook URLs. The writers escape control
+	// characters, so none of it can move the cursor, rewrite rows, set
+	// links or write the clipboard on an operator's terminal (issue 26).
+	s := &session{ctx: ctx, in: stdin, out: termsafe.NewWriter(stdout), err: termsafe.NewWriter(stderr)}
 	defer s.close()
 	root := &cobra.Command{
 		Use:           "rewind",
@@ -178,7 +184,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "rewind: "+oneLine(err))
+	fmt.Fprintln(s.err, "rewind: "+oneLine(err))
 	if errors.As(err, new(waitTimedOut)) {
 		return ExitTimeout
 	}

@@ -139,9 +139,15 @@ type Config struct {
 	// X-Forwarded-For `rewind serve` believes when it rate-limits sign-ins
 	// by client address; empty: the connection's address, always.
 	HTTPTrustedProxies []string `env:"REWIND_HTTP_TRUSTED_PROXIES" envSeparator:","`
+	// WebhookAllowHosts are hosts (exactly as in the URL, without the port)
+	// a webhook may reach although they resolve to internal addresses —
+	// loopback, private, link-local…; every other webhook must go out.
+	WebhookAllowHosts []string `env:"REWIND_WEBHOOK_ALLOW_HOSTS" envSeparator:","`
 	// TokenTTL is how long a new API token lasts unless `rewind token
 	// create --expires` says otherwise.
 	TokenTTL time.Duration `env:"REWIND_TOKEN_TTL" envDefault:"2160h"`
+	// TokenMaxTTL caps every token's lifetime, --expires included.
+	TokenMaxTTL time.Duration `env:"REWIND_TOKEN_MAX_TTL" envDefault:"2160h"`
 
 	// MetricsAddress serves the worker's Prometheus /metrics; empty: off.
 	MetricsAddress string `env:"REWIND_METRICS_ADDRESS"`

@@ -198,6 +198,9 @@ type AutoRollback struct {
 	BakePeriod time.Duration `json:"bakePeriod"`
 	Interval   time.Duration `json:"interval"`
 	Failures   int           `json:"failures"`
+	// EnabledBy is who last switched automatic rollback on or changed its
+	// settings: an automatic rollback runs under their permissions (R22).
+	EnabledBy string `json:"enabledBy,omitempty"`
 }
 
 // CheckAutoRollback refuses bake settings that cannot work.
@@ -295,6 +298,16 @@ func CheckDeploymentID(id string) error {
 // anything else is refused rather than recorded.
 func IsVersion(v string) bool { return versionPattern.MatchString(v) }
 
+// CheckPerson is CheckUser for the names people and CI jobs hold tokens
+// and grants under: names with parentheses, "rewind (automatic)" among
+// them, are reserved for rewind itself (issue 26).
+func CheckPerson(u string) error {
+	if strings.ContainsAny(u, "()") {
+		return Errorf(InvalidInput, "user %q is reserved: names with parentheses are rewind's own", clip(u))
+	}
+	return CheckUser(u)
+}
+
 func CheckUser(u string) error {
 	if !userPattern.MatchString(u) && u != AutomaticRequester {
 		return Errorf(InvalidInput, "user %q is not valid: letters, digits and . _ @ + -, at most 128 characters", clip(u))
@@ -324,9 +337,12 @@ func clip(s string) string {
 
 var (
 	commitPattern = regexp.MustCompile(`^[0-9a-fA-F]{7,64}$`)
-	// printable: no control characters (newlines would forge log lines).
-	printable = regexp.MustCompile(`^[^\x00-\x1f\x7f]*$`)
-	userinfo  = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*:[^/@]*@`)
+	// printable: no control characters (newlines would forge log lines;
+	// ESC, C1 and bidirectional overrides would rewrite a terminal).
+	printable = regexp.MustCompile(`^[^\x00-\x1f\x7f\x{80}-\x{9f}\x{61c}\x{200e}\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}]*$`)
+	// userinfo: any user part of a URL remote, a token alone included
+	// (https://ghp_…@github.com/…); the CLI drops it before sending.
+	userinfo = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*@`)
 )
 
 // CheckGit refuses git provenance that is not what a git work tree gives:

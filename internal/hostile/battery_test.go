@@ -230,6 +230,7 @@ func setup(t *testing.T) *env {
 		"bomb (bytes)":       bomb(t, 2<<30),
 		"bomb (entries)":     many(t, maxFiles+500),
 		"marker name forged": tarGz(t, append(ok, ent{name: bundle.MarkerName, typ: tar.TypeReg, body: "sha256:forged"})...),
+		"data after the end": trailing(t, 256<<20),
 	}
 	for name, data := range plant {
 		d, _, err := fs.Put(context.Background(), strings.NewReader(string(data)))
@@ -370,7 +371,7 @@ func (e *env) cases(t *testing.T) []hcase {
 	tw("--force without a description", dw, "InvalidInput", `{"deploymentId":"`+img+`","imageRef":"`+itest.Image(t, "9.1.0")+`","requestedBy":"`+editor+`","force":true}`)
 	tw("requestedBy claiming to be rewind (automatic), unsigned", rw, "PermissionDenied", `{"deploymentId":"`+b+`","revision":2,"requestedBy":"rewind (automatic)","description":"forged"}`)
 	tw("rollback of a git-sync deployment (R8)", rw, "UnsupportedDagSource", `{"deploymentId":"`+gs+`","revision":1,"requestedBy":"`+editor+`","description":"why"}`)
-	for i, name := range []string{"dot-dot", "absolute", "symlink escape", "symlink absolute", "write via symlink", "hardlink escape", "device", "bomb (bytes)", "bomb (entries)", "marker name forged"} {
+	for i, name := range []string{"dot-dot", "absolute", "symlink escape", "symlink absolute", "write via symlink", "hardlink escape", "device", "bomb (bytes)", "bomb (entries)", "marker name forged", "data after the end"} {
 		cs = append(cs, hcase{via: viaTemporal, name: "bundle: " + name, want: "UnsafeBundle", run: func(t *testing.T) (string, int, string) {
 			got, msg := e.temporalRun(t, dw, `{"deploymentId":"`+b+`","dagBundleVersion":"`+ver(10+i)+`","dagBundleDigest":"`+e.unsafe[name]+
 				`","requestedBy":"`+editor+`","type":"DAG_ONLY","description":"hostile bundle: `+name+`"}`)
@@ -516,6 +517,7 @@ func (e *env) cases(t *testing.T) []hcase {
 		return r.typ, r.status, r.msg
 	}})
 	cs = append(cs, e.securityCases(t)...)
+	cs = append(cs, e.issue26Cases(t)...)
 	return append(cs, e.adminCases(t)...)
 }
 

@@ -436,6 +436,13 @@ func (e *env) adminState(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	out = append(out, fmt.Sprintf("set aside %d", aside))
+	hooks, err := e.st.Webhooks(ctx, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hooks {
+		out = append(out, "webhook "+h.ID+" "+h.URL)
+	}
 	// Changes start NotifyWorkflows of their own; only test notifications
 	// (notify-test/…) are the routes' to start.
 	for _, q := range []string{"WorkflowType = '" + workflows.CleanupWorkflowName + "'", "WorkflowId STARTS_WITH 'notify-test/'"} {

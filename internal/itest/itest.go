@@ -89,6 +89,10 @@ func startServer(t *testing.T, opts testsuite.DevServerOptions) *Server {
 	t.Setenv("REWIND_DATA_DIR", t.TempDir())
 	t.Setenv("REWIND_DATABASE_URL", "")
 	t.Setenv("REWIND_ROLLBACKS_ENABLED", "true")
+	// The tests' webhook receivers listen on loopback, and their example
+	// hosts resolve nowhere: allowed, as an administrator would. The
+	// hostile battery clears this to test the refusals.
+	t.Setenv("REWIND_WEBHOOK_ALLOW_HOSTS", "127.0.0.1,hooks.example.com")
 	return s
 }
 

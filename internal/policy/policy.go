@@ -19,8 +19,12 @@ import (
 // MaxDescription is R2's upper bound, for deploys and rollbacks alike.
 const MaxDescription = 500
 
-// R2: a deploy's description is optional, at most 500 characters.
+// R2: a deploy's description is optional, at most 500 characters, and
+// printable (CheckText).
 func CheckDeployDescription(d string) error {
+	if err := CheckText("description", d); err != nil {
+		return err
+	}
 	if n := utf8.RuneCountInString(d); n > MaxDescription {
 		return domain.Errorf(domain.InvalidInput, "description is %d characters; at most %d are allowed (R2)", n, MaxDescription)
 	}
@@ -229,7 +233,7 @@ func ValidDeploymentPermission(p string) bool { return p == ImagesPush || p == D
 // CheckGrant refuses grants that name no known role or permission, or mix
 // system and deployment scope.
 func CheckGrant(g domain.Grant) error {
-	if err := domain.CheckUser(g.User); err != nil {
+	if err := domain.CheckPerson(g.User); err != nil {
 		return err
 	}
 	if (g.Role == "") == (g.Permission == "") {
@@ -291,6 +295,11 @@ func Effective(grants []domain.Grant, deploymentID string) Permissions {
 // carries a DAG bundle needs deployment.dags.push, and a DAG-only deploy also
 // needs DAG deploys enabled on the deployment.
 func CheckDeploy(user string, p Permissions, d domain.Deployment, t domain.DeployType, carriesBundle bool) error {
+	// Permission first: a requester without it learns nothing about the
+	// deployment's settings (issue 26).
+	if err := CheckDeployPermission(user, p, d.ID, t, carriesBundle); err != nil {
+		return err
+	}
 	if t == domain.DeployDAGOnly {
 		if !d.DagDeployEnabled {
 			return domain.Errorf(domain.InvalidInput, "DAG-only deploys are disabled on deployment %s: enable with `rewind deployment update %s --dag-deploy`", d.ID, d.ID)
@@ -299,6 +308,13 @@ func CheckDeploy(user string, p Permissions, d domain.Deployment, t domain.Deplo
 			return domain.Errorf(domain.InvalidInput, "deployment %s takes its DAGs from %s; DAG-only deploys need dagSource bundle", d.ID, d.DagSource)
 		}
 	}
+	return nil
+}
+
+// CheckDeployPermission is R10 for a deploy, decided from the grants alone:
+// callers run it before they look the deployment up, so a requester without
+// a grant gets the same answer whether or not the deployment exists.
+func CheckDeployPermission(user string, p Permissions, deploymentID string, t domain.DeployType, carriesBundle bool) error {
 	var missing []string
 	if t.ChangesImage() && !p.ImagesPush {
 		missing = append(missing, ImagesPush)
@@ -307,7 +323,7 @@ func CheckDeploy(user string, p Permissions, d domain.Deployment, t domain.Deplo
 		missing = append(missing, DagsPush)
 	}
 	if len(missing) > 0 {
-		return domain.Errorf(domain.PermissionDenied, "%s lacks %s on deployment %s (R10)", user, strings.Join(missing, " and "), d.ID)
+		return domain.Errorf(domain.PermissionDenied, "%s lacks %s on deployment %s (R10)", user, strings.Join(missing, " and "), deploymentID)
 	}
 	return nil
 }
@@ -342,6 +358,17 @@ func AllowedScopes(p Permissions, d domain.Deployment) []Scope {
 		out = append(out, ScopeDags)
 	}
 	return out
+}
+
+// CheckMayRollBack is R10 decided from the grants alone, before the
+// deployment is looked up: a rollback needs at least one of the push
+// permissions on it, so a requester without a grant gets the same answer
+// whether or not the deployment exists. CheckRollbackScope decides the rest.
+func CheckMayRollBack(user string, p Permissions, deploymentID string) error {
+	if p.ImagesPush || p.DagsPush {
+		return nil
+	}
+	return domain.Errorf(domain.PermissionDenied, "%s may not roll back deployment %s: it needs %s (or %s for DAGs) (R10)", user, deploymentID, ImagesPush, DagsPush)
 }
 
 // CheckRollbackScope refuses a scope the requester may not use and names the

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +41,7 @@ func TestComposeStackDeploysAndRollsBack(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(data) })
 	ports := map[string]string{}
 	for _, p := range []string{"ES", "TEMPORAL", "UI", "REGISTRY", "API", "METRICS"} {
-		ports[p] = freePort(t)
+		ports[p] = itest.FreePort(t)
 	}
 	project := fmt.Sprintf("rewindsmoke%d", time.Now().UnixNano()%1_000_000)
 	env := []string{
@@ -239,12 +237,3 @@ func dockerSocket(t *testing.T) string {
 	return "/var/run/docker.sock"
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}

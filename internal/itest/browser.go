@@ -41,8 +41,8 @@ func Artifacts(t *testing.T) string {
 	return dir
 }
 
-// freePort is a loopback port nothing listens on right now.
-func freePort(t *testing.T) string {
+// FreePort is a loopback port nothing listens on right now.
+func FreePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -63,7 +63,7 @@ var DevServerArgs = []string{"--dynamic-config-value", "history.transferProcesso
 // UI is its address (http://127.0.0.1:port).
 func StartServerWithUI(t *testing.T) *Server {
 	t.Helper()
-	port := freePort(t)
+	port := FreePort(t)
 	s := startServer(t, testsuite.DevServerOptions{EnableUI: true, UIPort: port})
 	s.UI = "http://127.0.0.1:" + port
 	return s

@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,7 +36,7 @@ func TestQuickStartVerbatim(t *testing.T) {
 	itest.RemoveContainers(t, demo)
 	data := t.TempDir()
 	env := append(os.Environ(), "REWIND_DATA_DIR="+data, "REWIND_DEMO_DEPLOYMENT="+demo,
-		"REWIND_DEV_PORT="+freePort(t), "REWIND_DEV_UI_PORT="+freePort(t), "REWIND_METRICS_ADDRESS=127.0.0.1:"+freePort(t),
+		"REWIND_DEV_PORT="+itest.FreePort(t), "REWIND_DEV_UI_PORT="+itest.FreePort(t), "REWIND_METRICS_ADDRESS=127.0.0.1:"+itest.FreePort(t),
 		"REWIND_TEMPORAL_ADDRESS=", "REWIND_DATABASE_URL=", "REWIND_BUNDLE_ROOT=", "REWIND_API_URL=", "REWIND_TOKEN=")
 	env = append(env, "REWIND_TEMPORAL_CLI="+itest.TemporalCLI(t))
 
@@ -115,12 +113,3 @@ started:
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}

@@ -236,4 +236,3 @@ func dockerSocket(t *testing.T) string {
 	}
 	return "/var/run/docker.sock"
 }
-

@@ -36,6 +36,15 @@ func TestHelmLikeEmergencyCommands(t *testing.T) {
 		if top.Number != 3 || top.RollbackOf != 1 || top.Status != "DEPLOYED" {
 			t.Fatalf("the rollback that went on after the timeout: %+v", top)
 		}
+		// The history fits a terminal by default; --output wide has it all.
+		for _, l := range strings.Split(strings.TrimSpace(m.mustRewind("history", dep)), "\n") {
+			if n := len([]rune(l)); n > 130 {
+				t.Errorf("a default history line is %d columns wide:\n%s", n, l)
+			}
+		}
+		if wide := m.mustRewind("history", dep, "--output", "wide"); !strings.Contains(wide, "DAG BUNDLE VERSION") || !strings.Contains(wide, itest.Image(t, "9.1.0-healthcheck")) {
+			t.Errorf("history --output wide:\n%s", wide)
+		}
 		// With r3 (= r1's image) current, the previous different good revision is r2.
 		if r := m.as("alice", "rollback", dep, "--description", "again", "--dry-run"); !strings.Contains(r.stderr, "rolling back to revision 2") {
 			t.Fatalf("the previous different revision: %d %s", r.code, r.stderr)

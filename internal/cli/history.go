@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +16,7 @@ import (
 func historyCmd(s *session) *cobra.Command {
 	var limit int
 	cmd := &cobra.Command{
-		Use:   "history <deployment> [--limit N]",
+		Use:   "history <deployment> [--limit N] [--output table|wide|json]",
 		Short: "List a deployment's deploys and rollbacks, newest first",
 		Args:  exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -38,14 +39,25 @@ func historyCmd(s *session) *cobra.Command {
 				}
 				return s.json(page.Rows)
 			}
+			// The default fits a terminal (about 120 columns); --output wide
+			// has every column, whole image references included.
+			head := []string{"REVISION", "TIME", "USER", "IMAGE", "COMMIT", "STATUS", "TARGET", "DESCRIPTION"}
+			if s.output == "wide" {
+				head = []string{"REVISION", "TIME", "USER", "TYPE", "IMAGE", "DAG BUNDLE VERSION", "COMMIT", "STATUS", "ROLLBACK TARGET", "DESCRIPTION"}
+			}
 			rows := make([][]string, 0, len(page.Rows))
 			for _, h := range page.Rows {
 				r := h.Revision
-				rows = append(rows, []string{revisionLabel(r), stamp(r.CreatedAt), requester(r), string(r.Type),
-					orDash(r.ImageRef), orDash(r.DagBundleVersion), commitText(r), statusText(r), targetText(h.RollbackTarget),
-					clipText(r.Description, 60)})
+				if s.output == "wide" {
+					rows = append(rows, []string{revisionLabel(r), stamp(r.CreatedAt), requester(r), string(r.Type),
+						orDash(r.ImageRef), orDash(r.DagBundleVersion), commitText(r), statusText(r), targetText(h.RollbackTarget),
+						clipText(r.Description, 60)})
+					continue
+				}
+				rows = append(rows, []string{revisionLabel(r), stamp(r.CreatedAt), requester(r), orDash(shortImage(r.ImageRef)),
+					commitText(r), clipText(statusText(r), 30), clipText(targetText(h.RollbackTarget), 32), clipText(r.Description, 60)})
 			}
-			if err := table(s.out, []string{"REVISION", "TIME", "USER", "TYPE", "IMAGE", "DAG BUNDLE VERSION", "COMMIT", "STATUS", "ROLLBACK TARGET", "DESCRIPTION"}, rows); err != nil {
+			if err := table(s.out, head, rows); err != nil {
 				return err
 			}
 			for _, h := range page.Rows {
@@ -110,4 +122,14 @@ func commitText(r domain.Revision) string {
 		c += fmt.Sprintf(" (forced past #%d)", r.ForcedPast)
 	}
 	return c
+}
+
+// shortImage is an image reference without its registry and path: the
+// repository's last part and the tag, which is what tells revisions apart
+// at a glance (--output wide has the whole reference).
+func shortImage(ref string) string {
+	if i := strings.LastIndex(ref, "/"); i >= 0 {
+		return ref[i+1:]
+	}
+	return ref
 }

@@ -165,8 +165,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			s.createsDataDir = cmd.Annotations[createsDataDir] == "true"
-			if s.output != "table" && s.output != "json" {
-				return usageError{fmt.Errorf("--output must be table or json, not %q", s.output)}
+			if s.output != "table" && s.output != "json" && s.output != "wide" {
+				return usageError{fmt.Errorf("--output must be table, wide or json, not %q", s.output)}
 			}
 			return nil
 		},
@@ -177,7 +177,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.PersistentFlags().StringVarP(&s.output, "output", "o", "table", "output format: table or json")
+	root.PersistentFlags().StringVarP(&s.output, "output", "o", "table", "output format: table, wide (every column, where a table has more) or json")
 	root.AddCommand(deploymentCmd(s), hostCmd(s), grantCmd(s, true), grantCmd(s, false), deployCmd(s), historyCmd(s), rollbackCmd(s), watchCmd(s), cleanupCmd(s), serveCmd(s), tokenCmd(s), notifyCmd(s),
 		loginCmd(s), logoutCmd(s), whoamiCmd(s), probeCmd(), versionCmd(s))
 	err := root.ExecuteContext(ctx)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -277,7 +278,8 @@ func TestWorkerKilledDuringTheMigrationConverges(t *testing.T) {
 func TestDowngradeSnapshotFromAClientImageWithoutAClientOnTheWorker(t *testing.T) {
 	client := itest.PgClientImage(t)
 	t.Setenv("REWIND_PG_CLIENT_IMAGE", client)
-	t.Setenv("REWIND_SNAPSHOT_VOLUME", itest.UniqueID("rewind-snapshots"))
+	prefix := itest.UniqueID("rewind-snapshots")
+	t.Setenv("REWIND_SNAPSHOT_VOLUME", prefix)
 	saved := metadb.ToolDirs
 	metadb.ToolDirs = func() []string { return nil }
 	t.Cleanup(func() { metadb.ToolDirs = saved })
@@ -306,6 +308,15 @@ func TestDowngradeSnapshotFromAClientImageWithoutAClientOnTheWorker(t *testing.T
 	}
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "snapshots", dep, "r3.dump")); err == nil {
 		t.Fatal("the snapshot lives in the Engine's volume, not on the worker")
+	}
+	vol := runtime.SnapshotVolume(prefix, dep+"/r3.dump")
+	t.Cleanup(func() {
+		for _, r := range []string{"r2", "r3"} {
+			exec.Command("docker", "volume", "rm", runtime.SnapshotVolume(prefix, dep+"/"+r+".dump")).Run()
+		}
+	})
+	if out, err := exec.Command("docker", "volume", "inspect", "--format", "{{.Name}}", vol).CombinedOutput(); err != nil {
+		t.Fatalf("the snapshot's volume %s: %v %s", vol, err, out)
 	}
 	restored := rows(t, db, `SELECT note FROM feature_3_0_2 ORDER BY id`)
 	if len(restored) < len(newer) || schemaOf(t, db) != "3.0.2" {

@@ -226,6 +226,21 @@ func TestOfficialImageBelowTheAirflowFloorIsRefused(t *testing.T) {
 	if r.code != ExitRefused || !strings.Contains(r.stderr, "RuntimeTooOld") || !strings.Contains(r.stderr, "Airflow 2.2.5") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
+
+	// --metadata-snapshot=off: the upgrade migrates without a snapshot, and
+	// the plan of the downgrade back shows its point of no return.
+	mustRewind(t, "deployment", "update", dep, "--metadata-snapshot=off")
+	out := mustRewind(t, "deploy", dep, "--image", itest.Image(t, "official-3.0.2"), "--as", "alice", "--wait")
+	if !strings.Contains(out, "no metadata database named") {
+		t.Fatalf("the upgrade must say it took no snapshot:\n%s", out)
+	}
+	if top := historyJSON(t, dep)[0]; top.Status != domain.StatusDeployed || top.MetadataSnapshot != "" {
+		t.Fatalf("upgrade without a snapshot: %+v", top)
+	}
+	plan := mustRewind(t, "rollback", dep, "--to", "2", "--description", "x", "--as", "alice", "--dry-run")
+	if !strings.Contains(plan, "Point of no return: the metadata downgrade") {
+		t.Fatalf("the plan must show the point of no return:\n%s", plan)
+	}
 }
 
 // R21: a worker SIGKILLed while the migration one-off runs. The migration

@@ -22,6 +22,12 @@ type ImageRemover interface {
 	RemoveImageByDigest(ctx context.Context, digest string) (freed int64, removed bool, err error)
 }
 
+// snapshotVolumes removes the volume a client image's snapshot lives in
+// (the runtime does).
+type snapshotVolumes interface {
+	RemoveSnapshotVolume(ctx context.Context, prefix, rel string) error
+}
+
 // CleanupSettings are the worker's cleanup configuration (R12), read by the
 // workflow through an activity so a schedule needs no copy of them.
 type CleanupSettings struct {
@@ -194,6 +200,13 @@ func (c garbageCollector) collect(ctx context.Context, g store.Garbage, res *Cle
 		path, err := snapshotPath(c.cfg, g.Ref)
 		if err != nil {
 			return err
+		}
+		// Taken by a client image: the snapshot is a volume of this
+		// host's Engine (REWIND_PG_CLIENT_IMAGE).
+		if v, ok := c.images.(snapshotVolumes); ok && c.cfg.PgClientImage != "" {
+			if err := v.RemoveSnapshotVolume(ctx, c.cfg.SnapshotVolume, g.Ref); err != nil {
+				return err
+			}
 		}
 		fi, err := os.Stat(path)
 		if err == nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -225,6 +226,21 @@ func TestOfficialImageBelowTheAirflowFloorIsRefused(t *testing.T) {
 	if r.code != ExitRefused || !strings.Contains(r.stderr, "RuntimeTooOld") || !strings.Contains(r.stderr, "Airflow 2.2.5") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
+
+	// --metadata-snapshot=off: the upgrade migrates without a snapshot, and
+	// the plan of the downgrade back shows its point of no return.
+	mustRewind(t, "deployment", "update", dep, "--metadata-snapshot=off")
+	out := mustRewind(t, "deploy", dep, "--image", itest.Image(t, "official-3.0.2"), "--as", "alice", "--wait")
+	if !strings.Contains(out, "no metadata database named") {
+		t.Fatalf("the upgrade must say it took no snapshot:\n%s", out)
+	}
+	if top := historyJSON(t, dep)[0]; top.Status != domain.StatusDeployed || top.MetadataSnapshot != "" {
+		t.Fatalf("upgrade without a snapshot: %+v", top)
+	}
+	plan := mustRewind(t, "rollback", dep, "--to", "2", "--description", "x", "--as", "alice", "--dry-run")
+	if !strings.Contains(plan, "Point of no return: the metadata downgrade") {
+		t.Fatalf("the plan must show the point of no return:\n%s", plan)
+	}
 }
 
 // R21: a worker SIGKILLed while the migration one-off runs. The migration
@@ -277,7 +293,8 @@ func TestWorkerKilledDuringTheMigrationConverges(t *testing.T) {
 func TestDowngradeSnapshotFromAClientImageWithoutAClientOnTheWorker(t *testing.T) {
 	client := itest.PgClientImage(t)
 	t.Setenv("REWIND_PG_CLIENT_IMAGE", client)
-	t.Setenv("REWIND_SNAPSHOT_VOLUME", itest.UniqueID("rewind-snapshots"))
+	prefix := itest.UniqueID("rewind-snapshots")
+	t.Setenv("REWIND_SNAPSHOT_VOLUME", prefix)
 	saved := metadb.ToolDirs
 	metadb.ToolDirs = func() []string { return nil }
 	t.Cleanup(func() { metadb.ToolDirs = saved })
@@ -306,6 +323,15 @@ func TestDowngradeSnapshotFromAClientImageWithoutAClientOnTheWorker(t *testing.T
 	}
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "snapshots", dep, "r3.dump")); err == nil {
 		t.Fatal("the snapshot lives in the Engine's volume, not on the worker")
+	}
+	vol := runtime.SnapshotVolume(prefix, dep+"/r3.dump")
+	t.Cleanup(func() {
+		for _, r := range []string{"r2", "r3"} {
+			exec.Command("docker", "volume", "rm", runtime.SnapshotVolume(prefix, dep+"/"+r+".dump")).Run()
+		}
+	})
+	if out, err := exec.Command("docker", "volume", "inspect", "--format", "{{.Name}}", vol).CombinedOutput(); err != nil {
+		t.Fatalf("the snapshot's volume %s: %v %s", vol, err, out)
 	}
 	restored := rows(t, db, `SELECT note FROM feature_3_0_2 ORDER BY id`)
 	if len(restored) < len(newer) || schemaOf(t, db) != "3.0.2" {

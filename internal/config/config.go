@@ -94,8 +94,9 @@ type Config struct {
 	// PgClientImage, pinned by digest (repo:tag@sha256:…), runs pg_dump and
 	// pg_restore for metadata snapshots in one-off containers beside the
 	// deployment's scheduler, so the worker needs no PostgreSQL client;
-	// snapshots then live in the Engine's volume SnapshotVolume, where
-	// every worker of that host finds them. Empty: the worker's own
+	// each snapshot then lives in a volume of the Engine named
+	// <SnapshotVolume>-<deployment>-r<N>, where every worker of that host
+	// finds it. Empty: the worker's own
 	// PostgreSQL client tools and <data dir>/snapshots, as before.
 	PgClientImage  string `env:"REWIND_PG_CLIENT_IMAGE"`
 	SnapshotVolume string `env:"REWIND_SNAPSHOT_VOLUME" envDefault:"rewind-snapshots"`

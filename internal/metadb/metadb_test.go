@@ -43,3 +43,11 @@ func TestURLs(t *testing.T) {
 		t.Fatal("a URL without a database must be refused")
 	}
 }
+
+func TestSnapshotsOff(t *testing.T) {
+	d := domain.Deployment{MetadataDatabaseURL: domain.MetadataSnapshotsOff,
+		Env: map[string]string{"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://a:b@db:5432/airflow"}}
+	if For(d) != "" || Check(domain.MetadataSnapshotsOff) != nil {
+		t.Fatal("--metadata-snapshot=off names no database, whatever the environment says")
+	}
+}

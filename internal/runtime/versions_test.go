@@ -1,6 +1,10 @@
 package runtime
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/docker/docker/api/types/volume"
+)
 
 func TestVersionsFromLabelsInOrder(t *testing.T) {
 	r := &Runtime{cfg: Config{RuntimeVersionLabel: "com.example.runtime", AirflowVersionLabel: "com.example.airflow"}.withDefaults()}
@@ -43,5 +47,27 @@ func TestParseAirflowVersion(t *testing.T) {
 		if got := ParseAirflowVersion(out); got != want {
 			t.Errorf("%q: got %q, want %q", out, got, want)
 		}
+	}
+}
+
+// A snapshot taken by a client image is a volume of the Engine; cleanup
+// removes it, and one already gone is no error.
+func TestRemoveSnapshotVolume(t *testing.T) {
+	e := setup(t)
+	prefix := "rewind-test-snap-" + randHex(4)
+	name := SnapshotVolume(prefix, e.dep.ID+"/r3.dump")
+	if name != prefix+"-"+e.dep.ID+"-r3" {
+		t.Fatalf("volume name %q", name)
+	}
+	if _, err := e.rt.cli.VolumeCreate(e.ctx, volume.CreateOptions{Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := e.rt.RemoveSnapshotVolume(e.ctx, prefix, e.dep.ID+"/r3.dump"); err != nil {
+			t.Fatalf("remove %d: %v", i, err)
+		}
+	}
+	if _, err := e.rt.cli.VolumeInspect(e.ctx, name); err == nil {
+		t.Fatal("the volume must be gone")
 	}
 }

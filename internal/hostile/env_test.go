@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/rewindhq/rewind/internal/cli"
@@ -426,12 +427,25 @@ func (e *env) adminState(t *testing.T) []string {
 	t.Helper()
 	ctx := context.Background()
 	var out []string
-	if d, err := e.srv.Client.ScheduleClient().GetHandle(ctx, workflows.CleanupScheduleID).Describe(ctx); err != nil {
+	// A read that times out on a loaded machine is not a change: the
+	// schedule is read again (up to 5 times) before its error stands in
+	// the snapshot.
+	var d *client.ScheduleDescription
+	var err error
+	for try := 0; try < 5; try++ {
+		if d, err = e.srv.Client.ScheduleClient().GetHandle(ctx, workflows.CleanupScheduleID).Describe(ctx); err == nil ||
+			!(errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "deadline exceeded") || strings.Contains(err.Error(), "Unavailable")) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if err != nil {
 		out = append(out, "schedule: "+err.Error())
 	} else {
 		out = append(out, fmt.Sprintf("schedule paused=%v note=%q runs=%d spec=%v", d.Schedule.State.Paused, d.Schedule.State.Note, len(d.Info.RecentActions), d.Schedule.Spec.CronExpressions))
 	}
-	_, aside, err := e.st.SetAsideGarbage(ctx, 1)
+	var aside int
+	_, aside, err = e.st.SetAsideGarbage(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

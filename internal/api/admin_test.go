@@ -73,11 +73,11 @@ func TestAdministrationNeedsSystemAdmin(t *testing.T) {
 	if r.status != 201 || d.ID != "d2" || d.DagSource != domain.DagSourceBundle || !d.RollbackEnabled || d.Resources.Executor != "CeleryExecutor" || d.Env["API_KEY"] != domain.RedactedValue {
 		t.Fatalf("create as admin: %d %s", r.status, r.body)
 	}
-	r = e.call(t, "PATCH", "/api/v1/deployments/d1", root, map[string]any{"workers": 3, "unsetEnv": []string{"NOPE"}})
+	r = e.call(t, "PATCH", "/api/v1/deployments/d1", root, map[string]any{"cpu": "0.5", "unsetEnv": []string{"NOPE"}})
 	if r.status != 200 || strings.Contains(string(r.body), "hunter2") {
 		t.Fatalf("update as admin: %d %s", r.status, r.body)
 	}
-	if got, _ := e.st.GetDeployment(ctx, "d1"); got.Resources.Workers != 3 || got.Env["DB_PASSWORD"] != "hunter2" {
+	if got, _ := e.st.GetDeployment(ctx, "d1"); got.Resources.CPU != "0.5" || got.Env["DB_PASSWORD"] != "hunter2" {
 		t.Fatalf("update must change only what it sends: %+v", got)
 	}
 	if r := e.call(t, "PATCH", "/api/v1/deployments/d1", root, map[string]any{"workers": "three"}); r.status != 400 {

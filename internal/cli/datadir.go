@@ -16,7 +16,8 @@ import (
 // The data directory is found, not made by accident: without
 // REWIND_DATA_DIR the CLI uses the nearest .rewind in the current
 // directory or its parents, the way git finds .git, and only the commands
-// that start an installation (createsDataDir) make a new one, in ./.rewind
+// that start an installation (createsDataDir: deployment create, grant,
+// token create, serve) make a new one, in ./.rewind
 // as SPEC §3 says. A read from the wrong folder says where it looked
 // instead of answering from a new, empty store.
 

@@ -101,6 +101,9 @@ func tokenCmd(s *session) *cobra.Command {
 			return nil
 		},
 	}
+	// Issuing the first administrator's token is part of starting an
+	// installation, like the grant before it.
+	mayCreateDataDir(create)
 	cmd.AddCommand(create, list, revoke)
 	return cmd
 }

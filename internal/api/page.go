@@ -224,13 +224,15 @@ func (p *page) history(w http.ResponseWriter, r *http.Request, ss session) {
 		p.fail(w, ss, err)
 		return
 	}
-	notice, err := p.rollbackNotice(ctx, ss.User, d)
+	// The workers' settings, read once for the switch (R9) and the window (R6).
+	inst := p.s.installation(ctx)
+	notice, err := p.rollbackNotice(ctx, ss.User, d, inst.RollbacksEnabled)
 	if err != nil {
 		p.fail(w, ss, err)
 		return
 	}
-	window := p.s.window(ctx)
-	v := historyView{view: view{User: ss.User, CSRF: ss.CSRF}, Deployment: d, Notice: notice, WindowDays: int(window.Hours() / 24)}
+	window := time.Duration(inst.RollbackWindowDays) * 24 * time.Hour
+	v := historyView{view: view{User: ss.User, CSRF: ss.CSRF}, Deployment: d, Notice: notice, WindowDays: inst.RollbackWindowDays}
 	now := p.s.opts.Now()
 	for _, rev := range revs {
 		rw := row{Revision: rev, Time: rev.CreatedAt.UTC().Format("2006-01-02 15:04:05"), Current: rev.Number == d.CurrentRevision}
@@ -264,8 +266,8 @@ func eligibility(rev domain.Revision, d domain.Deployment, latest int, now time.
 
 // rollbackNotice says why no row of this deployment can be rolled back to
 // by this user (R8, R9, R10), or "".
-func (p *page) rollbackNotice(ctx context.Context, user string, d domain.Deployment) (string, error) {
-	if err := policy.CheckSwitches(p.s.installation(ctx).RollbacksEnabled, d); err != nil {
+func (p *page) rollbackNotice(ctx context.Context, user string, d domain.Deployment, rollbacksEnabled bool) (string, error) {
+	if err := policy.CheckSwitches(rollbacksEnabled, d); err != nil {
 		return action.Message(err), nil
 	}
 	if err := policy.CheckDagSource(d); err != nil {

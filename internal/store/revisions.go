@@ -242,19 +242,11 @@ func scanRevision(r scanner) (domain.Revision, error) {
 	return v, nil
 }
 
-// SetImage records what a pull resolved (digest and versions) on a revision
-// that is still INITIALIZED, leaving its bundle fields alone.
+// SetImage records what a pull resolved (digest and versions, their
+// sources unknown) on a revision that is still INITIALIZED, leaving its
+// bundle fields alone.
 func (s *Store) SetImage(ctx context.Context, deploymentID string, number int, digest, runtimeVersion, airflowVersion string) error {
-	r, err := s.db.ExecContext(ctx, `UPDATE revisions SET image_digest=$3, runtime_version=$4, airflow_version=$5
-		WHERE deployment_id=$1 AND number=$2 AND status=$6`,
-		deploymentID, number, digest, runtimeVersion, airflowVersion, string(domain.StatusInitialized))
-	if err != nil {
-		return err
-	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return domain.Errorf(domain.InvalidState, "revision %d of %s is not INITIALIZED; its image is final (R1)", number, deploymentID)
-	}
-	return nil
+	return s.SetPulledImage(ctx, deploymentID, number, PulledImage{Digest: digest, RuntimeVersion: runtimeVersion, AirflowVersion: airflowVersion})
 }
 
 // PulledImage is what a pull resolved: the digest, and each version with
@@ -267,7 +259,8 @@ type PulledImage struct {
 	AirflowVersionSource string
 }
 
-// SetPulledImage is SetImage with the versions' sources.
+// SetPulledImage records what a pull resolved, the versions' sources
+// included, on a revision that is still INITIALIZED.
 func (s *Store) SetPulledImage(ctx context.Context, deploymentID string, number int, p PulledImage) error {
 	r, err := s.db.ExecContext(ctx, `UPDATE revisions SET image_digest=$3, runtime_version=$4, airflow_version=$5,
 		runtime_version_source=$6, airflow_version_source=$7 WHERE deployment_id=$1 AND number=$2 AND status=$8`,

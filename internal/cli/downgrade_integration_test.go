@@ -169,21 +169,7 @@ func TestWorkerKilledDuringTheMetadataDowngradeConverges(t *testing.T) {
 		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
 		events := itest.RecordEvents(t, dep)
 		m.mustAs("alice", "rollback", dep, "--to", "1", "--description", "back to 8.0.0", "--yes")
-		oneOff := "rewind-" + dep + "-oneoff-db-downgrade"
-		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			if st, _ := stateOf(oneOff); st == "running" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the metadata downgrade never started")
-			}
-		}
-		w.Kill()
-		time.Sleep(2 * time.Second)
-		if st, _ := stateOf(oneOff); st != "running" {
-			t.Fatalf("the migration must outlive the worker that started it: %s", st)
-		}
-		itest.StartWorkerProcess(t, bin, "")
+		killDuringOneOff(t, w, bin, "rewind-"+dep+"-oneoff-db-downgrade", "metadata downgrade")
 		top := m.waitRevision(dep, 3, 3*time.Minute)
 		if top.Status != domain.StatusDeployed || top.RollbackOf != 1 {
 			t.Fatalf("the rollback must converge: %+v", top)

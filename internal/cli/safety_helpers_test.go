@@ -124,3 +124,25 @@ func deploymentJSON(t *testing.T, dep string) domain.Deployment {
 	}
 	return d
 }
+
+// killDuringOneOff waits (90 s at most) for the deployment's one-off named
+// oneOff to run, SIGKILLs the worker w, checks the one-off outlives it, and
+// starts a fresh worker from bin: what a crash in the middle of a metadata
+// migration or downgrade looks like.
+func killDuringOneOff(t *testing.T, w *itest.WorkerProcess, bin, oneOff, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if st, _ := stateOf(oneOff); st == "running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the %s never started", what)
+		}
+	}
+	w.Kill()
+	time.Sleep(2 * time.Second)
+	if st, _ := stateOf(oneOff); st != "running" {
+		t.Fatalf("the migration must outlive the worker that started it: %s", st)
+	}
+	itest.StartWorkerProcess(t, bin, "")
+}

@@ -254,21 +254,7 @@ func TestWorkerKilledDuringTheMigrationConverges(t *testing.T) {
 	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "official-2.9.3"), "--as", "alice", "--wait")
 	events := itest.RecordEvents(t, dep)
 	mustRewind(t, "deploy", dep, "--image", itest.Image(t, "official-3.0.2"), "--as", "alice")
-	oneOff := "rewind-" + dep + "-oneoff-db-migrate"
-	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if st, _ := stateOf(oneOff); st == "running" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the migration never started")
-		}
-	}
-	w.Kill()
-	time.Sleep(2 * time.Second)
-	if st, _ := stateOf(oneOff); st != "running" {
-		t.Fatalf("the migration must outlive the worker that started it: %s", st)
-	}
-	itest.StartWorkerProcess(t, bin, "")
+	killDuringOneOff(t, w, bin, "rewind-"+dep+"-oneoff-db-migrate", "migration")
 	top := waitRevision(t, dep, 2, 3*time.Minute)
 	if top.Status != domain.StatusDeployed {
 		t.Fatalf("the deploy must converge: %+v", top)

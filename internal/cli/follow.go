@@ -264,9 +264,18 @@ func (s *session) waitAtMost(timeout time.Duration, id string, f func() error) e
 	defer cancel()
 	s.ctx = ctx
 	defer func() { s.ctx = outer }()
+	deadline, _ := ctx.Deadline()
 	err := f()
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) && outer.Err() == nil {
+	if outer.Err() == nil && waitEndedByTimeout(ctx.Err(), err, time.Now(), deadline) {
 		return waitTimedOut{id, timeout}
 	}
 	return err
+}
+
+// waitEndedByTimeout: the server may end a call at the deadline before this
+// process's own timer has cancelled the context (gRPC's "stream terminated
+// by RST_STREAM with error code: CANCEL"), so an error at or past the
+// deadline is the timeout too, never a failure of the change.
+func waitEndedByTimeout(ctxErr, err error, now, deadline time.Time) bool {
+	return errors.Is(ctxErr, context.DeadlineExceeded) || err != nil && !now.Before(deadline)
 }

@@ -2,11 +2,13 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
@@ -149,14 +151,19 @@ func (a *HostActivities) MetadataDowngrade(ctx context.Context, req DowngradeReq
 	defer stop()
 	cmd, err := downgradeCommand(a.Config.MetadataDowngradeCommand, req.AirflowVersion)
 	if err != nil {
-		return runtime.OneOffResult{}, refuse(err)
+		return runtime.OneOffResult{}, DowngradeNotStarted(refuse(err))
 	}
 	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
 	if err != nil {
-		return runtime.OneOffResult{}, refuse(err)
+		return runtime.OneOffResult{}, DowngradeNotStarted(refuse(err))
 	}
-	res, err := a.Runtime.RunOneOff(ctx, d, req.NewerImage, cmd, runtime.OneOffOptions{Name: "db-downgrade", Revision: req.Revision, Once: true, Timeout: a.Config.DowngradeTimeout})
+	started := false
+	res, err := a.Runtime.RunOneOff(ctx, d, req.NewerImage, cmd, runtime.OneOffOptions{Name: "db-downgrade", Revision: req.Revision, Once: true,
+		Timeout: a.Config.DowngradeTimeout, Started: func() { started = true }})
 	if err != nil {
+		if !started {
+			return res, DowngradeNotStarted(refuse(err))
+		}
 		return res, refuse(err)
 	}
 	activity.GetLogger(ctx).Info("metadata downgrade ran", "deployment", req.DeploymentID, "image", req.NewerImage,
@@ -280,4 +287,39 @@ func (a *HostActivities) Verify(ctx context.Context, req VerifyRequest) error {
 		}
 	}
 	return nil
+}
+
+// downgradeOutcome is the detail a metadata downgrade's failure carries
+// when its one-off never existed: nothing touched the database, so the
+// change is an ordinary failure and is compensated (issue 27).
+type downgradeOutcome struct {
+	NotStarted bool `json:"notStarted"`
+}
+
+// DowngradeNotStarted marks err as a downgrade failure before its one-off existed,
+// keeping its type and whether it may be retried.
+func DowngradeNotStarted(err error) error {
+	msg, typ, nonRetryable := err.Error(), "DowngradeNotStarted", false
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		msg, typ, nonRetryable = ae.Message(), ae.Type(), ae.NonRetryable()
+	}
+	return temporal.NewApplicationErrorWithOptions(msg, typ, temporal.ApplicationErrorOptions{
+		NonRetryable: nonRetryable, Cause: err, Details: []any{downgradeOutcome{NotStarted: true}}})
+}
+
+// DowngradeMayHaveStarted reads a failed MetadataDowngrade: false only when
+// the activity said its one-off never existed. A timeout, a lost worker or
+// any other failure may have left a downgrade running: the point of no
+// return.
+func DowngradeMayHaveStarted(err error) bool {
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) || !ae.HasDetails() {
+		return true
+	}
+	var o downgradeOutcome
+	if ae.Details(&o) != nil {
+		return true
+	}
+	return !o.NotStarted
 }

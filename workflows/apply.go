@@ -105,16 +105,25 @@ type ApplyReport struct {
 const (
 	applyOrderV0   = workflow.DefaultVersion // before R16: downgrade while the newer version runs
 	applyOrderSafe = 1                       // preflight, snapshot, stop everything, then downgrade
+	// applyOrderStopFirst (issue 27): stop everything, then snapshot (the
+	// dump holds all the newer version wrote), then downgrade; the
+	// downgrade activity itself says whether it reached the point of no
+	// return; Docker steps wait for their cancellation before compensation.
+	applyOrderStopFirst = 2
 )
 
 // apply runs the shared steps, updating rev with what the pull resolved.
 // Histories recorded before safe downgrades replay through applyV0.
 func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision) (*ApplyReport, error) {
 	ctx = withHost(ctx, spec.deployment.Host)
-	if workflow.GetVersion(ctx, "apply-order", applyOrderV0, applyOrderSafe) == applyOrderV0 {
+	v := workflow.GetVersion(ctx, "apply-order", applyOrderV0, applyOrderStopFirst)
+	if v == applyOrderV0 {
 		return applyV0(ctx, t, spec, rev)
 	}
-	out := &ApplyReport{version: applyOrderSafe}
+	if v >= applyOrderStopFirst {
+		ctx = waitingForCancellation(ctx)
+	}
+	out := &ApplyReport{version: v}
 	if err := pull(ctx, t, spec, rev, out); err != nil {
 		return out, err
 	}
@@ -284,9 +293,15 @@ func downgradeSafely(ctx workflow.Context, t *tracker, spec applySpec, rev *doma
 		}
 		return nil
 	}
-	if err := t.run(ctx, StepSnapshot, func() error {
-		return snapshot(ctx, t, rev, out, "the downgrade is a point of no return")
-	}); err != nil {
+	takeSnapshot := func() error {
+		return t.run(ctx, StepSnapshot, func() error {
+			return snapshot(ctx, t, rev, out, "the downgrade is a point of no return")
+		})
+	}
+	stopFirst := out.version >= applyOrderStopFirst
+	if stopFirst {
+		t.moveBefore(StepStop, StepSnapshot)
+	} else if err := takeSnapshot(); err != nil {
 		return err
 	}
 	if err := t.run(ctx, StepStop, func() error {
@@ -303,16 +318,29 @@ func downgradeSafely(ctx workflow.Context, t *tracker, spec applySpec, rev *doma
 	}); err != nil {
 		return err
 	}
+	if stopFirst {
+		if err := takeSnapshot(); err != nil {
+			return err
+		}
+	}
 	return t.run(ctx, StepDowngrade, func() error {
-		out.pointOfNoReturn = true // from its first attempt the database may have changed
+		if !stopFirst {
+			out.pointOfNoReturn = true // from its first attempt the database may have changed
+		}
 		req := activities.DowngradeRequest{DeploymentID: rev.DeploymentID, NewerImage: pinned(spec.prev), AirflowVersion: rev.AirflowVersion, Revision: rev.Number}
 		// Cancelling the change must not cancel a migration half-way.
 		dctx, cancel := workflow.NewDisconnectedContext(ctx)
 		defer cancel()
 		var res runtime.OneOffResult
 		if err := workflow.ExecuteActivity(onHost(dctx, downgradeOptions), hostActs.MetadataDowngrade, req).Get(dctx, &res); err != nil {
+			// The activity says whether its one-off ever started; a refusal
+			// before that (a version it cannot downgrade to) changed nothing
+			// and is compensated like any failure. An attempt lost with its
+			// worker may have started one: the point of no return.
+			out.pointOfNoReturn = out.pointOfNoReturn || activities.DowngradeMayHaveStarted(err)
 			return err
 		}
+		out.pointOfNoReturn = true
 		out.Downgrade = &res
 		t.detail(StepDowngrade, fmt.Sprintf("ran with %s: exit %d", req.NewerImage, res.ExitCode))
 		return nil

@@ -17,6 +17,16 @@ const hostQueuesChange = "host-queues"
 
 type hostQueueKey struct{}
 
+type waitForCancelKey struct{}
+
+// waitingForCancellation makes every host step started under ctx wait, when
+// the change is cancelled, until the step has really stopped (its Docker
+// calls returned), so compensation never runs beside it (issue 27).
+// Changes recorded before waited for nothing and replay that way.
+func waitingForCancellation(ctx workflow.Context) workflow.Context {
+	return workflow.WithValue(ctx, waitForCancelKey{}, true)
+}
+
 // withHost decides, once per run, where the deployment's host activities
 // go, and keeps the answer in the returned context for onHost. host comes
 // from the store, through an activity (a plan, or DeploymentHost): never
@@ -43,6 +53,9 @@ func hostQueue(ctx workflow.Context) string {
 // `rewind watch`), while failures on a host that answers stay bounded by
 // attempts, about as many as the schedule-to-close timeout allowed.
 func onHost(ctx workflow.Context, o workflow.ActivityOptions) workflow.Context {
+	if w, _ := ctx.Value(waitForCancelKey{}).(bool); w {
+		o.WaitForCancellation = true
+	}
 	q := hostQueue(ctx)
 	if q == "" {
 		return workflow.WithActivityOptions(ctx, o)

@@ -228,6 +228,28 @@ func (t *tracker) run(ctx workflow.Context, name string, fn func() error) error 
 
 func (t *tracker) detail(name, detail string) { t.step(name).Detail = detail }
 
+// moveBefore lists step name just before step before (a change whose
+// steps run in another order than the list it started with); not a command.
+func (t *tracker) moveBefore(name, before string) {
+	s := *t.step(name)
+	rest := make([]Step, 0, len(t.p.Steps))
+	for _, x := range t.p.Steps {
+		if x.Name != name {
+			rest = append(rest, x)
+		}
+	}
+	t.p.Steps = rest[:0:0]
+	for _, x := range rest {
+		if x.Name == before {
+			t.p.Steps = append(t.p.Steps, s)
+		}
+		t.p.Steps = append(t.p.Steps, x)
+	}
+	if len(t.p.Steps) == len(rest) {
+		t.p.Steps = append(t.p.Steps, s)
+	}
+}
+
 func (t *tracker) skip(name, why string) {
 	s := t.step(name)
 	s.State, s.Detail = StepSkipped, why

@@ -115,9 +115,10 @@ func TestRollbackAddsARevisionLikeGitRevert(t *testing.T) {
 	}
 }
 
-// R11, R16: a downgrade checks the older image starts, snapshots the
-// metadata, stops every component of the newer version, runs the metadata
-// downgrade with the newer image, and only then starts the older image.
+// R11, R16: a downgrade checks the older image starts, stops every
+// component of the newer version, snapshots the metadata (all the newer
+// version wrote is in it), runs the metadata downgrade with the newer
+// image, and only then starts the older image.
 func TestRollbackDowngradeStopsEverythingBeforeTheMetadataStep(t *testing.T) {
 	f := threeDeploys(t)
 	if _, _, err := f.rollback(t, rb(2, "")); err != nil { // r4 = 9.1.0
@@ -132,7 +133,7 @@ func TestRollbackDowngradeStopsEverythingBeforeTheMetadataStep(t *testing.T) {
 		t.Fatalf("plan/report: %+v %+v", res.Plan, res.Report)
 	}
 	calls := strings.Join(f.docker.calls, ",")
-	want := "PullImage,UnpackBundle,Preflight,SnapshotMetadata,StopComponents,MetadataDowngrade with reg:5000/airflow@" +
+	want := "PullImage,UnpackBundle,Preflight,StopComponents,SnapshotMetadata,MetadataDowngrade with reg:5000/airflow@" +
 		stubImage("reg:5000/airflow:9.1.0").Digest + ",SwapBundle,SwapComponents,Verify"
 	if calls != want {
 		t.Fatalf("steps:\n got %s\nwant %s", calls, want)
@@ -316,7 +317,7 @@ func TestCompensationAfterEachStep(t *testing.T) {
 		{"SwapBundle", 2, false, true, false, false, false},
 		{"SwapComponents", 2, false, true, true, false, false},
 		{"Verify", 2, false, true, true, false, false},
-		{"SnapshotMetadata/downgrade", 1, true, false, false, false, false},
+		{"SnapshotMetadata/downgrade", 1, true, false, true, false, false}, // after the stop: the newer version starts again
 		{"StopComponents/downgrade", 1, true, false, true, false, false},
 		{"MetadataDowngrade/no snapshot", 1, false, false, false, true, false},
 		{"SwapComponents/after downgrade, no snapshot", 1, false, false, false, true, false},

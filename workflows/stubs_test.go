@@ -33,6 +33,9 @@ type dockerStub struct {
 	snapshot  bool     // the deployment names a metadata database: snapshots are taken
 	restored  []string // snapshots put back, in order
 	drains    []workflows.DrainDeadline
+	// refuseDowngrade: the metadata downgrade refuses before its one-off
+	// exists (a target without an Airflow version), as the real one does.
+	refuseDowngrade bool
 }
 
 func (d *dockerStub) enter(name string) error {
@@ -80,6 +83,10 @@ func stubDocker(env *testsuite.TestWorkflowEnvironment, host *activities.HostAct
 	env.OnActivity(host.MetadataDowngrade, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.DowngradeRequest) (runtime.OneOffResult, error) {
 		if err := d.enter("MetadataDowngrade"); err != nil {
 			return runtime.OneOffResult{}, err
+		}
+		if d.refuseDowngrade {
+			return runtime.OneOffResult{}, activities.DowngradeNotStarted(temporal.NewNonRetryableApplicationError(
+				"cannot downgrade the metadata: the target's Airflow version is unknown", "InvalidInput", nil))
 		}
 		d.calls[len(d.calls)-1] += " with " + req.NewerImage
 		return runtime.OneOffResult{Output: "downgraded to " + req.AirflowVersion}, nil

@@ -9,7 +9,7 @@ import (
 )
 
 // R20: a deploy that lowers the Runtime version is a downgrade like a
-// rollback's: snapshot, every component stopped, the metadata downgrade
+// rollback's: every component stopped, snapshot, the metadata downgrade
 // with the newer image, then the older image with its workers killed.
 func TestDeployThatDowngradesRunsTheMetadataDowngrade(t *testing.T) {
 	f := newFixture(t)
@@ -22,7 +22,7 @@ func TestDeployThatDowngradesRunsTheMetadataDowngrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "PullImage,Preflight,SnapshotMetadata,StopComponents,MetadataDowngrade with reg:5000/airflow@" + stubImage("reg:5000/airflow:9.1.0").Digest + ",SwapComponents,Verify"
+	want := "PullImage,Preflight,StopComponents,SnapshotMetadata,MetadataDowngrade with reg:5000/airflow@" + stubImage("reg:5000/airflow:9.1.0").Digest + ",SwapComponents,Verify"
 	if got := strings.Join(f.docker.calls, ","); got != want {
 		t.Fatalf("steps:\n got %s\nwant %s", got, want)
 	}

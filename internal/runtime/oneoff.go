@@ -41,6 +41,10 @@ type OneOffOptions struct {
 	// job copies the container's endpoints whole: the metadata downgrade
 	// runs with every component stopped, in the scheduler's place.
 	JoinNetwork bool
+	// Started, when set, is called once the job's container exists (made
+	// by this call or an earlier one): from then on the job may run, which
+	// is the point of no return of a metadata downgrade.
+	Started func()
 	// OwnEndpoint is for a long job beside running components (the
 	// metadata migration, R21): it gets endpoints of its own on the
 	// template's networks, without the template's identity there, so it
@@ -153,6 +157,9 @@ func (r *Runtime) oneOff(ctx context.Context, dep domain.Deployment, imageRef st
 	}
 	if !opts.Once {
 		defer func() { _ = r.remove(context.WithoutCancel(ctx), id) }()
+	}
+	if opts.Started != nil {
+		opts.Started()
 	}
 	res, err = r.await(ctx, id, name, opts)
 	res.Attached = attached

@@ -24,9 +24,10 @@ type Heartbeat struct {
 	MovedAt time.Time `json:"movedAt"`
 }
 
-// heartbeatEvery is how often a heartbeat goes out while work runs; the
-// activities' heartbeat timeouts are several times this.
-const heartbeatEvery = 5 * time.Second
+// heartbeatEvery is how often a heartbeat is recorded while work runs; the
+// worker sends them at most every 2 s (its throttle), which is also how
+// soon a running step learns its change was cancelled.
+const heartbeatEvery = time.Second
 
 // watchdog heartbeats on behalf of an activity and watches that its work
 // moves: progress() reports movement; with no movement for stallAfter it

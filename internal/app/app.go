@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -157,6 +158,8 @@ type Running struct {
 	runtime *runtime.Runtime
 	metrics *Metrics
 	logger  *slog.Logger
+
+	stopTimeout time.Duration
 }
 
 // MetricsAddr is where /metrics is served ("" when off).
@@ -243,7 +246,11 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 	}
 	// On SIGTERM running activities get this long to finish and report
 	// (a swap half-done is safe to retry, but finishing it is faster).
-	opts := worker.Options{WorkerStopTimeout: cfg.WorkerStopTimeout, Interceptors: []interceptor.WorkerInterceptor{workflows.Summaries()}}
+	// Heartbeats reach Temporal at least every 2 s, so a cancelled change's
+	// Docker step learns of it within 2 s, not 0.8 × its heartbeat timeout.
+	opts := worker.Options{WorkerStopTimeout: cfg.WorkerStopTimeout, Interceptors: []interceptor.WorkerInterceptor{workflows.Summaries()},
+		MaxHeartbeatThrottleInterval: 2 * time.Second, DefaultHeartbeatThrottleInterval: 2 * time.Second}
+	r.stopTimeout = cfg.WorkerStopTimeout
 	if len(faults) > 0 {
 		opts.Interceptors = append(opts.Interceptors, faults.Interceptor())
 	}
@@ -287,12 +294,24 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 	return r, nil
 }
 
-// Stop stops polling, lets in-flight activities finish within the worker's
-// stop timeout, and closes the client and the store.
+// Stop stops polling on both queues at once, lets in-flight activities of
+// both finish within the worker's stop timeout, and only then closes the
+// Docker client, the Temporal client and the store they use (issue 27: the
+// host queue's worker used to keep polling, and its Docker steps ran on
+// under closed clients).
 func (r *Running) Stop() {
-	r.logger.Info("worker stopping")
-	r.worker.Stop()
+	r.logger.Info("worker stopping", "stopTimeout", r.stopTimeout)
+	var wg sync.WaitGroup
+	for _, w := range []worker.Worker{r.worker, r.host} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.Stop()
+		}()
+	}
+	wg.Wait()
 	r.close()
+	r.logger.Info("worker stopped")
 }
 
 func (r *Running) close() {

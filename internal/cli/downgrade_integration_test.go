@@ -83,8 +83,11 @@ func TestFailedDowngradeRestoresTheMetadataSnapshot(t *testing.T) {
 		conn, db := itest.MetadataDatabase(t)
 		dep := itest.UniqueID("snap")
 		itest.RemoveContainers(t, dep)
+		// The scheduler heartbeats into the database every 0.1 s and takes
+		// 2 s to stop, heartbeating all along, as a busy real one does.
 		m.mustRewind("deployment", "create", dep, "--rollback-enabled", "--env", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="+conn,
-			"--env", "REWIND_TEST_TASK_SECONDS=30", "--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
+			"--env", "REWIND_TEST_TASK_SECONDS=30", "--env", "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC=0.1", "--env", "REWIND_TEST_STOP_SECONDS=2",
+			"--component", "scheduler=airflow scheduler", "--component", "worker=airflow celery worker")
 		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
 		seedDeployed(t, itest.Store(t, cfg), dep, "8.0.0-unhealthy", "8.0.0", "2.9.3")
 		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
@@ -141,6 +144,23 @@ func TestFailedDowngradeRestoresTheMetadataSnapshot(t *testing.T) {
 			if !stopped {
 				t.Fatalf("the newer %s was not down before the metadata downgrade started: %+v", comp, evs)
 			}
+		}
+		// Issue 27: the snapshot is taken once the newer scheduler is down,
+		// so the restore keeps every heartbeat it wrote while stopping; a
+		// snapshot taken before the stop lost its last 2 s.
+		var died int64
+		for _, e := range evs {
+			if e.Status == "die" && e.Name() == "rewind-"+dep+"-scheduler" && e.TimeNano < oneOff {
+				died = e.TimeNano
+			}
+		}
+		var last time.Time
+		if err := db.QueryRow(context.Background(), `SELECT max(at) FROM rewind_test_heartbeats WHERE airflow_version = '3.0.2' AND at < $1`,
+			time.Unix(0, died)).Scan(&last); err != nil {
+			t.Fatal(err)
+		}
+		if lost := time.Unix(0, died).Sub(last); lost > 600*time.Millisecond {
+			t.Fatalf("the restore lost the newer scheduler's last %s of heartbeats before it stopped", lost)
 		}
 		if st := status(t, "rewind-"+dep+"-scheduler"); st["runtime"] != "9.1.0" {
 			t.Fatalf("the newer image must run again: %v", st)

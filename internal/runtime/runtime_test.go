@@ -298,7 +298,22 @@ func TestSwapIsIdempotent(t *testing.T) {
 		if !hit || err == nil {
 			t.Fatalf("step %q was not reached (err=%v)", step, err)
 		}
-		e.swap(img, rev)
+		rep := e.swap(img, rev)
+		if step == "signalled worker" || step == "drained worker" {
+			// The attempt that drained the worker crashed before reporting
+			// it: the retry reports it, with its deadline, so the workflow
+			// starts the deadline (issue 27) — unless it already finished.
+			reported := false
+			for _, d := range rep.Drained {
+				reported = reported || d.Component == "worker" && d.DrainDeadline != nil && d.Revision == rev-1
+			}
+			for _, d := range rep.Removed {
+				reported = reported || d.Component == "worker" && d.Revision == rev-1
+			}
+			if !reported {
+				t.Fatalf("after crash at %q the retry does not report the drained worker: %+v", step, rep)
+			}
+		}
 		e.swap(img, rev) // and once more for good measure
 		running := 0
 		for comp, c := range e.active() {

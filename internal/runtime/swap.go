@@ -472,6 +472,8 @@ func (r *Runtime) housekeep(ctx context.Context, slots []*slot, orphans, oneOffs
 					return err
 				}
 				rep.Killed = append(rep.Killed, k)
+			default:
+				reportDraining(rep, d)
 			}
 		}
 	}
@@ -491,6 +493,27 @@ func (r *Runtime) housekeep(ctx context.Context, slots []*slot, orphans, oneOffs
 		rep.Removed = append(rep.Removed, ref(o))
 	}
 	return nil
+}
+
+// reportDraining lists a worker still draining within its deadline, which
+// an earlier attempt of this Swap (or an earlier change) drained, as
+// Drained, with the deadline its name records: a retry after a crash
+// reports what the attempt that did the work reported, so the workflow
+// always starts the deadline (issue 27). A deadline started twice for one
+// container is one workflow (its id names the container).
+func reportDraining(rep *SwapReport, d container.Summary) {
+	for _, x := range rep.Drained {
+		if x.ID == d.ID {
+			return
+		}
+	}
+	deadline, ok := DrainDeadline(nameOf(d))
+	if !ok {
+		return
+	}
+	c := ref(d)
+	c.DrainDeadline = &deadline
+	rep.Drained = append(rep.Drained, c)
 }
 
 // list returns every container (any state) labelled with the deployment.

@@ -42,14 +42,23 @@ func (s *Store) UpdateDeploymentSettings(ctx context.Context, d domain.Deploymen
 	if err != nil {
 		return err
 	}
+	// The host stays once any revision exists, in whatever state (a first
+	// deploy in flight, or one that failed uncompensated, has containers,
+	// a bundle or snapshots there): checked in the same statement as the
+	// write, so a deploy recorded meanwhile cannot slip between the two.
 	r, err := s.db.ExecContext(ctx, `UPDATE deployments SET name=$2, description=$3, dag_source=$4,
-		dag_deploy_enabled=$5, rollback_enabled=$6, env=$7, resources=$8, components=$9, updated_at=$10, metadata_db=$11, auto_rollback=$12, host=$13 WHERE id=$1`,
+		dag_deploy_enabled=$5, rollback_enabled=$6, env=$7, resources=$8, components=$9, updated_at=$10, metadata_db=$11, auto_rollback=$12, host=$13
+		WHERE id=$1 AND (host=$13 OR NOT EXISTS (SELECT 1 FROM revisions WHERE deployment_id=$1))`,
 		d.ID, d.Name, d.Description, string(d.DagSource), d.DagDeployEnabled, d.RollbackEnabled, env, res, comps, micros(time.Now()), d.MetadataDatabaseURL, autoRollback(d), hostOf(d))
 	if err != nil {
 		return err
 	}
 	if n, _ := r.RowsAffected(); n == 0 {
-		return notFoundDeployment(d.ID)
+		cur, err := s.GetDeployment(ctx, d.ID)
+		if err != nil {
+			return err
+		}
+		return domain.Errorf(domain.InvalidInput, "--host: deployment %s has revisions on host %s; moving it to another host is not supported", d.ID, cur.Host)
 	}
 	return nil
 }

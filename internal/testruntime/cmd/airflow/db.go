@@ -196,3 +196,39 @@ func newer(a, b string) bool {
 	}
 	return false
 }
+
+// heartbeats is what a real scheduler does all along: it writes its job
+// heartbeat every scheduler_heartbeat_sec (default 5) until it stops. Here
+// each heartbeat is a row of rewind_test_heartbeats, so a test can tell
+// which writes a metadata restore kept: rows are never updated, and what
+// the scheduler wrote before it stopped must survive a snapshot's restore.
+func heartbeats(stop <-chan struct{}) {
+	if metadataURL() == "" {
+		return
+	}
+	every := 5 * time.Second
+	if s, err := strconv.ParseFloat(os.Getenv("AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC"), 64); err == nil && s > 0 {
+		every = time.Duration(s * float64(time.Second))
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		conn, ctx, cancel, err := connect()
+		if err == nil {
+			_, err = conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS rewind_test_heartbeats (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), airflow_version text NOT NULL)`)
+			if err == nil {
+				_, err = conn.Exec(ctx, `INSERT INTO rewind_test_heartbeats (airflow_version) VALUES ($1)`, env("AIRFLOW_VERSION", "unknown"))
+			}
+			conn.Close(ctx)
+			cancel()
+		}
+		if err != nil {
+			logf("scheduler: heartbeat: %v", err)
+		}
+	}
+}

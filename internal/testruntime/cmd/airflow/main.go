@@ -143,8 +143,18 @@ func run(role string) {
 	}
 	ignoreTerm := os.Getenv("REWIND_TEST_IGNORE_SIGTERM") != ""
 	if role != "worker" {
+		stop := make(chan struct{})
+		if role == "scheduler" {
+			go heartbeats(stop)
+		}
 		sig := <-sigs
 		logf("%s: got %s, stopping", role, sig)
+		// A real scheduler finishes its loop (and heartbeats) before it
+		// exits; REWIND_TEST_STOP_SECONDS makes that take a while.
+		if s, err := strconv.ParseFloat(os.Getenv("REWIND_TEST_STOP_SECONDS"), 64); err == nil && s > 0 {
+			time.Sleep(time.Duration(s * float64(time.Second)))
+		}
+		close(stop)
 		return
 	}
 	taskLen := 5 * time.Second

@@ -25,10 +25,9 @@ func bundleLimits(cfg *config.Config) bundle.Limits {
 // It is a no-op when that directory is already complete, and converges after
 // a crash mid-way; an unsafe bundle is refused (UnsafeBundle) leaving nothing.
 func (a *HostActivities) UnpackBundle(ctx context.Context, req BundleRequest) (string, error) {
-	stop := heartbeatWhile(ctx, "unpacking "+req.Version)
-	defer stop()
+	ctx, done := a.hostStep(ctx, "unpacking "+req.Version)
 	dir, err := bundle.Unpack(ctx, a.Bundles, req.Digest, a.Config.BundleRoot, req.DeploymentID, req.Version, bundleLimits(a.Config))
-	return dir, refuse(err)
+	return dir, done(refuse(err))
 }
 
 // SwapBundle atomically repoints <root>/<deployment>/current at the version:

@@ -22,6 +22,8 @@ type Heartbeat struct {
 	// MovedAt is when the work last made progress (bytes, layers, a Docker
 	// step), not merely when the worker was alive.
 	MovedAt time.Time `json:"movedAt"`
+	// Since is when a bounded step's first attempt started (bound.go).
+	Since time.Time `json:"since,omitzero"`
 }
 
 // heartbeatEvery is how often a heartbeat is recorded while work runs; the
@@ -49,9 +51,18 @@ var errStalled = errors.New("stalled")
 // watch starts a watchdog; stallAfter 0 never stalls (heartbeats only).
 // The returned context is the one the work must run under.
 func watch(ctx context.Context, what string, stallAfter time.Duration) (*watchdog, context.Context) {
+	return watchSince(ctx, what, stallAfter, time.Time{})
+}
+
+// watchSince is watch for a bounded step whose first attempt started at
+// since: every heartbeat carries it, the first one at once.
+func watchSince(ctx context.Context, what string, stallAfter time.Duration, since time.Time) (*watchdog, context.Context) {
 	wctx, cancel := context.WithCancelCause(ctx)
 	w := &watchdog{ctx: ctx, cancel: cancel, stallAfter: stallAfter, done: make(chan struct{}),
-		last: Heartbeat{Message: what, MovedAt: time.Now()}}
+		last: Heartbeat{Message: what, MovedAt: time.Now(), Since: since}}
+	if !since.IsZero() && activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, w.last)
+	}
 	go w.loop()
 	return w, wctx
 }
@@ -74,7 +85,9 @@ func (w *watchdog) loop() {
 				w.cancel(errStalled)
 				return
 			}
-			activity.RecordHeartbeat(w.ctx, hb)
+			if activity.IsActivity(w.ctx) {
+				activity.RecordHeartbeat(w.ctx, hb)
+			}
 		}
 	}
 }

@@ -122,14 +122,13 @@ func (r SwapRequest) deploymentID() string {
 // labels, so a retry after a crash finishes the job and never leaves two
 // containers of one component.
 func (a *HostActivities) SwapComponents(ctx context.Context, req SwapRequest) (runtime.SwapReport, error) {
-	stop := heartbeatWhile(ctx, "swapping components")
-	defer stop()
+	ctx, done := a.hostStep(ctx, "swapping components")
 	d, err := a.Store.GetDeployment(ctx, req.deploymentID())
 	if err != nil {
-		return runtime.SwapReport{}, refuse(err)
+		return runtime.SwapReport{}, done(refuse(err))
 	}
 	rep, err := a.Runtime.Swap(ctx, d, req.Image, runtime.SwapOptions{Revision: req.Revision, Downgrade: req.Downgrade})
-	return rep, refuse(err)
+	return rep, done(refuse(err))
 }
 
 // DowngradeRequest runs the metadata downgrade of R11.

@@ -39,8 +39,12 @@ type PreflightRequest struct {
 // deployment. Checks that passed recently with identical containers are
 // not run again (preflight_reuse.go).
 func (a *HostActivities) Preflight(ctx context.Context, req PreflightRequest) ([]runtime.PreflightCheck, error) {
-	stop := heartbeatWhile(ctx, "preflight of "+req.Image.Ref)
-	defer stop()
+	ctx, done := a.hostStep(ctx, "preflight of "+req.Image.Ref)
+	res, err := a.preflight(ctx, req)
+	return res, done(err)
+}
+
+func (a *HostActivities) preflight(ctx context.Context, req PreflightRequest) ([]runtime.PreflightCheck, error) {
 	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
 	if err != nil {
 		return nil, refuse(err)
@@ -76,8 +80,12 @@ type SnapshotRequest struct {
 // (an empty result): the downgrade stays a point of no return, as the plan
 // said.
 func (a *HostActivities) SnapshotMetadata(ctx context.Context, req SnapshotRequest) (metadb.Snapshot, error) {
-	stop := heartbeatWhile(ctx, "metadata snapshot")
-	defer stop()
+	ctx, done := a.snapshotStep(ctx, "metadata snapshot")
+	snap, err := a.snapshotMetadata(ctx, req)
+	return snap, done(err)
+}
+
+func (a *HostActivities) snapshotMetadata(ctx context.Context, req SnapshotRequest) (metadb.Snapshot, error) {
 	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
 	if err != nil {
 		return metadb.Snapshot{}, refuse(err)
@@ -140,8 +148,11 @@ type RestoreRequest struct {
 // downgrade still running is killed first: restoring under a migration
 // would corrupt both.
 func (a *HostActivities) RestoreMetadata(ctx context.Context, req RestoreRequest) error {
-	stop := heartbeatWhile(ctx, "restoring the metadata snapshot")
-	defer stop()
+	ctx, done := a.snapshotStep(ctx, "restoring the metadata snapshot")
+	return done(a.restoreMetadata(ctx, req))
+}
+
+func (a *HostActivities) restoreMetadata(ctx context.Context, req RestoreRequest) error {
 	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
 	if err != nil {
 		return refuse(err)
@@ -176,14 +187,13 @@ type StopRequest struct {
 // StopComponents stops every component of the deployment and kills its
 // workers before a metadata downgrade (R16, R11).
 func (a *HostActivities) StopComponents(ctx context.Context, req StopRequest) (runtime.StopReport, error) {
-	stop := heartbeatWhile(ctx, "stopping components")
-	defer stop()
+	ctx, done := a.hostStep(ctx, "stopping components")
 	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
 	if err != nil {
-		return runtime.StopReport{}, refuse(err)
+		return runtime.StopReport{}, done(refuse(err))
 	}
 	rep, err := a.Runtime.StopAll(ctx, d)
-	return rep, refuse(err)
+	return rep, done(refuse(err))
 }
 
 // DrainRequest names a draining worker whose deadline has come.

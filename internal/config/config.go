@@ -123,6 +123,11 @@ type Config struct {
 	// StallTimeout is how long a pull may transfer nothing before the
 	// attempt is cut off as stalled and retried.
 	StallTimeout time.Duration `env:"REWIND_STALL_TIMEOUT" envDefault:"2m"`
+	// HostStepBound and SnapshotBound bound a change's Docker steps (the
+	// preflight, stop, swap, unpack, verify) and its metadata snapshots and
+	// restores in wall-clock time, across every attempt (issue 27).
+	HostStepBound time.Duration `env:"REWIND_HOST_STEP_BOUND" envDefault:"1h"`
+	SnapshotBound time.Duration `env:"REWIND_SNAPSHOT_BOUND" envDefault:"6h"`
 	// HealthAttempts bounds how often a swap recreates replacements that
 	// crash or turn unhealthy within REWIND_HEALTH_TIMEOUT.
 	HealthAttempts int `env:"REWIND_HEALTH_ATTEMPTS" envDefault:"3"`
@@ -252,7 +257,7 @@ func (c *Config) finish() error {
 	}
 	for name, d := range map[string]time.Duration{"REWIND_DRAIN_TIMEOUT": c.DrainTimeout, "REWIND_STOP_TIMEOUT": c.StopTimeout,
 		"REWIND_HEALTH_TIMEOUT": c.HealthTimeout, "REWIND_DOWNGRADE_TIMEOUT": c.DowngradeTimeout, "REWIND_STALL_TIMEOUT": c.StallTimeout, "REWIND_WORKER_STOP_TIMEOUT": c.WorkerStopTimeout,
-		"REWIND_CLEANUP_HOST_WAIT": c.CleanupHostWait} {
+		"REWIND_CLEANUP_HOST_WAIT": c.CleanupHostWait, "REWIND_HOST_STEP_BOUND": c.HostStepBound, "REWIND_SNAPSHOT_BOUND": c.SnapshotBound} {
 		if d <= 0 {
 			return &Error{name, d.String(), "must be a positive duration such as 30s or 1h"}
 		}

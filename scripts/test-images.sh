@@ -38,7 +38,7 @@ mkdir -p "$work/ctx"
 if cmp -s "$work/ctx/airflow.new" "$work/ctx/airflow"; then rm "$work/ctx/airflow.new"; else mv "$work/ctx/airflow.new" "$work/ctx/airflow"; fi
 binsum=$(sha256sum "$work/ctx/airflow" | cut -c1-16)
 
-# tag runtime airflow extra-dockerfile-lines [astronomer|official|plain]
+# tag runtime airflow extra-dockerfile-lines [astronomer|official|plain|runtime-only]
 build() {
   local tag=$1 rt=$2 af=$3 extra=$4 kind=${5:-astronomer}
   local ref="$registry/rewind-test/airflow:$tag"
@@ -53,6 +53,9 @@ build() {
   plain)
     envs="AIRFLOW_VERSION=$af"
     labels="" ;;
+  runtime-only) # a Runtime label and nothing that says the Airflow version
+    envs="ASTRONOMER_RUNTIME_VERSION=$rt"
+    labels="LABEL io.astronomer.docker.runtime.version=\"$rt\" io.astronomer.docker=\"true\"" ;;
   esac
   local df="FROM scratch
 COPY airflow /usr/local/bin/airflow
@@ -97,6 +100,7 @@ build official-2.9.3 "" 2.9.3 "" official
 build official-3.0.2 "" 3.0.2 "" official
 build official-2.2.5 "" 2.2.5 "" official
 build official-3.0.2-failmigrate "" 3.0.2 'ENV REWIND_TEST_FAIL_MIGRATE=1' official
+build 8.0.0-noairflow 8.0.0 "" "" runtime-only
 build plain-2.9.3 "" 2.9.3 "" plain
 build plain-3.0.2 "" 3.0.2 "" plain
 # The PostgreSQL client image metadata snapshots run in

@@ -133,7 +133,7 @@ func TestDryRunInProgressDoesNotBlockARealRollback(t *testing.T) {
 // revision from before it (R5), and --apply puts it on them now, through
 // the change lock, without a revision.
 func TestStoredConfigurationReachesTheContainers(t *testing.T) {
-	startStack(t)
+	s := startStack(t)
 	eachMode(t, func(t *testing.T, m *cliMode) {
 		dep := itest.UniqueID("cfg")
 		itest.RemoveContainers(t, dep)
@@ -177,6 +177,7 @@ func TestStoredConfigurationReachesTheContainers(t *testing.T) {
 		if st, _ := stateOf("rewind-" + dep + "-worker"); st != "running" {
 			t.Fatalf("worker after --apply: %s", st)
 		}
+		m.recordHistory(s, workflows.ChangeWorkflowID(dep), "apply-config")
 		// Applying again with nothing new changes nothing.
 		m.mustAs("alice", "deployment", "update", dep, "--apply", "--wait")
 		if again := containerIDs(t, dep); again[sched] != after[sched] {

@@ -70,7 +70,7 @@ func TestRollbackToAnImageThatNoLongerStartsIsRefusedByThePreflight(t *testing.T
 // back with its rows), the newer image runs again, and the revision is
 // FAILED "metadata restored".
 func TestFailedDowngradeRestoresTheMetadataSnapshot(t *testing.T) {
-	startServer(t)
+	s := startServer(t)
 	t.Setenv("REWIND_DOCKER_NETWORK", "host") // the components reach the test PostgreSQL on 127.0.0.1
 	t.Setenv("REWIND_HEALTH_TIMEOUT", "20s")
 	t.Setenv("REWIND_HEALTH_ATTEMPTS", "2")
@@ -168,6 +168,7 @@ func TestFailedDowngradeRestoresTheMetadataSnapshot(t *testing.T) {
 		if st, _ := stateOf("rewind-" + dep + "-worker"); st != "running" {
 			t.Fatalf("the newer worker must run again: %s", st)
 		}
+		m.recordHistory(s, workflows.ChangeWorkflowID(dep), "rollback-snapshot-restored")
 	})
 }
 
@@ -271,6 +272,7 @@ func TestDrainDeadlineSurvivesAWorkerRestart(t *testing.T) {
 		if err := s.Client.GetWorkflow(context.Background(), wid, "").Get(context.Background(), &res); err != nil || !strings.Contains(res, "killed at its drain deadline (exit 137)") {
 			t.Fatalf("%s: %q %v", wid, res, err)
 		}
+		m.recordHistory(s, wid, "drain-deadline")
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/internal/notify"
+	"github.com/rewindhq/rewind/workflows"
 )
 
 // receiver is a webhook endpoint that fails its first calls, checks every
@@ -69,7 +70,7 @@ func (rc *receiver) seen() []string {
 // still receives every notification, each exactly once by its idempotency
 // key, each with a valid signature.
 func TestWebhooksReceiveEveryNotificationOnce(t *testing.T) {
-	startStack(t)
+	s := startStack(t)
 	// Each half has its own receiver, deployment and webhook (scoped to
 	// that deployment), so each counts only its own notifications.
 	eachMode(t, func(t *testing.T, m *cliMode) {
@@ -118,5 +119,7 @@ func TestWebhooksReceiveEveryNotificationOnce(t *testing.T) {
 		if rc.calls != len(want)+3 {
 			t.Fatalf("%d calls for %d notifications and 3 failures: retries beyond the failures", rc.calls, len(want))
 		}
+		top := m.historyJSON(dep)[0]
+		m.recordHistory(s, workflows.NotifyWorkflowID(top.WorkflowID, top.RunID, "failed"), "notify-failed")
 	})
 }

@@ -29,7 +29,7 @@ import (
 // (`make test`) a short form runs one kill per kind of step and short outages.
 var full = os.Getenv("REWIND_FAULTS_SUITE") == "full"
 
-// only runs some groups (kill, restore, registry, bundle, postgres, dockerd), e.g.
+// only runs some groups (kill, lifecycle, restore, registry, bundle, postgres, dockerd), e.g.
 // REWIND_FAULTS_ONLY=postgres while working on one; empty runs all.
 func only(group string) bool {
 	o := os.Getenv("REWIND_FAULTS_ONLY")
@@ -360,6 +360,9 @@ func TestFaults(t *testing.T) {
 			t.Errorf("SIGKILL %s MetadataMigrate: the migration must run exactly once: %v (had %d)", m, got, runs)
 		}
 		i++
+	}
+	if only("lifecycle") {
+		su.lifecycle()
 	}
 	if only("restore") {
 		su.killDuringRestore(i)

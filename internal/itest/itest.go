@@ -211,6 +211,18 @@ func StartWorkerProcessEnv(t testing.TB, bin, faults string, env ...string) *Wor
 	}
 }
 
+// Terminate sends SIGTERM, as an orchestrator stopping the worker does,
+// and waits for it to exit.
+func (w *WorkerProcess) Terminate() {
+	if w != nil && w.cmd.ProcessState == nil {
+		w.cmd.Process.Signal(syscall.SIGTERM)
+		w.cmd.Wait()
+	}
+}
+
+// Pid is the worker's process id, which its Temporal identity starts with.
+func (w *WorkerProcess) Pid() int { return w.cmd.Process.Pid }
+
 // Kill sends SIGKILL and reaps the process.
 func (w *WorkerProcess) Kill() {
 	if w != nil && w.cmd.ProcessState == nil {

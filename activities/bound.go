@@ -22,7 +22,7 @@ var errBound = errors.New("bound")
 // runs under the returned context, cut at the deadline; done turns an
 // error at the deadline into BoundExceeded, not retried, naming the bound
 // and its setting, so the change is compensated and its lock released.
-func bounded(ctx context.Context, what string, bound time.Duration, setting string) (context.Context, func(error) error) {
+func bounded(ctx context.Context, what string, stallAfter, bound time.Duration, setting string) (*watchdog, context.Context, func(error) error) {
 	since := time.Now()
 	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
 		var prev Heartbeat
@@ -30,12 +30,12 @@ func bounded(ctx context.Context, what string, bound time.Duration, setting stri
 			since = prev.Since
 		}
 	}
-	w, wctx := watchSince(ctx, what, 0, since)
+	w, wctx := watchSince(ctx, what, stallAfter, since)
 	if bound <= 0 {
-		return wctx, func(err error) error { w.stop(); return err }
+		return w, wctx, func(err error) error { w.stop(); return w.err(wctx, err) }
 	}
 	bctx, cancel := context.WithDeadlineCause(wctx, since.Add(bound), errBound)
-	return bctx, func(err error) error {
+	return w, bctx, func(err error) error {
 		defer w.stop()
 		defer cancel()
 		if err != nil && errors.Is(context.Cause(bctx), errBound) {
@@ -46,17 +46,19 @@ func bounded(ctx context.Context, what string, bound time.Duration, setting stri
 			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s did not finish within %s of its first attempt (%s; %d attempts): %v",
 				what, bound, setting, attempt, err), "BoundExceeded", nil)
 		}
-		return err
+		return w.err(wctx, err)
 	}
 }
 
 // hostStep bounds a Docker step by REWIND_HOST_STEP_BOUND.
 func (a *HostActivities) hostStep(ctx context.Context, what string) (context.Context, func(error) error) {
-	return bounded(ctx, what, a.Config.HostStepBound, "REWIND_HOST_STEP_BOUND")
+	_, bctx, done := bounded(ctx, what, 0, a.Config.HostStepBound, "REWIND_HOST_STEP_BOUND")
+	return bctx, done
 }
 
 // snapshotStep bounds a metadata snapshot or restore, which lasts as long
 // as the database is large, by REWIND_SNAPSHOT_BOUND.
 func (a *HostActivities) snapshotStep(ctx context.Context, what string) (context.Context, func(error) error) {
-	return bounded(ctx, what, a.Config.SnapshotBound, "REWIND_SNAPSHOT_BOUND")
+	_, bctx, done := bounded(ctx, what, 0, a.Config.SnapshotBound, "REWIND_SNAPSHOT_BOUND")
+	return bctx, done
 }

@@ -18,7 +18,7 @@ import (
 // up to hours (issue 27).
 func TestBoundedStepsKeepTheFirstAttemptsDeadline(t *testing.T) {
 	hang := func(ctx context.Context, bound time.Duration) error {
-		ctx, done := bounded(ctx, "stopping components", bound, "REWIND_HOST_STEP_BOUND")
+		_, ctx, done := bounded(ctx, "stopping components", 0, bound, "REWIND_HOST_STEP_BOUND")
 		<-ctx.Done() // the Engine never answers
 		return done(ctx.Err())
 	}
@@ -49,7 +49,7 @@ func TestBoundedStepsKeepTheFirstAttemptsDeadline(t *testing.T) {
 	}
 
 	// A step that finishes in time is untouched.
-	ctx, done := bounded(context.Background(), "swap", time.Hour, "REWIND_HOST_STEP_BOUND")
+	_, ctx, done := bounded(context.Background(), "swap", 0, time.Hour, "REWIND_HOST_STEP_BOUND")
 	if ctx.Err() != nil {
 		t.Fatalf("a step in time was cut: %v", ctx.Err())
 	}

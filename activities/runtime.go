@@ -44,11 +44,12 @@ func (a *HostActivities) PullImage(ctx context.Context, req PullRequest) (img ru
 	// Docker's progress drives the heartbeat, and a pull whose bytes stop
 	// moving (a registry that holds the connection and sends nothing) is cut
 	// off as stalled and retried; Docker keeps the layers already done.
-	w, wctx := watch(ctx, "pulling "+req.Ref, a.stallTimeout())
+	// REWIND_PULL_BOUND bounds the pull across every attempt, in
+	// wall-clock time (bound.go), with the watchdog's stall window within.
+	w, wctx, done := bounded(ctx, "pulling "+req.Ref, a.stallTimeout(), a.Config.PullBound, "REWIND_PULL_BOUND")
 	var last runtime.Progress
 	img, err = a.Runtime.Pull(wctx, req.Ref, req.Digest, func(p runtime.Progress) { last = p; w.pull(p) })
-	w.stop()
-	if err = w.err(wctx, err); err != nil {
+	if err = done(err); err != nil {
 		return img, refuse(err)
 	}
 	activity.GetMetricsHandler(ctx).Counter("rewind_pull_bytes").Inc(last.BytesDone)

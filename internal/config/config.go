@@ -128,6 +128,7 @@ type Config struct {
 	// restores in wall-clock time, across every attempt (issue 27).
 	HostStepBound time.Duration `env:"REWIND_HOST_STEP_BOUND" envDefault:"1h"`
 	SnapshotBound time.Duration `env:"REWIND_SNAPSHOT_BOUND" envDefault:"6h"`
+	PullBound     time.Duration `env:"REWIND_PULL_BOUND" envDefault:"2h"`
 	// HealthAttempts bounds how often a swap recreates replacements that
 	// crash or turn unhealthy within REWIND_HEALTH_TIMEOUT.
 	HealthAttempts int `env:"REWIND_HEALTH_ATTEMPTS" envDefault:"3"`
@@ -257,7 +258,7 @@ func (c *Config) finish() error {
 	}
 	for name, d := range map[string]time.Duration{"REWIND_DRAIN_TIMEOUT": c.DrainTimeout, "REWIND_STOP_TIMEOUT": c.StopTimeout,
 		"REWIND_HEALTH_TIMEOUT": c.HealthTimeout, "REWIND_DOWNGRADE_TIMEOUT": c.DowngradeTimeout, "REWIND_STALL_TIMEOUT": c.StallTimeout, "REWIND_WORKER_STOP_TIMEOUT": c.WorkerStopTimeout,
-		"REWIND_CLEANUP_HOST_WAIT": c.CleanupHostWait, "REWIND_HOST_STEP_BOUND": c.HostStepBound, "REWIND_SNAPSHOT_BOUND": c.SnapshotBound} {
+		"REWIND_CLEANUP_HOST_WAIT": c.CleanupHostWait, "REWIND_HOST_STEP_BOUND": c.HostStepBound, "REWIND_SNAPSHOT_BOUND": c.SnapshotBound, "REWIND_PULL_BOUND": c.PullBound} {
 		if d <= 0 {
 			return &Error{name, d.String(), "must be a positive duration such as 30s or 1h"}
 		}

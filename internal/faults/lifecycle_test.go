@@ -194,7 +194,7 @@ func (su *suite) hangingStopIsBounded() {
 	su.w = itest.StartWorkerProcessEnv(t, su.bin, "", "REWIND_STOP_TIMEOUT=10m", "REWIND_HOST_STEP_BOUND=20s")
 	start := time.Now()
 	id := su.startRollback(1, "fault: the stop hangs")
-	fault := "Docker stop hangs: bound, compensation, lock released"
+	fault := "Docker stop hangs: bound fires, lock released"
 	err := su.wait(id, "", nil)
 	took := time.Since(start)
 	lost := 0

@@ -10,11 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
-
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/converter"
 
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/action"
@@ -92,6 +87,35 @@ func (s *Server) history(ctx context.Context, user, id string, limit, before int
 	}
 	h := action.History{Store: s.opts.Store, Limit: limit, Before: before}
 	return h.Run(ctx, id)
+}
+
+// showRevision is one revision whole (action.ShowRevision), to a user who
+// may read its deployment.
+func (s *Server) showRevision(w http.ResponseWriter, r *http.Request, user string) {
+	id := r.PathValue("id")
+	n, err := intParam(r.PathValue("revision"), "revision", 0)
+	if err == nil {
+		err = domain.CheckDeploymentID(id)
+	}
+	if err == nil {
+		err = s.canRead(r.Context(), user, id)
+	}
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	dc, err := app.DataConverter(s.opts.Config)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	show := action.ShowRevision{Store: s.opts.Store, Progress: &action.ReadProgress{Temporal: s.opts.Temporal, DataConverter: dc, Log: s.log}}
+	d, err := show.Run(r.Context(), id, n)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
 }
 
 type deploysPage struct {
@@ -302,7 +326,7 @@ func (s *Server) plan(ctx context.Context, in workflows.RollbackInput) (workflow
 	}
 	var nw *action.NoWorkerError
 	if errors.As(err, &nw) {
-		return res, ref, &unavailableError{nw.Error()}
+		return res, ref, &unavailableError{Msg: nw.Error()}
 	}
 	return res, ref, err
 }
@@ -320,48 +344,11 @@ func (s *Server) startRollback(ctx context.Context, in workflows.RollbackInput) 
 	return runRef{run.GetID(), run.GetRunID()}, nil
 }
 
-// Progress is the answer of the progress endpoint: the workflow's state,
-// its "progress" query (steps, attempts, details), the attempts of the
-// activities running now, and the error when it failed.
-type Progress struct {
-	WorkflowID        string              `json:"workflowId"`
-	RunID             string              `json:"runId"`
-	WorkflowType      string              `json:"workflowType"`
-	Status            string              `json:"status"` // Temporal's: RUNNING, COMPLETED, FAILED, …
-	Done              bool                `json:"done"`
-	Progress          *workflows.Progress `json:"progress,omitempty"`
-	PendingActivities []PendingActivity   `json:"pendingActivities"`
-	Error             *errorDetail        `json:"error,omitempty"`
-	// Result is the workflow's result once it COMPLETED (a DeployResult,
-	// RollbackResult, …): what `rewind deploy --wait` prints remotely. It
-	// carries only what workflow payloads carry: redacted deployments.
-	Result json.RawMessage `json:"result,omitempty"`
-}
+// Progress is the answer of the progress endpoint, read by action.ReadProgress.
+type Progress = action.Progress
 
-// PendingActivity is one activity running (or waiting to retry) now.
-type PendingActivity struct {
-	Activity    string         `json:"activity"`
-	State       string         `json:"state"`
-	Attempt     int32          `json:"attempt"`
-	LastFailure string         `json:"lastFailure,omitempty"`
-	Heartbeat   map[string]any `json:"heartbeat,omitempty"`
-	// TaskQueue is where it was scheduled; WaitingForHost names the host
-	// whose worker it waits for (scheduled on a host queue, not started).
-	TaskQueue      string `json:"taskQueue,omitempty"`
-	WaitingForHost string `json:"waitingForHost,omitempty"`
-}
-
-// WaitingHost is the host a pending activity waits for a worker of, or "".
-// A change runs on its deployment's one host, so the page marks its running
-// steps as waiting for that host (progress.js does the same from the JSON).
-func (p *Progress) WaitingHost() string {
-	for _, a := range p.PendingActivities {
-		if a.WaitingForHost != "" {
-			return a.WaitingForHost
-		}
-	}
-	return ""
-}
+// PendingActivity is one activity of a Progress running or waiting now.
+type PendingActivity = action.PendingActivity
 
 func (s *Server) progress(w http.ResponseWriter, r *http.Request, user string) {
 	wf := r.PathValue("workflowId")
@@ -397,75 +384,11 @@ func (s *Server) progressOf(ctx context.Context, user, workflowID, runID string)
 	if err := s.canRead(ctx, user, dep); err != nil {
 		return nil, err
 	}
-	tc := s.opts.Temporal
-	desc, err := tc.DescribeWorkflowExecution(ctx, workflowID, runID)
-	var nf *serviceerror.NotFound
-	var ia *serviceerror.InvalidArgument
-	switch {
-	case errors.As(err, &nf):
-		return nil, domain.Errorf(domain.NotFound, "no workflow %s (deploys and rollbacks run as change/<deployment>)", workflowID)
-	case errors.As(err, &ia):
-		return nil, domain.Errorf(domain.InvalidInput, "the run id is not valid")
-	case err != nil:
-		// Temporal's own message names its address: logged, not answered.
-		s.log.Warn("progress: Temporal did not answer", "workflowId", workflowID, "error", err)
-		return nil, &unavailableError{"Temporal did not answer; try again"}
+	dc, err := app.DataConverter(s.opts.Config)
+	if err != nil {
+		return nil, err
 	}
-	info := desc.GetWorkflowExecutionInfo()
-	if sa := info.GetSearchAttributes().GetIndexedFields()[workflows.AttrDeployment.GetName()]; sa != nil {
-		var tagged string
-		if converter.GetDefaultDataConverter().FromPayload(sa, &tagged) == nil && tagged != "" && tagged != dep {
-			// Started by hand under another deployment's id: not this one's.
-			return nil, domain.Errorf(domain.NotFound, "no workflow %s (deploys and rollbacks run as change/<deployment>)", workflowID)
-		}
-	}
-	runID = info.GetExecution().GetRunId()
-	p := &Progress{WorkflowID: workflowID, RunID: runID, WorkflowType: info.GetType().GetName(),
-		Status: strings.TrimPrefix(enumspb.WorkflowExecutionStatus_name[int32(info.GetStatus())], "WORKFLOW_EXECUTION_STATUS_"), PendingActivities: []PendingActivity{}}
-	p.Done = info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
-	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if v, err := tc.QueryWorkflow(qctx, workflowID, runID, workflows.ProgressQuery); err == nil {
-		var wp workflows.Progress
-		if v.Get(&wp) == nil {
-			p.Progress = &wp
-		}
-	}
-	for _, pa := range desc.GetPendingActivities() {
-		a := PendingActivity{Activity: pa.GetActivityType().GetName(), Attempt: pa.GetAttempt(),
-			State:     strings.TrimPrefix(enumspb.PendingActivityState_name[int32(pa.GetState())], "PENDING_ACTIVITY_STATE_"),
-			TaskQueue: pa.GetActivityOptions().GetTaskQueue().GetName(), WaitingForHost: app.WaitingForHost(pa, time.Now())}
-		if f := pa.GetLastFailure(); f != nil {
-			a.LastFailure = f.GetMessage()
-		}
-		if hb := pa.GetHeartbeatDetails(); hb != nil {
-			var d map[string]any
-			if dc, err := app.DataConverter(s.opts.Config); err == nil && dc.FromPayloads(hb, &d) == nil {
-				a.Heartbeat = d
-			}
-		}
-		p.PendingActivities = append(p.PendingActivities, a)
-	}
-	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-		gctx, gcancel := context.WithTimeout(ctx, 5*time.Second)
-		defer gcancel()
-		var raw json.RawMessage
-		if err := tc.GetWorkflow(gctx, workflowID, runID).Get(gctx, &raw); err == nil && len(raw) > 0 {
-			p.Result = raw
-		}
-	}
-	if p.Done && info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-		gctx, gcancel := context.WithTimeout(ctx, 5*time.Second)
-		defer gcancel()
-		if err := tc.GetWorkflow(gctx, workflowID, runID).Get(gctx, nil); err != nil {
-			_, d := classify(err, nil)
-			if d.Type == typeInternal {
-				d = errorDetail{Type: p.Status, Message: action.Message(err)}
-			}
-			p.Error = &d
-		}
-	}
-	return p, nil
+	return (&action.ReadProgress{Temporal: s.opts.Temporal, DataConverter: dc, Log: s.log}).Run(ctx, workflowID, runID)
 }
 
 func clipText(s string, n int) string {

@@ -88,6 +88,7 @@ type route struct {
 var apiRoutes = []route{
 	{"GET", "/api/v1/openapi.json", true, (*Server).openAPI},
 	{"GET", "/api/v1/deployments/{id}/deploys", false, (*Server).listDeploys},
+	{"GET", "/api/v1/deployments/{id}/revisions/{revision}", false, (*Server).showRevision},
 	{"POST", "/api/v1/deployments/{id}/deploys", false, (*Server).createDeploy},
 	{"POST", "/api/v1/deployments/{id}/deploys/{revision}/rollback", false, (*Server).rollback},
 	{"GET", "/api/v1/workflows/{workflowId}/progress", false, (*Server).progress},
@@ -265,13 +266,13 @@ func (s *Server) apiFallback(w http.ResponseWriter, r *http.Request) {
 	writeJSONError(w, http.StatusNotFound, string(domain.NotFound), "no API endpoint "+r.URL.Path+"; see /api/v1/openapi.json")
 }
 
-// HTTP-only error types, beside SPEC §3's.
+// HTTP-only error types, named with SPEC §3's in domain.
 const (
-	typeUnauthenticated = "Unauthenticated"
-	typeTooLarge        = "RequestTooLarge"
-	typeUnavailable     = "Unavailable"
-	typeTooManyRequests = "TooManyRequests"
-	typeInternal        = "Internal"
+	typeUnauthenticated = string(domain.Unauthenticated)
+	typeTooLarge        = string(domain.RequestTooLarge)
+	typeUnavailable     = string(domain.Unavailable)
+	typeTooManyRequests = string(domain.TooManyRequests)
+	typeInternal        = string(domain.Internal)
 )
 
 // authError is a 401: no token, a wrong one or a revoked one.
@@ -280,9 +281,7 @@ type authError struct{ msg string }
 func (e *authError) Error() string { return e.msg }
 
 // unavailableError is a 503: Temporal or a worker did not answer in time.
-type unavailableError struct{ msg string }
-
-func (e *unavailableError) Error() string { return e.msg }
+type unavailableError = action.UnavailableError
 
 // Status maps an error's SPEC §3 type to its HTTP status.
 func Status(errType string) int {
@@ -316,12 +315,7 @@ type errorBody struct {
 	Error errorDetail `json:"error"`
 }
 
-type errorDetail struct {
-	Type       string `json:"type"`
-	Message    string `json:"message"`
-	WorkflowID string `json:"workflowId,omitempty"`
-	RunID      string `json:"runId,omitempty"`
-}
+type errorDetail = domain.ErrorDetail
 
 // classify turns any error into its type, message and status. Unknown
 // errors are logged and answered with a generic message.
@@ -331,7 +325,6 @@ func classify(err error, logger *slog.Logger) (int, errorDetail) {
 		le  *limitError
 		ue  *unavailableError
 		mbe *http.MaxBytesError
-		cip *action.ChangeInProgressError
 	)
 	switch {
 	case errors.As(err, &ae):
@@ -339,14 +332,12 @@ func classify(err error, logger *slog.Logger) (int, errorDetail) {
 	case errors.As(err, &le):
 		return http.StatusTooManyRequests, errorDetail{Type: typeTooManyRequests, Message: le.Error()}
 	case errors.As(err, &ue):
-		return http.StatusServiceUnavailable, errorDetail{Type: typeUnavailable, Message: ue.msg}
+		return http.StatusServiceUnavailable, errorDetail{Type: typeUnavailable, Message: ue.Msg}
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, errorDetail{Type: typeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)}
-	case errors.As(err, &cip):
-		return http.StatusConflict, errorDetail{Type: string(domain.ChangeInProgress), Message: cip.Error(), WorkflowID: cip.WorkflowID, RunID: cip.RunID}
 	}
-	if t := action.ErrorType(err); t != "" {
-		return Status(t), errorDetail{Type: t, Message: action.Message(err)}
+	if d := action.Detail(err); d.Type != "" {
+		return Status(d.Type), d
 	}
 	if logger != nil {
 		logger.Error("request failed", "error", err)

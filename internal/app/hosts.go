@@ -2,36 +2,16 @@ package app
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
-	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/store"
 )
-
-// WaitingForHost names the host whose worker a pending activity waits for:
-// scheduled on a host queue (<queue>@<host>), not started, and not in a
-// retry's backoff. "" otherwise. This is what `rewind watch` and the page
-// show for a change on a host whose worker is down (issue 13).
-func WaitingForHost(pa *workflowpb.PendingActivityInfo, now time.Time) string {
-	if pa.GetState() != enumspb.PENDING_ACTIVITY_STATE_SCHEDULED {
-		return ""
-	}
-	if next := pa.GetNextAttemptScheduleTime(); next != nil && next.AsTime().After(now) {
-		return ""
-	}
-	_, host, ok := strings.Cut(pa.GetActivityOptions().GetTaskQueue().GetName(), "@")
-	if !ok {
-		return ""
-	}
-	return host
-}
 
 // Host is one Docker host: named by deployments, and whether a worker
 // polls its queue now.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,13 +11,12 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"golang.org/x/term"
 
 	"github.com/rewindhq/rewind/activities"
+	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/app"
-	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/termsafe"
 	"github.com/rewindhq/rewind/workflows"
 )
@@ -129,10 +129,26 @@ func activityLine(name string, attempt int32, lastFailure string, hb *activities
 	return progressLine{"activity/" + name, line}
 }
 
-// temporalProgress reads snapshots from Temporal: the change's progress
-// query and its pending activities, heartbeat details decoded with the
-// client's converter (which decrypts when keys are set).
+// temporalProgress reads snapshots from Temporal with the one progress
+// reader the API uses too (heartbeat details decoded with the client's
+// converter, which decrypts when keys are set).
 func (s *session) temporalProgress() (progressSource, error) {
+	read, err := s.progressReader()
+	if err != nil {
+		return nil, err
+	}
+	return func(id, runID string) (snapshot, error) {
+		p, err := read.Run(s.ctx, id, runID)
+		if err != nil {
+			return snapshot{}, err
+		}
+		return snapshotOf(p, runID), nil
+	}, nil
+}
+
+// progressReader is the one progress reader, on this session's Temporal
+// client and data converter.
+func (s *session) progressReader() (*action.ReadProgress, error) {
 	tc, err := s.temporal()
 	if err != nil {
 		return nil, err
@@ -141,37 +157,29 @@ func (s *session) temporalProgress() (progressSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(id, runID string) (snapshot, error) {
-		desc, err := tc.DescribeWorkflowExecution(s.ctx, id, runID)
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return snapshot{}, domain.Errorf(domain.NotFound, "no workflow %s (deploys and rollbacks run as change/<deployment>)", id)
+	return &action.ReadProgress{Temporal: tc, DataConverter: dc}, nil
+}
+
+// snapshotOf is what the live view shows of a progress, read directly or
+// through the API: the steps, then each activity running or waiting.
+func snapshotOf(p *action.Progress, runID string) snapshot {
+	status := p.Status
+	if status != "" { // Temporal's, spelt as its SDK prints it: Completed
+		status = strings.ToUpper(status[:1]) + strings.ToLower(status[1:])
+	}
+	snap := snapshot{runID: p.RunID, status: status, running: !p.Done, lines: stepLines(p.Progress)}
+	if snap.runID == "" {
+		snap.runID = runID
+	}
+	for _, pa := range p.PendingActivities {
+		var hb *activities.Heartbeat
+		var d activities.Heartbeat
+		if raw, err := json.Marshal(pa.Heartbeat); err == nil && pa.Heartbeat != nil && json.Unmarshal(raw, &d) == nil {
+			hb = &d
 		}
-		if err != nil {
-			return snapshot{}, err
-		}
-		info := desc.GetWorkflowExecutionInfo()
-		snap := snapshot{runID: info.GetExecution().GetRunId(), status: info.GetStatus().String(),
-			running: info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}
-		if v, err := tc.QueryWorkflow(s.ctx, id, snap.runID, workflows.ProgressQuery); err == nil {
-			var p workflows.Progress
-			if v.Get(&p) == nil {
-				snap.lines = stepLines(&p)
-			}
-		}
-		for _, pa := range desc.GetPendingActivities() {
-			var hb *activities.Heartbeat
-			if raw := pa.GetHeartbeatDetails(); raw != nil {
-				var d activities.Heartbeat
-				if dc.FromPayloads(raw, &d) == nil {
-					hb = &d
-				}
-			}
-			snap.lines = append(snap.lines, activityLine(pa.GetActivityType().GetName(), pa.GetAttempt(), pa.GetLastFailure().GetMessage(), hb,
-				app.WaitingForHost(pa, time.Now())))
-		}
-		return snap, nil
-	}, nil
+		snap.lines = append(snap.lines, activityLine(pa.Activity, pa.Attempt, pa.LastFailure, hb, pa.WaitingForHost))
+	}
+	return snap
 }
 
 // follow shows a change live until its run ends (the latest run when runID

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/itest"
@@ -101,7 +102,7 @@ func twoHostJourney(t *testing.T, m *cliMode, h *twoHosts) {
 			t.Fatal(err)
 		}
 		for _, pa := range desc.GetPendingActivities() {
-			if host := app.WaitingForHost(pa, time.Now()); host != "" {
+			if host := action.WaitingForHost(pa, time.Now()); host != "" {
 				waiting = pa.GetActivityType().GetName() + " waits for " + host
 			}
 		}

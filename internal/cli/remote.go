@@ -250,8 +250,8 @@ func (r *remote) applyConfig(id string) (change, error) {
 }
 
 // progress reads a change's progress endpoint.
-func (r *remote) progress(workflowID, runID string) (api.Progress, error) {
-	var p api.Progress
+func (r *remote) progress(workflowID, runID string) (action.Progress, error) {
+	var p action.Progress
 	err := r.call("GET", "/api/v1/workflows/"+url.PathEscape(workflowID)+"/progress?runId="+url.QueryEscape(runID), nil, &p)
 	return p, err
 }
@@ -288,7 +288,7 @@ func (c *remoteChange) Get(ctx context.Context, valuePtr any) error {
 
 // progressOutcome is a finished change's result, or its error with the
 // type the workflow failed with.
-func progressOutcome(p api.Progress, valuePtr any) error {
+func progressOutcome(p action.Progress, valuePtr any) error {
 	if p.Error != nil {
 		return domain.Errorf(domain.ErrorType(p.Error.Type), "%s", p.Error.Message)
 	}

@@ -1,12 +1,9 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/rewindhq/rewind/activities"
 )
 
 // watch follows a change through the API's progress endpoint, printing
@@ -38,18 +35,6 @@ func (r *remote) progressSource() (progressSource, error) {
 		if err != nil {
 			return snapshot{}, err
 		}
-		snap := snapshot{runID: p.RunID, status: p.Status, running: !p.Done, lines: stepLines(p.Progress)}
-		if snap.runID == "" {
-			snap.runID = runID
-		}
-		for _, pa := range p.PendingActivities {
-			var hb *activities.Heartbeat
-			var d activities.Heartbeat
-			if raw, err := json.Marshal(pa.Heartbeat); err == nil && pa.Heartbeat != nil && json.Unmarshal(raw, &d) == nil {
-				hb = &d
-			}
-			snap.lines = append(snap.lines, activityLine(pa.Activity, int32(pa.Attempt), pa.LastFailure, hb, pa.WaitingForHost))
-		}
-		return snap, nil
+		return snapshotOf(&p, runID), nil
 	}, nil
 }

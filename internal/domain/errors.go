@@ -36,6 +36,14 @@ const (
 	// MigrationFailed: the metadata migration of an upgrade ran and exited
 	// non-zero (R21); running it again is not a retry's job.
 	MigrationFailed ErrorType = "MigrationFailed"
+
+	// Errors only a client of rewind serve meets (the API's, and the
+	// remote CLI's through it), beside SPEC §3's.
+	Unauthenticated ErrorType = "Unauthenticated" // no token, a wrong, revoked or expired one
+	RequestTooLarge ErrorType = "RequestTooLarge"
+	Unavailable     ErrorType = "Unavailable" // Temporal or a worker did not answer in time
+	TooManyRequests ErrorType = "TooManyRequests"
+	Internal        ErrorType = "Internal" // the server log has the details
 )
 
 // Error is a refusal a caller can act on. It is never worth retrying: the
@@ -58,4 +66,15 @@ func TypeOf(err error) ErrorType {
 		return e.Type
 	}
 	return ""
+}
+
+// ErrorDetail is an error as every client of rewind receives it (the API's
+// error body, a change's failure in its progress): its type, one of those
+// above or an HTTP-only one, and a message fit to show. A change already
+// in progress names its workflow and run.
+type ErrorDetail struct {
+	Type       string `json:"type"`
+	Message    string `json:"message"`
+	WorkflowID string `json:"workflowId,omitempty"`
+	RunID      string `json:"runId,omitempty"`
 }

@@ -36,6 +36,8 @@ type backend interface {
 	listTokens(user string) ([]store.Token, error)
 	revokeToken(id string) error
 	history(id string, limit int) (historyPage, error)
+	// showRevision: one revision whole, with the change that made it.
+	showRevision(id string, n int) (action.RevisionDetail, error)
 	// deploy, rollback and applyConfig start a change as the backend's
 	// requester; planRollback runs the dry run a rollback shows first.
 	deploy(in workflows.DeployInput) (change, error)

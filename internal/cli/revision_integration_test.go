@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/itest"
+)
+
+// `rewind revision show <deployment> <N>` (issue 29): one revision whole,
+// store-direct and through rewind serve alike — what it ran, who asked,
+// how it ended, and the change's steps with times and attempts, with a
+// rollback's plan. A bad number is a usage error; a user without a grant
+// on the deployment learns nothing.
+func TestRevisionShowIsOneRevisionWhole(t *testing.T) {
+	startStack(t)
+	eachMode(t, func(t *testing.T, m *cliMode) {
+		dep := itest.UniqueID("rshow")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--rollback-enabled", "--component", "scheduler=airflow scheduler")
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait", "--description", "first")
+		if r := m.as("alice", "deploy", dep, "--image", itest.Image(t, "broken"), "--wait"); r.code != ExitRefused {
+			t.Fatalf("the broken image must fail: %d %s", r.code, r.stderr)
+		}
+		m.mustAs("alice", "rollback", dep, "--to", "1", "--description", "back to the first", "--yes", "--wait")
+
+		var rb action.RevisionDetail
+		if err := json.Unmarshal([]byte(m.mustAs("alice", "revision", "show", dep, "3", "-o", "json")), &rb); err != nil {
+			t.Fatal(err)
+		}
+		c := rb.Change
+		if rb.Number != 3 || rb.RollbackOf != 1 || rb.Status != domain.StatusDeployed || c == nil || c.Status != "COMPLETED" || len(c.Plan) == 0 {
+			t.Fatalf("the rollback: %+v %+v", rb.Revision, c)
+		}
+		steps := map[string]int{}
+		for _, st := range c.Steps {
+			if st.State == "done" && (st.StartedAt == nil || st.EndedAt == nil || st.Attempts < 1) {
+				t.Errorf("step %s done without its times and attempts: %+v", st.Name, st)
+			}
+			steps[st.Name] = st.Attempts
+		}
+		if steps["swap components"] < 1 || steps["plan"] == 0 && len(c.Steps) < 5 {
+			t.Fatalf("the rollback's steps: %+v", c.Steps)
+		}
+		text := m.mustAs("alice", "revision", "show", dep, "2")
+		for _, want := range []string{"2 of " + dep + ": FAILED", "failure", "preflight", "ATTEMPTS", "TOOK", "by alice"} {
+			if !strings.Contains(text, want) {
+				t.Fatalf("revision show %s 2 lacks %q:\n%s", dep, want, text)
+			}
+		}
+		if r := m.as("alice", "revision", "show", dep, "two"); r.code != ExitUsage {
+			t.Fatalf("a revision that is no number: %d %s", r.code, r.stderr)
+		}
+		if r := m.as("alice", "revision", "show", dep, "99"); r.code != ExitRefused || !strings.Contains(r.stderr, "NotFound") {
+			t.Fatalf("a revision that does not exist: %d %s", r.code, r.stderr)
+		}
+		if m.remote {
+			if r := m.as("mallory", "revision", "show", dep, "1"); r.code != ExitRefused || !strings.Contains(r.stderr, "PermissionDenied") {
+				t.Fatalf("a user without a grant: %d %s", r.code, r.stderr)
+			}
+		}
+	})
+}

@@ -135,8 +135,10 @@ func (r *Runtime) judge(ctx context.Context, ci container.InspectResponse, o Pro
 	case ci.RestartCount > since:
 		// Docker restarted it (restart policy) since the last probe: it
 		// crashed, even if it runs again right now.
-		return fmt.Sprintf("restarted %d times since the last probe (%d in all; last exit code %d)%s",
-			ci.RestartCount-since, ci.RestartCount, st.ExitCode, r.tail(ctx, ci.ID))
+		// Running again, Docker reports exit code 0: the log tail says
+		// how the last run ended.
+		return fmt.Sprintf("restarted %d times since the last probe (%d in all)%s",
+			ci.RestartCount-since, ci.RestartCount, r.tail(ctx, ci.ID))
 	case st.Health != nil && st.Health.Status == container.Unhealthy:
 		return "is unhealthy" + lastProbe(st.Health)
 	}

@@ -31,6 +31,9 @@ var wantHistories = map[string][]string{
 		"deploy-image", "deploy-dag-only", "deploy-failed", "deploy-refused",
 		"rollback-upgrade", "rollback-downgrade", "rollback-dry-run", "rollback-compensated",
 		"cleanup-continued-as-new", "cleanup-last-run", "export-events",
+		// Recorded later from the v0.3 code (b0786f4) for issue 27: the
+		// bake loop from before bake-judged (bakeV0) must keep replaying.
+		"bake-rolled-back",
 	},
 	// Issue 27: the bake's judged loop (bake-judged), recorded from
 	// TestAutomaticRollbackOfACrashLoopingScheduler and TestBakeDuringOtherChanges.

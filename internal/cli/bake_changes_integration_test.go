@@ -8,9 +8,12 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 
+	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/itest"
+	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -130,6 +133,60 @@ func TestBakeDuringOtherChanges(t *testing.T) {
 			t.Fatalf("the person's rollback: %+v", r3)
 		}
 		m.recordHistory(s, "bake/"+dep, "bake-ended-by-a-rollback")
+	})
+}
+
+// Issue 27 item 8: a bake that continued as new still decides: the run the
+// deploy recorded is the first of the chain, which the server names. Here
+// the deploy's own bake is replaced by one continuing after every probe
+// (ProbesPerRun 1), recorded in the store as StartBake records it.
+func TestAContinuedBakeStillDecides(t *testing.T) {
+	s := startStack(t)
+	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
+		if m.remote {
+			t.Skip("reads the store directly")
+		}
+		dep := itest.UniqueID("bakecan")
+		itest.RemoveContainers(t, dep)
+		m.mustRewind("deployment", "create", dep, "--rollback-enabled", "--auto-rollback", "--bake", "2m", "--bake-interval", "2s",
+			"--bake-failures", "3", "--component", "scheduler=airflow scheduler")
+		shown := m.deploymentJSON(dep)
+		m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+		m.mustRewind("grant", shown.AutoRollback.EnabledBy, "--deployment", dep, "--role", "editor")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
+		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0-crashloop"), "--wait")
+		ctx := context.Background()
+		req := activities.BakeRequest{DeploymentID: dep, Revision: 2, Previous: 1, Baseline: -1, Settings: *shown.AutoRollback, ProbesPerRun: 1}
+		run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bake/" + dep, TaskQueue: itest.Config(t).TaskQueue,
+			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING}, workflows.BakeWorkflowName, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.Open(ctx, itest.Config(t).DatabaseURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.RecordBakeRun(ctx, run.GetRunID(), dep, 2, time.Now(), time.Now().Add(-48*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.BakeResult
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		if err := s.Client.GetWorkflow(wctx, "bake/"+dep, "").Get(wctx, &res); err != nil {
+			t.Fatalf("bake: %v", err)
+		}
+		if res.Outcome != "rolled-back" || res.Probes < 3 {
+			t.Fatalf("the continued bake must decide the rollback: %+v", res)
+		}
+		desc, err := s.Client.DescribeWorkflowExecution(ctx, "bake/"+dep, "")
+		if err != nil || desc.GetWorkflowExecutionInfo().GetExecution().GetRunId() == run.GetRunID() {
+			t.Fatalf("the bake did not continue as new: %v", err)
+		}
+		if r3 := m.waitRevision(dep, 3, 2*time.Minute); r3.Status != domain.StatusDeployed || r3.CreatedBy != domain.AutomaticRequester || r3.RollbackOf != 1 {
+			t.Fatalf("the automatic rollback: %+v", r3)
+		}
+		m.recordHistory(s, "bake/"+dep, "bake-continued-rolled-back")
 	})
 }
 

@@ -31,6 +31,9 @@ type ProbeRequest struct {
 	DeploymentID string         `json:"deploymentId"`
 	Revision     int            `json:"revision"`
 	Restarts     map[string]int `json:"restarts,omitempty"`
+	// ProveFor: how long a container that restarted during the bake must
+	// stay up before a probe judges it healthy (runtime.ProbeOptions).
+	ProveFor time.Duration `json:"proveFor,omitempty"`
 }
 
 // ProbeResult is one probe: whether the deployment still runs the baked
@@ -45,8 +48,11 @@ type ProbeResult struct {
 	Evidence     string `json:"evidence"`
 	// SwapInProgress: a replacement container exists (a swap runs or was
 	// left half-done): what the probe saw is not judged.
-	SwapInProgress bool           `json:"swapInProgress,omitempty"`
-	Restarts       map[string]int `json:"restarts,omitempty"`
+	SwapInProgress bool `json:"swapInProgress,omitempty"`
+	// Unproven: healthy now, but restarted during the bake and not up for
+	// ProveFor yet: not judged.
+	Unproven string         `json:"unproven,omitempty"`
+	Restarts map[string]int `json:"restarts,omitempty"`
 }
 
 // Probe inspects the deployment's containers and runs the health and
@@ -65,13 +71,13 @@ func (a *HostActivities) Probe(ctx context.Context, req ProbeRequest) (ProbeResu
 	for _, c := range d.Components {
 		comps = append(comps, c.Name)
 	}
-	rep, err := a.Runtime.Probe(ctx, d.ID, runtime.ProbeOptions{Components: comps, Revision: req.Revision, Restarts: req.Restarts,
+	rep, err := a.Runtime.Probe(ctx, d.ID, runtime.ProbeOptions{Components: comps, Revision: req.Revision, Restarts: req.Restarts, ProveFor: req.ProveFor,
 		HealthCheck: strings.Fields(a.Config.BakeHealthCheck), ImportErrors: strings.Fields(a.Config.BakeImportErrorsCheck), Timeout: 30 * time.Second})
 	if err != nil {
 		return ProbeResult{}, refuse(err)
 	}
 	return ProbeResult{Current: true, Healthy: !rep.Failed, ImportErrors: rep.ImportErrors, Evidence: rep.Evidence,
-		SwapInProgress: rep.SwapInProgress, Restarts: rep.Restarts}, nil
+		SwapInProgress: rep.SwapInProgress, Unproven: rep.Unproven, Restarts: rep.Restarts}, nil
 }
 
 // BakeStateRequest names the deploy being baked.

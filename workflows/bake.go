@@ -136,7 +136,8 @@ func bakeJudged(ctx workflow.Context, t *tracker, in activities.BakeRequest, act
 			return ended(before.Evidence)
 		}
 		var p activities.ProbeResult
-		err = workflow.ExecuteActivity(actx, hostActs.Probe, activities.ProbeRequest{DeploymentID: in.DeploymentID, Revision: in.Revision, Restarts: st.Restarts}).Get(ctx, &p)
+		err = workflow.ExecuteActivity(actx, hostActs.Probe, activities.ProbeRequest{DeploymentID: in.DeploymentID, Revision: in.Revision, Restarts: st.Restarts,
+			ProveFor: s.Interval * time.Duration(max(s.Failures, 1))}).Get(ctx, &p)
 		st.Probes++
 		if err != nil {
 			// Only an Engine that cannot be reached fails the probe
@@ -158,6 +159,10 @@ func bakeJudged(ctx workflow.Context, t *tracker, in activities.BakeRequest, act
 			bad = "unhealthy: " + p.Evidence
 		case in.Baseline >= 0 && p.ImportErrors > in.Baseline:
 			bad = fmt.Sprintf("%d DAG import errors, %d before the deploy", p.ImportErrors, in.Baseline)
+		}
+		if bad == "" && p.Unproven != "" {
+			unjudged(p.Unproven)
+			continue
 		}
 		if bad == "" {
 			st.Failures, st.Healthy, st.Last = 0, true, ""

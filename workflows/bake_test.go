@@ -272,3 +272,23 @@ func TestBakeContinuesAsNew(t *testing.T) {
 		t.Fatalf("the continued run: %+v, %v, %d probes", res, err, s.nProbe)
 	}
 }
+
+// Item 9: a container up again between two crashes is unproven — not
+// judged — so the crash loop's failed probes still add up; and the probe
+// is told how long "proven" is (interval × failures).
+func TestBakeUnprovenProbesDoNotResetTheCount(t *testing.T) {
+	f := threeDeploys(t)
+	s := &bakeScript{probes: func(n int) (activities.ProbeResult, error) {
+		if n%2 == 0 {
+			return activities.ProbeResult{Current: true, Healthy: true, Unproven: "scheduler restarted 2 times during the bake and has been up 1s"}, nil
+		}
+		return restarting(n)
+	}}
+	res, err, _ := f.bake(t, bakeOf(time.Minute, 2), s)
+	if err != nil || res.Outcome != "rolled-back" || res.Probes != 3 {
+		t.Fatalf("fail, unproven, fail must roll back with 2 failures: %+v, %v", res, err)
+	}
+	if s.requests[0].ProveFor != 2*time.Second {
+		t.Fatalf("ProveFor: %s", s.requests[0].ProveFor)
+	}
+}

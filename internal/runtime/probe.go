@@ -32,7 +32,14 @@ type ProbeOptions struct {
 	// (kept by the deploy) are counted from what the first probe sees.
 	Revision int
 	// Restarts are the restart counts the previous probe saw, by container id.
-	Restarts     map[string]int
+	Restarts map[string]int
+	// ProveFor: a container of the baked revision that restarted during
+	// the bake is running but unproven until it has stayed up this long
+	// (the bake's interval × failures). Without it a crash loop whose runs
+	// outlast the interval would show a healthy probe between crashes and
+	// reset the count every time; with it a single crash fails one probe
+	// and is never rolled back for alone.
+	ProveFor     time.Duration
 	HealthCheck  []string // run in the scheduler; exit 0 is healthy
 	ImportErrors []string // run in the scheduler; prints a JSON list
 	Timeout      time.Duration
@@ -45,9 +52,12 @@ type ProbeReport struct {
 	// SwapInProgress: a replacement (-next) container exists, so a swap
 	// runs or was left half-done; what the probe saw is not the baked
 	// revision's doing.
-	SwapInProgress bool           `json:"swapInProgress,omitempty"`
-	Restarts       map[string]int `json:"restarts,omitempty"`
-	ImportErrors   int            `json:"importErrors"` // -1 unknown
+	SwapInProgress bool `json:"swapInProgress,omitempty"`
+	// Unproven: nothing failed, but a container that restarted during the
+	// bake has not stayed up for ProveFor yet: not judged either way.
+	Unproven     string         `json:"unproven,omitempty"`
+	Restarts     map[string]int `json:"restarts,omitempty"`
+	ImportErrors int            `json:"importErrors"` // -1 unknown
 }
 
 // Probe inspects every component's active container and runs the health
@@ -68,7 +78,7 @@ func (r *Runtime) Probe(ctx context.Context, deploymentID string, o ProbeOptions
 	for _, c := range cs {
 		names[nameOf(c)] = true
 	}
-	var bad []string
+	var bad, unproven []string
 	var scheduler *container.InspectResponse
 	for _, comp := range o.Components {
 		if err := checkComponent(comp); err != nil {
@@ -94,6 +104,10 @@ func (r *Runtime) Probe(ctx context.Context, deploymentID string, o ProbeOptions
 			bad = append(bad, comp+" "+why)
 			continue
 		}
+		if up := upFor(ci); o.ProveFor > 0 && ci.RestartCount > 0 && ci.Config.Labels[LabelRevision] == strconv.Itoa(o.Revision) && up < o.ProveFor {
+			unproven = append(unproven, fmt.Sprintf("%s restarted %d times during the bake and has been up %s of the %s that prove it",
+				comp, ci.RestartCount, up.Round(100*time.Millisecond), o.ProveFor))
+		}
 		if comp == "scheduler" {
 			scheduler = &ci
 		}
@@ -111,8 +125,19 @@ func (r *Runtime) Probe(ctx context.Context, deploymentID string, o ProbeOptions
 	}
 	if len(bad) > 0 {
 		rep.Failed, rep.Evidence = true, strings.Join(bad, "; ")
+	} else if len(unproven) > 0 {
+		rep.Unproven = strings.Join(unproven, "; ")
 	}
 	return rep, nil
+}
+
+// upFor is how long a running container has run since its last start.
+func upFor(ci container.InspectResponse) time.Duration {
+	started, err := time.Parse(time.RFC3339Nano, ci.State.StartedAt)
+	if err != nil {
+		return 0
+	}
+	return time.Since(started)
 }
 
 // judge says what is wrong with a component's container, or "".

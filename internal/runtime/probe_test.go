@@ -20,7 +20,7 @@ func TestProbeJudgesACrashLoopingScheduler(t *testing.T) {
 	e := setup(t, domain.Component{Name: "scheduler", Command: "airflow scheduler"}, domain.Component{Name: "api-server", Command: "airflow api-server"})
 	e.swap(e.pull("9.1.0-crashloop"), 1) // the swap's health wait passes: it crashes 3 s in
 	opts := ProbeOptions{Components: []string{"scheduler", "api-server"}, Revision: 1,
-		HealthCheck: []string{"airflow", "jobs", "check", "--job-type", "SchedulerJob"}, Timeout: 10 * time.Second}
+		HealthCheck: []string{"airflow", "jobs", "check", "--job-type", "SchedulerJob"}, Timeout: 10 * time.Second, ProveFor: time.Minute}
 	rep, err := e.rt.Probe(e.ctx, e.dep.ID, opts)
 	if err != nil || rep.Failed || len(rep.Restarts) != 2 {
 		t.Fatalf("right after the deploy the scheduler runs: %+v, %v", rep, err)
@@ -36,6 +36,26 @@ func TestProbeJudgesACrashLoopingScheduler(t *testing.T) {
 	if err != nil || !rep.Failed || !strings.Contains(rep.Evidence, "scheduler") || !strings.Contains(rep.Evidence, "exiting 1") ||
 		!strings.Contains(rep.Evidence, "crashed") || strings.Contains(rep.Evidence, "api-server") {
 		t.Fatalf("a restarted scheduler must fail the probe with its exit code and log tail: %+v, %v", rep, err)
+	}
+	// Running again after a crash, it is unproven (not judged) until it has
+	// stayed up for ProveFor: a healthy-looking probe between two crashes
+	// must not reset the bake's count.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		opts.Restarts = rep.Restarts
+		rep, err = e.rt.Probe(e.ctx, e.dep.ID, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Failed {
+			if !strings.Contains(rep.Unproven, "scheduler restarted") {
+				t.Fatalf("a scheduler up again after a crash must be unproven: %+v", rep)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never saw the scheduler up between two crashes: %+v", rep)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	// Docker refuses an exec into a restarting container; that refusal is
 	// the answer. Catch the scheduler between two runs (the restart

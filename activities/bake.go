@@ -25,22 +25,40 @@ import (
 // Automatic rollback after a bad deploy (issue 16), the activities of the
 // bake: probe the scheduler, and roll back as rewind itself.
 
-// ProbeRequest names the deploy being baked.
+// ProbeRequest names the deploy being baked. Restarts are the restart
+// counts the previous probe saw (ProbeResult.Restarts), by container id.
 type ProbeRequest struct {
-	DeploymentID string `json:"deploymentId"`
-	Revision     int    `json:"revision"`
+	DeploymentID string         `json:"deploymentId"`
+	Revision     int            `json:"revision"`
+	Restarts     map[string]int `json:"restarts,omitempty"`
+	// ProveFor: how long a container that restarted during the bake must
+	// stay up before a probe judges it healthy (runtime.ProbeOptions).
+	ProveFor time.Duration `json:"proveFor,omitempty"`
 }
 
 // ProbeResult is one probe: whether the deployment still runs the baked
-// revision (a change since ends the bake), and how its scheduler does.
+// revision (a change since ends the bake), and how its containers and
+// scheduler do. Healthy false is a failed probe: a component missing,
+// exited, restarting or restarted since the last probe, or the scheduler's
+// health check failing; Evidence says which, with exit codes and log tails.
 type ProbeResult struct {
 	Current      bool   `json:"current"`
 	Healthy      bool   `json:"healthy"`
 	ImportErrors int    `json:"importErrors"` // -1 when unknown
 	Evidence     string `json:"evidence"`
+	// SwapInProgress: a replacement container exists (a swap runs or was
+	// left half-done): what the probe saw is not judged.
+	SwapInProgress bool `json:"swapInProgress,omitempty"`
+	// Unproven: healthy now, but restarted during the bake and not up for
+	// ProveFor yet: not judged.
+	Unproven string         `json:"unproven,omitempty"`
+	Restarts map[string]int `json:"restarts,omitempty"`
 }
 
-// Probe runs the health and import-error checks in the scheduler.
+// Probe inspects the deployment's containers and runs the health and
+// import-error checks in the scheduler (runtime.Probe). It fails (and is
+// retried) only when the Engine cannot be reached: a container that is
+// restarting, stopped or gone is a failed probe, never an error.
 func (a *HostActivities) Probe(ctx context.Context, req ProbeRequest) (ProbeResult, error) {
 	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
 	if err != nil {
@@ -49,20 +67,84 @@ func (a *HostActivities) Probe(ctx context.Context, req ProbeRequest) (ProbeResu
 	if d.CurrentRevision != req.Revision {
 		return ProbeResult{Evidence: fmt.Sprintf("revision %d is current now", d.CurrentRevision)}, nil
 	}
-	res := ProbeResult{Current: true, Healthy: true, ImportErrors: -1}
-	code, out, err := a.Runtime.Exec(ctx, d.ID, "scheduler", strings.Fields(a.Config.BakeHealthCheck), 30*time.Second)
-	switch {
-	case domain.TypeOf(err) == domain.NotFound:
-		res.Healthy, res.Evidence = false, err.Error()
-	case err != nil:
-		return res, err
-	case code != 0:
-		res.Healthy, res.Evidence = false, fmt.Sprintf("`%s` exited %d: %s", a.Config.BakeHealthCheck, code, strings.TrimSpace(clipOutput(out)))
+	comps := make([]string, 0, len(d.Components))
+	for _, c := range d.Components {
+		comps = append(comps, c.Name)
 	}
-	if n, err := importErrors(ctx, a.Runtime, a.Config, d.ID); err == nil {
-		res.ImportErrors = n
+	rep, err := a.Runtime.Probe(ctx, d.ID, runtime.ProbeOptions{Components: comps, Revision: req.Revision, Restarts: req.Restarts, ProveFor: req.ProveFor,
+		HealthCheck: strings.Fields(a.Config.BakeHealthCheck), ImportErrors: strings.Fields(a.Config.BakeImportErrorsCheck), Timeout: 30 * time.Second})
+	if err != nil {
+		return ProbeResult{}, refuse(err)
 	}
-	return res, nil
+	return ProbeResult{Current: true, Healthy: !rep.Failed, ImportErrors: rep.ImportErrors, Evidence: rep.Evidence,
+		SwapInProgress: rep.SwapInProgress, Unproven: rep.Unproven, Restarts: rep.Restarts}, nil
+}
+
+// BakeStateRequest names the deploy being baked.
+type BakeStateRequest struct {
+	DeploymentID string `json:"deploymentId"`
+	Revision     int    `json:"revision"`
+}
+
+// BakeState is what the bake needs to know of other changes around a probe.
+// Current false ends the bake: another revision is current, or a newer one
+// exists in any state (a person's deploy or rollback, running or finished:
+// any change ends the bake). OtherChange names a change (change/<id>)
+// running under another run than the baked deploy's — one that has not
+// recorded a revision yet, or a configuration change — during which a
+// failed probe is not judged. ChangeRun is the change id's latest run, so a
+// change that started and ended between two reads is seen too.
+type BakeState struct {
+	Current     bool   `json:"current"`
+	Evidence    string `json:"evidence,omitempty"`
+	OtherChange string `json:"otherChange,omitempty"`
+	ChangeRun   string `json:"changeRun,omitempty"`
+}
+
+// BakeState reads the store and Temporal (the shared queue's worker has the
+// client; host workers do not).
+func (a *StoreActivities) BakeState(ctx context.Context, req BakeStateRequest) (BakeState, error) {
+	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
+	if err != nil {
+		return BakeState{}, refuse(err)
+	}
+	if d.CurrentRevision != req.Revision {
+		return BakeState{Evidence: fmt.Sprintf("revision %d is current now", d.CurrentRevision)}, nil
+	}
+	top, err := a.Store.ListRevisions(ctx, d.ID, 1, 0)
+	if err != nil {
+		return BakeState{}, err
+	}
+	if len(top) > 0 && top[0].Number > req.Revision {
+		kind := "deploy"
+		if top[0].RollbackOf > 0 {
+			kind = "rollback"
+		}
+		return BakeState{Evidence: fmt.Sprintf("revision %d (a %s by %s, %s) came after it", top[0].Number, kind, top[0].CreatedBy, top[0].Status)}, nil
+	}
+	st := BakeState{Current: true}
+	if a.Temporal == nil {
+		return st, nil
+	}
+	baked, err := a.Store.GetRevision(ctx, d.ID, req.Revision)
+	if err != nil {
+		return st, refuse(err)
+	}
+	id := "change/" + d.ID
+	desc, err := a.Temporal.DescribeWorkflowExecution(ctx, id, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	st.ChangeRun = info.GetExecution().GetRunId()
+	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && st.ChangeRun != baked.RunID {
+		st.OtherChange = fmt.Sprintf("%s (%s, run %s) is running", id, info.GetType().GetName(), st.ChangeRun)
+	}
+	return st, nil
 }
 
 // importErrors counts the scheduler's DAG import errors, from the JSON list
@@ -111,7 +193,13 @@ func (a *StoreActivities) StartAutomaticRollback(ctx context.Context, req Automa
 	if info.WorkflowType.Name != "BakeWorkflow" || info.WorkflowExecution.ID != "bake/"+req.DeploymentID || len(req.Input) == 0 || req.InputDigest == "" {
 		return "", refuse(domain.Errorf(domain.PermissionDenied, "only the bake of deployment %s (bake/%s) decides its automatic rollbacks", req.DeploymentID, req.DeploymentID))
 	}
-	if ok, err := a.Store.IsBakeRun(ctx, info.WorkflowExecution.RunID, req.DeploymentID, req.Revision); err != nil {
+	// A bake continues as new (issue 27): the run StartBake recorded is
+	// the first of its chain, which the server (not the bake) names.
+	bakeRun, err := a.firstRun(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+	if err != nil {
+		return "", err
+	}
+	if ok, err := a.Store.IsBakeRun(ctx, bakeRun, req.DeploymentID, req.Revision); err != nil {
 		return "", err
 	} else if !ok {
 		return "", refuse(domain.Errorf(domain.PermissionDenied, "this bake of deployment %s was not started by the deploy of revision %d; only such a bake decides an automatic rollback", req.DeploymentID, req.Revision))
@@ -137,7 +225,7 @@ func (a *StoreActivities) StartAutomaticRollback(ctx context.Context, req Automa
 	} else if prev != req.Target {
 		return "", refuse(domain.Errorf(domain.PermissionDenied, "revision %d of %s replaced revision %d, not %d: a bake rolls back only to the revision its deploy replaced", req.Revision, d.ID, prev, req.Target))
 	}
-	if err := a.Store.RecordBakeDecision(ctx, store.BakeDecision{BakeRunID: info.WorkflowExecution.RunID, DeploymentID: d.ID,
+	if err := a.Store.RecordBakeDecision(ctx, store.BakeDecision{BakeRunID: bakeRun, DeploymentID: d.ID,
 		InputDigest: req.InputDigest, EnabledBy: d.AutoRollback.EnabledBy, DecidedAt: time.Now()}); err != nil {
 		return "", err
 	}
@@ -159,6 +247,19 @@ func (a *StoreActivities) StartAutomaticRollback(ctx context.Context, req Automa
 		return "", err
 	}
 	return run.GetID() + " " + run.GetRunID(), nil
+}
+
+// firstRun is the first run of the workflow chain runID belongs to, as the
+// server records it; runID itself when the server does not say.
+func (a *StoreActivities) firstRun(ctx context.Context, workflowID, runID string) (string, error) {
+	desc, err := a.Temporal.DescribeWorkflowExecution(ctx, workflowID, runID)
+	if err != nil {
+		return "", err
+	}
+	if first := desc.GetWorkflowExecutionInfo().GetFirstRunId(); first != "" {
+		return first, nil
+	}
+	return runID, nil
 }
 
 // replaced is the revision a deploy replaced: the newest DEPLOYED revision
@@ -184,6 +285,22 @@ type BakeRequest struct {
 	Previous     int                 `json:"previous"`
 	Baseline     int                 `json:"baseline"` // import errors before the deploy, -1 unknown
 	Settings     domain.AutoRollback `json:"settings"`
+	// ProbesPerRun: the bake continues as new after this many probes (0:
+	// the default, 100), so its history stays small at any interval.
+	ProbesPerRun int `json:"probesPerRun,omitempty"`
+	// Carry is what an earlier run of the same bake hands on.
+	Carry *BakeCarry `json:"carry,omitempty"`
+}
+
+// BakeCarry is a bake's state across continue-as-new.
+type BakeCarry struct {
+	Deadline time.Time      `json:"deadline"`
+	Probes   int            `json:"probes"`
+	Failures int            `json:"failures"` // failed probes in a row
+	Unjudged int            `json:"unjudged"` // probes not judged or that could not run
+	Healthy  bool           `json:"healthy"`  // the last judged probe was healthy and nothing unjudged since
+	Last     string         `json:"last,omitempty"`
+	Restarts map[string]int `json:"restarts,omitempty"`
 }
 
 // StartBake starts BakeWorkflow under bake/<deployment>, ending the bake of

@@ -12,6 +12,7 @@
 #   rewind-test/airflow:8.0.0-broken       8.0.0 that no longer starts: components exit 1, start checks fail
 #   rewind-test/airflow:8.0.0-unhealthy    8.0.0 that passes the start checks but whose HEALTHCHECK fails
 #   rewind-test/airflow:9.1.0-sick         9.1.0 whose scheduler fails `airflow jobs check` (no HEALTHCHECK: it deploys)
+#   rewind-test/airflow:9.1.0-crashloop    9.1.0 whose scheduler exits 1 three seconds after each start (passes the deploy's checks, then crash-loops)
 #   rewind-test/airflow:9.1.0-labelled     hostile: 9.1.0 with rewind.* labels baked in
 #   rewind-test/airflow:9.1.0-badversion   hostile: 9.1.0 whose Airflow version label injects arguments
 #   rewind-test/airflow:official-2.9.3     like apache/airflow:2.9.3: only org.apache.airflow.version, no Runtime
@@ -90,6 +91,7 @@ build 8.0.0 8.0.0 2.9.3 ""
 build 4.2.0 4.2.0 2.2.5 ""
 build 9.1.0-healthcheck 9.1.0 3.0.2 'HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["airflow", "health"]'
 build 9.1.0-sick 9.1.0 3.0.2 'ENV REWIND_TEST_UNHEALTHY=1'
+build 9.1.0-crashloop 9.1.0 3.0.2 'ENV REWIND_TEST_SCHEDULER_EXIT_AFTER=3'
 build 9.1.0-labelled 9.1.0 3.0.2 'LABEL rewind.oneoff="x" rewind.deployment="someone-else" rewind.component="scheduler" rewind.revision="999"'
 build 9.1.0-badversion 9.1.0 3.0.2 'LABEL io.astronomer.docker.airflow.version="2.9.0 --to-version 2.3.0"'
 build broken 9.1.0 3.0.2 'ENV REWIND_TEST_FAIL_START=1'

@@ -31,7 +31,13 @@ var wantHistories = map[string][]string{
 		"deploy-image", "deploy-dag-only", "deploy-failed", "deploy-refused",
 		"rollback-upgrade", "rollback-downgrade", "rollback-dry-run", "rollback-compensated",
 		"cleanup-continued-as-new", "cleanup-last-run", "export-events",
+		// Recorded later from the v0.3 code (b0786f4) for issue 27: the
+		// bake loop from before bake-judged (bakeV0) must keep replaying.
+		"bake-rolled-back",
 	},
+	// Issue 27: the bake's judged loop (bake-judged), recorded from
+	// TestAutomaticRollbackOfACrashLoopingScheduler and TestBakeDuringOtherChanges.
+	"v0.4": {"bake-rolled-back", "bake-ended-by-a-rollback"},
 }
 
 // Histories recorded from the dev server must replay against the current
@@ -49,7 +55,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			}
 		})
 	}
-	for _, wt := range []string{workflows.DeployWorkflowName, workflows.RollbackWorkflowName, workflows.CleanupWorkflowName, workflows.ExportEventsWorkflowName} {
+	for _, wt := range []string{workflows.DeployWorkflowName, workflows.RollbackWorkflowName, workflows.CleanupWorkflowName, workflows.ExportEventsWorkflowName, workflows.BakeWorkflowName} {
 		if types[wt] == 0 {
 			t.Errorf("no recorded history of %s", wt)
 		}
@@ -85,7 +91,7 @@ func TestReplayCatchesAReorderedStep(t *testing.T) {
 			mutated[wt] = true
 		})
 	}
-	for _, wt := range []string{workflows.DeployWorkflowName, workflows.RollbackWorkflowName, workflows.CleanupWorkflowName, workflows.ExportEventsWorkflowName} {
+	for _, wt := range []string{workflows.DeployWorkflowName, workflows.RollbackWorkflowName, workflows.CleanupWorkflowName, workflows.ExportEventsWorkflowName, workflows.BakeWorkflowName} {
 		if !mutated[wt] {
 			t.Errorf("no history of %s had two different steps to reorder", wt)
 		}

@@ -53,12 +53,12 @@ func TestAutomaticRollbackAfterABadDeploy(t *testing.T) {
 		m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0-sick"), "--wait") // r3: its scheduler fails its check
 		r3 := m.historyJSON(dep)[0]
 		res := bakeResult()
-		if res.Outcome != "rolled-back" || !strings.Contains(res.Evidence, "scheduler unhealthy") {
+		if res.Outcome != "rolled-back" || !strings.Contains(res.Evidence, "unhealthy: scheduler health check") {
 			t.Fatalf("a bad deploy's bake must roll it back: %+v", res)
 		}
 		r4 := m.waitRevision(dep, 4, 2*time.Minute)
 		if r4.Status != domain.StatusDeployed || r4.RollbackOf != 2 || r4.CreatedBy != domain.AutomaticRequester || !r4.RequestedByVerified ||
-			!strings.Contains(r4.Description, "scheduler unhealthy") {
+			!strings.Contains(r4.Description, "unhealthy: scheduler health check") {
 			t.Fatalf("the automatic rollback: %+v", r4)
 		}
 		if limit := r3.FinishedAt.Add(bake + interval); r4.CreatedAt.After(limit) {

@@ -29,7 +29,7 @@ import (
 // (`make test`) a short form runs one kill per kind of step and short outages.
 var full = os.Getenv("REWIND_FAULTS_SUITE") == "full"
 
-// only runs some groups (kill, lifecycle, restore, registry, bundle, postgres, dockerd), e.g.
+// only runs some groups (kill, lifecycle, restore, registry, bundle, postgres, bake, dockerd), e.g.
 // REWIND_FAULTS_ONLY=postgres while working on one; empty runs all.
 func only(group string) bool {
 	o := os.Getenv("REWIND_FAULTS_ONLY")
@@ -380,6 +380,9 @@ func TestFaults(t *testing.T) {
 		su.postgresDown(i)
 	}
 	i += 2
+	if only("bake") {
+		su.bakeFaults() // issue 27: its own deployment, with automatic rollback
+	}
 	// Only in `make faults`: it runs a second Docker daemon on this machine.
 	if full && only("dockerd") {
 		su.dockerRestart(i)

@@ -45,7 +45,9 @@
 // REWIND_TEST_FAIL_START makes a component exit 1 right after starting (and
 // the start checks fail), for the "image no longer starts" tests;
 // REWIND_TEST_IGNORE_SIGTERM makes a worker ignore SIGTERM, for the drain
-// deadline tests. When the metadata database is PostgreSQL, a scheduler
+// deadline tests. REWIND_TEST_SCHEDULER_EXIT_AFTER=N makes a scheduler exit 1
+// N seconds after it started (a crash loop under the restart policy), for
+// the bake tests. When the metadata database is PostgreSQL, a scheduler
 // records its Airflow version's feature table at start (see db.go).
 package main
 
@@ -144,17 +146,28 @@ func run(role string) {
 	ignoreTerm := os.Getenv("REWIND_TEST_IGNORE_SIGTERM") != ""
 	if role != "worker" {
 		stop := make(chan struct{})
+		var crash <-chan time.Time
 		if role == "scheduler" {
 			go heartbeats(stop)
+			if f, err := strconv.ParseFloat(os.Getenv("REWIND_TEST_SCHEDULER_EXIT_AFTER"), 64); err == nil && f > 0 {
+				crash = time.After(time.Duration(f * float64(time.Second)))
+			}
 		}
-		sig := <-sigs
-		logf("%s: got %s, stopping", role, sig)
-		// A real scheduler finishes its loop (and heartbeats) before it
-		// exits; REWIND_TEST_STOP_SECONDS makes that take a while.
-		if s, err := strconv.ParseFloat(os.Getenv("REWIND_TEST_STOP_SECONDS"), 64); err == nil && s > 0 {
-			time.Sleep(time.Duration(s * float64(time.Second)))
+		select {
+		case sig := <-sigs:
+			logf("%s: got %s, stopping", role, sig)
+			// A real scheduler finishes its loop (and heartbeats) before it
+			// exits; REWIND_TEST_STOP_SECONDS makes that take a while.
+			if s, err := strconv.ParseFloat(os.Getenv("REWIND_TEST_STOP_SECONDS"), 64); err == nil && s > 0 {
+				time.Sleep(time.Duration(s * float64(time.Second)))
+			}
+			close(stop)
+		case <-crash:
+			// Like a scheduler that dies of a bad DAG or a bad setting a few
+			// seconds in: Docker's restart policy restarts it, in a loop.
+			logf("scheduler: crashed (REWIND_TEST_SCHEDULER_EXIT_AFTER), exiting 1")
+			os.Exit(1)
 		}
-		close(stop)
 		return
 	}
 	taskLen := 5 * time.Second

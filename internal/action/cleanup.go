@@ -10,9 +10,9 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/namespace"
 	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
@@ -204,7 +204,7 @@ type ScheduleReset struct {
 // ResetCleanupSchedule rewrites the schedule from cfg (workers only create
 // it, never overwrite it).
 func ResetCleanupSchedule(ctx context.Context, tc client.Client, cfg *config.Config) (ScheduleReset, error) {
-	if err := app.ResetCleanupSchedule(ctx, tc, cfg); err != nil {
+	if err := namespace.ResetCleanupSchedule(ctx, tc, cfg); err != nil {
 		return ScheduleReset{}, err
 	}
 	return ScheduleReset{Cron: cfg.CleanupCron, Enabled: cfg.CleanupEnabled}, nil

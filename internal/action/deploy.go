@@ -16,10 +16,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/identity"
+	"github.com/rewindhq/rewind/internal/namespace"
 	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
@@ -102,7 +102,7 @@ func StartChange(ctx context.Context, cfg *config.Config, c client.Client, deplo
 	if errors.As(err, &invalid) && strings.Contains(invalid.Error(), "search attribute") {
 		// No worker has registered them yet (a fresh server); the change
 		// can still be queued for the first worker to pick up.
-		if err := app.EnsureSearchAttributes(ctx, c, cfg.Namespace); err != nil {
+		if err := namespace.EnsureSearchAttributes(ctx, c, cfg.Namespace); err != nil {
 			return nil, err
 		}
 		run, err = c.ExecuteWorkflow(ctx, opts, workflowType, input)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/internal/action"
-	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/store"
@@ -395,7 +394,7 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request, user string) 
 		writeError(w, s.log, err)
 		return
 	}
-	hosts, err := app.Hosts(r.Context(), s.opts.Store, s.opts.Temporal, s.opts.Config.Namespace, s.opts.Config.TaskQueue)
+	hosts, err := action.Hosts(r.Context(), s.opts.Store, s.opts.Temporal, s.opts.Config.Namespace, s.opts.Config.TaskQueue)
 	if err != nil {
 		writeError(w, s.log, err)
 		return

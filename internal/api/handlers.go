@@ -13,7 +13,6 @@ import (
 
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/action"
-	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/workflows"
@@ -104,12 +103,7 @@ func (s *Server) showRevision(w http.ResponseWriter, r *http.Request, user strin
 		writeError(w, s.log, err)
 		return
 	}
-	dc, err := app.DataConverter(s.opts.Config)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	show := action.ShowRevision{Store: s.opts.Store, Progress: &action.ReadProgress{Temporal: s.opts.Temporal, DataConverter: dc, Log: s.log}}
+	show := action.ShowRevision{Store: s.opts.Store, Progress: &action.ReadProgress{Temporal: s.opts.Temporal, DataConverter: s.opts.DataConverter, Log: s.log}}
 	d, err := show.Run(r.Context(), id, n)
 	if err != nil {
 		writeError(w, s.log, err)
@@ -384,11 +378,7 @@ func (s *Server) progressOf(ctx context.Context, user, workflowID, runID string)
 	if err := s.canRead(ctx, user, dep); err != nil {
 		return nil, err
 	}
-	dc, err := app.DataConverter(s.opts.Config)
-	if err != nil {
-		return nil, err
-	}
-	return (&action.ReadProgress{Temporal: s.opts.Temporal, DataConverter: dc, Log: s.log}).Run(ctx, workflowID, runID)
+	return (&action.ReadProgress{Temporal: s.opts.Temporal, DataConverter: s.opts.DataConverter, Log: s.log}).Run(ctx, workflowID, runID)
 }
 
 func clipText(s string, n int) string {

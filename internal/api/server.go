@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/config"
@@ -32,6 +33,10 @@ type Options struct {
 	Store    *store.Store
 	Temporal client.Client
 	Logger   *slog.Logger
+	// DataConverter decodes what workflows and activities report (heartbeat
+	// details), decrypting when payload keys are set; nil is Temporal's
+	// default converter (no payload encryption).
+	DataConverter converter.DataConverter
 
 	// SessionKey signs the page's session cookies (HMAC-SHA256). Empty: a
 	// random key per process, so sessions end when the server restarts;
@@ -126,6 +131,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.DataConverter == nil {
+		o.DataConverter = converter.GetDefaultDataConverter()
 	}
 	if len(o.SessionKey) == 0 {
 		o.SessionKey = make([]byte, 32)

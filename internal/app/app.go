@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
@@ -25,6 +23,7 @@ import (
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/eslog"
+	"github.com/rewindhq/rewind/internal/namespace"
 	"github.com/rewindhq/rewind/internal/redact"
 	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
@@ -113,42 +112,6 @@ func Exporters(ctx context.Context, cfg *config.Config, logger *slog.Logger) (ex
 	return es, file, nil
 }
 
-// searchAttributes are SPEC §3's, with their types.
-var searchAttributes = map[string]enumspb.IndexedValueType{
-	workflows.AttrDeployment.GetName():          enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	workflows.AttrKind.GetName():                enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	workflows.AttrRevision.GetName():            enumspb.INDEXED_VALUE_TYPE_INT,
-	workflows.AttrRequestedBy.GetName():         enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	workflows.AttrRequestedByVerified.GetName(): enumspb.INDEXED_VALUE_TYPE_BOOL,
-}
-
-// EnsureSearchAttributes registers the missing search attributes, so any
-// Temporal server works without a manual `temporal operator` step.
-func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
-	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
-	if err != nil {
-		return fmt.Errorf("listing search attributes: %w", err)
-	}
-	missing := map[string]enumspb.IndexedValueType{}
-	for name, typ := range searchAttributes {
-		if got, ok := have.GetCustomAttributes()[name]; ok {
-			if got != typ {
-				return fmt.Errorf("search attribute %s exists as %s, rewind needs %s", name, got, typ)
-			}
-			continue
-		}
-		missing[name] = typ
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
-	if err != nil {
-		return fmt.Errorf("registering search attributes: %w", err)
-	}
-	return nil
-}
-
 // Running is a started worker and what it holds open.
 type Running struct {
 	worker  worker.Worker // the shared queue: workflows, store activities
@@ -231,11 +194,11 @@ func StartWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		logger.Warn("Docker Engine unreachable; Docker steps will retry until it is back", "error", err)
 	}
 	r := &Running{client: c, store: st, runtime: rt, metrics: metrics, logger: logger}
-	if err := retry(ctx, logger, "registering search attributes", func() error { return EnsureSearchAttributes(ctx, c, cfg.Namespace) }); err != nil {
+	if err := retry(ctx, logger, "registering search attributes", func() error { return namespace.EnsureSearchAttributes(ctx, c, cfg.Namespace) }); err != nil {
 		r.close()
 		return nil, err
 	}
-	if err := retry(ctx, logger, "creating the cleanup schedule", func() error { return EnsureCleanupSchedule(ctx, c, cfg) }); err != nil {
+	if err := retry(ctx, logger, "creating the cleanup schedule", func() error { return namespace.EnsureCleanupSchedule(ctx, c, cfg) }); err != nil {
 		r.close()
 		return nil, fmt.Errorf("cleanup schedule %s: %w", workflows.CleanupScheduleID, err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/api"
-	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/store"
@@ -29,7 +28,7 @@ type backend interface {
 	getDeployment(id string) (domain.Deployment, error)
 	listDeployments() ([]domain.Deployment, error)
 	// hosts: the Docker hosts deployments name, and their workers.
-	hosts() ([]app.Host, error)
+	hosts() ([]action.Host, error)
 	changeGrant(g domain.Grant, add bool) error
 	// createToken: ttl 0 is the installation's default.
 	createToken(user, description string, ttl time.Duration) (string, store.Token, error)

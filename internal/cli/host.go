@@ -7,11 +7,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rewindhq/rewind/internal/app"
+	"github.com/rewindhq/rewind/internal/action"
 )
 
 // hosts reads the hosts from the store and their pollers from Temporal.
-func (b *direct) hosts() ([]app.Host, error) {
+func (b *direct) hosts() ([]action.Host, error) {
 	st, err := b.s.store()
 	if err != nil {
 		return nil, err
@@ -20,7 +20,7 @@ func (b *direct) hosts() ([]app.Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	return app.Hosts(b.s.ctx, st, tc, b.s.cfg.Namespace, b.s.cfg.TaskQueue)
+	return action.Hosts(b.s.ctx, st, tc, b.s.cfg.Namespace, b.s.cfg.TaskQueue)
 }
 
 func hostCmd(s *session) *cobra.Command {
@@ -40,7 +40,7 @@ func hostCmd(s *session) *cobra.Command {
 			}
 			if s.output == "json" {
 				if hs == nil {
-					hs = []app.Host{}
+					hs = []action.Host{}
 				}
 				return s.json(hs)
 			}
@@ -56,7 +56,7 @@ func hostCmd(s *session) *cobra.Command {
 }
 
 // workerText says whether the host's worker polls, so a stopped one shows.
-func workerText(h app.Host) string {
+func workerText(h action.Host) string {
 	switch {
 	case h.Error != "":
 		return "unknown: " + clipText(h.Error, 80)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/api"
-	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
@@ -151,8 +150,8 @@ func (r *remote) listDeployments() ([]domain.Deployment, error) {
 	return ds, err
 }
 
-func (r *remote) hosts() ([]app.Host, error) {
-	var hs []app.Host
+func (r *remote) hosts() ([]action.Host, error) {
+	var hs []action.Host
 	err := r.call("GET", "/api/v1/hosts", nil, &hs)
 	return hs, err
 }

@@ -36,7 +36,11 @@ func serveCmd(s *session) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			srv, err := api.New(api.Options{Config: cfg, Store: st, Temporal: tc, Logger: logger,
+			dc, err := app.DataConverter(cfg)
+			if err != nil {
+				return err
+			}
+			srv, err := api.New(api.Options{Config: cfg, Store: st, Temporal: tc, Logger: logger, DataConverter: dc,
 				SecureCookies: secureCookies || cfg.HTTPSecureCookies, SessionKey: []byte(cfg.HTTPSessionKey), TrustedProxies: proxies})
 			if err != nil {
 				return err

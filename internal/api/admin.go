@@ -28,14 +28,8 @@ func (s *Server) requireAdmin(ctx context.Context, user, what string) error {
 	return policy.CheckAdmin(user, grants, what)
 }
 
-// Identity is whoami's answer: who the token is, and what it may do.
-type Identity struct {
-	User     string         `json:"user"`
-	Token    *store.Token   `json:"token,omitempty"`
-	Admin    bool           `json:"admin"`
-	Grants   []domain.Grant `json:"grants"`
-	Verified bool           `json:"verified"` // proven by a token, not claimed
-}
+// Identity is whoami's answer (action.Identity).
+type Identity = action.Identity
 
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request, user string) {
 	grants, err := s.opts.Store.GrantsFor(r.Context(), user)
@@ -260,12 +254,8 @@ type tokenRequest struct {
 	Expires     string `json:"expires,omitempty"`
 }
 
-// IssuedToken is the one answer that carries a token: to the administrator
-// who asked for it, once.
-type IssuedToken struct {
-	store.Token
-	Plain string `json:"token"`
-}
+// IssuedToken is action's.
+type IssuedToken = action.IssuedToken
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, user string) {
 	if err := s.requireAdmin(r.Context(), user, "issue tokens"); err != nil {
@@ -299,7 +289,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, user string
 		return
 	}
 	s.log.Info("token issued", "token", t.ID, "user", t.User, "by", user)
-	writeJSON(w, http.StatusCreated, IssuedToken{t, plain})
+	writeJSON(w, http.StatusCreated, IssuedToken{Token: t, Plain: plain})
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, user string) {

@@ -8,11 +8,8 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/internal/action"
-	"github.com/rewindhq/rewind/internal/api"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
-	"github.com/rewindhq/rewind/internal/store"
-	"github.com/rewindhq/rewind/workflows"
 )
 
 // backend is where a command's work happens. The commands parse flags and
@@ -31,33 +28,33 @@ type backend interface {
 	hosts() ([]action.Host, error)
 	changeGrant(g domain.Grant, add bool) error
 	// createToken: ttl 0 is the installation's default.
-	createToken(user, description string, ttl time.Duration) (string, store.Token, error)
-	listTokens(user string) ([]store.Token, error)
+	createToken(user, description string, ttl time.Duration) (string, action.Token, error)
+	listTokens(user string) ([]action.Token, error)
 	revokeToken(id string) error
 	history(id string, limit int) (historyPage, error)
 	// showRevision: one revision whole, with the change that made it.
 	showRevision(id string, n int) (action.RevisionDetail, error)
 	// deploy, rollback and applyConfig start a change as the backend's
 	// requester; planRollback runs the dry run a rollback shows first.
-	deploy(in workflows.DeployInput) (change, error)
-	planRollback(in workflows.RollbackInput) (workflows.RollbackResult, error)
-	rollback(in workflows.RollbackInput) (change, error)
+	deploy(in action.DeployInput) (change, error)
+	planRollback(in action.RollbackInput) (action.RollbackResult, error)
+	rollback(in action.RollbackInput) (change, error)
 	applyConfig(id string) (change, error)
 	// watch follows a change, printing each new step and attempt.
 	watch(workflowID string, every time.Duration) error
 	// progressSource reads what a change shows now, for --wait.
 	progressSource() (progressSource, error)
-	whoami() (api.Identity, error)
+	whoami() (action.Identity, error)
 	// Webhooks (`rewind notify`); their secrets go in, never come out.
-	addWebhook(deploymentID, url, secret string, events []string) (store.Webhook, error)
-	webhooks() ([]store.Webhook, error)
+	addWebhook(deploymentID, url, secret string, events []string) (action.Webhook, error)
+	webhooks() ([]action.Webhook, error)
 	removeWebhook(id string) error
 	// notifyTest sends a sample notification through the worker and
 	// waits for its delivery.
 	notifyTest(deploymentID string) (action.NotifyTested, error)
 	// The retention cleanup (`rewind cleanup`): administration.
 	cleanupNow() (action.CleanupStarted, error)
-	cleanupWait(workflowID string) (workflows.CleanupResult, error)
+	cleanupWait(workflowID string) (action.CleanupResult, error)
 	cleanupStatus() ([]action.StatusRow, error)
 	resetSchedule() (action.ScheduleReset, error)
 	releaseGarbage() (int, error)

@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewindhq/rewind/internal/action"
-	"github.com/rewindhq/rewind/workflows"
 )
 
 func cleanupCmd(s *session) *cobra.Command {
@@ -75,7 +74,7 @@ func cleanupCmd(s *session) *cobra.Command {
 	return cmd
 }
 
-func cleanupSummary(r workflows.CleanupResult) string { return action.CleanupSummary(r) }
+func cleanupSummary(r action.CleanupResult) string { return action.CleanupSummary(r) }
 
 func printCleanupStatus(s *session, rows []action.StatusRow) error {
 	if s.output == "json" {

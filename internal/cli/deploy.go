@@ -7,15 +7,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/app"
-	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/domain"
-	"github.com/rewindhq/rewind/workflows"
 )
 
 func deployCmd(s *session) *cobra.Command {
 	var (
-		in   workflows.DeployInput
+		in   action.DeployInput
 		typ  string
 		dags string
 		wait bool
@@ -63,7 +62,7 @@ func deployCmd(s *session) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				digest, _, err := bundle.PackTo(s.ctx, store, dags)
+				digest, _, err := action.PackDags(s.ctx, store, dags)
 				if err != nil {
 					return err
 				}
@@ -84,7 +83,7 @@ func deployCmd(s *session) *cobra.Command {
 				fmt.Fprintf(s.out, "deploy of %s started: workflow %s, run %s\n", in.DeploymentID, run.GetID(), run.GetRunID())
 				return nil
 			}
-			var res workflows.DeployResult
+			var res action.DeployResult
 			if err := s.waitAtMost(timeout, run.GetID(), func() error {
 				if !in.DryRun {
 					if err := s.showRun(be, run); err != nil {
@@ -147,7 +146,7 @@ func inferType(d domain.Deployment, image, dags bool) domain.DeployType {
 
 // bundleStore is where `deploy --dags` puts the bundle: the registry
 // repository when one is configured, else the shared bundle root.
-func (s *session) bundleStore() (bundle.Store, error) {
+func (s *session) bundleStore() (action.BundleStore, error) {
 	cfg, err := s.config()
 	if err != nil {
 		return nil, err

@@ -13,9 +13,6 @@ import (
 
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
-	"github.com/rewindhq/rewind/internal/metadb"
-	"github.com/rewindhq/rewind/internal/runtime"
-	"github.com/rewindhq/rewind/workflows"
 )
 
 // deploymentFlags are the settings create and update share.
@@ -226,7 +223,7 @@ func deploymentCmd(s *session) *cobra.Command {
 				{"current revision", revText(d.CurrentRevision)},
 			}
 			if d.MetadataDatabaseURL != "" {
-				rows = append(rows, []string{"metadata database", metadb.Redact(d.MetadataDatabaseURL)})
+				rows = append(rows, []string{"metadata database", action.RedactURL(d.MetadataDatabaseURL)})
 			}
 			if ar := d.AutoRollback; ar != nil && ar.Enabled {
 				rows = append(rows, []string{"auto rollback", fmt.Sprintf("bake %s, probe every %s, roll back after %d failed probes", ar.BakePeriod, ar.Interval, ar.Failures)})
@@ -299,7 +296,7 @@ func (s *session) applyConfig(be backend, id string, wait bool) error {
 		fmt.Fprintf(s.out, "updated deployment %s; applying its configuration: workflow %s, run %s; follow it with `rewind watch %s`\n", id, run.GetID(), run.GetRunID(), run.GetID())
 		return nil
 	}
-	var res workflows.ApplyConfigResult
+	var res action.ApplyConfigResult
 	if err := run.Get(s.ctx, &res); err != nil {
 		return err
 	}
@@ -310,7 +307,7 @@ func (s *session) applyConfig(be backend, id string, wait bool) error {
 	return nil
 }
 
-func swapLine(r *runtime.SwapReport) string {
+func swapLine(r *action.SwapReport) string {
 	if r == nil {
 		return "nothing to do"
 	}

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/rewindhq/rewind/internal/bundle"
+	"github.com/rewindhq/rewind/internal/action"
 )
 
 // printDagDiff shows what a change does to the DAGs: files added, removed,
 // changed (with sizes), and the unified diffs when the plan has them.
-func printDagDiff(w io.Writer, d *bundle.Diff, note string) {
+func printDagDiff(w io.Writer, d *action.BundleDiff, note string) {
 	if d == nil {
 		if note != "" {
 			fmt.Fprintf(w, "DAGs: %s.\n", note)

@@ -4,12 +4,9 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/internal/action"
-	"github.com/rewindhq/rewind/internal/api"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/policy"
-	"github.com/rewindhq/rewind/internal/store"
-	"github.com/rewindhq/rewind/workflows"
 )
 
 // direct is the store-direct backend: the store and Temporal themselves,
@@ -81,25 +78,25 @@ func (b *direct) changeGrant(g domain.Grant, add bool) error {
 	return st.RevokeGrant(b.s.ctx, g)
 }
 
-func (b *direct) createToken(user, description string, ttl time.Duration) (string, store.Token, error) {
+func (b *direct) createToken(user, description string, ttl time.Duration) (string, action.Token, error) {
 	cfg, err := b.s.config()
 	if err != nil {
-		return "", store.Token{}, err
+		return "", action.Token{}, err
 	}
 	if ttl == 0 {
 		ttl = cfg.TokenTTL
 	}
 	if err := policy.CheckTokenLifetime(ttl, cfg.TokenMaxTTL); err != nil {
-		return "", store.Token{}, err
+		return "", action.Token{}, err
 	}
 	st, err := b.s.store()
 	if err != nil {
-		return "", store.Token{}, err
+		return "", action.Token{}, err
 	}
-	return api.IssueTokenWithTTL(b.s.ctx, st, user, description, time.Now(), ttl)
+	return action.IssueTokenWithTTL(b.s.ctx, st, user, description, time.Now(), ttl)
 }
 
-func (b *direct) listTokens(user string) ([]store.Token, error) {
+func (b *direct) listTokens(user string) ([]action.Token, error) {
 	st, err := b.s.store()
 	if err != nil {
 		return nil, err
@@ -150,7 +147,7 @@ func (b *direct) history(id string, limit int) (historyPage, error) {
 	return p, nil
 }
 
-func (b *direct) deploy(in workflows.DeployInput) (change, error) {
+func (b *direct) deploy(in action.DeployInput) (change, error) {
 	cfg, st, tc, err := b.s.all()
 	if err != nil {
 		return nil, err
@@ -158,16 +155,16 @@ func (b *direct) deploy(in workflows.DeployInput) (change, error) {
 	return (&action.Deploy{Config: cfg, Store: st, Temporal: tc, Input: in}).Run(b.s.ctx)
 }
 
-func (b *direct) planRollback(in workflows.RollbackInput) (workflows.RollbackResult, error) {
+func (b *direct) planRollback(in action.RollbackInput) (action.RollbackResult, error) {
 	cfg, st, tc, err := b.s.all()
 	if err != nil {
-		return workflows.RollbackResult{}, err
+		return action.RollbackResult{}, err
 	}
 	res, _, err := (&action.Rollback{Config: cfg, Store: st, Temporal: tc, Input: in}).Plan(b.s.ctx, planTimeout)
 	return res, err
 }
 
-func (b *direct) rollback(in workflows.RollbackInput) (change, error) {
+func (b *direct) rollback(in action.RollbackInput) (change, error) {
 	cfg, st, tc, err := b.s.all()
 	if err != nil {
 		return nil, err
@@ -180,7 +177,7 @@ func (b *direct) applyConfig(id string) (change, error) {
 	if err != nil {
 		return nil, err
 	}
-	return (&action.ApplyConfig{Config: cfg, Temporal: tc, Input: workflows.ApplyConfigInput{DeploymentID: id, RequestedBy: b.requester()}}).Run(b.s.ctx)
+	return (&action.ApplyConfig{Config: cfg, Temporal: tc, Input: action.ApplyConfigInput{DeploymentID: id, RequestedBy: b.requester()}}).Run(b.s.ctx)
 }
 
 func (b *direct) watch(workflowID string, every time.Duration) error {
@@ -191,35 +188,35 @@ func (b *direct) progressSource() (progressSource, error) { return b.s.temporalP
 
 // whoami store-direct is the requester the CLI would record, and its
 // grants: claimed, not proven (the database URL is administration).
-func (b *direct) whoami() (api.Identity, error) {
+func (b *direct) whoami() (action.Identity, error) {
 	user := b.requester()
 	st, err := b.s.store()
 	if err != nil {
-		return api.Identity{}, err
+		return action.Identity{}, err
 	}
 	grants, err := st.GrantsFor(b.s.ctx, user)
 	if err != nil {
-		return api.Identity{}, err
+		return action.Identity{}, err
 	}
 	if grants == nil {
 		grants = []domain.Grant{}
 	}
-	return api.Identity{User: user, Admin: policy.IsAdmin(grants), Grants: grants}, nil
+	return action.Identity{User: user, Admin: policy.IsAdmin(grants), Grants: grants}, nil
 }
 
-func (b *direct) addWebhook(deploymentID, url, secret string, events []string) (store.Webhook, error) {
+func (b *direct) addWebhook(deploymentID, url, secret string, events []string) (action.Webhook, error) {
 	st, err := b.s.store()
 	if err != nil {
-		return store.Webhook{}, err
+		return action.Webhook{}, err
 	}
 	cfg, err := b.s.config()
 	if err != nil {
-		return store.Webhook{}, err
+		return action.Webhook{}, err
 	}
 	return action.AddWebhook(b.s.ctx, st, notify.NewEgress(cfg.WebhookAllowHosts), deploymentID, url, secret, events)
 }
 
-func (b *direct) webhooks() ([]store.Webhook, error) {
+func (b *direct) webhooks() ([]action.Webhook, error) {
 	st, err := b.s.store()
 	if err != nil {
 		return nil, err
@@ -251,8 +248,8 @@ func (b *direct) cleanupNow() (action.CleanupStarted, error) {
 	return action.TriggerCleanup(b.s.ctx, tc)
 }
 
-func (b *direct) cleanupWait(workflowID string) (workflows.CleanupResult, error) {
-	var res workflows.CleanupResult
+func (b *direct) cleanupWait(workflowID string) (action.CleanupResult, error) {
+	var res action.CleanupResult
 	tc, err := b.s.temporal()
 	if err == nil {
 		err = tc.GetWorkflow(b.s.ctx, workflowID, "").Get(b.s.ctx, &res)

@@ -14,11 +14,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"golang.org/x/term"
 
-	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/termsafe"
-	"github.com/rewindhq/rewind/workflows"
 )
 
 // progressLine is one line of a change's live view: a step, or the
@@ -86,13 +84,13 @@ func (v *liveView) show(lines []progressLine) {
 }
 
 // stepLines are the lines of a change's steps that have begun.
-func stepLines(p *workflows.Progress) []progressLine {
+func stepLines(p *action.ChangeProgress) []progressLine {
 	var lines []progressLine
 	if p == nil {
 		return nil
 	}
 	for _, st := range p.Steps {
-		if st.State == workflows.StepPending {
+		if st.State == action.StepPending {
 			continue
 		}
 		line := fmt.Sprintf("%-20s %s", st.Name, st.State)
@@ -110,7 +108,7 @@ func stepLines(p *workflows.Progress) []progressLine {
 // activityLine is a pending activity: its attempt, the failure it retries
 // after, and the progress its heartbeat reports; or, when no worker of the
 // deployment's host has picked it up, that it waits for one.
-func activityLine(name string, attempt int32, lastFailure string, hb *activities.Heartbeat, waitingHost string) progressLine {
+func activityLine(name string, attempt int32, lastFailure string, hb *action.Heartbeat, waitingHost string) progressLine {
 	if waitingHost != "" {
 		return progressLine{"activity/" + name, fmt.Sprintf("%-20s waiting for a worker on host %s (attempt %d; start rewind-worker with REWIND_HOST=%s)",
 			name, waitingHost, attempt, waitingHost)}
@@ -172,8 +170,8 @@ func snapshotOf(p *action.Progress, runID string) snapshot {
 		snap.runID = runID
 	}
 	for _, pa := range p.PendingActivities {
-		var hb *activities.Heartbeat
-		var d activities.Heartbeat
+		var hb *action.Heartbeat
+		var d action.Heartbeat
 		if raw, err := json.Marshal(pa.Heartbeat); err == nil && pa.Heartbeat != nil && json.Unmarshal(raw, &d) == nil {
 			hb = &d
 		}
@@ -239,7 +237,7 @@ func (s *session) showRun(be backend, run change) error {
 		go func() {
 			defer close(ended)
 			var res struct {
-				Progress *workflows.Progress `json:"progress"`
+				Progress *action.ChangeProgress `json:"progress"`
 			}
 			if wr.Get(ctx, &res) == nil && res.Progress != nil {
 				ended <- &snapshot{lines: stepLines(res.Progress), runID: wr.GetRunID(), status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED.String()}

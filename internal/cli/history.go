@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
@@ -62,7 +61,7 @@ func historyCmd(s *session) *cobra.Command {
 			}
 			for _, h := range page.Rows {
 				if h.Number == page.CurrentRevision {
-					if g := activities.Guard(h.Revision); g != "" {
+					if g := action.Guard(h.Revision); g != "" {
 						fmt.Fprintln(s.out, g)
 					}
 				}

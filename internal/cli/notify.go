@@ -7,9 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/notify"
-	"github.com/rewindhq/rewind/internal/store"
 )
 
 func notifyCmd(s *session) *cobra.Command {
@@ -71,7 +71,7 @@ func notifyCmd(s *session) *cobra.Command {
 			}
 			if s.output == "json" {
 				if hooks == nil {
-					hooks = []store.Webhook{}
+					hooks = []action.Webhook{}
 				}
 				return s.json(hooks)
 			}

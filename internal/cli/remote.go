@@ -13,10 +13,7 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/internal/action"
-	"github.com/rewindhq/rewind/internal/api"
 	"github.com/rewindhq/rewind/internal/domain"
-	"github.com/rewindhq/rewind/internal/store"
-	"github.com/rewindhq/rewind/workflows"
 )
 
 // remote is the backend through `rewind serve`: every call carries the
@@ -28,7 +25,7 @@ type remote struct {
 	base  string
 	token string
 	hc    *http.Client
-	me    api.Identity
+	me    action.Identity
 	out   io.Writer // where watch prints
 }
 
@@ -112,7 +109,7 @@ func (r *remote) call(method, path string, body, out any) error {
 
 func (r *remote) requester() string { return r.me.User }
 
-func (r *remote) whoami() (api.Identity, error) { return r.me, nil }
+func (r *remote) whoami() (action.Identity, error) { return r.me, nil }
 
 func (r *remote) createDeployment(id string, c action.DeploymentSettings) (domain.Deployment, error) {
 	if err := domain.CheckDeploymentID(id); err != nil {
@@ -164,18 +161,18 @@ func (r *remote) changeGrant(g domain.Grant, add bool) error {
 	return r.call("POST", path, g, nil)
 }
 
-func (r *remote) createToken(user, description string, ttl time.Duration) (string, store.Token, error) {
+func (r *remote) createToken(user, description string, ttl time.Duration) (string, action.Token, error) {
 	body := map[string]string{"user": user, "description": description}
 	if ttl != 0 {
 		body["expires"] = ttl.String()
 	}
-	var t api.IssuedToken
+	var t action.IssuedToken
 	err := r.call("POST", "/api/v1/tokens", body, &t)
 	return t.Plain, t.Token, err
 }
 
-func (r *remote) listTokens(user string) ([]store.Token, error) {
-	var ts []store.Token
+func (r *remote) listTokens(user string) ([]action.Token, error) {
+	var ts []action.Token
 	err := r.call("GET", "/api/v1/tokens?user="+url.QueryEscape(user), nil, &ts)
 	return ts, err
 }
@@ -202,7 +199,7 @@ type started struct {
 	RunID      string `json:"runId"`
 }
 
-func (r *remote) deploy(in workflows.DeployInput) (change, error) {
+func (r *remote) deploy(in action.DeployInput) (change, error) {
 	body := map[string]any{"imageRef": in.ImageRef, "dagBundleVersion": in.DagBundleVersion, "dagBundleDigest": in.DagBundleDigest,
 		"description": in.Description, "type": in.Type, "git": in.Git, "force": in.Force, "dryRun": in.DryRun, "diff": in.Diff,
 		"allowUnknownVersion": in.AllowUnknownVersion}
@@ -214,24 +211,24 @@ func (r *remote) deploy(in workflows.DeployInput) (change, error) {
 }
 
 // rollbackBody is the API's rollback request: the token is the requester.
-func rollbackBody(in workflows.RollbackInput) map[string]any {
+func rollbackBody(in action.RollbackInput) map[string]any {
 	return map[string]any{"description": in.Description, "scope": in.Scope, "dryRun": in.DryRun, "diff": in.Diff, "allowUnknownVersion": in.AllowUnknownVersion,
 		"expectedCurrentRevision": in.ExpectedCurrentRevision, "planDigest": in.PlanDigest}
 }
 
-func rollbackPath(in workflows.RollbackInput) string {
+func rollbackPath(in action.RollbackInput) string {
 	return "/api/v1/deployments/" + in.DeploymentID + "/deploys/" + strconv.Itoa(in.Revision) + "/rollback"
 }
 
-func (r *remote) planRollback(in workflows.RollbackInput) (workflows.RollbackResult, error) {
+func (r *remote) planRollback(in action.RollbackInput) (action.RollbackResult, error) {
 	in.DryRun = true
-	var res workflows.RollbackResult
+	var res action.RollbackResult
 	err := r.call("POST", rollbackPath(in), rollbackBody(in), &res)
 	res.DryRun = true
 	return res, err
 }
 
-func (r *remote) rollback(in workflows.RollbackInput) (change, error) {
+func (r *remote) rollback(in action.RollbackInput) (change, error) {
 	in.DryRun = false
 	var st started
 	if err := r.call("POST", rollbackPath(in), rollbackBody(in), &st); err != nil {
@@ -300,14 +297,14 @@ func progressOutcome(p action.Progress, valuePtr any) error {
 	return json.Unmarshal(p.Result, valuePtr)
 }
 
-func (r *remote) addWebhook(deploymentID, url, secret string, events []string) (store.Webhook, error) {
-	var w store.Webhook
+func (r *remote) addWebhook(deploymentID, url, secret string, events []string) (action.Webhook, error) {
+	var w action.Webhook
 	err := r.call("POST", "/api/v1/webhooks", map[string]any{"deploymentId": deploymentID, "url": url, "secret": secret, "events": events}, &w)
 	return w, err
 }
 
-func (r *remote) webhooks() ([]store.Webhook, error) {
-	var ws []store.Webhook
+func (r *remote) webhooks() ([]action.Webhook, error) {
+	var ws []action.Webhook
 	err := r.call("GET", "/api/v1/webhooks", nil, &ws)
 	return ws, err
 }
@@ -330,24 +327,24 @@ func (r *remote) cleanupNow() (action.CleanupStarted, error) {
 
 // cleanupWait polls the cleanup until it ends: a cleanup may outlast one
 // request, so the server is asked, never held open.
-func (r *remote) cleanupWait(workflowID string) (workflows.CleanupResult, error) {
+func (r *remote) cleanupWait(workflowID string) (action.CleanupResult, error) {
 	for {
 		var run action.CleanupRun
 		if err := r.call("GET", "/api/v1/cleanup/runs/"+url.PathEscape(workflowID), nil, &run); err != nil {
-			return workflows.CleanupResult{}, err
+			return action.CleanupResult{}, err
 		}
 		switch run.State {
 		case "completed":
 			if run.Result == nil {
-				return workflows.CleanupResult{}, fmt.Errorf("rewind serve reported cleanup %s completed without a result", workflowID)
+				return action.CleanupResult{}, fmt.Errorf("rewind serve reported cleanup %s completed without a result", workflowID)
 			}
 			return *run.Result, nil
 		case "failed":
-			return workflows.CleanupResult{}, fmt.Errorf("cleanup %s failed: %s", workflowID, run.Error)
+			return action.CleanupResult{}, fmt.Errorf("cleanup %s failed: %s", workflowID, run.Error)
 		}
 		select {
 		case <-r.ctx.Done():
-			return workflows.CleanupResult{}, r.ctx.Err()
+			return action.CleanupResult{}, r.ctx.Err()
 		case <-time.After(pollEvery):
 		}
 	}

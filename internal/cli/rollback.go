@@ -9,16 +9,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
-	"github.com/rewindhq/rewind/workflows"
 )
 
 func rollbackCmd(s *session) *cobra.Command {
 	var (
-		in        workflows.RollbackInput
+		in        action.RollbackInput
 		scope     string
 		yes, wait bool
 		timeout   time.Duration
@@ -96,7 +94,7 @@ func rollbackCmd(s *session) *cobra.Command {
 					in.DeploymentID, in.Revision, run.GetID(), run.GetRunID(), run.GetID())
 				return nil
 			}
-			var res workflows.RollbackResult
+			var res action.RollbackResult
 			if err := s.waitAtMost(timeout, run.GetID(), func() error {
 				if err := s.showRun(be, run); err != nil {
 					return err
@@ -136,7 +134,7 @@ func rollbackCmd(s *session) *cobra.Command {
 	return cmd
 }
 
-func printPlan(w io.Writer, p activities.RollbackPlan) {
+func printPlan(w io.Writer, p action.RollbackPlan) {
 	fmt.Fprintf(w, "Rollback plan for %s: revision %d → revision %d (scope %s)\n", p.Deployment.ID, p.Current.Number, p.Target.Number, p.Scope)
 	rows := [][]string{
 		{"image", p.FromImageRef, p.ToImageRef, changed(p.FromImageRef+p.FromImageDigest, p.ToImageRef+p.ToImageDigest)},

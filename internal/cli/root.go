@@ -20,7 +20,6 @@ import (
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
-	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/internal/termsafe"
 )
 
@@ -43,7 +42,7 @@ type session struct {
 	output   string
 	as       string
 	cfg      *config.Config
-	st       *store.Store
+	st       *action.Store
 	tc       client.Client
 	be       backend // store-direct or remote, chosen on first use
 	// createsDataDir: the running command may make the data directory
@@ -65,7 +64,7 @@ func (s *session) config() (*config.Config, error) {
 	return s.cfg, nil
 }
 
-func (s *session) store() (*store.Store, error) {
+func (s *session) store() (*action.Store, error) {
 	if s.st == nil {
 		cfg, err := s.config()
 		if err != nil {
@@ -77,7 +76,7 @@ func (s *session) store() (*store.Store, error) {
 		if err := app.MakeDataDir(cfg); err != nil {
 			return nil, err
 		}
-		if s.st, err = store.Open(s.ctx, cfg.DatabaseURL); err != nil {
+		if s.st, err = action.OpenStore(s.ctx, cfg.DatabaseURL); err != nil {
 			return nil, err
 		}
 	}
@@ -99,7 +98,7 @@ func (s *session) temporal() (client.Client, error) {
 }
 
 // all opens everything a change needs: configuration, store and Temporal.
-func (s *session) all() (*config.Config, *store.Store, client.Client, error) {
+func (s *session) all() (*config.Config, *action.Store, client.Client, error) {
 	cfg, err := s.config()
 	if err != nil {
 		return nil, nil, nil, err
@@ -113,7 +112,7 @@ func (s *session) all() (*config.Config, *store.Store, client.Client, error) {
 }
 
 // deployment checks the id before anything reaches the store, then loads it.
-func (s *session) deployment(id string) (domain.Deployment, *store.Store, error) {
+func (s *session) deployment(id string) (domain.Deployment, *action.Store, error) {
 	if err := domain.CheckDeploymentID(id); err != nil {
 		return domain.Deployment{}, nil, err
 	}

@@ -7,9 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rewindhq/rewind/internal/api"
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/serve"
 )
 
 // serveCmd runs the HTTP API and the Deploy History page until SIGINT or
@@ -36,21 +36,12 @@ func serveCmd(s *session) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			dc, err := app.DataConverter(cfg)
-			if err != nil {
-				return err
-			}
-			srv, err := api.New(api.Options{Config: cfg, Store: st, Temporal: tc, Logger: logger, DataConverter: dc,
-				SecureCookies: secureCookies || cfg.HTTPSecureCookies, SessionKey: []byte(cfg.HTTPSessionKey), TrustedProxies: proxies})
-			if err != nil {
-				return err
-			}
 			ctx, stop := signal.NotifyContext(s.ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return api.Serve(ctx, address, srv.Handler(), logger)
+			return serve.Run(ctx, cfg, st, tc, logger, serve.Options{Address: address, SecureCookies: secureCookies || cfg.HTTPSecureCookies, TrustedProxies: proxies})
 		},
 	}
-	cmd.Flags().StringVar(&address, "address", api.DefaultAddress, "address to listen on (default $REWIND_HTTP_ADDRESS)")
+	cmd.Flags().StringVar(&address, "address", serve.DefaultAddress, "address to listen on (default $REWIND_HTTP_ADDRESS)")
 	cmd.Flags().BoolVar(&secureCookies, "secure-cookies", false, "mark the page's cookies Secure (serving over HTTPS)")
 	mayCreateDataDir(cmd)
 	return cmd

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
-	"github.com/rewindhq/rewind/internal/store"
 )
 
 // tokenCmd manages the API tokens of `rewind serve`. A token is shown once,
@@ -67,7 +67,7 @@ func tokenCmd(s *session) *cobra.Command {
 			}
 			if s.output == "json" {
 				if ts == nil {
-					ts = []store.Token{}
+					ts = []action.Token{}
 				}
 				return s.json(ts)
 			}
@@ -110,7 +110,7 @@ func tokenCmd(s *session) *cobra.Command {
 
 // expiry is a token's EXPIRES column: when, marked once past; "never" for
 // tokens made before tokens expired.
-func expiry(t store.Token, now time.Time) string {
+func expiry(t action.Token, now time.Time) string {
 	switch {
 	case t.ExpiresAt == nil:
 		return "never"

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
-	"github.com/rewindhq/rewind/workflows"
 )
 
 func watchCmd(s *session) *cobra.Command {
@@ -53,7 +53,7 @@ func (s *session) watchTemporal(id string, every time.Duration) error {
 // a workflow id as given.
 func watchTarget(arg string) string {
 	if !strings.Contains(arg, "/") && domain.CheckDeploymentID(arg) == nil {
-		return workflows.ChangeWorkflowID(arg)
+		return action.ChangeWorkflowID(arg)
 	}
 	return arg
 }

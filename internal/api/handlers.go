@@ -112,14 +112,7 @@ func (s *Server) showRevision(w http.ResponseWriter, r *http.Request, user strin
 	writeJSON(w, http.StatusOK, d)
 }
 
-type deploysPage struct {
-	DeploymentID string      `json:"deploymentId"`
-	Deploys      []deployRow `json:"deploys"`
-	// CurrentRevision is the revision the deployment runs now.
-	CurrentRevision int `json:"currentRevision"`
-	// NextBefore is the "before" of the next (older) page; absent on the last.
-	NextBefore int `json:"nextBefore,omitempty"`
-}
+type deploysPage = action.DeploysPage
 
 func (s *Server) listDeploys(w http.ResponseWriter, r *http.Request, user string) {
 	q := r.URL.Query()
@@ -153,30 +146,10 @@ func (s *Server) listDeploys(w http.ResponseWriter, r *http.Request, user string
 	writeJSON(w, http.StatusOK, p)
 }
 
-// deployRow is a revision and whether it is a rollback target now (R6, R7),
-// as `rewind history` shows it.
-type deployRow struct {
-	domain.Revision
-	RollbackTarget policy.TargetStatus `json:"rollbackTarget"`
-}
-
 // withTargets is a page of history with each revision's rollback target
 // status, decided with this server's window and clock.
 func (s *Server) withTargets(ctx context.Context, id string, revs []domain.Revision) (deploysPage, error) {
-	d, err := s.opts.Store.GetDeployment(ctx, id)
-	if err != nil {
-		return deploysPage{}, err
-	}
-	latest, err := s.opts.Store.LatestDeployed(ctx, id)
-	if err != nil {
-		return deploysPage{}, err
-	}
-	now, window := s.opts.Now(), s.window(ctx)
-	p := deploysPage{DeploymentID: id, CurrentRevision: d.CurrentRevision, Deploys: make([]deployRow, 0, len(revs))}
-	for _, r := range revs {
-		p.Deploys = append(p.Deploys, deployRow{r, policy.Target(r, d.CurrentRevision, latest, now, window)})
-	}
-	return p, nil
+	return action.WithTargets(ctx, s.opts.Store, id, revs, s.opts.Now(), s.window(ctx))
 }
 
 // deployRequest is DeployInput without requestedBy: the token's user is it.

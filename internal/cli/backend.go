@@ -9,7 +9,6 @@ import (
 
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
-	"github.com/rewindhq/rewind/internal/policy"
 )
 
 // backend is where a command's work happens. The commands parse flags and
@@ -31,7 +30,7 @@ type backend interface {
 	createToken(user, description string, ttl time.Duration) (string, action.Token, error)
 	listTokens(user string) ([]action.Token, error)
 	revokeToken(id string) error
-	history(id string, limit int) (historyPage, error)
+	history(id string, limit int) (action.DeploysPage, error)
 	// showRevision: one revision whole, with the change that made it.
 	showRevision(id string, n int) (action.RevisionDetail, error)
 	// deploy, rollback and applyConfig start a change as the backend's
@@ -67,18 +66,6 @@ type change interface {
 	GetID() string
 	GetRunID() string
 	Get(ctx context.Context, valuePtr any) error
-}
-
-// historyPage is a deployment's history with each revision's rollback
-// target status, and the revision it runs now.
-type historyPage struct {
-	CurrentRevision int
-	Rows            []historyRow
-}
-
-type historyRow struct {
-	domain.Revision
-	RollbackTarget policy.TargetStatus `json:"rollbackTarget"`
 }
 
 // backend picks the path: remote when an API URL is configured

@@ -112,26 +112,18 @@ func (b *direct) revokeToken(id string) error {
 	return st.RevokeToken(b.s.ctx, id, time.Now())
 }
 
-func (b *direct) history(id string, limit int) (historyPage, error) {
+func (b *direct) history(id string, limit int) (action.DeploysPage, error) {
 	st, err := b.s.store()
 	if err != nil {
-		return historyPage{}, err
+		return action.DeploysPage{}, err
 	}
 	revs, err := (&action.History{Store: st, Limit: limit}).Run(b.s.ctx, id)
 	if err != nil {
-		return historyPage{}, err
+		return action.DeploysPage{}, err
 	}
 	cfg, err := b.s.config()
 	if err != nil {
-		return historyPage{}, err
-	}
-	d, err := st.GetDeployment(b.s.ctx, id)
-	if err != nil {
-		return historyPage{}, err
-	}
-	latest, err := st.LatestDeployed(b.s.ctx, id)
-	if err != nil {
-		return historyPage{}, err
+		return action.DeploysPage{}, err
 	}
 	// R6's window as the workers apply it (their published settings),
 	// like rewind serve shows it.
@@ -139,12 +131,7 @@ func (b *direct) history(id string, limit int) (historyPage, error) {
 	if in, ok, err := st.PublishedInstallation(b.s.ctx); err == nil && ok {
 		days = in.RollbackWindowDays
 	}
-	now, window := time.Now(), time.Duration(days)*24*time.Hour
-	p := historyPage{CurrentRevision: d.CurrentRevision, Rows: make([]historyRow, 0, len(revs))}
-	for _, r := range revs {
-		p.Rows = append(p.Rows, historyRow{r, policy.Target(r, d.CurrentRevision, latest, now, window)})
-	}
-	return p, nil
+	return action.WithTargets(b.s.ctx, st, id, revs, time.Now(), time.Duration(days)*24*time.Hour)
 }
 
 func (b *direct) deploy(in action.DeployInput) (change, error) {

@@ -33,10 +33,10 @@ func historyCmd(s *session) *cobra.Command {
 			if s.output == "json" {
 				// The revision objects of SPEC §1, plus whether each is a
 				// rollback target now (R6, R7).
-				if page.Rows == nil {
-					page.Rows = []historyRow{}
+				if page.Deploys == nil {
+					page.Deploys = []action.HistoryRow{}
 				}
-				return s.json(page.Rows)
+				return s.json(page.Deploys)
 			}
 			// The default fits a terminal (about 120 columns); --output wide
 			// has every column, whole image references included.
@@ -44,8 +44,8 @@ func historyCmd(s *session) *cobra.Command {
 			if s.output == "wide" {
 				head = []string{"REVISION", "TIME", "USER", "TYPE", "IMAGE", "DAG BUNDLE VERSION", "COMMIT", "STATUS", "ROLLBACK TARGET", "DESCRIPTION"}
 			}
-			rows := make([][]string, 0, len(page.Rows))
-			for _, h := range page.Rows {
+			rows := make([][]string, 0, len(page.Deploys))
+			for _, h := range page.Deploys {
 				r := h.Revision
 				if s.output == "wide" {
 					rows = append(rows, []string{revisionLabel(r), stamp(r.CreatedAt), requester(r), string(r.Type),
@@ -59,7 +59,7 @@ func historyCmd(s *session) *cobra.Command {
 			if err := table(s.out, head, rows); err != nil {
 				return err
 			}
-			for _, h := range page.Rows {
+			for _, h := range page.Deploys {
 				if h.Number == page.CurrentRevision {
 					if g := action.Guard(h.Revision); g != "" {
 						fmt.Fprintln(s.out, g)

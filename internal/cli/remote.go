@@ -181,16 +181,13 @@ func (r *remote) revokeToken(id string) error {
 	return r.call("POST", "/api/v1/tokens/"+url.PathEscape(id)+"/revoke", nil, nil)
 }
 
-func (r *remote) history(id string, limit int) (historyPage, error) {
+func (r *remote) history(id string, limit int) (action.DeploysPage, error) {
 	if err := domain.CheckDeploymentID(id); err != nil {
-		return historyPage{}, err
+		return action.DeploysPage{}, err
 	}
-	var page struct {
-		CurrentRevision int          `json:"currentRevision"`
-		Deploys         []historyRow `json:"deploys"`
-	}
+	var page action.DeploysPage
 	err := r.call("GET", "/api/v1/deployments/"+id+"/deploys?limit="+strconv.Itoa(limit), nil, &page)
-	return historyPage{CurrentRevision: page.CurrentRevision, Rows: page.Deploys}, err
+	return page, err
 }
 
 // started is the API's 202 answer.

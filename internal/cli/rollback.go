@@ -202,16 +202,16 @@ func previousTarget(be backend, deploymentID string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var cur *historyRow
-	for i := range page.Rows {
-		if page.Rows[i].Number == page.CurrentRevision {
-			cur = &page.Rows[i]
+	var cur *action.HistoryRow
+	for i := range page.Deploys {
+		if page.Deploys[i].Number == page.CurrentRevision {
+			cur = &page.Deploys[i]
 		}
 	}
 	if cur == nil {
 		return 0, domain.Errorf(domain.InvalidInput, "deployment %s has no current revision to roll back from", deploymentID)
 	}
-	for _, r := range page.Rows { // newest first
+	for _, r := range page.Deploys { // newest first
 		if r.Number < cur.Number && r.RollbackTarget.Eligible &&
 			(r.ImageDigest != cur.ImageDigest || r.DagBundleDigest != cur.DagBundleDigest) {
 			return r.Number, nil

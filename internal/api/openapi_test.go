@@ -13,6 +13,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	apiclient "github.com/rewindhq/rewind/internal/client"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/internal/store"
@@ -165,5 +166,32 @@ func TestAPIFallbacks(t *testing.T) {
 		if rec.Code != c.status || b.Error.Type != c.typ {
 			t.Errorf("%s %s: %d %s", c.method, c.path, rec.Code, rec.Body)
 		}
+	}
+}
+
+// The typed client (internal/client, what the remote CLI uses) calls only
+// routes the OpenAPI document describes and the server registers, with
+// the same method: a route renamed on one side fails here.
+func TestTypedClientCallsDocumentedRoutes(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPIDoc, &doc); err != nil {
+		t.Fatal(err)
+	}
+	registered := map[string]bool{}
+	for _, rt := range apiRoutes {
+		registered[rt.method+" "+rt.pattern] = true
+	}
+	for _, r := range apiclient.Routes() {
+		if _, ok := doc.Paths[r.Pattern][strings.ToLower(r.Method)]; !ok {
+			t.Errorf("the client calls %s %s, which the OpenAPI document does not describe", r.Method, r.Pattern)
+		}
+		if !registered[r.Method+" "+r.Pattern] {
+			t.Errorf("the client calls %s %s, which the server does not register", r.Method, r.Pattern)
+		}
+	}
+	if len(apiclient.Routes()) < 20 {
+		t.Errorf("the client knows %d routes", len(apiclient.Routes()))
 	}
 }

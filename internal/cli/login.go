@@ -104,7 +104,7 @@ func loginCmd(s *session) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(s.out, "logged in to %s as %s (token kept in %s)\n", r.base, r.me.User, p)
+			fmt.Fprintf(s.out, "logged in to %s as %s (token kept in %s)\n", r.c.BaseURL(), r.me.User, p)
 			return nil
 		},
 	}

@@ -1,110 +1,46 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/client"
 	"github.com/rewindhq/rewind/internal/domain"
 )
 
-// remote is the backend through `rewind serve`: every call carries the
-// token, and the server decides what its user may do (R10, system.admin)
-// before it reads or changes anything. The CLI holds no database URL and
-// no Temporal address.
+// remote is the backend through `rewind serve`, a thin layer over the
+// typed client: every call carries the token, and the server decides what
+// its user may do (R10, system.admin) before it reads or changes anything.
+// The CLI holds no database URL and no Temporal address.
 type remote struct {
-	ctx   context.Context
-	base  string
-	token string
-	hc    *http.Client
-	me    action.Identity
-	out   io.Writer // where watch prints
+	ctx context.Context
+	c   *client.Client
+	me  action.Identity
+	out io.Writer // where watch prints
 }
-
-// remoteTimeout bounds one API call; a rollback's plan waits for a worker
-// up to the server's PlanTimeout (60s) first.
-const remoteTimeout = 2 * time.Minute
 
 // newRemote checks the token with whoami, so a wrong, expired or revoked
 // one is refused (401, Unauthenticated) before the command does anything.
 func newRemote(ctx context.Context, c credentials, out io.Writer) (*remote, error) {
-	u, err := url.Parse(c.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, domain.Errorf(domain.InvalidInput, "REWIND_API_URL %q must be an http(s) URL such as https://rewind.example.com", c.URL)
+	cl, err := client.New(c.URL, c.Token)
+	if err != nil {
+		return nil, err
 	}
-	if c.Token == "" {
-		return nil, domain.Errorf(domain.InvalidInput, "REWIND_API_URL is set but there is no token: set REWIND_TOKEN or run `rewind login`")
-	}
-	r := &remote{ctx: ctx, base: strings.TrimRight(c.URL, "/"), token: c.Token, hc: &http.Client{Timeout: remoteTimeout}, out: out}
-	if err := r.call("GET", "/api/v1/whoami", nil, &r.me); err != nil {
+	r := &remote{ctx: ctx, c: cl, out: out}
+	if r.me, err = cl.Whoami(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-// apiError is an answer's {"error":{…}} as the typed error the CLI prints.
-type apiError struct {
-	Error struct {
-		Type, Message, WorkflowID, RunID string
-	} `json:"error"`
-}
-
-// call sends one request and decodes a 2xx answer into out; any other
-// answer becomes an error of the type the server gave (PermissionDenied,
-// Unauthenticated, …), so refusals read the same as store-direct ones.
+// call sends one request through the client (for the routes a command
+// reads as it is, e.g. a new one).
 func (r *remote) call(method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(r.ctx, method, r.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+r.token)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := r.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("rewind serve at %s did not answer: %w", r.base, err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 32<<20))
-	if err != nil {
-		return err
-	}
-	if res.StatusCode/100 != 2 {
-		var e apiError
-		if json.Unmarshal(raw, &e) != nil || e.Error.Type == "" {
-			return fmt.Errorf("rewind serve answered %s to %s %s", res.Status, method, path)
-		}
-		msg := e.Error.Message
-		if e.Error.WorkflowID != "" {
-			msg += " (workflow " + e.Error.WorkflowID + ", run " + e.Error.RunID + ")"
-		}
-		return domain.Errorf(domain.ErrorType(e.Error.Type), "%s", msg)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("rewind serve's answer to %s %s is not what this CLI expects: %w", method, path, err)
-	}
-	return nil
+	return r.c.Do(r.ctx, method, path, body, out)
 }
 
 func (r *remote) requester() string { return r.me.User }
@@ -115,128 +51,68 @@ func (r *remote) createDeployment(id string, c action.DeploymentSettings) (domai
 	if err := domain.CheckDeploymentID(id); err != nil {
 		return domain.Deployment{}, err
 	}
-	var d domain.Deployment
-	err := r.call("POST", "/api/v1/deployments", struct {
-		ID string `json:"id"`
-		action.DeploymentSettings
-	}{id, c}, &d)
-	return d, err
+	return r.c.CreateDeployment(r.ctx, id, c)
 }
 
 func (r *remote) updateDeployment(id string, c action.DeploymentSettings) (domain.Deployment, error) {
 	if err := domain.CheckDeploymentID(id); err != nil {
 		return domain.Deployment{}, err
 	}
-	var d domain.Deployment
-	err := r.call("PATCH", "/api/v1/deployments/"+id, c, &d)
-	return d, err
+	return r.c.UpdateDeployment(r.ctx, id, c)
 }
 
 func (r *remote) getDeployment(id string) (domain.Deployment, error) {
 	if err := domain.CheckDeploymentID(id); err != nil {
 		return domain.Deployment{}, err
 	}
-	var d domain.Deployment
-	err := r.call("GET", "/api/v1/deployments/"+id, nil, &d)
-	return d, err
+	return r.c.Deployment(r.ctx, id)
 }
 
-func (r *remote) listDeployments() ([]domain.Deployment, error) {
-	var ds []domain.Deployment
-	err := r.call("GET", "/api/v1/deployments", nil, &ds)
-	return ds, err
-}
+func (r *remote) listDeployments() ([]domain.Deployment, error) { return r.c.Deployments(r.ctx) }
 
-func (r *remote) hosts() ([]action.Host, error) {
-	var hs []action.Host
-	err := r.call("GET", "/api/v1/hosts", nil, &hs)
-	return hs, err
-}
+func (r *remote) hosts() ([]action.Host, error) { return r.c.Hosts(r.ctx) }
 
-func (r *remote) changeGrant(g domain.Grant, add bool) error {
-	path := "/api/v1/grants"
-	if !add {
-		path += "/revoke"
-	}
-	return r.call("POST", path, g, nil)
-}
+func (r *remote) changeGrant(g domain.Grant, add bool) error { return r.c.ChangeGrant(r.ctx, g, add) }
 
 func (r *remote) createToken(user, description string, ttl time.Duration) (string, action.Token, error) {
-	body := map[string]string{"user": user, "description": description}
-	if ttl != 0 {
-		body["expires"] = ttl.String()
-	}
-	var t action.IssuedToken
-	err := r.call("POST", "/api/v1/tokens", body, &t)
+	t, err := r.c.CreateToken(r.ctx, user, description, ttl)
 	return t.Plain, t.Token, err
 }
 
-func (r *remote) listTokens(user string) ([]action.Token, error) {
-	var ts []action.Token
-	err := r.call("GET", "/api/v1/tokens?user="+url.QueryEscape(user), nil, &ts)
-	return ts, err
-}
+func (r *remote) listTokens(user string) ([]action.Token, error) { return r.c.Tokens(r.ctx, user) }
 
-func (r *remote) revokeToken(id string) error {
-	return r.call("POST", "/api/v1/tokens/"+url.PathEscape(id)+"/revoke", nil, nil)
-}
+func (r *remote) revokeToken(id string) error { return r.c.RevokeToken(r.ctx, id) }
 
 func (r *remote) history(id string, limit int) (action.DeploysPage, error) {
 	if err := domain.CheckDeploymentID(id); err != nil {
 		return action.DeploysPage{}, err
 	}
-	var page action.DeploysPage
-	err := r.call("GET", "/api/v1/deployments/"+id+"/deploys?limit="+strconv.Itoa(limit), nil, &page)
-	return page, err
-}
-
-// started is the API's 202 answer.
-type started struct {
-	WorkflowID string `json:"workflowId"`
-	RunID      string `json:"runId"`
+	return r.c.Deploys(r.ctx, id, limit, 0)
 }
 
 func (r *remote) deploy(in action.DeployInput) (change, error) {
-	body := map[string]any{"imageRef": in.ImageRef, "dagBundleVersion": in.DagBundleVersion, "dagBundleDigest": in.DagBundleDigest,
-		"description": in.Description, "type": in.Type, "git": in.Git, "force": in.Force, "dryRun": in.DryRun, "diff": in.Diff,
-		"allowUnknownVersion": in.AllowUnknownVersion}
-	var st started
-	if err := r.call("POST", "/api/v1/deployments/"+in.DeploymentID+"/deploys", body, &st); err != nil {
+	st, err := r.c.Deploy(r.ctx, in)
+	if err != nil {
 		return nil, err
 	}
 	return &remoteChange{r, st.WorkflowID, st.RunID}, nil
 }
 
-// rollbackBody is the API's rollback request: the token is the requester.
-func rollbackBody(in action.RollbackInput) map[string]any {
-	return map[string]any{"description": in.Description, "scope": in.Scope, "dryRun": in.DryRun, "diff": in.Diff, "allowUnknownVersion": in.AllowUnknownVersion,
-		"expectedCurrentRevision": in.ExpectedCurrentRevision, "planDigest": in.PlanDigest}
-}
-
-func rollbackPath(in action.RollbackInput) string {
-	return "/api/v1/deployments/" + in.DeploymentID + "/deploys/" + strconv.Itoa(in.Revision) + "/rollback"
-}
-
 func (r *remote) planRollback(in action.RollbackInput) (action.RollbackResult, error) {
-	in.DryRun = true
-	var res action.RollbackResult
-	err := r.call("POST", rollbackPath(in), rollbackBody(in), &res)
-	res.DryRun = true
-	return res, err
+	return r.c.PlanRollback(r.ctx, in)
 }
 
 func (r *remote) rollback(in action.RollbackInput) (change, error) {
-	in.DryRun = false
-	var st started
-	if err := r.call("POST", rollbackPath(in), rollbackBody(in), &st); err != nil {
+	st, err := r.c.Rollback(r.ctx, in)
+	if err != nil {
 		return nil, err
 	}
 	return &remoteChange{r, st.WorkflowID, st.RunID}, nil
 }
 
 func (r *remote) applyConfig(id string) (change, error) {
-	var st started
-	if err := r.call("POST", "/api/v1/deployments/"+id+"/apply", nil, &st); err != nil {
+	st, err := r.c.ApplyConfig(r.ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	return &remoteChange{r, st.WorkflowID, st.RunID}, nil
@@ -244,9 +120,7 @@ func (r *remote) applyConfig(id string) (change, error) {
 
 // progress reads a change's progress endpoint.
 func (r *remote) progress(workflowID, runID string) (action.Progress, error) {
-	var p action.Progress
-	err := r.call("GET", "/api/v1/workflows/"+url.PathEscape(workflowID)+"/progress?runId="+url.QueryEscape(runID), nil, &p)
-	return p, err
+	return r.c.Progress(r.ctx, workflowID, runID)
 }
 
 // remoteChange is a change started through the API; Get follows its
@@ -295,39 +169,25 @@ func progressOutcome(p action.Progress, valuePtr any) error {
 }
 
 func (r *remote) addWebhook(deploymentID, url, secret string, events []string) (action.Webhook, error) {
-	var w action.Webhook
-	err := r.call("POST", "/api/v1/webhooks", map[string]any{"deploymentId": deploymentID, "url": url, "secret": secret, "events": events}, &w)
-	return w, err
+	return r.c.AddWebhook(r.ctx, deploymentID, url, secret, events)
 }
 
-func (r *remote) webhooks() ([]action.Webhook, error) {
-	var ws []action.Webhook
-	err := r.call("GET", "/api/v1/webhooks", nil, &ws)
-	return ws, err
-}
+func (r *remote) webhooks() ([]action.Webhook, error) { return r.c.Webhooks(r.ctx) }
 
-func (r *remote) removeWebhook(id string) error {
-	return r.call("DELETE", "/api/v1/webhooks/"+url.PathEscape(id), nil, nil)
-}
+func (r *remote) removeWebhook(id string) error { return r.c.RemoveWebhook(r.ctx, id) }
 
 func (r *remote) notifyTest(deploymentID string) (action.NotifyTested, error) {
-	var res action.NotifyTested
-	err := r.call("POST", "/api/v1/notify/test", map[string]string{"deploymentId": deploymentID}, &res)
-	return res, err
+	return r.c.NotifyTest(r.ctx, deploymentID)
 }
 
-func (r *remote) cleanupNow() (action.CleanupStarted, error) {
-	var res action.CleanupStarted
-	err := r.call("POST", "/api/v1/cleanup/runs", nil, &res)
-	return res, err
-}
+func (r *remote) cleanupNow() (action.CleanupStarted, error) { return r.c.CleanupNow(r.ctx) }
 
 // cleanupWait polls the cleanup until it ends: a cleanup may outlast one
 // request, so the server is asked, never held open.
 func (r *remote) cleanupWait(workflowID string) (action.CleanupResult, error) {
 	for {
-		var run action.CleanupRun
-		if err := r.call("GET", "/api/v1/cleanup/runs/"+url.PathEscape(workflowID), nil, &run); err != nil {
+		run, err := r.c.CleanupRun(r.ctx, workflowID)
+		if err != nil {
 			return action.CleanupResult{}, err
 		}
 		switch run.State {
@@ -347,22 +207,8 @@ func (r *remote) cleanupWait(workflowID string) (action.CleanupResult, error) {
 	}
 }
 
-func (r *remote) cleanupStatus() ([]action.StatusRow, error) {
-	var rows []action.StatusRow
-	err := r.call("GET", "/api/v1/cleanup", nil, &rows)
-	return rows, err
-}
+func (r *remote) cleanupStatus() ([]action.StatusRow, error) { return r.c.CleanupStatus(r.ctx) }
 
-func (r *remote) resetSchedule() (action.ScheduleReset, error) {
-	var res action.ScheduleReset
-	err := r.call("POST", "/api/v1/cleanup/reset-schedule", nil, &res)
-	return res, err
-}
+func (r *remote) resetSchedule() (action.ScheduleReset, error) { return r.c.ResetSchedule(r.ctx) }
 
-func (r *remote) releaseGarbage() (int, error) {
-	var res struct {
-		Released int `json:"released"`
-	}
-	err := r.call("POST", "/api/v1/cleanup/release", nil, &res)
-	return res.Released, err
-}
+func (r *remote) releaseGarbage() (int, error) { return r.c.ReleaseGarbage(r.ctx) }

@@ -144,10 +144,8 @@ func (b *direct) showRevision(id string, n int) (action.RevisionDetail, error) {
 }
 
 func (r *remote) showRevision(id string, n int) (action.RevisionDetail, error) {
-	var d action.RevisionDetail
 	if err := domain.CheckDeploymentID(id); err != nil {
-		return d, err
+		return action.RevisionDetail{}, err
 	}
-	err := r.call("GET", "/api/v1/deployments/"+id+"/revisions/"+strconv.Itoa(n), nil, &d)
-	return d, err
+	return r.c.Revision(r.ctx, id, n)
 }

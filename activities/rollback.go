@@ -197,7 +197,11 @@ func (a *StoreActivities) ValidateRollback(ctx context.Context, c RollbackCheck)
 	plan.Deployment = d.Redacted()
 	plan.RequestedByVerified = verified
 	if plan.HostCheck != nil {
-		return plan, nil // digested and confirmed once the host answered
+		// Digested and confirmed once the host answered; a deploy that
+		// landed since the plan is refused now, not after the host step.
+		early := c
+		early.PlanDigest = ""
+		return plan, refuse(checkConfirmed(early, plan))
 	}
 	plan.Digest = plan.ComputeDigest()
 	return plan, refuse(checkConfirmed(c, plan))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -63,17 +62,32 @@ func validateOnHost(ctx, sctx workflow.Context, c activities.RollbackCheck, plan
 }
 
 // hostBound turns the bound firing into a refusal that says which host
-// did not answer and what it last said; nothing has changed yet.
+// did not answer and what it last said; nothing has changed yet. The
+// retry policy sets no attempt limit, so a host step that ends in anything
+// but a refusal (a non-retryable application error) or a cancellation
+// ended at the bound: a schedule-to-close timeout (no attempt started, or
+// one still running) or the last attempt's failure (the next would have
+// started past the bound).
 func hostBound(host string, err error) error {
-	var te *temporal.TimeoutError
-	if !errors.As(err, &te) || te.TimeoutType() != enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE {
+	var ae *temporal.ActivityError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	last := errors.Unwrap(ae)
+	var refusal *temporal.ApplicationError
+	var canceled *temporal.CanceledError
+	if (errors.As(last, &refusal) && refusal.NonRetryable()) || errors.As(last, &canceled) {
 		return err
 	}
 	if host == "" {
 		host = domain.DefaultHost
 	}
+	var te *temporal.TimeoutError
+	if errors.As(last, &te) {
+		last = te.Unwrap()
+	}
 	why := "no worker of host " + host + " answered (see `rewind host list`)"
-	if last := te.Unwrap(); last != nil {
+	if last != nil {
 		why = "host " + host + " last answered: " + last.Error()
 	}
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the rollback's plan could not be checked on host %s within %s: %s; nothing changed",

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/rewindhq/rewind/internal/domain"
@@ -80,16 +82,29 @@ func TestRollbackPlansOnTheDeploymentsHost(t *testing.T) {
 			}
 			dep := newHostBDeployment(t, m, refs...)
 			reg.run("stop")
-			// Each plan and each run has its store steps on either worker:
-			// four rollbacks would pass by luck before the fix 1 time in 256.
+			// Each plan and each run has its store steps on either worker.
+			// Before the fix a check on a failed (the registry is down) and
+			// was retried, until it landed on b or for up to an hour: no
+			// plan step may have needed a second attempt. Four rollbacks
+			// (eight plans) would all land on b by luck 1 time in 256.
 			start := time.Now()
+			var runs []string
 			for i := 0; i < 4; i++ {
 				to := 1 + i%2
-				if err := confirmedRollback(t, m, h, dep, to); err != nil {
+				run, err := confirmedRollbackRun(t, m, h, dep, to)
+				if err != nil {
 					t.Fatalf("rollback %d to %d with the registry down: %v", i+1, to, err)
 				}
+				runs = append(runs, run)
 			}
 			t.Logf("4 rollbacks to images cached on b with the registry down in %s", time.Since(start).Round(time.Second))
+			var retried []string
+			for _, run := range append(runs, planRuns(t, h, dep)...) {
+				retried = append(retried, retriedPlanSteps(t, h, run)...)
+			}
+			if len(retried) > 0 {
+				t.Fatalf("with the image cached on b no plan step may wait for the registry; retried: %v", retried)
+			}
 			if out := h.a.docker(t, "images", "--format", "{{.Repository}}"); strings.Contains(out, reg.addr) {
 				t.Fatalf("host a must never have had the images: %s", out)
 			}
@@ -116,6 +131,14 @@ func newHostBDeployment(t *testing.T, m *cliMode, images ...string) string {
 // the real run's outcome.
 func confirmedRollback(t *testing.T, m *cliMode, h *twoHosts, dep string, to int) error {
 	t.Helper()
+	_, err := confirmedRollbackRun(t, m, h, dep, to)
+	return err
+}
+
+// confirmedRollbackRun is confirmedRollback that also returns the real
+// run as "workflow id/run id".
+func confirmedRollbackRun(t *testing.T, m *cliMode, h *twoHosts, dep string, to int) (string, error) {
+	t.Helper()
 	out := m.mustAs("alice", "rollback", dep, "--to", fmt.Sprint(to), "--description", fmt.Sprintf("back to %d", to), "--yes", "--output", "json")
 	var run struct{ WorkflowID, RunID string }
 	if err := json.Unmarshal([]byte(out), &run); err != nil || run.RunID == "" {
@@ -124,13 +147,60 @@ func confirmedRollback(t *testing.T, m *cliMode, h *twoHosts, dep string, to int
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var res workflows.RollbackResult
+	id := run.WorkflowID + "/" + run.RunID
 	if err := h.s.Client.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, &res); err != nil {
-		return err
+		return id, err
 	}
 	if res.Revision == nil || res.Revision.Status != domain.StatusDeployed || res.Revision.RollbackOf != to {
 		t.Fatalf("rollback to %d: %+v", to, res.Revision)
 	}
-	return nil
+	return id, nil
+}
+
+// planRuns lists the dry runs of dep (plan/<dep>/…) as "id/run id".
+func planRuns(t *testing.T, h *twoHosts, dep string) []string {
+	t.Helper()
+	resp, err := h.s.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+		Query: `WorkflowId STARTS_WITH "` + workflows.PlanWorkflowID(dep, "") + `"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range resp.Executions {
+		out = append(out, e.GetExecution().GetWorkflowId()+"/"+e.GetExecution().GetRunId())
+	}
+	if len(out) == 0 {
+		t.Fatalf("no dry run of %s found", dep)
+	}
+	return out
+}
+
+// retriedPlanSteps names the plan steps of a run ("id/run id") that needed
+// more than one attempt.
+func retriedPlanSteps(t *testing.T, h *twoHosts, run string) []string {
+	t.Helper()
+	i := strings.LastIndex(run, "/") // plan ids hold slashes themselves
+	id, runID := run[:i], run[i+1:]
+	it := h.s.Client.GetWorkflowHistory(context.Background(), id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	types, retried := map[int64]string{}, []string{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			types[ev.GetEventId()] = a.GetActivityType().GetName()
+		}
+		a := ev.GetActivityTaskStartedEventAttributes()
+		if a == nil || a.GetAttempt() <= 1 {
+			continue
+		}
+		switch typ := types[a.GetScheduledEventId()]; typ {
+		case "ValidateRollback", "InspectRollback", "ConfirmRollbackPlan":
+			retried = append(retried, fmt.Sprintf("%s of %s: attempt %d (last failure: %s)", typ, id, a.GetAttempt(), a.GetLastFailure().GetMessage()))
+		}
+	}
+	return retried
 }
 
 // privateRegistry is a registry of the test's own (scripts/registry.sh on

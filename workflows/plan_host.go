@@ -21,9 +21,11 @@ const planOnHostChange = "rollback-plan-on-host"
 // planHostBound bounds, in wall-clock time, the plan's question to the
 // deployment's host: waiting for a worker of that host (visibly, as
 // `rewind watch` shows every host step waiting) and retrying a registry
-// that does not answer. A confirmed rollback holds change/<deployment>
-// meanwhile, so it gives up, having changed nothing, rather than wait
-// without end.
+// that does not answer. Unlike the steps after it (whose bounds leave out
+// the wait for a host, docs/operations.md), it counts the wait: nothing is
+// recorded yet, so a confirmed rollback holding change/<deployment> gives
+// up, having changed nothing, rather than wait without end. A schedule-to-
+// close timeout, enforced by the server, since nothing runs while it waits.
 const planHostBound = 15 * time.Minute
 
 var planHostOptions = workflow.ActivityOptions{
@@ -61,8 +63,9 @@ func validateOnHost(ctx, sctx workflow.Context, c activities.RollbackCheck, plan
 	return err
 }
 
-// hostBound turns the bound firing into a refusal that says which host
-// did not answer and what it last said; nothing has changed yet. The
+// hostBound turns the bound firing into BoundExceeded, as every step's
+// bound is reported (activities/bound.go), saying which host did not answer
+// and what it last said; nothing has changed yet. The
 // retry policy sets no attempt limit, so a host step that ends in anything
 // but a refusal (a non-retryable application error) or a cancellation
 // ended at the bound: a schedule-to-close timeout (no attempt started, or
@@ -90,6 +93,6 @@ func hostBound(host string, err error) error {
 	if last != nil {
 		why = "host " + host + " last answered: " + last.Error()
 	}
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the rollback's plan could not be checked on host %s within %s: %s; nothing changed",
-		host, planHostBound, why), string(domain.HostUnavailable), err)
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the rollback's plan could not be checked on host %s within %s of asking (waiting for its worker included): %s; nothing changed",
+		host, planHostBound, why), "BoundExceeded", err)
 }

@@ -116,14 +116,14 @@ func TestRollbacksBeforePlanOnHostValidateInOneActivity(t *testing.T) {
 }
 
 // The host step is bounded in wall-clock time: a host that never answers
-// ends the rollback HostUnavailable, with its last answer, nothing recorded.
+// ends the rollback BoundExceeded, with its last answer, nothing recorded.
 func TestRollbackPlanOnHostIsBounded(t *testing.T) {
 	f := onHostB(t)
 	f.docker.noAnswer = true
 	before := len(f.history(t))
 	_, _, err := f.rollbackQueues(t, rb(1, ""), false)
-	if errType(err) != "HostUnavailable" || !strings.Contains(err.Error(), "host b") || !strings.Contains(err.Error(), "does not answer") {
-		t.Fatalf("want HostUnavailable naming host b and its last answer, got %v", err)
+	if errType(err) != "BoundExceeded" || !strings.Contains(err.Error(), "host b") || !strings.Contains(err.Error(), "does not answer") {
+		t.Fatalf("want BoundExceeded naming host b and its last answer, got %v", err)
 	}
 	if len(f.history(t)) != before {
 		t.Fatal("nothing may be recorded")

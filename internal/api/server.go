@@ -310,7 +310,7 @@ func Status(errType string) int {
 		string(domain.RollbacksDisabled), string(domain.InvalidState), string(domain.DigestMismatch), string(domain.UnsafeBundle),
 		string(domain.PreflightFailed), string(domain.Unhealthy), string(domain.RolledBack), string(domain.RegistryAuth):
 		return http.StatusUnprocessableEntity
-	case typeUnavailable, string(domain.HostUnavailable):
+	case typeUnavailable:
 		return http.StatusServiceUnavailable
 	case typeTooManyRequests:
 		return http.StatusTooManyRequests

@@ -44,10 +44,6 @@ const (
 	Unavailable     ErrorType = "Unavailable" // Temporal or a worker did not answer in time
 	TooManyRequests ErrorType = "TooManyRequests"
 	Internal        ErrorType = "Internal" // the server log has the details
-	// HostUnavailable: a step that must run on the deployment's host (a
-	// rollback's plan) got no answer from it within its bound; nothing
-	// changed.
-	HostUnavailable ErrorType = "HostUnavailable"
 )
 
 // Error is a refusal a caller can act on. It is never worth retrying: the

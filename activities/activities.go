@@ -34,10 +34,10 @@ type StoreActivities struct {
 	// DataConverter reads payloads of histories (an abandoned change's
 	// events); the default converter when nil.
 	DataConverter converter.DataConverter
-	// Runtime is used by plans for what a registry answers the same from
-	// any host (is the rollback target's image still there), and for reads
-	// of the deployment's containers when this worker drives its host
-	// (RunsOn); nil in unit tests.
+	// Runtime is this worker's Engine, read by rollbacks started before
+	// plans asked the deployment's host (InspectRollback), and by a bake's
+	// start when this worker drives the deployment's host; nil in unit
+	// tests.
 	Runtime *runtime.Runtime
 	// Bundles holds packed DAG bundles by digest (checked and diffed here).
 	Bundles bundle.Store

@@ -33,6 +33,12 @@ type RollbackCheck struct {
 	// AllowUnknownVersion: the requester allows a rollback whose versions
 	// cannot be compared (R20); recorded on the revision.
 	AllowUnknownVersion bool `json:"allowUnknownVersion,omitempty"`
+	// PlanOnHost: the workflow asks the deployment's host what the plan
+	// needs from Docker (InspectRollback) and completes the plan with
+	// ConfirmRollbackPlan, so this activity reads the store only and leaves
+	// a plan that needs the host unconfirmed, HostCheck set (issue 27).
+	// Unset (histories recorded before), it reads its own worker's Engine.
+	PlanOnHost bool `json:"planOnHost,omitempty"`
 }
 
 // RollbackPlan is what a rollback will change, from → to (SPEC §3's report).
@@ -85,6 +91,13 @@ type RollbackPlan struct {
 
 	// Digest names this plan; confirm a rollback by passing it back (R15).
 	Digest string `json:"planDigest"`
+
+	// HostCheck: the plan waits for its host's answer (ConfirmRollbackPlan)
+	// before it has a digest. TargetImageOn says where the host found the
+	// target image, for the person reading the plan; not in the digest (a
+	// registry's state is not what the rollback changes).
+	HostCheck     *RollbackHostCheck `json:"hostCheck,omitempty"`
+	TargetImageOn string             `json:"targetImageOn,omitempty"`
 
 	// RequestedByVerified: the requester was signed by rewind's own
 	// clients, not merely claimed (R18). Not part of the digest.
@@ -142,8 +155,12 @@ func (a *StoreActivities) ValidateRollback(ctx context.Context, c RollbackCheck)
 		return RollbackPlan{}, err
 	}
 	plan, err := PlanRollback(d, cur, target, c.Scope)
-	if err == nil && plan.ImageChanges && a.Runtime != nil {
-		err = a.checkImageAndWorkers(ctx, d, &plan)
+	if err == nil && plan.ImageChanges {
+		if c.PlanOnHost {
+			plan.HostCheck = &RollbackHostCheck{DeploymentID: d.ID, ImageRef: plan.ToImageRef, ImageDigest: plan.ToImageDigest}
+		} else if a.Runtime != nil {
+			err = a.checkImageAndWorkers(ctx, d, &plan)
+		}
 	}
 	if err != nil {
 		return plan, err
@@ -178,8 +195,15 @@ func (a *StoreActivities) ValidateRollback(ctx context.Context, c RollbackCheck)
 		}
 	}
 	plan.Deployment = d.Redacted()
-	plan.Digest = plan.ComputeDigest()
 	plan.RequestedByVerified = verified
+	if plan.HostCheck != nil {
+		// Digested and confirmed once the host answered; a deploy that
+		// landed since the plan is refused now, not after the host step.
+		early := c
+		early.PlanDigest = ""
+		return plan, refuse(checkConfirmed(early, plan))
+	}
+	plan.Digest = plan.ComputeDigest()
 	return plan, refuse(checkConfirmed(c, plan))
 }
 
@@ -213,7 +237,9 @@ func (a *StoreActivities) mayRollBack(ctx context.Context, c RollbackCheck) (dom
 }
 
 // checkImageAndWorkers checks the target image can still be had and lists
-// the running workers R11 will kill or drain.
+// the running workers R11 will kill or drain, from this worker's own
+// Engine: what rollbacks started before plans ran on the deployment's host
+// (PlanOnHost unset) still do.
 func (a *StoreActivities) checkImageAndWorkers(ctx context.Context, d domain.Deployment, plan *RollbackPlan) error {
 	// The target's image must still be there, by the digest it was
 	// recorded with (R3), or the rollback is refused before it records

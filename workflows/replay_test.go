@@ -36,8 +36,13 @@ var wantHistories = map[string][]string{
 		"bake-rolled-back",
 	},
 	// Issue 27: the bake's judged loop (bake-judged), recorded from
-	// TestAutomaticRollbackOfACrashLoopingScheduler and TestBakeDuringOtherChanges.
-	"v0.4": {"bake-rolled-back", "bake-ended-by-a-rollback"},
+	// TestAutomaticRollbackOfACrashLoopingScheduler and TestBakeDuringOtherChanges;
+	// rollbacks whose plan asks the deployment's host (item 1, GetVersion
+	// "rollback-plan-on-host"), recorded from TestRollbackThroughTheDevServerDockerAndRegistry.
+	"v0.4": {
+		"bake-rolled-back", "bake-ended-by-a-rollback",
+		"rollback-upgrade", "rollback-downgrade", "rollback-dry-run",
+	},
 }
 
 // Histories recorded from the dev server must replay against the current

@@ -82,11 +82,15 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 			AttrRequestedBy.ValueSet(in.RequestedBy)); uerr != nil {
 			return uerr
 		}
-		return workflow.ExecuteActivity(sctx, acts.ValidateRollback, activities.RollbackCheck{DeploymentID: in.DeploymentID,
+		check := activities.RollbackCheck{DeploymentID: in.DeploymentID,
 			Revision: in.Revision, RequestedBy: in.RequestedBy, Scope: in.Scope, At: workflow.Now(ctx),
 			ExpectedCurrentRevision: in.ExpectedCurrentRevision, PlanDigest: in.PlanDigest, Signature: in.RequesterSignature, Diff: in.Diff,
 			InputDigest: in.Digest(), DryRun: in.DryRun,
-			AllowUnknownVersion: in.AllowUnknownVersion}).Get(ctx, &plan)
+			AllowUnknownVersion: in.AllowUnknownVersion}
+		if workflow.GetVersion(ctx, planOnHostChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return workflow.ExecuteActivity(sctx, acts.ValidateRollback, check).Get(ctx, &plan)
+		}
+		return validateOnHost(ctx, sctx, check, &plan)
 	})
 	if err != nil {
 		r.logger.Warn("rollback refused", "error", err)

@@ -36,6 +36,8 @@ type dockerStub struct {
 	// refuseDowngrade: the metadata downgrade refuses before its one-off
 	// exists (a target without an Airflow version), as the real one does.
 	refuseDowngrade bool
+	workers         []string // running worker containers the host reports to a plan
+	noAnswer        bool     // the host's plan step fails every attempt (a registry down)
 }
 
 func (d *dockerStub) enter(name string) error {
@@ -149,6 +151,13 @@ func stubDocker(env *testsuite.TestWorkflowEnvironment, host *activities.HostAct
 	env.OnWorkflow(workflows.DrainDeadlineWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, in workflows.DrainDeadline) (string, error) {
 		d.drains = append(d.drains, in)
 		return "", nil
+	})
+	// A plan's question to the host: the image is cached, d.workers run.
+	env.OnActivity(host.InspectRollback, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.RollbackHostCheck) (activities.RollbackHostFacts, error) {
+		if d.noAnswer {
+			return activities.RollbackHostFacts{}, fmt.Errorf("stub: registry 127.0.0.1:5000 does not answer")
+		}
+		return activities.RollbackHostFacts{Host: "local", ImageLocal: true, Workers: append([]string{}, d.workers...)}, nil
 	})
 	env.OnActivity(host.Verify, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.VerifyRequest) error {
 		return d.enter("Verify")

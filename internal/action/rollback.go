@@ -104,8 +104,19 @@ func (a *Rollback) Plan(ctx context.Context, timeout time.Duration) (workflows.R
 		if wctx.Err() != nil && ctx.Err() == nil {
 			tctx, tcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer tcancel()
+			// The plan's Docker checks run on the deployment's host queue
+			// (issue 27): say which host's worker was missing, if that is
+			// what it waited for.
+			host := ""
+			if desc, err := a.Temporal.DescribeWorkflowExecution(tctx, run.GetID(), run.GetRunID()); err == nil {
+				for _, pa := range desc.GetPendingActivities() {
+					if h := WaitingForHost(pa, time.Now()); h != "" {
+						host = h
+					}
+				}
+			}
 			a.Temporal.TerminateWorkflow(tctx, run.GetID(), run.GetRunID(), "no rewind worker ran the rollback plan in time")
-			return res, run, &NoWorkerError{What: "the rollback plan", Within: timeout, TaskQueue: a.Config.TaskQueue}
+			return res, run, &NoWorkerError{What: "the rollback plan", Within: timeout, TaskQueue: a.Config.TaskQueue, Host: host}
 		}
 		return res, run, err
 	}
@@ -122,12 +133,18 @@ func Confirmed(in workflows.RollbackInput, plan workflows.RollbackResult) workfl
 }
 
 // NoWorkerError says no worker ran something in time; nothing changed.
+// Host names the host whose worker it waited for, when it was one.
 type NoWorkerError struct {
 	What      string
 	Within    time.Duration
 	TaskQueue string
+	Host      string
 }
 
 func (e *NoWorkerError) Error() string {
+	if e.Host != "" {
+		return "no rewind worker of host " + e.Host + " ran " + e.What + " within " + e.Within.String() +
+			" (is rewind-worker running with REWIND_HOST=" + e.Host + "? see `rewind host list`); nothing changed"
+	}
 	return "no rewind worker ran " + e.What + " within " + e.Within.String() + " (is rewind-worker running on task queue " + e.TaskQueue + "?); nothing changed"
 }

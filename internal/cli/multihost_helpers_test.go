@@ -144,6 +144,32 @@ func startWatch(t *testing.T, m *cliMode, user, id, want string, within time.Dur
 	return w
 }
 
+// startRewind runs `rewind args…` as user in the background until it ends
+// or the test does; it returns once started() says the command has done
+// what it must before its token may go (remote: the token is read when
+// the command starts). end waits for it.
+func startRewind(t *testing.T, m *cliMode, user string, started func() bool, args ...string) *bgWatch {
+	t.Helper()
+	full, restore := m.argsAs(user, args...)
+	defer restore()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &bgWatch{code: make(chan int, 1)}
+	go func() { w.code <- Run(ctx, full, strings.NewReader(""), w, w) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-w.code:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	for deadline := time.Now().Add(time.Minute); !started(); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("rewind %s (%s) did not start within a minute:\n%s", strings.Join(args, " "), m.name(), w.String())
+		}
+	}
+	return w
+}
+
 // end waits for the watch to end and returns what it printed; an exit
 // other than 0 fails the test.
 func (w *bgWatch) end(t *testing.T, within time.Duration) string {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/app"
 	"github.com/rewindhq/rewind/internal/domain"
@@ -92,9 +94,15 @@ func twoHostJourney(t *testing.T, m *cliMode, h *twoHosts) {
 	// Host B's worker stops; its rollback waits for it, visibly. Which
 	// activity waits is read from Temporal itself in both halves: the API
 	// has no such question, and the answer does not depend on the path.
+	// The first host step is the plan's (issue 27: what is on b's Engine),
+	// so the rollback runs as one workflow (--yes --wait: no dry run first,
+	// which would wait for b as well), in the background.
 	wb.Kill()
 	idB := workflows.ChangeWorkflowID(depB)
-	m.mustAs("alice", "rollback", depB, "--to", "1", "--description", "host b back", "--yes")
+	rbB := startRewind(t, m, "alice", func() bool {
+		desc, err := s.Client.DescribeWorkflowExecution(context.Background(), idB, "")
+		return err == nil && desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	}, "rollback", depB, "--to", "1", "--description", "host b back", "--yes", "--wait")
 	waiting := ""
 	for deadline := time.Now().Add(90 * time.Second); waiting == "" && time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
 		desc, err := s.Client.DescribeWorkflowExecution(context.Background(), idB, "")
@@ -107,7 +115,7 @@ func twoHostJourney(t *testing.T, m *cliMode, h *twoHosts) {
 			}
 		}
 	}
-	if waiting != "PullImage waits for b" {
+	if waiting != "InspectRollback waits for b" {
 		t.Fatalf("the rollback on host b must wait for b's worker at its first host step, got %q", waiting)
 	}
 	// The wait is what `rewind watch` prints (through serve remotely); the
@@ -134,8 +142,8 @@ func twoHostJourney(t *testing.T, m *cliMode, h *twoHosts) {
 	if hs["a"].Pollers == 0 {
 		t.Fatalf("host a's worker must still poll: %+v", hs)
 	}
-	if revs := m.historyJSON(depB); revs[0].Status != domain.StatusInitialized {
-		t.Fatalf("the rollback on b must still be waiting: %+v", revs[0])
+	if revs := m.historyJSON(depB); revs[0].Number != 2 || revs[0].Status != domain.StatusDeployed {
+		t.Fatalf("the rollback on b must still be waiting for its plan, nothing recorded: %+v", revs[0])
 	}
 
 	// B's worker returns; the rollback completes on B's Engine, and the
@@ -144,6 +152,7 @@ func twoHostJourney(t *testing.T, m *cliMode, h *twoHosts) {
 	if out := w.end(t, 3*time.Minute); !strings.Contains(out, idB+" finished: Completed") {
 		t.Fatalf("the watch must follow the rollback on host b to its end:\n%s", out)
 	}
+	rbB.end(t, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var res workflows.RollbackResult

@@ -161,6 +161,9 @@ func printPlan(w io.Writer, p action.RollbackPlan) {
 	case p.ImageChanges:
 		fmt.Fprintf(w, "Running tasks finish on the code they started with (workers drained: %s); new tasks start on the rolled-back image.\n", list(p.WorkersDrained))
 	}
+	if p.TargetImageOn != "" {
+		fmt.Fprintf(w, "The target image comes from %s.\n", p.TargetImageOn)
+	}
 	printDagDiff(w, p.DagDiff, p.DagDiffNote)
 	fmt.Fprintln(w, "The target is started once and checked before anything changes. Resource settings, environment variables, name and description stay as they are now (R5).")
 	fmt.Fprintf(w, "Plan %s\n", p.Digest)

@@ -78,32 +78,40 @@ func repoOf(ref string) string {
 // anything; an unreachable registry is an ordinary error, retried like a
 // pull.
 func (r *Runtime) Available(ctx context.Context, ref, digest string) error {
+	_, err := r.Locate(ctx, ref, digest)
+	return err
+}
+
+// Locate is Available that also says where the image is: local is true
+// when this Engine holds it by digest already (no registry asked, so a
+// registry outage does not matter), false when the registry serves it.
+func (r *Runtime) Locate(ctx context.Context, ref, digest string) (local bool, err error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return domain.Errorf(domain.InvalidInput, "image reference %q is not valid: %v", ref, err)
+		return false, domain.Errorf(domain.InvalidInput, "image reference %q is not valid: %v", ref, err)
 	}
 	pinned := named.Name() + "@" + digest
 	if _, err := r.cli.ImageInspect(ctx, pinned); err == nil {
-		return nil
+		return true, nil
 	}
 	c, err := r.credentialsFor(ctx, named)
 	if err != nil {
-		return err
+		return false, err
 	}
 	_, err = r.cli.DistributionInspect(ctx, pinned, c.header)
 	if err == nil {
-		return nil
+		return false, nil
 	}
 	if refusal := authRefusal("check "+pinned, err, c); refusal != nil {
-		return refusal
+		return false, refusal
 	}
 	if errdefs.IsNotFound(err) || strings.Contains(err.Error(), "manifest unknown") || strings.Contains(err.Error(), "not found") {
-		return domain.Errorf(domain.DigestMismatch, "revision image %s was recorded with digest %s, which %s no longer serves", ref, digest, reference.Domain(named))
+		return false, domain.Errorf(domain.DigestMismatch, "revision image %s was recorded with digest %s, which %s no longer serves", ref, digest, reference.Domain(named))
 	}
 	if msg := c.scrub(err.Error()); msg != err.Error() {
-		return errors.New(msg)
+		return false, errors.New(msg)
 	}
-	return err
+	return false, err
 }
 
 // SameImage compares image references as Docker does (docker.io/library

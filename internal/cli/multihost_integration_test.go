@@ -162,6 +162,7 @@ func twoHostJourney(t *testing.T, m *cliMode, h *twoHosts) {
 	if st := b.status(t, "rewind-"+depB+"-scheduler"); st["runtime"] != "9.1.0" {
 		t.Fatalf("host b's scheduler must run 9.1.0 again: %v", st)
 	}
+	m.recordHistory(s, idB, "rollback-on-host-b")
 
 	// A DAG-only deploy on B: the bundle goes through the registry into
 	// B's own bundle root; the CLI's (and serve's, the same) holds nothing

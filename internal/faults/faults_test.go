@@ -3,7 +3,6 @@ package faults
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,7 +17,7 @@ import (
 
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/bundle"
-	"github.com/rewindhq/rewind/internal/cli"
+	"github.com/rewindhq/rewind/internal/clitest"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/eslog"
 	"github.com/rewindhq/rewind/internal/itest"
@@ -56,23 +55,10 @@ func (su *suite) startWorker(faults string) *itest.WorkerProcess {
 	return itest.StartWorkerProcess(su.t, su.bin, faults)
 }
 
-func rewind(t *testing.T, args ...string) string {
-	t.Helper()
-	var out, errb strings.Builder
-	if code := cli.Run(context.Background(), args, strings.NewReader(""), &out, &errb); code != 0 {
-		t.Fatalf("rewind %v: exit %d: %s", args, code, errb.String())
-	}
-	return out.String()
-}
-
-func history(t *testing.T, dep string) []domain.Revision {
-	t.Helper()
-	var revs []domain.Revision
-	if err := json.Unmarshal([]byte(rewind(t, "history", dep, "-o", "json", "--limit", "1000")), &revs); err != nil {
-		t.Fatal(err)
-	}
-	return revs
-}
+var (
+	rewind  = clitest.Must
+	history = clitest.History
+)
 
 func dagDir(t *testing.T, version string) string {
 	dir := t.TempDir()

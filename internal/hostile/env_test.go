@@ -26,6 +26,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/rewindhq/rewind/internal/cli"
+	"github.com/rewindhq/rewind/internal/clitest"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/itest"
@@ -60,21 +61,13 @@ const (
 	nobody     = "hx-none"
 )
 
-// rewind runs the CLI in process and returns the exit code and stderr.
+// rewind runs the CLI in process and returns the exit code and its output.
 func rewind(args ...string) (int, string, string) {
-	var out, errb bytes.Buffer
-	code := cli.Run(context.Background(), args, strings.NewReader(""), &out, &errb)
-	return code, out.String(), errb.String()
+	r := clitest.Run("", args...)
+	return r.Code, r.Out, r.Stderr
 }
 
-func mustRewind(t *testing.T, args ...string) string {
-	t.Helper()
-	code, out, stderr := rewind(args...)
-	if code != 0 {
-		t.Fatalf("rewind %s: exit %d: %s", strings.Join(args, " "), code, stderr)
-	}
-	return out
-}
+var mustRewind = clitest.Must
 
 // cliType is the SPEC §3 type of a one-line CLI refusal ("rewind: Type: …"),
 // "Usage" for a command-line error (exit 2), "ok" for success.

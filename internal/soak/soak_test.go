@@ -36,7 +36,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/rewindhq/rewind/internal/action"
-	"github.com/rewindhq/rewind/internal/cli"
+	"github.com/rewindhq/rewind/internal/clitest"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/itest"
@@ -315,13 +315,7 @@ func vmHWM() string {
 	return "n/a"
 }
 
-func cliRun(t *testing.T, args ...string) {
-	t.Helper()
-	var out, errb strings.Builder
-	if code := cli.Run(context.Background(), args, strings.NewReader(""), &out, &errb); code != 0 {
-		t.Fatalf("rewind %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
-	}
-}
+func cliRun(t *testing.T, args ...string) { t.Helper(); clitest.Must(t, args...) }
 
 // client is one caller: it picks a deployment that still has changes to
 // make and fires a deploy or a rollback at it, waiting for a started change

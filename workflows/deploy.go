@@ -13,7 +13,6 @@ import (
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/notify"
-	"github.com/rewindhq/rewind/internal/store"
 )
 
 // DeployResult is what DeployWorkflow returns; a dry run returns the plan
@@ -157,29 +156,12 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 
 	spec := applySpec{deployment: plan.Deployment, prev: plan.Current, images: in.Type.ChangesImage(),
 		bundles: in.Type.ChangesDAGs() && in.DagBundleVersion != ""}
-	out, err := apply(ctx, d.progress, spec, &rev)
-	if err == nil {
-		err = d.progress.run(ctx, StepFinish, func() error {
-			return workflow.ExecuteActivity(sctx, acts.FinishRevision, store.Finish{DeploymentID: rev.DeploymentID, Number: rev.Number,
-				Status: domain.StatusDeployed, At: workflow.Now(ctx)}).Get(ctx, &rev)
-		})
-	}
+	out, err := applyAndFinish(ctx, d.progress, spec, &rev, false)
 	if err != nil {
-		why, event := reason(err), notify.Failed
-		if note := compensate(ctx, d.progress, spec, out, rev); note != "" {
-			why += " (" + note + ")"
-			if compensated(note) {
-				event = notify.Compensated
-			}
-		}
-		finishFailed(ctx, rev, why)
-		notifyChange(ctx, d.progress, event, rev, why)
 		d.logger.Warn("deploy failed", "revision", rev.Number, "error", err)
 		return nil, err
 	}
-	d.progress.revision(rev)
 	d.logger.Info("deployed", "revision", rev.Number, "imageDigest", rev.ImageDigest)
-	notifyChange(ctx, d.progress, notify.Finished, rev, "")
 	bake(ctx, plan, rev)
 	d.progress.finish(nil)
 	return &DeployResult{Revision: rev, Report: out, Progress: d.progress.p}, nil

@@ -12,7 +12,6 @@ import (
 	"github.com/rewindhq/rewind/internal/eslog"
 	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/runtime"
-	"github.com/rewindhq/rewind/internal/store"
 )
 
 // RollbackResult is what RollbackWorkflow returns: the new revision (none
@@ -129,31 +128,14 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 	cur := plan.Current
 	spec := applySpec{deployment: plan.Deployment, prev: &cur, images: plan.ImageChanges, bundles: plan.BundleChanges,
 		byDigest: true, downgrade: plan.Downgrade}
-	out, err := apply(ctx, r.progress, spec, &rev)
-	if err == nil {
-		err = r.progress.run(ctx, StepFinish, func() error {
-			return workflow.ExecuteActivity(sctx, acts.FinishRevision, store.Finish{DeploymentID: rev.DeploymentID, Number: rev.Number,
-				Status: domain.StatusDeployed, At: workflow.Now(ctx), RestoreDagDeploy: true}).Get(ctx, &rev)
-		})
-	}
+	out, err := applyAndFinish(ctx, r.progress, spec, &rev, true)
 	if err != nil {
-		why, event := reason(err), notify.Failed
-		if note := compensate(ctx, r.progress, spec, out, rev); note != "" {
-			why += " (" + note + ")"
-			if compensated(note) {
-				event = notify.Compensated
-			}
-		}
-		finishFailed(ctx, rev, why)
-		notifyChange(ctx, r.progress, event, rev, why)
 		r.logger.Warn("rollback failed", "revision", rev.Number, "error", err)
 		return nil, err
 	}
 	if out.Swap != nil {
 		plan.WorkersDrained, plan.WorkersKilled = refNames(out.Swap.Drained), refNames(out.Swap.Killed)
 	}
-	r.progress.revision(rev)
-	notifyChange(ctx, r.progress, notify.Finished, rev, "")
 	r.logger.Info("rolled back", "revision", rev.Number, "target", plan.Target.Number, "downgrade", plan.Downgrade,
 		"workersKilled", plan.WorkersKilled, "workersDrained", plan.WorkersDrained)
 	r.progress.finish(nil)

@@ -41,18 +41,14 @@ func (a *Deploy) Run(ctx context.Context) (client.WorkflowRun, error) {
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	grants, err := a.Store.GrantsFor(ctx, in.RequestedBy)
+	d, err := permitted(ctx, a.Store, in.RequestedBy, in.DeploymentID,
+		func(p policy.Permissions) error {
+			return policy.CheckDeployPermission(in.RequestedBy, p, in.DeploymentID, in.Type, in.DagBundleVersion != "")
+		},
+		func(p policy.Permissions, d domain.Deployment) error {
+			return policy.CheckDeploy(in.RequestedBy, p, d, in.Type, in.DagBundleVersion != "")
+		})
 	if err != nil {
-		return nil, err
-	}
-	if err := policy.CheckDeployPermission(in.RequestedBy, policy.Effective(grants, in.DeploymentID), in.DeploymentID, in.Type, in.DagBundleVersion != ""); err != nil {
-		return nil, err
-	}
-	d, err := a.Store.GetDeployment(ctx, in.DeploymentID)
-	if err != nil {
-		return nil, err
-	}
-	if err := policy.CheckDeploy(in.RequestedBy, policy.Effective(grants, d.ID), d, in.Type, in.DagBundleVersion != ""); err != nil {
 		return nil, err
 	}
 	if in.Type == domain.DeployDAGOnly && in.ImageRef != "" && d.CurrentRevision > 0 {

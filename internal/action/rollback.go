@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
@@ -33,18 +34,12 @@ func (a *Rollback) Run(ctx context.Context) (client.WorkflowRun, error) {
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	grants, err := a.Store.GrantsFor(ctx, in.RequestedBy)
+	_, err := permitted(ctx, a.Store, in.RequestedBy, in.DeploymentID,
+		func(p policy.Permissions) error { return policy.CheckMayRollBack(in.RequestedBy, p, in.DeploymentID) },
+		func(p policy.Permissions, d domain.Deployment) error {
+			return policy.CheckRollbackScope(in.RequestedBy, p, d, in.Scope)
+		})
 	if err != nil {
-		return nil, err
-	}
-	if err := policy.CheckMayRollBack(in.RequestedBy, policy.Effective(grants, in.DeploymentID), in.DeploymentID); err != nil {
-		return nil, err
-	}
-	d, err := a.Store.GetDeployment(ctx, in.DeploymentID)
-	if err != nil {
-		return nil, err
-	}
-	if err := policy.CheckRollbackScope(in.RequestedBy, policy.Effective(grants, d.ID), d, in.Scope); err != nil {
 		return nil, err
 	}
 	if !in.DryRun {

@@ -39,11 +39,23 @@ var wantHistories = map[string][]string{
 	// TestAutomaticRollbackOfACrashLoopingScheduler and TestBakeDuringOtherChanges;
 	// rollbacks whose plan asks the deployment's host (item 1, GetVersion
 	// "rollback-plan-on-host"), recorded from TestRollbackThroughTheDevServerDockerAndRegistry.
+	// The rest of v0.4 (issue 27: stop before the snapshot, the downgrade's
+	// own point of no return, waiting for cancellation) is every workflow
+	// type, with a snapshot restore and a change on a second host.
 	"v0.4": {
-		"bake-rolled-back", "bake-ended-by-a-rollback",
+		"bake-rolled-back", "bake-ended-by-a-rollback", "bake-continued-rolled-back",
 		"rollback-upgrade", "rollback-downgrade", "rollback-dry-run",
+		"deploy-image", "deploy-dag-only", "deploy-failed", "deploy-refused", "rollback-compensated",
+		"cleanup-continued-as-new", "cleanup-last-run", "export-events",
+		"drain-deadline", "notify-failed", "apply-config", "rollback-snapshot-restored", "rollback-on-host-b",
 	},
 }
+
+// allWorkflowTypes is every workflow type a worker registers: each must
+// have a recorded history, and a reordered step in it must be caught.
+var allWorkflowTypes = []string{workflows.DeployWorkflowName, workflows.RollbackWorkflowName, workflows.CleanupWorkflowName,
+	workflows.ExportEventsWorkflowName, workflows.BakeWorkflowName, workflows.DrainDeadlineWorkflowName, workflows.NotifyWorkflowName,
+	workflows.ApplyConfigWorkflowName}
 
 // Histories recorded from the dev server must replay against the current
 // workflow code: a change that alters the commands a workflow issues fails
@@ -60,7 +72,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			}
 		})
 	}
-	for _, wt := range []string{workflows.DeployWorkflowName, workflows.RollbackWorkflowName, workflows.CleanupWorkflowName, workflows.ExportEventsWorkflowName, workflows.BakeWorkflowName} {
+	for _, wt := range allWorkflowTypes {
 		if types[wt] == 0 {
 			t.Errorf("no recorded history of %s", wt)
 		}
@@ -96,7 +108,7 @@ func TestReplayCatchesAReorderedStep(t *testing.T) {
 			mutated[wt] = true
 		})
 	}
-	for _, wt := range []string{workflows.DeployWorkflowName, workflows.RollbackWorkflowName, workflows.CleanupWorkflowName, workflows.ExportEventsWorkflowName, workflows.BakeWorkflowName} {
+	for _, wt := range allWorkflowTypes {
 		if !mutated[wt] {
 			t.Errorf("no history of %s had two different steps to reorder", wt)
 		}

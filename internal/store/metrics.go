@@ -80,13 +80,14 @@ type DeliveryMetrics struct {
 // MaxMetricsBuckets bounds the trend, whatever the window and bucket.
 const MaxMetricsBuckets = 400
 
-// DeliveryMetrics computes the figures in three statements, each grouped
-// per deployment and walked once more for the total: counts per bucket,
-// lead time percentiles, recovery percentiles. Each reads only the changes
-// that finished in the window, through revisions_deployment_finished or
-// revisions_finished (migration 00017), and finds rollbacks through
-// revisions_rolled_back_from, so the cost follows the window, not the
-// history's size.
+// DeliveryMetrics computes the figures in four statements: counts per
+// deployment and bucket; rolled-back deploys (driven from the rollbacks,
+// which are few) per deployment and bucket; then the lead time and recovery
+// percentiles across what was asked, ranked in SQL. Each reads only changes
+// that finished in the window, from the covering indexes of migration
+// 00017, so the cost follows the window, not the history's size.
+// Percentiles are computed for All only: per deployment, ask with
+// Deployments set to that one (PerDeployment holds counts and trends).
 func (s *Store) DeliveryMetrics(ctx context.Context, q MetricsQuery) (DeliveryMetrics, error) {
 	out := DeliveryMetrics{PerDeployment: map[string]DeliveryFigures{}}
 	if q.Bucket <= 0 || !q.Until.After(q.Since) {
@@ -100,45 +101,26 @@ func (s *Store) DeliveryMetrics(ctx context.Context, q MetricsQuery) (DeliveryMe
 	if q.Deployments != nil && len(q.Deployments) == 0 {
 		return out, nil
 	}
+	// $1 since, $2 until, $3 DEPLOYED, then the deployments, then what
+	// each statement adds (PostgreSQL wants every parameter used).
 	args := []any{micros(q.Since), micros(q.Until), string(domain.StatusDeployed)}
-	where := `d.finished_at >= $1 AND d.finished_at < $2`
-	if q.Deployments != nil {
-		ph := make([]string, len(q.Deployments))
-		for i, id := range q.Deployments {
-			args = append(args, id)
-			ph[i] = fmt.Sprintf("$%d", len(args))
+	window := func(alias string) string {
+		w := alias + `.finished_at >= $1 AND ` + alias + `.finished_at < $2`
+		if q.Deployments != nil {
+			ph := make([]string, len(q.Deployments))
+			for i := range q.Deployments {
+				ph[i] = fmt.Sprintf("$%d", 4+i)
+			}
+			w += ` AND ` + alias + `.deployment_id IN (` + strings.Join(ph, ",") + `)`
 		}
-		where += ` AND d.deployment_id IN (` + strings.Join(ph, ",") + `)`
+		return w
 	}
-	// A deploy was rolled back when a rollback that ended DEPLOYED (before
-	// the window's end) names it as what it moved away from.
-	rolledBack := `EXISTS (SELECT 1 FROM revisions r WHERE r.deployment_id = d.deployment_id AND r.rolled_back_from = d.number
-		AND r.rolled_back_from > 0 AND r.rollback_of > 0 AND r.status = $3 AND r.finished_at < $2)`
+	for _, id := range q.Deployments {
+		args = append(args, id)
+	}
+	more := func(extra ...any) []any { return append(append([]any{}, args...), extra...) }
 	n := len(args)
-	countArgs := append(append([]any{}, args...), micros(q.Since), q.Bucket.Microseconds(), domain.AutomaticRequester, string(domain.StatusFailed))
-	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT d.deployment_id, (d.finished_at - $%[1]d) / $%[2]d AS b,
-		SUM(CASE WHEN d.rollback_of = 0 AND d.status = $3 THEN 1 ELSE 0 END),
-		SUM(CASE WHEN d.rollback_of = 0 AND d.status = $%[6]d THEN 1 ELSE 0 END),
-		SUM(CASE WHEN d.rollback_of = 0 AND d.status = $3 AND %[3]s THEN 1 ELSE 0 END),
-		SUM(CASE WHEN d.rollback_of > 0 AND d.status = $3 THEN 1 ELSE 0 END),
-		SUM(CASE WHEN d.rollback_of > 0 AND d.status = $3 AND d.created_by = $%[4]d THEN 1 ELSE 0 END),
-		SUM(CASE WHEN d.rollback_of = 0 AND d.status = $3 AND d.forced_past > 0 THEN 1 ELSE 0 END),
-		SUM(CASE WHEN d.rollback_of = 0 AND d.status = $3 AND (d.git_committed_at <= 0 OR d.git_committed_at > d.finished_at) THEN 1 ELSE 0 END)
-		FROM revisions d WHERE %[5]s GROUP BY d.deployment_id, b`, n+1, n+2, rolledBack, n+3, where, n+4), countArgs...)
-	if err != nil {
-		return out, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			dep string
-			b   int64
-			c   DeliveryCounts
-		)
-		if err := rows.Scan(&dep, &b, &c.Deploys, &c.FailedDeploys, &c.RolledBack, &c.Rollbacks, &c.AutomaticRollbacks,
-			&c.ForcedDeploys, &c.LeadTimeMissing); err != nil {
-			return out, err
-		}
+	record := func(dep string, b int64, c DeliveryCounts) {
 		f, ok := out.PerDeployment[dep]
 		if !ok {
 			f = emptyFigures(q, nb)
@@ -151,94 +133,117 @@ func (s *Store) DeliveryMetrics(ctx context.Context, q MetricsQuery) (DeliveryMe
 		}
 		out.PerDeployment[dep] = f
 	}
-	if err := rows.Err(); err != nil {
+
+	err := s.eachRow(ctx, fmt.Sprintf(`SELECT d.deployment_id, (d.finished_at - $1) / $%[4]d AS b,
+		SUM(CASE WHEN d.rollback_of = 0 AND d.status = $3 THEN 1 ELSE 0 END),
+		SUM(CASE WHEN d.rollback_of = 0 AND d.status = $%[1]d THEN 1 ELSE 0 END),
+		SUM(CASE WHEN d.rollback_of > 0 AND d.status = $3 THEN 1 ELSE 0 END),
+		SUM(CASE WHEN d.rollback_of > 0 AND d.status = $3 AND d.created_by = $%[2]d THEN 1 ELSE 0 END),
+		SUM(CASE WHEN d.rollback_of = 0 AND d.status = $3 AND d.forced_past > 0 THEN 1 ELSE 0 END),
+		SUM(CASE WHEN d.rollback_of = 0 AND d.status = $3 AND (d.git_committed_at <= 0 OR d.git_committed_at > d.finished_at) THEN 1 ELSE 0 END)
+		FROM revisions d WHERE %[3]s GROUP BY d.deployment_id, b`, n+1, n+2, window("d"), n+3),
+		more(string(domain.StatusFailed), domain.AutomaticRequester, q.Bucket.Microseconds()), func(sc scanner) error {
+			var (
+				dep string
+				b   int64
+				c   DeliveryCounts
+			)
+			if err := sc.Scan(&dep, &b, &c.Deploys, &c.FailedDeploys, &c.Rollbacks, &c.AutomaticRollbacks, &c.ForcedDeploys, &c.LeadTimeMissing); err != nil {
+				return err
+			}
+			record(dep, b, c)
+			return nil
+		})
+	if err != nil {
 		return out, err
 	}
-	rows.Close()
+
+	// A deploy was rolled back when a rollback that ended DEPLOYED in the
+	// window names it as what it moved away from (rolled_back_from); its
+	// recovery runs from its end to the first such rollback's. Both ended
+	// in the window, so both are found through it.
+	rolledBack := `SELECT d.deployment_id AS k, (d.finished_at - $1) / $` + fmt.Sprint(n+1) + ` AS b, MIN(r.finished_at) - d.finished_at AS v
+		FROM revisions r JOIN revisions d ON d.deployment_id = r.deployment_id AND d.number = r.rolled_back_from
+		WHERE ` + window("r") + ` AND r.rollback_of > 0 AND r.status = $3 AND r.rolled_back_from > 0
+			AND d.finished_at >= $1 AND d.rollback_of = 0 AND d.status = $3
+		GROUP BY d.deployment_id, d.number, d.finished_at`
+	byBucket := more(q.Bucket.Microseconds())
+	err = s.eachRow(ctx, `SELECT k, b, COUNT(*) FROM (`+rolledBack+`) x GROUP BY k, b`, byBucket, func(sc scanner) error {
+		var (
+			dep string
+			b   int64
+			c   DeliveryCounts
+		)
+		if err := sc.Scan(&dep, &b, &c.RolledBack); err != nil {
+			return err
+		}
+		record(dep, b, c)
+		return nil
+	})
+	if err != nil {
+		return out, err
+	}
 
 	// Lead time: DEPLOYED deploys with a commit time no later than the
-	// deploy's end, from that time to the end.
-	lead := `SELECT d.deployment_id AS k, d.finished_at - d.git_committed_at AS v FROM revisions d
-		WHERE ` + where + ` AND d.rollback_of = 0 AND d.status = $3 AND d.git_committed_at > 0 AND d.git_committed_at <= d.finished_at`
-	// Recovery: a rolled-back deploy's landing to its rollback's.
-	recovery := `SELECT d.deployment_id AS k, r.finished_at - d.finished_at AS v FROM revisions d
-		JOIN revisions r ON r.deployment_id = d.deployment_id AND r.rolled_back_from = d.number AND r.rolled_back_from > 0
-			AND r.rollback_of > 0 AND r.status = $3 AND r.finished_at < $2
-		WHERE ` + where + ` AND d.rollback_of = 0 AND d.status = $3`
-	for _, p := range []struct {
-		sql string
-		set func(f *DeliveryFigures, p Percentiles)
-	}{
-		{lead, func(f *DeliveryFigures, p Percentiles) { f.LeadTime = p }},
-		{recovery, func(f *DeliveryFigures, p Percentiles) { f.Recovery = p }},
-	} {
-		per, all, err := s.percentiles(ctx, p.sql, args)
-		if err != nil {
-			return out, err
+	// deploy's end, from that time to the end; as many as the counts say.
+	lead := `SELECT d.finished_at - d.git_committed_at AS v FROM revisions d
+		WHERE ` + window("d") + ` AND d.rollback_of = 0 AND d.status = $3 AND d.git_committed_at > 0 AND d.git_committed_at <= d.finished_at`
+	if out.All.LeadTime, err = s.percentiles(ctx, lead, args, out.All.Deploys-out.All.LeadTimeMissing); err != nil {
+		return out, err
+	}
+	if out.All.Recovery, err = s.percentiles(ctx, `SELECT v FROM (`+rolledBack+`) y`, byBucket, out.All.RolledBack); err != nil {
+		return out, err
+	}
+	if len(out.PerDeployment) == 1 { // one deployment: its percentiles are the total's
+		for id, f := range out.PerDeployment {
+			f.LeadTime, f.Recovery = out.All.LeadTime, out.All.Recovery
+			out.PerDeployment[id] = f
 		}
-		for dep, v := range per {
-			f, ok := out.PerDeployment[dep]
-			if !ok {
-				f = emptyFigures(q, nb)
-			}
-			p.set(&f, v)
-			out.PerDeployment[dep] = f
-		}
-		p.set(&out.All, all)
 	}
 	return out, nil
 }
 
-// percentiles computes nearest-rank medians and p90s of the (k, v) rows
-// values selects, per k and over all rows, in SQL with window functions
-// (ROW_NUMBER over the sorted values; SQLite has no percentile function).
-func (s *Store) percentiles(ctx context.Context, values string, args []any) (map[string]Percentiles, Percentiles, error) {
-	ranked := func(part string) string {
-		return `SELECT k, v, ROW_NUMBER() OVER (` + part + ` ORDER BY v) AS rn, COUNT(*) OVER (` + part + `) AS n FROM vals`
-	}
-	pick := `MAX(n), MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN v END), MAX(CASE WHEN rn = (90 * n + 99) / 100 THEN v END)`
-	q := `WITH vals AS (` + values + `),
-		per AS (` + ranked("PARTITION BY k") + `),
-		every AS (` + ranked("") + `)
-		SELECT k, ` + pick + ` FROM per GROUP BY k
-		UNION ALL
-		SELECT NULL, ` + pick + ` FROM every`
-	rows, err := s.db.QueryContext(ctx, q, args...)
+// eachRow runs a query and hands each row to fn.
+func (s *Store) eachRow(ctx context.Context, query string, args []any, fn func(scanner) error) error {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, Percentiles{}, err
+		return err
 	}
 	defer rows.Close()
-	per := map[string]Percentiles{}
-	var all Percentiles
 	for rows.Next() {
-		var (
-			k      *string
-			n      *int64
-			m, p90 *int64
-		)
-		if err := rows.Scan(&k, &n, &m, &p90); err != nil {
-			return nil, all, err
-		}
-		p := Percentiles{}
-		if n != nil && *n > 0 {
-			p.N = int(*n)
-			p.Median = time.Duration(deref(m)) * time.Microsecond
-			p.P90 = time.Duration(deref(p90)) * time.Microsecond
-		}
-		if k == nil {
-			all = p
-		} else {
-			per[*k] = p
+		if err := fn(rows); err != nil {
+			return err
 		}
 	}
-	return per, all, rows.Err()
+	return rows.Err()
 }
 
-func deref(v *int64) int64 {
-	if v == nil {
-		return 0
+// percentiles picks the nearest-rank median and p90 of the n values the
+// statement values selects (column v), ranked in SQL by ROW_NUMBER over the
+// sorted values (SQLite has no percentile function); only the two rows at
+// those ranks come back.
+func (s *Store) percentiles(ctx context.Context, values string, args []any, n int) (Percentiles, error) {
+	if n <= 0 {
+		return Percentiles{}, nil
 	}
-	return *v
+	med, p90 := (50*n+99)/100, (90*n+99)/100
+	k := len(args)
+	q := fmt.Sprintf(`SELECT rn, v FROM (SELECT v, ROW_NUMBER() OVER (ORDER BY v) AS rn FROM (%s) x) y WHERE rn = $%d OR rn = $%d`, values, k+1, k+2)
+	p := Percentiles{N: n}
+	err := s.eachRow(ctx, q, append(append([]any{}, args...), med, p90), func(sc scanner) error {
+		var rn, v int64
+		if err := sc.Scan(&rn, &v); err != nil {
+			return err
+		}
+		if int(rn) == med {
+			p.Median = time.Duration(v) * time.Microsecond
+		}
+		if int(rn) == p90 {
+			p.P90 = time.Duration(v) * time.Microsecond
+		}
+		return nil
+	})
+	return p, err
 }
 
 func emptyFigures(q MetricsQuery, nb int) DeliveryFigures {

@@ -115,12 +115,32 @@ func TestDeliveryMetricsOnAHandBuiltHistory(t *testing.T) {
 				t.Errorf("%s: %d buckets, want 7", name, len(g.Trend))
 			}
 		}
+		// Across deployments, each deployment's counts (its percentiles
+		// come from asking about it alone, below).
+		checkCounts := func(name string, g, w DeliveryFigures) {
+			t.Helper()
+			if g.DeliveryCounts != w.DeliveryCounts {
+				t.Errorf("%s:\n got %+v lead %+v recovery %+v\nwant %+v lead %+v recovery %+v", name,
+					g.DeliveryCounts, g.LeadTime, g.Recovery, w.DeliveryCounts, w.LeadTime, w.Recovery)
+			}
+			if len(g.Trend) != 7 {
+				t.Errorf("%s: %d buckets, want 7", name, len(g.Trend))
+			}
+		}
 		check("all", got.All, want[""])
 		if len(got.PerDeployment) != 3 {
 			t.Errorf("per deployment: %v", got.DeploymentIDs())
 		}
 		for _, id := range []string{"a", "b", "c"} {
-			check(id, got.PerDeployment[id], want[id])
+			checkCounts(id, got.PerDeployment[id], want[id])
+			alone := q
+			alone.Deployments = []string{id}
+			one, err := s.DeliveryMetrics(ctx, alone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(id+" alone", one.All, want[id])
+			check(id+" alone, per deployment", one.PerDeployment[id], want[id])
 		}
 		// The trend: deployment a's days, one bucket each.
 		tr := got.PerDeployment["a"].Trend

@@ -203,4 +203,3 @@ func ratio(n, d int) *float64 {
 func durations(p store.Percentiles) Durations {
 	return Durations{Count: p.N, MedianSeconds: p.Median.Seconds(), P90Seconds: p.P90.Seconds()}
 }
-

@@ -29,7 +29,9 @@ type DeliveryMetrics struct {
 // DefaultMetricsWindow is the window without --since.
 const DefaultMetricsWindow = "30d"
 
-var windowPattern = regexp.MustCompile(`^([1-9][0-9]{0,4})([hdw])$`)
+// At most four digits: 9999 weeks still fits a time.Duration, so the
+// bound below is checked on a value that did not wrap.
+var windowPattern = regexp.MustCompile(`^([1-9][0-9]{0,3})([hdw])$`)
 
 // ParseWindow reads a window such as 12h, 30d or 8w; anything else, or one
 // outside 1h to 366 days, is InvalidInput.

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -114,14 +113,11 @@ func (b *direct) metrics(id, since string) (action.MetricsReport, error) {
 
 // metrics through rewind serve: what the token's user may read.
 func (r *remote) metrics(id, since string) (action.MetricsReport, error) {
-	var rep action.MetricsReport
-	path := "/api/v1/metrics"
-	if id != "" {
-		if err := domain.CheckDeploymentID(id); err != nil {
-			return rep, err
-		}
-		path = "/api/v1/deployments/" + id + "/metrics"
+	if id == "" {
+		return r.c.Metrics(r.ctx, since)
 	}
-	err := r.call("GET", path+"?since="+url.QueryEscape(since), nil, &rep)
-	return rep, err
+	if err := domain.CheckDeploymentID(id); err != nil {
+		return action.MetricsReport{}, err
+	}
+	return r.c.DeploymentMetrics(r.ctx, id, since)
 }

@@ -73,6 +73,8 @@ record-histories: build $(TEMPORAL)
 # rollback through the real stack (dev server, worker, CLI) in alternating
 # pairs with a cold-pull comparison. Starts its own registry with the test
 # images ($$REWIND_TEST_REGISTRY, default 127.0.0.1:5000) and stops it.
+# Then the delivery metrics over 100,000 revisions on SQLite and PostgreSQL
+# (bench/metrics.sh, its own throwaway PostgreSQL).
 #   make bench [BENCH_PAIRS=7]
 BENCH_PAIRS ?= 7
 bench: build $(TEMPORAL)
@@ -82,6 +84,7 @@ bench: build $(TEMPORAL)
 	scripts/test-images.sh >"$$dir/test-images.log" 2>&1 || { cat "$$dir/test-images.log" >&2; exit 1; }; \
 	status=0; bench/deploy.sh || status=$$?; \
 	bench/rollback.sh $(BENCH_PAIRS) || status=$$?; \
+	bench/metrics.sh || status=$$?; \
 	exit $$status
 
 # Dev server + worker on the embedded defaults (SQLite under ./.rewind).

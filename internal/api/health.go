@@ -15,6 +15,7 @@ import (
 // ready beyond the part's name: the details are in serve's log.
 func (s *Server) registerHealth() {
 	s.metrics = newHTTPMetrics()
+	s.metrics.reg.MustRegister(newDeliveryCollector(s)) // delivery.go: DORA's five, installation-wide
 	s.mux.Handle("GET /metrics", s.metrics.handler())
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

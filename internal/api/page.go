@@ -197,6 +197,7 @@ type historyView struct {
 	Notice     string
 	WindowDays int
 	NextBefore int
+	Metrics    *metricsPanel // page_metrics.go: the last 30 days, on the first page
 }
 
 const pageSize = 50
@@ -242,6 +243,9 @@ func (p *page) history(w http.ResponseWriter, r *http.Request, ss session) {
 	}
 	if len(revs) == pageSize && revs[len(revs)-1].Number > 1 {
 		v.NextBefore = revs[len(revs)-1].Number
+	}
+	if before == 0 {
+		v.Metrics = p.metricsPanel(ctx, id)
 	}
 	p.render(w, http.StatusOK, "history", v)
 }

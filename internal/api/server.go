@@ -94,6 +94,8 @@ var apiRoutes = []route{
 	{"GET", "/api/v1/openapi.json", true, (*Server).openAPI},
 	{"GET", "/api/v1/deployments/{id}/deploys", false, (*Server).listDeploys},
 	{"GET", "/api/v1/deployments/{id}/revisions/{revision}", false, (*Server).showRevision},
+	{"GET", "/api/v1/deployments/{id}/metrics", false, (*Server).deploymentMetrics},
+	{"GET", "/api/v1/metrics", false, (*Server).metricsAll},
 	{"POST", "/api/v1/deployments/{id}/deploys", false, (*Server).createDeploy},
 	{"POST", "/api/v1/deployments/{id}/deploys/{revision}/rollback", false, (*Server).rollback},
 	{"GET", "/api/v1/workflows/{workflowId}/progress", false, (*Server).progress},

@@ -33,6 +33,7 @@ type backend interface {
 	history(id string, limit int) (action.DeploysPage, error)
 	// showRevision: one revision whole, with the change that made it.
 	showRevision(id string, n int) (action.RevisionDetail, error)
+	metrics(id, since string) (action.MetricsReport, error) // metrics.go: DORA's five, one deployment or all readable
 	// deploy, rollback and applyConfig start a change as the backend's
 	// requester; planRollback runs the dry run a rollback shows first.
 	deploy(in action.DeployInput) (change, error)

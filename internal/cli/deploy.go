@@ -37,6 +37,9 @@ func deployCmd(s *session) *cobra.Command {
 			if err := domain.CheckDeploymentID(in.DeploymentID); err != nil {
 				return err
 			}
+			if err := git.check(); err != nil {
+				return usageError{err}
+			}
 			be, err := s.backend()
 			if err != nil {
 				return err
@@ -128,6 +131,7 @@ func deployCmd(s *session) *cobra.Command {
 	fl.StringVar(&git.author, "git-author", "", "its author")
 	fl.StringVar(&git.remote, "git-remote", "", "its remote (without credentials)")
 	fl.StringVar(&git.subject, "git-subject", "", "its subject (the description when --description is empty)")
+	fl.StringVar(&git.committedAt, "git-commit-time", "", "its committer time, RFC 3339 (default: CI_COMMIT_TIMESTAMP, else the DAGs' work tree); change lead time starts there")
 	fl.BoolVar(&git.off, "no-git", false, "record no git provenance")
 	return cmd
 }

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os/exec"
+	"regexp"
 	"strings"
 	"time"
 
@@ -13,7 +15,31 @@ import (
 // gitFlags override what a work tree says about a deploy's provenance.
 type gitFlags struct {
 	commit, branch, author, remote, subject string
-	off                                     bool
+	// committedAt is --git-commit-time, RFC 3339 (check reads it).
+	committedAt string
+	off         bool
+}
+
+// check refuses a malformed --git-commit-time before anything runs.
+func (f gitFlags) check() error {
+	if f.committedAt == "" {
+		return nil
+	}
+	if _, err := time.Parse(time.RFC3339, f.committedAt); err != nil {
+		return fmt.Errorf("--git-commit-time %q: want an RFC 3339 time such as 2026-01-02T15:04:05Z (git show -s --format=%%cI)", clipText(f.committedAt, 40))
+	}
+	return nil
+}
+
+// commitTime reads an RFC 3339 commit time; nil when empty or malformed
+// (a CI variable in another format is not guessed at).
+func commitTime(s string) *time.Time {
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
+	if err != nil {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
 // provenance is the deploy's git provenance, from what describes what is
@@ -31,9 +57,13 @@ func (f gitFlags) provenance(ctx context.Context, dags string, getenv func(strin
 	if dags != "" {
 		g = workTree(ctx, dags)
 	}
+	fromTree := g
 	for _, p := range ciProviders {
 		if sha := getenv(p.commit); sha != "" {
 			g = domain.GitInfo{Commit: sha, Source: "ci:" + p.commit, Branch: getenv(p.branch), Subject: getenv(p.subject), Author: getenv(p.author)}
+			if p.time != "" {
+				g.CommittedAt = commitTime(getenv(p.time))
+			}
 			if p.remote != nil {
 				g.Remote = p.remote(getenv)
 			}
@@ -50,9 +80,19 @@ func (f gitFlags) provenance(ctx context.Context, dags string, getenv func(strin
 	}
 	if f.commit != "" {
 		g.Source = domain.GitFromFlags
+		if f.commit != fromTree.Commit {
+			g.CommittedAt = nil // the work tree's time is another commit's
+		}
 	}
 	if g.Commit == "" {
 		return nil
+	}
+	if f.committedAt != "" {
+		g.CommittedAt = commitTime(f.committedAt)
+	} else if g.CommittedAt == nil && dags != "" && hexCommit.MatchString(g.Commit) { // never an option to git
+		// A commit CI or a flag named may be in the DAGs' work tree too:
+		// its committer time is the lead time's start (docs/metrics.md).
+		g.CommittedAt = commitTime(gitOutput(ctx, dags, "show", "-s", "--format=%cI", g.Commit+"^{commit}", "--"))
 	}
 	g.Remote = withoutCredentials(g.Remote)
 	return &g
@@ -61,15 +101,7 @@ func (f gitFlags) provenance(ctx context.Context, dags string, getenv func(strin
 // workTree reads the provenance of the git work tree dir is in; empty
 // outside one.
 func workTree(ctx context.Context, dir string) domain.GitInfo {
-	read := func(args ...string) string {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...).Output()
-		if err != nil {
-			return ""
-		}
-		return strings.TrimSpace(string(out))
-	}
+	read := func(args ...string) string { return gitOutput(ctx, dir, args...) }
 	if read("rev-parse", "--is-inside-work-tree") != "true" {
 		return domain.GitInfo{}
 	}
@@ -79,6 +111,9 @@ func workTree(ctx context.Context, dir string) domain.GitInfo {
 		Author:  read("log", "-1", "--format=%an <%ae>"),
 		Subject: read("log", "-1", "--format=%s"),
 		Remote:  withoutCredentials(read("remote", "get-url", "origin")),
+		// The committer time: when the change reached the branch, which is
+		// where lead time starts.
+		CommittedAt: commitTime(read("log", "-1", "--format=%cI")),
 	}
 	if g.Branch == "HEAD" {
 		g.Branch = "" // detached: a CI checkout of a commit
@@ -86,10 +121,24 @@ func workTree(ctx context.Context, dir string) domain.GitInfo {
 	return g
 }
 
+var hexCommit = regexp.MustCompile(`^[0-9a-fA-F]{7,64}$`)
+
+// gitOutput runs git in dir, bounded; empty on any failure.
+func gitOutput(ctx context.Context, dir string, args ...string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...).Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // ciProviders are the CI systems whose variables name the commit a job
 // builds, first match wins (docs/provenance.md lists them).
 var ciProviders = []struct {
 	commit, branch, subject, author string
+	time                            string // the commit's time, RFC 3339, where the CI system gives it
 	remote                          func(getenv func(string) string) string
 }{
 	{commit: "GITHUB_SHA", branch: "GITHUB_REF_NAME", author: "GITHUB_ACTOR", remote: func(e func(string) string) string {
@@ -98,7 +147,7 @@ var ciProviders = []struct {
 		}
 		return e("GITHUB_SERVER_URL") + "/" + e("GITHUB_REPOSITORY")
 	}},
-	{commit: "CI_COMMIT_SHA", branch: "CI_COMMIT_REF_NAME", subject: "CI_COMMIT_TITLE", author: "CI_COMMIT_AUTHOR",
+	{commit: "CI_COMMIT_SHA", branch: "CI_COMMIT_REF_NAME", subject: "CI_COMMIT_TITLE", author: "CI_COMMIT_AUTHOR", time: "CI_COMMIT_TIMESTAMP",
 		remote: func(e func(string) string) string { return e("CI_PROJECT_URL") }}, // GitLab, Woodpecker
 	{commit: "BUILD_SOURCEVERSION", branch: "BUILD_SOURCEBRANCHNAME", subject: "BUILD_SOURCEVERSIONMESSAGE", author: "BUILD_REQUESTEDFOR",
 		remote: func(e func(string) string) string { return e("BUILD_REPOSITORY_URI") }}, // Azure Pipelines

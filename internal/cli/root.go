@@ -179,6 +179,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.PersistentFlags().StringVarP(&s.output, "output", "o", "table", "output format: table, wide (every column, where a table has more) or json")
 	root.AddCommand(deploymentCmd(s), hostCmd(s), grantCmd(s, true), grantCmd(s, false), deployCmd(s), historyCmd(s), revisionCmd(s), rollbackCmd(s), watchCmd(s), cleanupCmd(s), serveCmd(s), tokenCmd(s), notifyCmd(s),
 		loginCmd(s), logoutCmd(s), whoamiCmd(s), probeCmd(), versionCmd(s))
+	root.AddCommand(metricsCmd(s))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK

@@ -38,13 +38,17 @@ var (
 	routeCleanupRun       = Route{"GET", "/api/v1/cleanup/runs/{workflowId}"}
 	routeResetSchedule    = Route{"POST", "/api/v1/cleanup/reset-schedule"}
 	routeRelease          = Route{"POST", "/api/v1/cleanup/release"}
+	// Delivery metrics (issue 30, docs/metrics.md).
+	routeMetrics           = Route{"GET", "/api/v1/metrics"}
+	routeDeploymentMetrics = Route{"GET", "/api/v1/deployments/{id}/metrics"}
 )
 
 // Routes lists every route this client calls.
 func Routes() []Route {
 	return []Route{routeWhoami, routeDeployments, routeCreateDeployment, routeDeployment, routeUpdateDeployment, routeHosts, routeGrant, routeRevoke,
 		routeCreateToken, routeTokens, routeRevokeToken, routeDeploys, routeDeploy, routeRollback, routeRevision, routeApply, routeProgress,
-		routeAddWebhook, routeWebhooks, routeRemoveWebhook, routeNotifyTest, routeCleanup, routeCleanupNow, routeCleanupRun, routeResetSchedule, routeRelease}
+		routeAddWebhook, routeWebhooks, routeRemoveWebhook, routeNotifyTest, routeCleanup, routeCleanupNow, routeCleanupRun, routeResetSchedule, routeRelease,
+		routeMetrics, routeDeploymentMetrics}
 }
 
 // Started is the API's 202 answer: the change's workflow and run.
@@ -173,6 +177,21 @@ func (c *Client) Revision(ctx context.Context, id string, n int) (action.Revisio
 	var d action.RevisionDetail
 	err := c.call(ctx, routeRevision, []string{id, strconv.Itoa(n)}, nil, nil, &d)
 	return d, err
+}
+
+// Metrics are the delivery metrics across the deployments the token's
+// user may read (`rewind metrics`); since is the window, e.g. 30d.
+func (c *Client) Metrics(ctx context.Context, since string) (action.MetricsReport, error) {
+	var rep action.MetricsReport
+	err := c.call(ctx, routeMetrics, nil, url.Values{"since": {since}}, nil, &rep)
+	return rep, err
+}
+
+// DeploymentMetrics are one deployment's (`rewind metrics <deployment>`).
+func (c *Client) DeploymentMetrics(ctx context.Context, id, since string) (action.MetricsReport, error) {
+	var rep action.MetricsReport
+	err := c.call(ctx, routeDeploymentMetrics, []string{id}, url.Values{"since": {since}}, nil, &rep)
+	return rep, err
 }
 
 // ApplyConfig puts the stored configuration on the running containers.

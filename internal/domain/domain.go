@@ -231,6 +231,10 @@ type GitInfo struct {
 	Author  string `json:"author,omitempty"`
 	Remote  string `json:"remote,omitempty"`
 	Subject string `json:"subject,omitempty"`
+	// CommittedAt is the commit's committer time, stored with the revision:
+	// change lead time (docs/metrics.md) runs from it to the deploy being
+	// DEPLOYED. Nil when nobody said.
+	CommittedAt *time.Time `json:"committedAt,omitempty"`
 	// Source says where the commit came from, for the rollback guard:
 	// GitFromFlags, "ci:<VARIABLE>", or GitFromWorkTree (the work tree
 	// that holds the deployed DAGs). Empty means named by the caller (the
@@ -349,6 +353,11 @@ var (
 // a hex commit, and printable branch, author, remote and subject within
 // sizes a history row can show. A remote must not carry credentials:
 // provenance travels in workflow history and is shown to every reader.
+var (
+	minCommitTime = time.Unix(0, 0)
+	maxCommitTime = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 func CheckGit(g *GitInfo) error {
 	if g == nil {
 		return nil
@@ -363,6 +372,12 @@ func CheckGit(g *GitInfo) error {
 		if len(f.v) > f.max || !printable.MatchString(f.v) {
 			return Errorf(InvalidInput, "git %s is longer than %d bytes or holds control characters", f.name, f.max)
 		}
+	}
+	// No clock here (workflows validate their input on replay): only
+	// times no git commit can carry are refused; a commit time after its
+	// deploy is left out of lead time (docs/metrics.md).
+	if c := g.CommittedAt; c != nil && (c.Before(minCommitTime) || c.After(maxCommitTime)) {
+		return Errorf(InvalidInput, "git commit time %s is out of range (1970 to 2999)", c.UTC().Format(time.RFC3339))
 	}
 	if userinfo.MatchString(g.Remote) {
 		return Errorf(InvalidInput, "git remote %q carries credentials; give it without them", clip(userinfo.ReplaceAllString(g.Remote, "…@")))

@@ -1,6 +1,9 @@
 package domain
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // A remote carrying any user part is refused, a token alone too (issue 26);
 // provenance text that could rewrite a terminal is refused.
@@ -19,6 +22,25 @@ func TestCheckGitRefusesCredentialsAndControls(t *testing.T) {
 	} {
 		if err := CheckGit(&g); TypeOf(err) != InvalidInput {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// A commit time is any a git commit can carry (issue 30): the Unix epoch
+// to the year 2999; beyond that it is no commit's.
+func TestCheckGitCommitTime(t *testing.T) {
+	for _, c := range []struct {
+		at time.Time
+		ok bool
+	}{
+		{time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), true},
+		{time.Unix(0, 0), true},
+		{time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC), false},
+		{time.Date(3000, 1, 1, 0, 0, 1, 0, time.UTC), false},
+	} {
+		g := GitInfo{Commit: "0123abc", CommittedAt: &c.at}
+		if err := CheckGit(&g); (err == nil) != c.ok || (err != nil && TypeOf(err) != InvalidInput) {
+			t.Errorf("%s: %v", c.at, err)
 		}
 	}
 }

@@ -15,7 +15,7 @@ const revisionColumns = `deployment_id, number, created_at, created_by, descript
 	runtime_version, airflow_version, dag_bundle_version, dag_bundle_digest, dag_deploy_enabled, status,
 	rollback_of, workflow_id, run_id, failure_reason, finished_at, metadata_snapshot, requested_by_verified,
 	git_commit, git_branch, git_author, git_remote, git_subject, rolled_back_from, forced_past,
-	runtime_version_source, airflow_version_source, allow_unknown_version`
+	runtime_version_source, airflow_version_source, allow_unknown_version, git_committed_at`
 
 // InProgressError says another change holds the deployment (R14): its
 // revision is still INITIALIZED.
@@ -72,12 +72,12 @@ func (s *Store) CreateRevision(ctx context.Context, r domain.Revision) (domain.R
 		g = *r.Git
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO revisions (`+revisionColumns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,NULL,'',$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)`,
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,NULL,'',$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30)`,
 		r.DeploymentID, r.Number, micros(r.CreatedAt), r.CreatedBy, r.Description, string(r.Type), r.ImageRef, r.ImageDigest,
 		r.RuntimeVersion, r.AirflowVersion, r.DagBundleVersion, r.DagBundleDigest, r.DagDeployEnabled, string(r.Status),
 		r.RollbackOf, r.WorkflowID, r.RunID, r.FailureReason, r.RequestedByVerified,
 		g.Commit, g.Branch, g.Author, g.Remote, g.Subject, r.RolledBackFrom, r.ForcedPast,
-		r.RuntimeVersionSource, r.AirflowVersionSource, r.AllowUnknownVersion); err != nil {
+		r.RuntimeVersionSource, r.AirflowVersionSource, r.AllowUnknownVersion, committedMicros(g.CommittedAt)); err != nil {
 		return r, err
 	}
 	return r, tx.Commit()
@@ -222,14 +222,19 @@ func scanRevision(r scanner) (domain.Revision, error) {
 		created     int64
 		finished    sql.NullInt64
 		g           domain.GitInfo
+		committed   int64
 	)
 	err := r.Scan(&v.DeploymentID, &v.Number, &created, &v.CreatedBy, &v.Description, &typ, &v.ImageRef, &v.ImageDigest,
 		&v.RuntimeVersion, &v.AirflowVersion, &v.DagBundleVersion, &v.DagBundleDigest, &v.DagDeployEnabled, &status,
 		&v.RollbackOf, &v.WorkflowID, &v.RunID, &v.FailureReason, &finished, &v.MetadataSnapshot, &v.RequestedByVerified,
 		&g.Commit, &g.Branch, &g.Author, &g.Remote, &g.Subject, &v.RolledBackFrom, &v.ForcedPast,
-		&v.RuntimeVersionSource, &v.AirflowVersionSource, &v.AllowUnknownVersion)
+		&v.RuntimeVersionSource, &v.AirflowVersionSource, &v.AllowUnknownVersion, &committed)
 	if err != nil {
 		return v, err
+	}
+	if committed > 0 {
+		t := fromMicros(committed)
+		g.CommittedAt = &t
 	}
 	if g.Commit != "" {
 		v.Git = &g
@@ -287,4 +292,12 @@ func (s *Store) SetSnapshot(ctx context.Context, deploymentID string, number int
 		return domain.Errorf(domain.InvalidState, "revision %d of %s is not INITIALIZED; its snapshot is final (R1)", number, deploymentID)
 	}
 	return nil
+}
+
+// committedMicros is a commit time as stored: 0 when unknown.
+func committedMicros(t *time.Time) int64 {
+	if t == nil || t.Unix() <= 0 {
+		return 0
+	}
+	return micros(*t)
 }

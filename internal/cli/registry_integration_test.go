@@ -315,9 +315,11 @@ func TestPrivateRegistryWrongPasswordChangesNothing(t *testing.T) {
 			// never starts.
 			validated = planRun(t, p.stack, dep)
 		}
-		if attempt, f := lastAttempt(t, p.stack, validated, "ValidateRollback"); attempt != 1 ||
+		// The registry's answer is asked on the deployment's host, by the
+		// plan's host step (issue 27): refused there, once, for good.
+		if attempt, f := lastAttempt(t, p.stack, validated, "InspectRollback"); attempt != 1 ||
 			f.GetApplicationFailureInfo().GetType() != string(domain.RegistryAuth) || !f.GetApplicationFailureInfo().GetNonRetryable() {
-			t.Fatalf("validation: attempt %d, failure %v", attempt, f)
+			t.Fatalf("validation on the host: attempt %d, failure %v", attempt, f)
 		}
 
 		refused("deploy", m.as("alice", "deploy", dep, "--image", p.repo+":9.1.0", "--wait"))

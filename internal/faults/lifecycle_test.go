@@ -18,12 +18,18 @@ import (
 // The failure paths of issue 27 around a change's lifecycle: a crash that
 // loses a swap's report, a worker stopped mid-swap, a change cancelled
 // while a Docker step runs, a Docker stop that hangs. Each runs on a
-// deployment of its own (their settings differ from the suite's).
+// deployment of its own (their settings differ from the suite's). The
+// two that wait out a deadline or a bound (about a minute each) run in
+// `make faults` only.
 func (su *suite) lifecycle() {
-	su.onDeployment("drain", []string{"REWIND_TEST_IGNORE_SIGTERM=1"}, su.killAfterSwapKeepsTheDrainDeadline)
+	if full {
+		su.onDeployment("drain", []string{"REWIND_TEST_IGNORE_SIGTERM=1"}, su.killAfterSwapKeepsTheDrainDeadline)
+	}
 	su.onDeployment("sigterm", nil, su.sigtermMidSwapFinishesTheSwap)
 	su.onDeployment("cancel", nil, su.cancelDuringStopLeavesNothingStopped)
-	su.onDeployment("hang", nil, su.hangingStopIsBounded)
+	if full {
+		su.onDeployment("hang", nil, su.hangingStopIsBounded)
+	}
 }
 
 // onDeployment runs f with su.dep a new deployment (bundle DAGs, a

@@ -158,6 +158,7 @@ type FleetChild struct {
 type FleetResult struct {
 	FleetID     string       `json:"fleetId"`
 	Description string       `json:"description"`
+	RequestedBy string       `json:"requestedBy"`
 	Children    []FleetChild `json:"children"`
 	Done        bool         `json:"done"`
 	Stopped     string       `json:"stopped,omitempty"`
@@ -186,7 +187,7 @@ func FleetRollbackWorkflow(ctx workflow.Context, in FleetRollbackInput) (*FleetR
 		return nil, asApplicationError(err)
 	}
 	info := workflow.GetInfo(ctx)
-	f := &fleet{in: in, res: FleetResult{FleetID: info.WorkflowExecution.ID, Description: in.Description}}
+	f := &fleet{in: in, res: FleetResult{FleetID: info.WorkflowExecution.ID, Description: in.Description, RequestedBy: in.RequestedBy}}
 	waves := fleetWaves(len(in.Items), in.Waves)
 	for i, it := range in.Items {
 		f.res.Children = append(f.res.Children, FleetChild{DeploymentID: it.DeploymentID, Target: it.Revision, State: FleetPending, Wave: waveOf(waves, i)})

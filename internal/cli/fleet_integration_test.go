@@ -154,3 +154,54 @@ func TestFleetRollbackWavesStopOnFailures(t *testing.T) {
 		}
 	})
 }
+
+// A worker SIGKILLed while the fleet's first children run (each swap held
+// 3 s before it is reported) is replaced by another; the fleet converges
+// with every child rolled back exactly once: one new revision each, under
+// change/<deployment>, and no second rollback.
+func TestFleetRollbackWorkerKilledConverges(t *testing.T) {
+	s := startServer(t)
+	bin := itest.BuildWorker(t, "../..")
+	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
+		w := itest.StartWorkerProcess(t, bin, "")
+		deps, good, bad := fleetSetup(t, m, 6, func(int) bool { return true }, -1)
+		w.Kill()
+		const faults = "SwapComponents=after:3s"
+		w = itest.StartWorkerProcess(t, bin, faults)
+		out := m.mustAs("alice", "rollback", "--fleet", "--image-digest", bad, "--deployments", strings.Join(deps, ","),
+			"--description", "crash test", "--yes", "--parallel", "2")
+		id := regexp.MustCompile(`workflow (fleet/\S+),`).FindStringSubmatch(out)
+		if id == nil {
+			t.Fatalf("fleet start:\n%s", out)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			p, err := action.FleetProgress(ctx, s.Client, id[1], "alice")
+			if err == nil && p.Count("running") > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no child started: %+v %v", p, err)
+			}
+		}
+		waitStarted(t, s, "change/"+deps[0], "SwapComponents", 1)
+		time.Sleep(1500 * time.Millisecond) // swapped, not yet reported
+		w.Kill()
+		w = itest.StartWorkerProcess(t, bin, "")
+		var res action.FleetResult
+		if err := s.Client.GetWorkflow(ctx, id[1], "").Get(ctx, &res); err != nil {
+			t.Fatalf("fleet after a crash: %v", err)
+		}
+		if res.Count("rolled-back") != 6 {
+			t.Fatalf("every child must roll back: %+v", res)
+		}
+		for _, c := range res.Children {
+			revs := m.historyJSON(c.DeploymentID)
+			if len(revs) != 3 || revs[0].ImageDigest != good || revs[0].RunID != c.RunID || c.WorkflowID != "change/"+c.DeploymentID {
+				t.Fatalf("%s: want exactly one rollback, by the fleet's child %s: %+v", c.DeploymentID, c.RunID, revs)
+			}
+		}
+		w.Kill()
+	})
+}

@@ -66,7 +66,7 @@ soak: build $(TEMPORAL)
 # change with workflow.GetVersion, bump the release and record.
 record-histories: build $(TEMPORAL)
 	REWIND_RECORD_HISTORIES=$(CURDIR)/workflows/testdata/histories scripts/test.sh \
-	  -run 'TestRollbackThrough|TestFailedRollback|TestDeployTwiceThroughTheDevServer|TestMissingImageFailsFast|TestDagOnlyDeploy|TestGitProvenanceGuard|TestCleanupContinuesAsNew|TestDrainDeadlineSurvivesAWorkerRestart|TestFailedDowngradeRestoresTheMetadataSnapshot|TestWebhooksReceiveEveryNotificationOnce|TestStoredConfigurationReachesTheContainers|TestTwoDockerHostsOneWorkerEach|TestAutomaticRollbackOfACrashLoopingScheduler|TestBakeDuringOtherChanges|TestAContinuedBakeStillDecides' ./internal/cli
+	  -run 'TestRollbackThrough|TestFailedRollback|TestDeployTwiceThroughTheDevServer|TestMissingImageFailsFast|TestDagOnlyDeploy|TestGitProvenanceGuard|TestCleanupContinuesAsNew|TestDrainDeadlineSurvivesAWorkerRestart|TestFailedDowngradeRestoresTheMetadataSnapshot|TestWebhooksReceiveEveryNotificationOnce|TestStoredConfigurationReachesTheContainers|TestTwoDockerHostsOneWorkerEach|TestAutomaticRollbackOfACrashLoopingScheduler|TestBakeDuringOtherChanges|TestAContinuedBakeStillDecides|TestFleetRollbackByImageDigest' ./internal/cli
 
 # Benchmarks against the raw Docker work they replace, ratios measured in
 # one run (docs/performance.md): a deploy through internal/runtime, and a

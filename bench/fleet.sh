@@ -78,9 +78,10 @@ for dep in "${deps[@]}"; do
   "$rewind" rollback "$dep" --description "bench sequential" --yes --wait >"$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }
 done
 seq_t=$(echo "$(now) - $s" | bc)
+echo "$n single rollbacks one after another: ${seq_t}s"
 
 for dep in "${deps[@]}"; do
-  "$rewind" deploy "$dep" --image "$B" --no-git --description "bench B again" --wait >/dev/null
+  "$rewind" deploy "$dep" --image "$B" --no-git --force --description "bench B again (past the guard)" --wait >/dev/null
 done
 list=$(IFS=,; echo "${deps[*]}")
 s=$(now)

@@ -49,7 +49,10 @@ func fleetSetup(t *testing.T, m *cliMode, n int, bad func(i int) bool, noGrant i
 // Issue 30 part 2: 12 deployments, 8 running the bad image; a fleet
 // rollback by the bad digest rolls back exactly the 7 alice may roll back,
 // reports the eighth refused for lack of permission, and each new revision
-// restores the good digest with a description naming the fleet.
+// restores the good digest with a description naming the fleet, and is
+// recorded as alice's, verified: the worker signed each child of the
+// fleet alice's client signed (the test stack's worker makes the data
+// directory's signing key).
 func TestFleetRollbackByImageDigest(t *testing.T) {
 	s := startStack(t)
 	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
@@ -98,7 +101,8 @@ func TestFleetRollbackByImageDigest(t *testing.T) {
 			default:
 				r := revs[0]
 				if len(revs) != 3 || r.Status != domain.StatusDeployed || r.RollbackOf != 1 || r.ImageDigest != good ||
-					!strings.Contains(r.Description, "fleet "+strings.TrimPrefix(fleetID[1], "fleet/")+": bad base image") || r.WorkflowID != "change/"+dep {
+					!strings.Contains(r.Description, "fleet "+strings.TrimPrefix(fleetID[1], "fleet/")+": bad base image") || r.WorkflowID != "change/"+dep ||
+					r.CreatedBy != "alice" || !r.RequestedByVerified {
 					t.Fatalf("%s: %+v", dep, r)
 				}
 				if !strings.Contains(out, dep+"  rolled back: revision 3 restores 1") {

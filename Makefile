@@ -66,12 +66,13 @@ soak: build $(TEMPORAL)
 # change with workflow.GetVersion, bump the release and record.
 record-histories: build $(TEMPORAL)
 	REWIND_RECORD_HISTORIES=$(CURDIR)/workflows/testdata/histories scripts/test.sh \
-	  -run 'TestRollbackThrough|TestFailedRollback|TestDeployTwiceThroughTheDevServer|TestMissingImageFailsFast|TestDagOnlyDeploy|TestGitProvenanceGuard|TestCleanupContinuesAsNew|TestDrainDeadlineSurvivesAWorkerRestart|TestFailedDowngradeRestoresTheMetadataSnapshot|TestWebhooksReceiveEveryNotificationOnce|TestStoredConfigurationReachesTheContainers|TestTwoDockerHostsOneWorkerEach|TestAutomaticRollbackOfACrashLoopingScheduler|TestBakeDuringOtherChanges|TestAContinuedBakeStillDecides' ./internal/cli
+	  -run 'TestRollbackThrough|TestFailedRollback|TestDeployTwiceThroughTheDevServer|TestMissingImageFailsFast|TestDagOnlyDeploy|TestGitProvenanceGuard|TestCleanupContinuesAsNew|TestDrainDeadlineSurvivesAWorkerRestart|TestFailedDowngradeRestoresTheMetadataSnapshot|TestWebhooksReceiveEveryNotificationOnce|TestStoredConfigurationReachesTheContainers|TestTwoDockerHostsOneWorkerEach|TestAutomaticRollbackOfACrashLoopingScheduler|TestBakeDuringOtherChanges|TestAContinuedBakeStillDecides|TestFleetRollbackByImageDigest' ./internal/cli
 
 # Benchmarks against the raw Docker work they replace, ratios measured in
 # one run (docs/performance.md): a deploy through internal/runtime, and a
 # rollback through the real stack (dev server, worker, CLI) in alternating
-# pairs with a cold-pull comparison. Starts its own registry with the test
+# pairs with a cold-pull comparison; a fleet rollback of 20 deployments
+# against 20 single rollbacks one after another. Starts its own registry with the test
 # images ($$REWIND_TEST_REGISTRY, default 127.0.0.1:5000) and stops it.
 # Then the delivery metrics over 100,000 revisions on SQLite and PostgreSQL
 # (bench/metrics.sh, its own throwaway PostgreSQL).
@@ -85,6 +86,7 @@ bench: build $(TEMPORAL)
 	status=0; bench/deploy.sh || status=$$?; \
 	bench/rollback.sh $(BENCH_PAIRS) || status=$$?; \
 	bench/metrics.sh || status=$$?; \
+	bench/fleet.sh || status=$$?; \
 	exit $$status
 
 # Dev server + worker on the embedded defaults (SQLite under ./.rewind).

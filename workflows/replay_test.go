@@ -48,6 +48,9 @@ var wantHistories = map[string][]string{
 		"deploy-image", "deploy-dag-only", "deploy-failed", "deploy-refused", "rollback-compensated",
 		"cleanup-continued-as-new", "cleanup-last-run", "export-events",
 		"drain-deadline", "notify-failed", "apply-config", "rollback-snapshot-restored", "rollback-on-host-b",
+		// Issue 30: a fleet rollback of seven deployments, recorded from
+		// TestFleetRollbackByImageDigest.
+		"fleet-rollback",
 	},
 }
 
@@ -55,7 +58,7 @@ var wantHistories = map[string][]string{
 // have a recorded history, and a reordered step in it must be caught.
 var allWorkflowTypes = []string{workflows.DeployWorkflowName, workflows.RollbackWorkflowName, workflows.CleanupWorkflowName,
 	workflows.ExportEventsWorkflowName, workflows.BakeWorkflowName, workflows.DrainDeadlineWorkflowName, workflows.NotifyWorkflowName,
-	workflows.ApplyConfigWorkflowName}
+	workflows.ApplyConfigWorkflowName, workflows.FleetRollbackWorkflowName}
 
 // Histories recorded from the dev server must replay against the current
 // workflow code: a change that alters the commands a workflow issues fails

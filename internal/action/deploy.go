@@ -177,6 +177,10 @@ func signed(cfg *config.Config, input any, workflowType, requestedBy, deployment
 		claim.InputDigest = in.Digest()
 		in.RequesterSignature = identity.Sign(key, claim)
 		return in, nil
+	case workflows.FleetRollbackInput:
+		claim.InputDigest = in.Digest()
+		in.RequesterSignature = identity.Sign(key, claim)
+		return in, nil
 	case workflows.ApplyConfigInput:
 		claim.InputDigest = in.Digest()
 		in.RequesterSignature = identity.Sign(key, claim)

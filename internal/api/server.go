@@ -124,6 +124,9 @@ var apiRoutes = []route{
 	{"GET", "/api/v1/cleanup/runs/{workflowId}", false, (*Server).cleanupRun},
 	{"POST", "/api/v1/cleanup/reset-schedule", false, (*Server).cleanupResetSchedule},
 	{"POST", "/api/v1/cleanup/release", false, (*Server).cleanupRelease},
+	// Fleet rollbacks (fleet.go): each child is an ordinary rollback.
+	{"POST", "/api/v1/fleet-rollbacks", false, (*Server).fleetRollback},
+	{"GET", "/api/v1/fleet-rollbacks/{fleetId}", false, (*Server).fleet},
 }
 
 // New builds a Server; it starts nothing.

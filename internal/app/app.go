@@ -80,6 +80,7 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.ApplyConfigWorkflow, workflow.RegisterOptions{Name: workflows.ApplyConfigWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.NotifyWorkflow, workflow.RegisterOptions{Name: workflows.NotifyWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.BakeWorkflow, workflow.RegisterOptions{Name: workflows.BakeWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.FleetRollbackWorkflow, workflow.RegisterOptions{Name: workflows.FleetRollbackWorkflowName})
 }
 
 // Exporters builds the log exporter: Elasticsearch when addresses are

@@ -39,6 +39,10 @@ type backend interface {
 	deploy(in action.DeployInput) (change, error)
 	planRollback(in action.RollbackInput) (action.RollbackResult, error)
 	rollback(in action.RollbackInput) (change, error)
+	// planFleet, startFleet and fleetProgress: `rewind rollback --fleet`.
+	planFleet(req action.FleetRequest) (action.FleetPlan, error)
+	startFleet(req action.FleetRequest, plan action.FleetPlan) (change, error)
+	fleetProgress(workflowID string) (action.FleetResult, error)
 	applyConfig(id string) (change, error)
 	// watch follows a change, printing each new step and attempt.
 	watch(workflowID string, every time.Duration) error

@@ -267,3 +267,27 @@ func (b *direct) releaseGarbage() (int, error) {
 	}
 	return st.ReleaseGarbage(b.s.ctx)
 }
+
+func (b *direct) planFleet(req action.FleetRequest) (action.FleetPlan, error) {
+	cfg, st, tc, err := b.s.all()
+	if err != nil {
+		return action.FleetPlan{}, err
+	}
+	return (&action.FleetRollback{Config: cfg, Store: st, Temporal: tc, Request: req}).Plan(b.s.ctx, planTimeout)
+}
+
+func (b *direct) startFleet(req action.FleetRequest, plan action.FleetPlan) (change, error) {
+	cfg, st, tc, err := b.s.all()
+	if err != nil {
+		return nil, err
+	}
+	return (&action.FleetRollback{Config: cfg, Store: st, Temporal: tc, Request: req}).Run(b.s.ctx, plan)
+}
+
+func (b *direct) fleetProgress(workflowID string) (action.FleetResult, error) {
+	tc, err := b.s.temporal()
+	if err != nil {
+		return action.FleetResult{}, err
+	}
+	return action.FleetProgress(b.s.ctx, tc, workflowID, b.requester())
+}

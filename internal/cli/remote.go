@@ -212,3 +212,49 @@ func (r *remote) cleanupStatus() ([]action.StatusRow, error) { return r.c.Cleanu
 func (r *remote) resetSchedule() (action.ScheduleReset, error) { return r.c.ResetSchedule(r.ctx) }
 
 func (r *remote) releaseGarbage() (int, error) { return r.c.ReleaseGarbage(r.ctx) }
+
+func (r *remote) planFleet(req action.FleetRequest) (action.FleetPlan, error) {
+	return r.c.PlanFleetRollback(r.ctx, req)
+}
+
+func (r *remote) startFleet(req action.FleetRequest, plan action.FleetPlan) (change, error) {
+	st, err := r.c.FleetRollback(r.ctx, req, plan)
+	if err != nil {
+		return nil, err
+	}
+	return &remoteFleet{r, st.WorkflowID, st.RunID}, nil
+}
+
+// remoteFleet is a fleet followed through the API: its result is its
+// progress once done.
+type remoteFleet struct {
+	r               *remote
+	workflowID, run string
+}
+
+func (c *remoteFleet) GetID() string    { return c.workflowID }
+func (c *remoteFleet) GetRunID() string { return c.run }
+
+func (c *remoteFleet) Get(ctx context.Context, valuePtr any) error {
+	for {
+		p, err := c.r.fleetProgress(c.workflowID)
+		if err != nil {
+			return err
+		}
+		if p.Done {
+			if out, ok := valuePtr.(*action.FleetResult); ok {
+				*out = p
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+func (r *remote) fleetProgress(workflowID string) (action.FleetResult, error) {
+	return r.c.FleetProgress(r.ctx, workflowID)
+}

@@ -20,12 +20,33 @@ func rollbackCmd(s *session) *cobra.Command {
 		scope     string
 		yes, wait bool
 		timeout   time.Duration
+		fleet     fleetFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "rollback <deployment> [--to N] --description TEXT [--scope all|image|dags] [--dry-run] [--yes] [--as USER] [--wait [--timeout D]]",
-		Short: "Roll back to an earlier revision, as a new revision",
-		Args:  exactArgs(1, "a deployment id"),
+		Use: "rollback <deployment> [--to N] --description TEXT [--scope all|image|dags] [--dry-run] [--yes] [--as USER] [--wait [--timeout D]]\n" +
+			"  rollback --fleet (--image-digest D | --commit SHA | --deployed-between T1,T2) [--deployments a,b] --description TEXT [--parallel N] [--wave 1,5,rest] [--max-failure-rate R] [--dry-run] [--yes] [--wait]",
+		Short: "Roll back to an earlier revision, as a new revision; or, with --fleet, every deployment running a bad revision",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if fleet.fleet {
+				return exactArgs(0, "no deployment id with --fleet (the selector picks them)")(cmd, args)
+			}
+			return exactArgs(1, "a deployment id")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if fleet.fleet {
+				if strings.TrimSpace(in.Description) == "" {
+					return usageError{fmt.Errorf("--description TEXT is required: say why you roll back (R2)")}
+				}
+				if cmd.Flags().Changed("to") || cmd.Flags().Changed("scope") {
+					return usageError{fmt.Errorf("--fleet picks each deployment's target itself; --to and --scope do not apply")}
+				}
+				return s.runFleet(&fleet, in.Description, in.DryRun, yes, wait, timeout)
+			}
+			for _, name := range []string{"image-digest", "commit", "deployed-between", "deployments", "parallel", "wave", "max-failure-rate"} {
+				if cmd.Flags().Changed(name) {
+					return usageError{fmt.Errorf("--%s needs --fleet", name)}
+				}
+			}
 			in.DeploymentID, in.Scope = args[0], policy.Scope(scope)
 			if strings.TrimSpace(in.Description) == "" {
 				return usageError{fmt.Errorf("--description TEXT is required: say why you roll back (1-500 characters, R2)")}
@@ -131,6 +152,7 @@ func rollbackCmd(s *session) *cobra.Command {
 	fl.StringVar(&s.as, "as", "", "the requester (default $REWIND_USER, else the OS user); refused through rewind serve, where it is the token's user")
 	fl.BoolVar(&wait, "wait", false, "wait until the rollback finishes")
 	fl.DurationVar(&timeout, "timeout", 0, "with --wait: stop waiting after this long (exit 3; the rollback goes on)")
+	fleet.add(cmd)
 	return cmd
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rewindhq/rewind/internal/action"
@@ -41,6 +42,9 @@ var (
 	// Delivery metrics (issue 30, docs/metrics.md).
 	routeMetrics           = Route{"GET", "/api/v1/metrics"}
 	routeDeploymentMetrics = Route{"GET", "/api/v1/deployments/{id}/metrics"}
+	// Fleet rollbacks (issue 30 part 2, docs/rollbacks.md).
+	routeFleetRollback = Route{"POST", "/api/v1/fleet-rollbacks"}
+	routeFleet         = Route{"GET", "/api/v1/fleet-rollbacks/{fleetId}"}
 )
 
 // Routes lists every route this client calls.
@@ -48,7 +52,7 @@ func Routes() []Route {
 	return []Route{routeWhoami, routeDeployments, routeCreateDeployment, routeDeployment, routeUpdateDeployment, routeHosts, routeGrant, routeRevoke,
 		routeCreateToken, routeTokens, routeRevokeToken, routeDeploys, routeDeploy, routeRollback, routeRevision, routeApply, routeProgress,
 		routeAddWebhook, routeWebhooks, routeRemoveWebhook, routeNotifyTest, routeCleanup, routeCleanupNow, routeCleanupRun, routeResetSchedule, routeRelease,
-		routeMetrics, routeDeploymentMetrics}
+		routeMetrics, routeDeploymentMetrics, routeFleetRollback, routeFleet}
 }
 
 // Started is the API's 202 answer: the change's workflow and run.
@@ -261,4 +265,25 @@ func (c *Client) ReleaseGarbage(ctx context.Context) (int, error) {
 	}
 	err := c.call(ctx, routeRelease, nil, nil, nil, &res)
 	return res.Released, err
+}
+
+// PlanFleetRollback runs each affected deployment's dry run: the one plan.
+func (c *Client) PlanFleetRollback(ctx context.Context, req action.FleetRequest) (action.FleetPlan, error) {
+	var p action.FleetPlan
+	err := c.call(ctx, routeFleetRollback, nil, nil, action.FleetBody{FleetRequest: req, DryRun: true}, &p)
+	return p, err
+}
+
+// FleetRollback starts the fleet for the plan that was confirmed.
+func (c *Client) FleetRollback(ctx context.Context, req action.FleetRequest, plan action.FleetPlan) (Started, error) {
+	var st Started
+	err := c.call(ctx, routeFleetRollback, nil, nil, action.FleetBody{FleetRequest: req, Plan: &plan}, &st)
+	return st, err
+}
+
+// FleetProgress is a fleet's children as they stand (its requester's only).
+func (c *Client) FleetProgress(ctx context.Context, workflowID string) (action.FleetResult, error) {
+	var r action.FleetResult
+	err := c.call(ctx, routeFleet, []string{strings.TrimPrefix(workflowID, "fleet/")}, nil, nil, &r)
+	return r, err
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Benchmark: one fleet rollback of N deployments (`rewind rollback --fleet
+# --image-digest … --yes --wait`, default --parallel 4) against the same N
+# rollbacks run one after another (`rewind rollback <dep> --yes --wait`),
+# through the real stack (a Temporal dev server, bin/rewind-worker and the
+# bin/rewind CLI, all started here). Target: fleet ≤ 0.5 × sequential.
+#   bench/fleet.sh [N]        (deployments, default 20)
+# Each deployment has one component (the scheduler) on the test image A;
+# both sides roll back from image B (same Runtime, one more label) to A,
+# so every rollback replaces its container. The sequential side rolls back
+# first; B is then deployed again to every deployment for the fleet.
+# Needs the registry and test images (scripts/registry.sh start DIR &&
+# scripts/test-images.sh, on $REWIND_TEST_REGISTRY) and $REWIND_TEMPORAL_CLI.
+# Every process started here is stopped by PID; every container removed.
+set -euo pipefail
+n=${1:-20}
+root=$(cd "$(dirname "$0")/.." && pwd)
+reg=${REWIND_TEST_REGISTRY:-127.0.0.1:5000}
+temporal=${REWIND_TEMPORAL_CLI:?set REWIND_TEMPORAL_CLI (make bench does)}
+rewind=$root/bin/rewind
+A=$reg/rewind-test/airflow:9.1.0
+B=$reg/rewind-bench/airflow:9.1.0-b
+work=$(mktemp -d /tmp/rewind-bench-fleet.XXXXXX)
+pids=()
+deps=()
+cleanup() {
+  local i d
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+  for d in "${deps[@]}"; do
+    docker ps -aq --filter "label=rewind.deployment=$d" | xargs -r docker rm -f >/dev/null
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+
+docker pull -q "$A" >/dev/null
+printf 'FROM %s\nLABEL rewind.bench=b\n' "$A" | DOCKER_BUILDKIT=0 docker build -q -t "$B" - >/dev/null 2>&1
+docker push -q "$B" >/dev/null
+
+port=$(free_port)
+"$temporal" server start-dev --ip 127.0.0.1 --port "$port" --headless --log-level error \
+  --dynamic-config-value history.transferProcessorMaxPollRPS=200 >"$work/temporal.log" 2>&1 &
+pids+=($!)
+export REWIND_TEMPORAL_ADDRESS=127.0.0.1:$port REWIND_TASK_QUEUE=rewind-bench REWIND_DATA_DIR=$work/data \
+  REWIND_DATABASE_URL= REWIND_ROLLBACKS_ENABLED=true REWIND_METRICS_ADDRESS= REWIND_USER=bench \
+  REWIND_BUNDLE_REPOSITORY= REWIND_ELASTICSEARCH_ADDRESSES=
+mkdir -p "$REWIND_DATA_DIR"
+for _ in $(seq 1 60); do
+  "$temporal" operator cluster health --address "$REWIND_TEMPORAL_ADDRESS" >/dev/null 2>&1 && break
+  sleep 1
+done
+"$root/bin/rewind-worker" >"$work/worker.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 60); do
+  grep -q '"worker started"' "$work/worker.log" && break
+  kill -0 "${pids[-1]}" || { cat "$work/worker.log" >&2; exit 1; }
+  sleep 0.5
+done
+
+echo "fleet bench: $n single-component deployments; $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, Docker $(docker version --format '{{.Server.Version}}')"
+for i in $(seq 1 "$n"); do
+  dep=bench-fleet-$i
+  deps+=("$dep")
+  "$rewind" deployment create "$dep" --dag-source image --rollback-enabled --component "scheduler=airflow scheduler" >/dev/null
+  "$rewind" grant bench --deployment "$dep" --role editor >/dev/null
+  "$rewind" deploy "$dep" --image "$A" --no-git --description "bench A" --wait >/dev/null
+  "$rewind" deploy "$dep" --image "$B" --no-git --description "bench B" --wait >/dev/null
+done
+bad=$("$rewind" history bench-fleet-1 --output json | jq -r '.[0].imageDigest')
+
+s=$(now)
+for dep in "${deps[@]}"; do
+  "$rewind" rollback "$dep" --description "bench sequential" --yes --wait >"$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }
+done
+seq_t=$(echo "$(now) - $s" | bc)
+echo "$n single rollbacks one after another: ${seq_t}s"
+
+for dep in "${deps[@]}"; do
+  "$rewind" deploy "$dep" --image "$B" --no-git --force --description "bench B again (past the guard)" --wait >/dev/null
+done
+list=$(IFS=,; echo "${deps[*]}")
+s=$(now)
+"$rewind" rollback --fleet --image-digest "$bad" --deployments "$list" --description "bench fleet" \
+  --parallel "${REWIND_BENCH_PARALLEL:-4}" --yes --wait >"$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }
+fleet_t=$(echo "$(now) - $s" | bc)
+grep -q "$n rolled back, 0 failed" "$work/out" || { cat "$work/out" >&2; exit 1; }
+echo "fleet rollback of $n deployments (--parallel ${REWIND_BENCH_PARALLEL:-4}, plan included): ${fleet_t}s; $n single rollbacks one after another: ${seq_t}s; ratio fleet/sequential $(echo "scale=3; $fleet_t / $seq_t" | bc | sed 's/^\./0./')"

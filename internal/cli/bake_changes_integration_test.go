@@ -142,10 +142,7 @@ func TestBakeDuringOtherChanges(t *testing.T) {
 // (ProbesPerRun 1), recorded in the store as StartBake records it.
 func TestAContinuedBakeStillDecides(t *testing.T) {
 	s := startStack(t)
-	eachHeavyMode(t, func(t *testing.T, m *cliMode) {
-		if m.remote {
-			t.Skip("reads the store directly")
-		}
+	directOnly(t, func(t *testing.T, m *cliMode) { // it reads the store directly
 		dep := itest.UniqueID("bakecan")
 		itest.RemoveContainers(t, dep)
 		m.mustRewind("deployment", "create", dep, "--rollback-enabled", "--auto-rollback", "--bake", "2m", "--bake-interval", "2s",

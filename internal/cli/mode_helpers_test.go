@@ -48,18 +48,27 @@ func modes(t *testing.T, heavy bool, f func(t *testing.T, m *cliMode)) {
 				continue
 			}
 		}
-		t.Run(name, func(t *testing.T) {
-			// No login file of the machine's user leaks in.
-			t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-			t.Setenv("REWIND_API_URL", "")
-			t.Setenv("REWIND_TOKEN", "")
-			m := &cliMode{t: t, remote: name == "remote", tokens: map[string]string{}}
-			if m.remote {
-				m.startServe()
-			}
-			f(t, m)
-		})
+		runMode(t, name, f)
 	}
+}
+
+// directOnly runs f store-direct only, whatever REWIND_TEST_REMOTE says:
+// for tests that read or change the store themselves mid-way, which have
+// no remote form.
+func directOnly(t *testing.T, f func(t *testing.T, m *cliMode)) { runMode(t, "direct", f) }
+
+func runMode(t *testing.T, name string, f func(t *testing.T, m *cliMode)) {
+	t.Run(name, func(t *testing.T) {
+		// No login file of the machine's user leaks in.
+		t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+		t.Setenv("REWIND_API_URL", "")
+		t.Setenv("REWIND_TOKEN", "")
+		m := &cliMode{t: t, remote: name == "remote", tokens: map[string]string{}}
+		if m.remote {
+			m.startServe()
+		}
+		f(t, m)
+	})
 }
 
 // startServe runs `rewind serve` until the test ends and makes an

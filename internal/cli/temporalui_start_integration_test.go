@@ -32,13 +32,19 @@ func TestTemporalUIStartsARollback(t *testing.T) {
 	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 5*time.Minute)
+	ctx, cancel := context.WithTimeout(bctx, 8*time.Minute)
 	defer cancel()
-	// On a loaded machine the UI's first load can take long: the list page
-	// is loaded again once if its Start Workflow button has not shown.
+	// The browser starts on the test's own context: the first chromedp call
+	// allocates it, and cancelling that call's context would close it.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	// On a loaded machine (the compose smoke test runs beside it) the UI's
+	// first load can take minutes: the list page is loaded again once if its
+	// Start Workflow button has not shown.
 	start := `//button[contains(., 'Start Workflow')] | //a[contains(., 'Start Workflow')]`
 	for attempt := 1; ; attempt++ {
-		lctx, lcancel := context.WithTimeout(ctx, 90*time.Second)
+		lctx, lcancel := context.WithTimeout(ctx, 150*time.Second)
 		err := chromedp.Do(lctx, chromedp.Navigate(s.UI+"/namespaces/default/workflows"))
 		if err == nil {
 			err = chromedp.Do(lctx, chromedp.WaitVisible(start))

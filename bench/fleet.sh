@@ -35,32 +35,14 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$root/bench/stack.sh"
 now() { date +%s.%N; }
 
 docker pull -q "$A" >/dev/null
 printf 'FROM %s\nLABEL rewind.bench=b\n' "$A" | DOCKER_BUILDKIT=0 docker build -q -t "$B" - >/dev/null 2>&1
 docker push -q "$B" >/dev/null
 
-port=$(free_port)
-"$temporal" server start-dev --ip 127.0.0.1 --port "$port" --headless --log-level error \
-  --dynamic-config-value history.transferProcessorMaxPollRPS=200 >"$work/temporal.log" 2>&1 &
-pids+=($!)
-export REWIND_TEMPORAL_ADDRESS=127.0.0.1:$port REWIND_TASK_QUEUE=rewind-bench REWIND_DATA_DIR=$work/data \
-  REWIND_DATABASE_URL= REWIND_ROLLBACKS_ENABLED=true REWIND_METRICS_ADDRESS= REWIND_USER=bench \
-  REWIND_BUNDLE_REPOSITORY= REWIND_ELASTICSEARCH_ADDRESSES=
-mkdir -p "$REWIND_DATA_DIR"
-for _ in $(seq 1 60); do
-  "$temporal" operator cluster health --address "$REWIND_TEMPORAL_ADDRESS" >/dev/null 2>&1 && break
-  sleep 1
-done
-"$root/bin/rewind-worker" >"$work/worker.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 60); do
-  grep -q '"worker started"' "$work/worker.log" && break
-  kill -0 "${pids[-1]}" || { cat "$work/worker.log" >&2; exit 1; }
-  sleep 0.5
-done
+start_stack
 
 echo "fleet bench: $n single-component deployments; $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, Docker $(docker version --format '{{.Server.Version}}')"
 for i in $(seq 1 "$n"); do

@@ -38,7 +38,7 @@ func (a *HostActivities) preflightKey(ctx context.Context, d domain.Deployment, 
 	if err != nil || rev.DagBundleDigest == "" || rev.DagBundleVersion != req.BundleVersion {
 		return ""
 	}
-	fp, err := a.Runtime.PreflightFingerprint(ctx, d, req.Image, folder, checks)
+	fp, err := a.Runtime.PreflightFingerprint(ctx, d, runtime.Image(req.Image), folder, checks)
 	if err != nil {
 		activity.GetLogger(ctx).Warn("start checks run: their fingerprint could not be taken", "deployment", d.ID, "error", err)
 		return ""

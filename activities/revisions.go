@@ -156,8 +156,8 @@ func (a *StoreActivities) workflowOpen(ctx context.Context, workflowID, runID st
 }
 
 // FinishRevision marks the revision DEPLOYED (and current) or FAILED.
-func (a *StoreActivities) FinishRevision(ctx context.Context, f store.Finish) (domain.Revision, error) {
-	rev, err := a.Store.FinishRevision(ctx, f)
+func (a *StoreActivities) FinishRevision(ctx context.Context, f FinishRequest) (domain.Revision, error) {
+	rev, err := a.Store.FinishRevision(ctx, f.finish())
 	return rev, refuse(err)
 }
 

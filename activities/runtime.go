@@ -34,7 +34,12 @@ type PullRequest struct {
 // the Temporal UI and `rewind watch` show a pull moving, and so a stuck pull
 // (no heartbeat) is retried instead of hanging. Docker keeps the layers a
 // failed attempt completed, so a retry resumes from them.
-func (a *HostActivities) PullImage(ctx context.Context, req PullRequest) (img runtime.Image, err error) {
+func (a *HostActivities) PullImage(ctx context.Context, req PullRequest) (Image, error) {
+	img, err := a.pullImage(ctx, req)
+	return imageOf(img), err
+}
+
+func (a *HostActivities) pullImage(ctx context.Context, req PullRequest) (img runtime.Image, err error) {
 	if activity.HasHeartbeatDetails(ctx) {
 		var prev Heartbeat
 		if activity.GetHeartbeatDetails(ctx, &prev) == nil && prev.Progress != nil {
@@ -99,10 +104,10 @@ func (a *HostActivities) detectVersion(ctx context.Context, req PullRequest, img
 
 // SwapRequest puts a deployment's components on an image.
 type SwapRequest struct {
-	DeploymentID string        `json:"deploymentId"`
-	Image        runtime.Image `json:"image"`
-	Revision     int           `json:"revision"`
-	Downgrade    bool          `json:"downgrade"`
+	DeploymentID string `json:"deploymentId"`
+	Image        Image  `json:"image"`
+	Revision     int    `json:"revision"`
+	Downgrade    bool   `json:"downgrade"`
 	// Deployment is what histories recorded before configuration stopped
 	// travelling in payloads carry; only its id is read.
 	Deployment *domain.Deployment `json:"deployment,omitempty"`
@@ -122,14 +127,14 @@ func (r SwapRequest) deploymentID() string {
 // be healthy. runtime.Swap decides every step from container names and
 // labels, so a retry after a crash finishes the job and never leaves two
 // containers of one component.
-func (a *HostActivities) SwapComponents(ctx context.Context, req SwapRequest) (runtime.SwapReport, error) {
+func (a *HostActivities) SwapComponents(ctx context.Context, req SwapRequest) (SwapReport, error) {
 	ctx, done := a.hostStep(ctx, "swapping components")
 	d, err := a.Store.GetDeployment(ctx, req.deploymentID())
 	if err != nil {
-		return runtime.SwapReport{}, done(refuse(err))
+		return SwapReport{}, done(refuse(err))
 	}
-	rep, err := a.Runtime.Swap(ctx, d, req.Image, runtime.SwapOptions{Revision: req.Revision, Downgrade: req.Downgrade})
-	return rep, done(refuse(err))
+	rep, err := a.Runtime.Swap(ctx, d, runtime.Image(req.Image), runtime.SwapOptions{Revision: req.Revision, Downgrade: req.Downgrade})
+	return swapReportOf(rep), done(refuse(err))
 }
 
 // DowngradeRequest runs the metadata downgrade of R11.
@@ -146,7 +151,12 @@ type DowngradeRequest struct {
 // once: a retry (a worker died, a heartbeat timed out) waits for the
 // container already running, or reads the result of the one that finished,
 // and nothing here ever stops a migration half-way.
-func (a *HostActivities) MetadataDowngrade(ctx context.Context, req DowngradeRequest) (runtime.OneOffResult, error) {
+func (a *HostActivities) MetadataDowngrade(ctx context.Context, req DowngradeRequest) (OneOffResult, error) {
+	res, err := a.metadataDowngrade(ctx, req)
+	return oneOffOf(res), err
+}
+
+func (a *HostActivities) metadataDowngrade(ctx context.Context, req DowngradeRequest) (runtime.OneOffResult, error) {
 	stop := heartbeatWhile(ctx, "metadata downgrade")
 	defer stop()
 	cmd, err := downgradeCommand(a.Config.MetadataDowngradeCommand, req.AirflowVersion)
@@ -186,7 +196,12 @@ type MigrateRequest struct {
 // finished, and nothing here stops a migration half-way. It gets its own
 // network endpoint beside the running components (they keep running while
 // it migrates), never their address.
-func (a *HostActivities) MetadataMigrate(ctx context.Context, req MigrateRequest) (runtime.OneOffResult, error) {
+func (a *HostActivities) MetadataMigrate(ctx context.Context, req MigrateRequest) (OneOffResult, error) {
+	res, err := a.metadataMigrate(ctx, req)
+	return oneOffOf(res), err
+}
+
+func (a *HostActivities) metadataMigrate(ctx context.Context, req MigrateRequest) (runtime.OneOffResult, error) {
 	stop := heartbeatWhile(ctx, "metadata migration")
 	defer stop()
 	cmd := strings.Fields(a.Config.MetadataMigrateCommand)

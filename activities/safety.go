@@ -23,10 +23,10 @@ import (
 
 // PreflightRequest names the image (and DAG bundle) a change will start.
 type PreflightRequest struct {
-	DeploymentID  string        `json:"deploymentId"`
-	Image         runtime.Image `json:"image"`
-	BundleVersion string        `json:"bundleVersion,omitempty"` // unpacked, not yet current
-	Revision      int           `json:"revision"`
+	DeploymentID  string `json:"deploymentId"`
+	Image         Image  `json:"image"`
+	BundleVersion string `json:"bundleVersion,omitempty"` // unpacked, not yet current
+	Revision      int    `json:"revision"`
 	// Downgrade: the change is a Runtime downgrade, whose checks always run
 	// (the metadata they may read is newer than when they last passed).
 	Downgrade bool `json:"downgrade,omitempty"`
@@ -38,10 +38,10 @@ type PreflightRequest struct {
 // refused (PreflightFailed) with its output, before any step changed the
 // deployment. Checks that passed recently with identical containers are
 // not run again (preflight_reuse.go).
-func (a *HostActivities) Preflight(ctx context.Context, req PreflightRequest) ([]runtime.PreflightCheck, error) {
+func (a *HostActivities) Preflight(ctx context.Context, req PreflightRequest) ([]PreflightCheck, error) {
 	ctx, done := a.hostStep(ctx, "preflight of "+req.Image.Ref)
 	res, err := a.preflight(ctx, req)
-	return res, done(err)
+	return checksOf(res), done(err)
 }
 
 func (a *HostActivities) preflight(ctx context.Context, req PreflightRequest) ([]runtime.PreflightCheck, error) {
@@ -61,7 +61,7 @@ func (a *HostActivities) preflight(ctx context.Context, req PreflightRequest) ([
 	if res, ok := a.reusePreflight(ctx, d, key, checks); ok {
 		return res, nil
 	}
-	res, err := a.Runtime.Preflight(ctx, d, req.Image, folder, checks, req.Revision)
+	res, err := a.Runtime.Preflight(ctx, d, runtime.Image(req.Image), folder, checks, req.Revision)
 	if err == nil {
 		a.rememberPreflight(ctx, d, key, req.Revision)
 	}
@@ -79,10 +79,10 @@ type SnapshotRequest struct {
 // deployment that names no PostgreSQL metadata database gets no snapshot
 // (an empty result): the downgrade stays a point of no return, as the plan
 // said.
-func (a *HostActivities) SnapshotMetadata(ctx context.Context, req SnapshotRequest) (metadb.Snapshot, error) {
+func (a *HostActivities) SnapshotMetadata(ctx context.Context, req SnapshotRequest) (Snapshot, error) {
 	ctx, done := a.snapshotStep(ctx, "metadata snapshot")
 	snap, err := a.snapshotMetadata(ctx, req)
-	return snap, done(err)
+	return snapshotOf(snap), done(err)
 }
 
 func (a *HostActivities) snapshotMetadata(ctx context.Context, req SnapshotRequest) (metadb.Snapshot, error) {
@@ -186,14 +186,14 @@ type StopRequest struct {
 
 // StopComponents stops every component of the deployment and kills its
 // workers before a metadata downgrade (R16, R11).
-func (a *HostActivities) StopComponents(ctx context.Context, req StopRequest) (runtime.StopReport, error) {
+func (a *HostActivities) StopComponents(ctx context.Context, req StopRequest) (StopReport, error) {
 	ctx, done := a.hostStep(ctx, "stopping components")
 	d, err := a.Store.GetDeployment(ctx, req.DeploymentID)
 	if err != nil {
-		return runtime.StopReport{}, done(refuse(err))
+		return StopReport{}, done(refuse(err))
 	}
 	rep, err := a.Runtime.StopAll(ctx, d)
-	return rep, done(refuse(err))
+	return stopReportOf(rep), done(refuse(err))
 }
 
 // DrainRequest names a draining worker whose deadline has come.

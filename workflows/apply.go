@@ -10,10 +10,7 @@ import (
 
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/domain"
-	"github.com/rewindhq/rewind/internal/metadb"
 	"github.com/rewindhq/rewind/internal/policy"
-	"github.com/rewindhq/rewind/internal/runtime"
-	"github.com/rewindhq/rewind/internal/store"
 )
 
 // Apply steps, shared by deploys and rollbacks, in order. Everything up to
@@ -86,13 +83,13 @@ type applySpec struct {
 // the snapshot, the containers stopped and swapped, the metadata downgrade;
 // the unexported fields drive compensation.
 type ApplyReport struct {
-	Image     *runtime.Image           `json:"image,omitempty"`
-	Preflight []runtime.PreflightCheck `json:"preflight,omitempty"`
-	Snapshot  *metadb.Snapshot         `json:"metadataSnapshot,omitempty"`
-	Stopped   *runtime.StopReport      `json:"stopped,omitempty"`
-	Swap      *runtime.SwapReport      `json:"swap,omitempty"`
-	Downgrade *runtime.OneOffResult    `json:"metadataDowngrade,omitempty"`
-	Migrate   *runtime.OneOffResult    `json:"metadataMigrate,omitempty"`
+	Image     *activities.Image           `json:"image,omitempty"`
+	Preflight []activities.PreflightCheck `json:"preflight,omitempty"`
+	Snapshot  *activities.Snapshot        `json:"metadataSnapshot,omitempty"`
+	Stopped   *activities.StopReport      `json:"stopped,omitempty"`
+	Swap      *activities.SwapReport      `json:"swap,omitempty"`
+	Downgrade *activities.OneOffResult    `json:"metadataDowngrade,omitempty"`
+	Migrate   *activities.OneOffResult    `json:"metadataMigrate,omitempty"`
 
 	version           workflow.Version // which order the change ran in
 	bundleSwapped     bool
@@ -164,7 +161,7 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 		t.skip(StepSwap, "the image does not change")
 	} else if err := t.run(ctx, StepSwap, func() error {
 		out.componentsTouched = true
-		var rep runtime.SwapReport
+		var rep activities.SwapReport
 		req := activities.SwapRequest{DeploymentID: rev.DeploymentID, Image: *out.Image, Revision: rev.Number, Downgrade: spec.downgrade}
 		err := workflow.ExecuteActivity(onHost(ctx, swapOptions), hostActs.SwapComponents, req).Get(ctx, &rep)
 		if err != nil {
@@ -211,7 +208,7 @@ func deployDowngrades(ctx workflow.Context, spec applySpec, rev *domain.Revision
 	return down
 }
 
-func sourceNote(img runtime.Image) string {
+func sourceNote(img activities.Image) string {
 	if img.AirflowVersionSource == "" {
 		return ""
 	}
@@ -231,7 +228,7 @@ func pull(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision
 		} else {
 			req.Number = rev.Number
 		}
-		var img runtime.Image
+		var img activities.Image
 		if err := workflow.ExecuteActivity(onHost(ctx, pullOptions), hostActs.PullImage, req).Get(ctx, &img); err != nil {
 			return err
 		}
@@ -249,7 +246,7 @@ func pull(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision
 func preflight(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision, out *ApplyReport, bundles bool) error {
 	img := out.Image
 	if img == nil && spec.prev != nil && bundles {
-		img = &runtime.Image{Ref: spec.prev.ImageRef, Digest: spec.prev.ImageDigest}
+		img = &activities.Image{Ref: spec.prev.ImageRef, Digest: spec.prev.ImageDigest}
 	}
 	if img == nil {
 		t.skip(StepPreflight, "nothing new to start")
@@ -260,7 +257,7 @@ func preflight(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Rev
 		if bundles {
 			req.BundleVersion = rev.DagBundleVersion
 		}
-		var res []runtime.PreflightCheck
+		var res []activities.PreflightCheck
 		if err := workflow.ExecuteActivity(onHost(ctx, dockerOptions), hostActs.Preflight, req).Get(ctx, &res); err != nil {
 			return err
 		}
@@ -306,7 +303,7 @@ func downgradeSafely(ctx workflow.Context, t *tracker, spec applySpec, rev *doma
 	}
 	if err := t.run(ctx, StepStop, func() error {
 		out.componentsTouched = true
-		var rep runtime.StopReport
+		var rep activities.StopReport
 		err := workflow.ExecuteActivity(onHost(ctx, dockerOptions), hostActs.StopComponents,
 			activities.StopRequest{DeploymentID: rev.DeploymentID}).Get(ctx, &rep)
 		if err != nil {
@@ -331,7 +328,7 @@ func downgradeSafely(ctx workflow.Context, t *tracker, spec applySpec, rev *doma
 		// Cancelling the change must not cancel a migration half-way.
 		dctx, cancel := workflow.NewDisconnectedContext(ctx)
 		defer cancel()
-		var res runtime.OneOffResult
+		var res activities.OneOffResult
 		if err := workflow.ExecuteActivity(onHost(dctx, downgradeOptions), hostActs.MetadataDowngrade, req).Get(dctx, &res); err != nil {
 			// The activity says whether its one-off ever started; a refusal
 			// before that (a version it cannot downgrade to) changed nothing
@@ -418,7 +415,7 @@ func putBack(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyReport,
 	prev := spec.prev
 	var notes []string
 	if out.componentsTouched {
-		var img runtime.Image
+		var img activities.Image
 		err := workflow.ExecuteActivity(onHost(ctx, pullOptions), hostActs.PullImage,
 			activities.PullRequest{DeploymentID: prev.DeploymentID, Ref: prev.ImageRef, Digest: prev.ImageDigest}).Get(ctx, &img)
 		if err == nil {
@@ -452,7 +449,7 @@ func finishFailed(ctx workflow.Context, rev domain.Revision, why string) {
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	dctx = workflow.WithActivityOptions(dctx, storeOptions)
-	err := workflow.ExecuteActivity(dctx, acts.FinishRevision, store.Finish{DeploymentID: rev.DeploymentID, Number: rev.Number,
+	err := workflow.ExecuteActivity(dctx, acts.FinishRevision, activities.FinishRequest{DeploymentID: rev.DeploymentID, Number: rev.Number,
 		Status: domain.StatusFailed, Reason: clipReason(why), At: workflow.Now(dctx)}).Get(dctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Error("could not mark the revision FAILED", "revision", rev.Number, "error", err)
@@ -460,7 +457,7 @@ func finishFailed(ctx workflow.Context, rev domain.Revision, why string) {
 }
 
 func pinned(r *domain.Revision) string {
-	return runtime.Image{Ref: r.ImageRef, Digest: r.ImageDigest}.Pinned()
+	return activities.Image{Ref: r.ImageRef, Digest: r.ImageDigest}.Pinned()
 }
 
 func componentNames(d domain.Deployment) []string {
@@ -471,12 +468,12 @@ func componentNames(d domain.Deployment) []string {
 	return out
 }
 
-func swapSummary(r runtime.SwapReport) string {
+func swapSummary(r activities.SwapReport) string {
 	return fmt.Sprintf("created %d, replaced %d, unchanged %d, drained %s, killed %s",
 		len(r.Created), len(r.Replaced), len(r.Unchanged), names(r.Drained), names(r.Killed))
 }
 
-func names(cs []runtime.ContainerRef) string {
+func names(cs []activities.ContainerRef) string {
 	if len(cs) == 0 {
 		return "none"
 	}

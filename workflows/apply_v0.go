@@ -8,7 +8,6 @@ import (
 
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/domain"
-	"github.com/rewindhq/rewind/internal/runtime"
 )
 
 // applyV0 is the order of a change before safe downgrades (R16): pull,
@@ -29,7 +28,7 @@ func applyV0(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revis
 		} else {
 			req.Number = rev.Number
 		}
-		var img runtime.Image
+		var img activities.Image
 		if err := workflow.ExecuteActivity(pctx, hostActs.PullImage, req).Get(ctx, &img); err != nil {
 			return err
 		}
@@ -47,7 +46,7 @@ func applyV0(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revis
 	} else if err := t.run(ctx, StepDowngrade, func() error {
 		out.pointOfNoReturn = true // from its first attempt the database may have changed
 		req := activities.DowngradeRequest{DeploymentID: rev.DeploymentID, NewerImage: pinned(spec.prev), AirflowVersion: rev.AirflowVersion}
-		var res runtime.OneOffResult
+		var res activities.OneOffResult
 		if err := workflow.ExecuteActivity(onHost(ctx, downgradeOptions), hostActs.MetadataDowngrade, req).Get(ctx, &res); err != nil {
 			return err
 		}
@@ -81,7 +80,7 @@ func applyV0(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revis
 		t.skip(StepSwap, "the image does not change")
 	} else if err := t.run(ctx, StepSwap, func() error {
 		out.componentsTouched = true
-		var rep runtime.SwapReport
+		var rep activities.SwapReport
 		req := activities.SwapRequest{DeploymentID: rev.DeploymentID, Image: *out.Image, Revision: rev.Number, Downgrade: spec.downgrade}
 		if err := workflow.ExecuteActivity(dctx, hostActs.SwapComponents, req).Get(ctx, &rep); err != nil {
 			return err
@@ -125,7 +124,7 @@ func compensateV0(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyRe
 	dctx := onHost(cctx, dockerOptions)
 	var notes []string
 	if out.componentsTouched {
-		var img runtime.Image
+		var img activities.Image
 		prev := spec.prev
 		err := workflow.ExecuteActivity(onHost(cctx, pullOptions), hostActs.PullImage,
 			activities.PullRequest{DeploymentID: prev.DeploymentID, Ref: prev.ImageRef, Digest: prev.ImageDigest}).Get(cctx, &img)

@@ -3,9 +3,9 @@ package workflows
 import (
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/notify"
-	"github.com/rewindhq/rewind/internal/store"
 )
 
 // applyAndFinish is the part every change shares once its revision is
@@ -18,7 +18,7 @@ func applyAndFinish(ctx workflow.Context, t *tracker, spec applySpec, rev *domai
 	out, err := apply(ctx, t, spec, rev)
 	if err == nil {
 		err = t.run(ctx, StepFinish, func() error {
-			return workflow.ExecuteActivity(sctx, acts.FinishRevision, store.Finish{DeploymentID: rev.DeploymentID, Number: rev.Number,
+			return workflow.ExecuteActivity(sctx, acts.FinishRevision, activities.FinishRequest{DeploymentID: rev.DeploymentID, Number: rev.Number,
 				Status: domain.StatusDeployed, At: workflow.Now(ctx), RestoreDagDeploy: restoreDagDeploy}).Get(ctx, rev)
 		})
 	}

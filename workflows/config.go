@@ -9,7 +9,6 @@ import (
 
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/domain"
-	"github.com/rewindhq/rewind/internal/runtime"
 )
 
 // ApplyConfigWorkflowName puts a deployment's stored configuration on its
@@ -28,9 +27,9 @@ type ApplyConfigInput struct {
 
 // ApplyConfigResult says what the configuration change did.
 type ApplyConfigResult struct {
-	Revision int                 `json:"revision"` // the revision the containers still run
-	Swap     *runtime.SwapReport `json:"swap,omitempty"`
-	Progress Progress            `json:"progress"`
+	Revision int                    `json:"revision"` // the revision the containers still run
+	Swap     *activities.SwapReport `json:"swap,omitempty"`
+	Progress Progress               `json:"progress"`
 }
 
 // Steps of a configuration change.
@@ -84,14 +83,14 @@ func ApplyConfigWorkflow(ctx workflow.Context, raw json.RawMessage) (res *ApplyC
 	cur := plan.Current
 	t.revision(*cur)
 	ctx = withHost(ctx, plan.Deployment.Host)
-	var img runtime.Image
+	var img activities.Image
 	if err := t.run(ctx, StepPull, func() error {
 		return workflow.ExecuteActivity(onHost(ctx, pullOptions), hostActs.PullImage,
 			activities.PullRequest{DeploymentID: cur.DeploymentID, Ref: cur.ImageRef, Digest: cur.ImageDigest}).Get(ctx, &img)
 	}); err != nil {
 		return nil, err
 	}
-	var rep runtime.SwapReport
+	var rep activities.SwapReport
 	if err := t.run(ctx, StepSwap, func() error {
 		err := workflow.ExecuteActivity(onHost(ctx, swapOptions), hostActs.SwapComponents,
 			activities.SwapRequest{DeploymentID: cur.DeploymentID, Image: img, Revision: cur.Number}).Get(ctx, &rep)

@@ -8,7 +8,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/rewindhq/rewind/activities"
-	"github.com/rewindhq/rewind/internal/runtime"
 )
 
 // DrainDeadlineWorkflowName enforces one draining worker's deadline (R11).
@@ -61,7 +60,7 @@ func DrainDeadlineWorkflow(ctx workflow.Context, in DrainDeadline) (string, erro
 // a child that outlives the change (parent close policy ABANDON); it waits
 // only until each has started. A retried change finds its children already
 // started, which is what it wants.
-func enforceDrains(ctx workflow.Context, t *tracker, deploymentID string, rep runtime.SwapReport) {
+func enforceDrains(ctx workflow.Context, t *tracker, deploymentID string, rep activities.SwapReport) {
 	// A cancelled change must not cancel the deadlines of the workers it
 	// left draining: disconnected, and never cancelled.
 	ctx, _ = workflow.NewDisconnectedContext(ctx)

@@ -7,9 +7,7 @@ import (
 
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/domain"
-	"github.com/rewindhq/rewind/internal/metadb"
 	"github.com/rewindhq/rewind/internal/policy"
-	"github.com/rewindhq/rewind/internal/runtime"
 )
 
 // StepMigrate is R21's step: `airflow db migrate` with the newer image.
@@ -63,7 +61,7 @@ func migrateSafely(ctx workflow.Context, t *tracker, spec applySpec, rev *domain
 		// Cancelling the change must not cancel a migration half-way.
 		dctx, cancel := workflow.NewDisconnectedContext(ctx)
 		defer cancel()
-		var res runtime.OneOffResult
+		var res activities.OneOffResult
 		if err := workflow.ExecuteActivity(onHost(dctx, downgradeOptions), hostActs.MetadataMigrate, req).Get(dctx, &res); err != nil {
 			return err
 		}
@@ -80,7 +78,7 @@ func migrateSafely(ctx workflow.Context, t *tracker, spec applySpec, rev *domain
 // snapshot takes R16's metadata snapshot, when the deployment names its
 // database; without one, why says what that costs.
 func snapshot(ctx workflow.Context, t *tracker, rev *domain.Revision, out *ApplyReport, why string) error {
-	var snap metadb.Snapshot
+	var snap activities.Snapshot
 	err := workflow.ExecuteActivity(onHost(ctx, snapshotOptions), hostActs.SnapshotMetadata,
 		activities.SnapshotRequest{DeploymentID: rev.DeploymentID, Revision: rev.Number}).Get(ctx, &snap)
 	if err != nil {
@@ -99,7 +97,7 @@ func snapshot(ctx workflow.Context, t *tracker, rev *domain.Revision, out *Apply
 	return nil
 }
 
-func attachedNote(r runtime.OneOffResult) string {
+func attachedNote(r activities.OneOffResult) string {
 	if r.Attached {
 		return " (attached to the run an earlier attempt started)"
 	}

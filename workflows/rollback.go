@@ -11,7 +11,6 @@ import (
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/eslog"
 	"github.com/rewindhq/rewind/internal/notify"
-	"github.com/rewindhq/rewind/internal/runtime"
 )
 
 // RollbackResult is what RollbackWorkflow returns: the new revision (none
@@ -149,7 +148,7 @@ func RollbackSummary(in RollbackInput) string {
 
 func planSummary(p activities.RollbackPlan) string { return activities.PlanSummary(p) }
 
-func refNames(cs []runtime.ContainerRef) []string {
+func refNames(cs []activities.ContainerRef) []string {
 	out := []string{}
 	for _, c := range cs {
 		out = append(out, c.Name)

@@ -15,8 +15,6 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/rewindhq/rewind/activities"
-	"github.com/rewindhq/rewind/internal/metadb"
-	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -56,7 +54,7 @@ func (d *dockerStub) enter(name string) error {
 // stubImage makes an image whose tag is its Runtime version: r:8.0.0 runs
 // Runtime 8.0.0. Below Runtime 5 it carries Airflow 2.2.5, a tag ending in
 // -af3 Airflow 3.0.2, else 2.9.3.
-func stubImage(ref string) runtime.Image {
+func stubImage(ref string) activities.Image {
 	tag := ref[strings.LastIndex(ref, ":")+1:]
 	airflow := "2.9.3"
 	if strings.HasPrefix(tag, "4.") {
@@ -65,13 +63,13 @@ func stubImage(ref string) runtime.Image {
 	if strings.HasSuffix(tag, "-af3") {
 		airflow = "3.0.2"
 	}
-	return runtime.Image{Ref: ref, Digest: fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(ref))), ID: "id-" + tag, RuntimeVersion: tag, AirflowVersion: airflow}
+	return activities.Image{Ref: ref, Digest: fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(ref))), ID: "id-" + tag, RuntimeVersion: tag, AirflowVersion: airflow}
 }
 
 func stubDocker(env *testsuite.TestWorkflowEnvironment, host *activities.HostActivities, d *dockerStub) {
-	env.OnActivity(host.PullImage, mock.Anything, mock.Anything).Return(func(ctx context.Context, req activities.PullRequest) (runtime.Image, error) {
+	env.OnActivity(host.PullImage, mock.Anything, mock.Anything).Return(func(ctx context.Context, req activities.PullRequest) (activities.Image, error) {
 		if err := d.enter("PullImage"); err != nil {
-			return runtime.Image{}, err
+			return activities.Image{}, err
 		}
 		img := stubImage(req.Ref)
 		if req.Digest != "" && req.Digest != img.Digest {
@@ -82,23 +80,23 @@ func stubDocker(env *testsuite.TestWorkflowEnvironment, host *activities.HostAct
 		}
 		return img, nil
 	})
-	env.OnActivity(host.MetadataDowngrade, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.DowngradeRequest) (runtime.OneOffResult, error) {
+	env.OnActivity(host.MetadataDowngrade, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.DowngradeRequest) (activities.OneOffResult, error) {
 		if err := d.enter("MetadataDowngrade"); err != nil {
-			return runtime.OneOffResult{}, err
+			return activities.OneOffResult{}, err
 		}
 		if d.refuseDowngrade {
-			return runtime.OneOffResult{}, activities.DowngradeNotStarted(temporal.NewNonRetryableApplicationError(
+			return activities.OneOffResult{}, activities.DowngradeNotStarted(temporal.NewNonRetryableApplicationError(
 				"cannot downgrade the metadata: the target's Airflow version is unknown", "InvalidInput", nil))
 		}
 		d.calls[len(d.calls)-1] += " with " + req.NewerImage
-		return runtime.OneOffResult{Output: "downgraded to " + req.AirflowVersion}, nil
+		return activities.OneOffResult{Output: "downgraded to " + req.AirflowVersion}, nil
 	})
-	env.OnActivity(host.MetadataMigrate, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.MigrateRequest) (runtime.OneOffResult, error) {
+	env.OnActivity(host.MetadataMigrate, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.MigrateRequest) (activities.OneOffResult, error) {
 		if err := d.enter("MetadataMigrate"); err != nil {
-			return runtime.OneOffResult{}, err
+			return activities.OneOffResult{}, err
 		}
 		d.calls[len(d.calls)-1] += " with " + req.NewerImage
-		return runtime.OneOffResult{Output: "migrated"}, nil
+		return activities.OneOffResult{Output: "migrated"}, nil
 	})
 	env.OnActivity(host.UnpackBundle, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.BundleRequest) (string, error) {
 		return "/bundles/" + req.Version, d.enter("UnpackBundle")
@@ -110,13 +108,13 @@ func stubDocker(env *testsuite.TestWorkflowEnvironment, host *activities.HostAct
 		d.bundles = append(d.bundles, req.Version)
 		return nil
 	})
-	env.OnActivity(host.SwapComponents, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.SwapRequest) (runtime.SwapReport, error) {
+	env.OnActivity(host.SwapComponents, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.SwapRequest) (activities.SwapReport, error) {
 		if err := d.enter("SwapComponents"); err != nil {
-			return runtime.SwapReport{}, err
+			return activities.SwapReport{}, err
 		}
 		d.swaps = append(d.swaps, req)
-		rep := runtime.SwapReport{DeploymentID: req.DeploymentID, Revision: req.Revision, Image: req.Image.Ref, Downgrade: req.Downgrade}
-		old := runtime.ContainerRef{Name: "rewind-" + req.DeploymentID + "-worker", ID: fmt.Sprintf("c%d", len(d.swaps)), Component: "worker"}
+		rep := activities.SwapReport{DeploymentID: req.DeploymentID, Revision: req.Revision, Image: req.Image.Ref, Downgrade: req.Downgrade}
+		old := activities.ContainerRef{Name: "rewind-" + req.DeploymentID + "-worker", ID: fmt.Sprintf("c%d", len(d.swaps)), Component: "worker"}
 		if req.Downgrade {
 			rep.Killed = append(rep.Killed, old)
 		} else {
@@ -126,20 +124,20 @@ func stubDocker(env *testsuite.TestWorkflowEnvironment, host *activities.HostAct
 		}
 		return rep, nil
 	})
-	env.OnActivity(host.Preflight, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.PreflightRequest) ([]runtime.PreflightCheck, error) {
+	env.OnActivity(host.Preflight, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.PreflightRequest) ([]activities.PreflightCheck, error) {
 		if err := d.enter("Preflight"); err != nil {
 			return nil, err
 		}
-		return []runtime.PreflightCheck{{Command: "airflow version"}}, nil
+		return []activities.PreflightCheck{{Command: "airflow version"}}, nil
 	})
-	env.OnActivity(host.SnapshotMetadata, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.SnapshotRequest) (metadb.Snapshot, error) {
+	env.OnActivity(host.SnapshotMetadata, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.SnapshotRequest) (activities.Snapshot, error) {
 		if err := d.enter("SnapshotMetadata"); err != nil || !d.snapshot {
-			return metadb.Snapshot{}, err
+			return activities.Snapshot{}, err
 		}
-		return metadb.Snapshot{Path: fmt.Sprintf("%s/r%d.dump", req.DeploymentID, req.Revision), Bytes: 1234, ServerVersion: "15.8"}, nil
+		return activities.Snapshot{Path: fmt.Sprintf("%s/r%d.dump", req.DeploymentID, req.Revision), Bytes: 1234, ServerVersion: "15.8"}, nil
 	})
-	env.OnActivity(host.StopComponents, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.StopRequest) (runtime.StopReport, error) {
-		return runtime.StopReport{}, d.enter("StopComponents")
+	env.OnActivity(host.StopComponents, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.StopRequest) (activities.StopReport, error) {
+		return activities.StopReport{}, d.enter("StopComponents")
 	})
 	env.OnActivity(host.RestoreMetadata, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.RestoreRequest) error {
 		if err := d.enter("RestoreMetadata"); err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/eslog"
-	"github.com/rewindhq/rewind/internal/store"
 )
 
 // Summaries is a worker interceptor that gives every activity a change
@@ -87,7 +86,7 @@ func ActivitySummary(activityType string, arg any) string {
 		return fmt.Sprintf("validate a %s deploy of %s requested by %s", r.Type, r.DeploymentID, r.RequestedBy)
 	case activities.RollbackCheck:
 		return fmt.Sprintf("validate a rollback of %s to revision %d requested by %s", r.DeploymentID, r.Revision, r.RequestedBy)
-	case store.Finish:
+	case activities.FinishRequest:
 		return fmt.Sprintf("mark revision %d of %s %s", r.Number, r.DeploymentID, r.Status)
 	case activities.DrainRequest:
 		return "enforce the drain deadline of a worker of " + r.DeploymentID

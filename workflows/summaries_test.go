@@ -5,11 +5,10 @@ import (
 	"testing"
 
 	"github.com/rewindhq/rewind/activities"
-	"github.com/rewindhq/rewind/internal/runtime"
 )
 
 func TestActivitySummarySaysWhatAndToWhat(t *testing.T) {
-	img := runtime.Image{Ref: "127.0.0.1:5000/airflow:9.1.0", Digest: "sha256:abc", RuntimeVersion: "9.1.0"}
+	img := activities.Image{Ref: "127.0.0.1:5000/airflow:9.1.0", Digest: "sha256:abc", RuntimeVersion: "9.1.0"}
 	for _, c := range []struct {
 		typ  string
 		arg  any

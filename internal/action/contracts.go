@@ -7,7 +7,6 @@ import (
 	"github.com/rewindhq/rewind/internal/bundle"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/metadb"
-	"github.com/rewindhq/rewind/internal/runtime"
 	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
 )
@@ -28,7 +27,7 @@ type (
 	ChangeProgress = workflows.Progress
 	Heartbeat      = activities.Heartbeat
 	RollbackPlan   = activities.RollbackPlan
-	SwapReport     = runtime.SwapReport
+	SwapReport     = activities.SwapReport
 	Token          = store.Token
 	Webhook        = store.Webhook
 	// Store is the deployments' database, opened by the composition root.

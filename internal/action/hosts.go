@@ -61,3 +61,20 @@ func Hosts(ctx context.Context, st *store.Store, tc client.Client, namespace, qu
 	}
 	return out, nil
 }
+
+// ListHosts is `rewind host list` and GET /api/v1/hosts: the Docker hosts
+// deployments name and whether a worker polls each host's queue. Which
+// machines run what is administration.
+type ListHosts struct{}
+
+func (ListHosts) Permit(ctx context.Context, env Env, who Actor) error {
+	return who.mayAdminister(ctx, env.Store, "list hosts")
+}
+
+func (ListHosts) Run(ctx context.Context, env Env, who Actor) ([]Host, error) {
+	tc, err := env.temporal()
+	if err != nil {
+		return nil, err
+	}
+	return Hosts(ctx, env.Store, tc, env.Config.Namespace, env.Config.TaskQueue)
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 
 	"github.com/rewindhq/rewind/internal/domain"
-	"github.com/rewindhq/rewind/internal/store"
 	"github.com/rewindhq/rewind/workflows"
 )
 
@@ -14,13 +13,12 @@ import (
 // ran (image, digest, versions and where they came from, DAG bundle), its
 // provenance (commit, CI run), who requested it and whether that was
 // verified, how it ended and why, and the change that made it step by
-// step with times and attempts, with a rollback's plan. Who may read it is
-// decided before (read access to the deployment).
+// step with times and attempts, with a rollback's plan, read from Temporal
+// (the stored revision alone when Temporal cannot be reached). It
+// needs read access to the deployment.
 type ShowRevision struct {
-	Store *store.Store
-	// Progress reads the change from Temporal; nil shows the stored
-	// revision only.
-	Progress *ReadProgress
+	Deployment string
+	Number     int
 }
 
 // RevisionDetail is one revision whole.
@@ -45,25 +43,36 @@ type ChangeDetail struct {
 	Plan json.RawMessage `json:"plan,omitempty"`
 }
 
-func (a *ShowRevision) Run(ctx context.Context, deploymentID string, number int) (RevisionDetail, error) {
+func (a ShowRevision) Permit(ctx context.Context, env Env, who Actor) error {
+	return who.mayRead(ctx, env.Store, a.Deployment)
+}
+
+func (a ShowRevision) Run(ctx context.Context, env Env, who Actor) (RevisionDetail, error) {
+	deploymentID, number := a.Deployment, a.Number
 	if err := domain.CheckDeploymentID(deploymentID); err != nil {
 		return RevisionDetail{}, err
 	}
 	if number < 1 {
 		return RevisionDetail{}, domain.Errorf(domain.InvalidInput, "revision must be a number (1 or more)")
 	}
-	if _, err := a.Store.GetDeployment(ctx, deploymentID); err != nil {
+	if _, err := env.Store.GetDeployment(ctx, deploymentID); err != nil {
 		return RevisionDetail{}, err
 	}
-	rev, err := a.Store.GetRevision(ctx, deploymentID, number)
+	rev, err := env.Store.GetRevision(ctx, deploymentID, number)
 	if err != nil {
 		return RevisionDetail{}, err
 	}
 	out := RevisionDetail{Revision: rev}
-	if a.Progress == nil || rev.WorkflowID == "" {
+	if rev.WorkflowID == "" {
 		return out, nil
 	}
-	p, err := a.Progress.Run(ctx, rev.WorkflowID, rev.RunID)
+	tc, err := env.temporal()
+	if err != nil {
+		out.ChangeUnavailable = Message(err)
+		return out, nil
+	}
+	read := ReadProgress{Temporal: tc, DataConverter: env.DataConverter, Log: env.Log}
+	p, err := read.Run(ctx, rev.WorkflowID, rev.RunID)
 	if err != nil {
 		out.ChangeUnavailable = Message(err)
 		return out, nil

@@ -14,16 +14,23 @@ import (
 	"github.com/rewindhq/rewind/internal/store"
 )
 
+// sqliteStore is an empty store on SQLite, closed when the test ends.
+func sqliteStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "rewind.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // A store on SQLite with one deployment and its revisions: r1 DEPLOYED
 // long ago, r2 FAILED, r3 DEPLOYED now (current).
 func historyStore(t *testing.T) *store.Store {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "rewind.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqliteStore(t)
 	if err := st.CreateDeployment(ctx, NewDeployment("d1")); err != nil {
 		t.Fatal(err)
 	}
@@ -47,11 +54,11 @@ func historyStore(t *testing.T) *store.Store {
 	return st
 }
 
-// ShowRevision refuses what is not there, and without a progress reader
-// shows the stored revision whole.
+// ShowRevision refuses what is not there, and without Temporal shows the
+// stored revision whole, saying why the change is missing.
 func TestShowRevision(t *testing.T) {
 	st := historyStore(t)
-	show := &ShowRevision{Store: st}
+	env := Env{Store: st}
 	for _, c := range []struct {
 		dep  string
 		n    int
@@ -63,11 +70,11 @@ func TestShowRevision(t *testing.T) {
 		{"nope", 1, domain.NotFound},
 		{"Bad/Id", 1, domain.InvalidInput},
 	} {
-		d, err := show.Run(context.Background(), c.dep, c.n)
+		d, err := Run(context.Background(), env, Actor{User: "alice"}, UseCase[RevisionDetail](ShowRevision{Deployment: c.dep, Number: c.n}))
 		if domain.TypeOf(err) != c.want {
 			t.Errorf("%s %d: %v, want %q", c.dep, c.n, err, c.want)
 		}
-		if c.want == "" && (d.Number != 2 || d.Status != domain.StatusFailed || d.FailureReason != "boom" || d.Change != nil) {
+		if c.want == "" && (d.Number != 2 || d.Status != domain.StatusFailed || d.FailureReason != "boom" || d.Change != nil || d.ChangeUnavailable == "") {
 			t.Errorf("%s %d: %+v", c.dep, c.n, d)
 		}
 	}

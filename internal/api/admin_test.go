@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
 )
@@ -90,7 +91,7 @@ func TestAdministrationNeedsSystemAdmin(t *testing.T) {
 		t.Fatalf("revoke as admin: %d %s", r.status, r.body)
 	}
 	r = e.call(t, "POST", "/api/v1/tokens", root, map[string]any{"user": "ci", "expires": "1h"})
-	var issued IssuedToken
+	var issued action.IssuedToken
 	r.json(t, &issued)
 	if r.status != 201 || !strings.HasPrefix(issued.Plain, "rwd_") || issued.User != "ci" || issued.ExpiresAt.Sub(issued.CreatedAt) != time.Hour {
 		t.Fatalf("token as admin: %d %s", r.status, r.body)
@@ -100,7 +101,7 @@ func TestAdministrationNeedsSystemAdmin(t *testing.T) {
 	}
 
 	// whoami: the token's user and grants; eve sees only what she holds.
-	var id Identity
+	var id action.Identity
 	e.call(t, "GET", "/api/v1/whoami", eve, nil).json(t, &id)
 	if id.User != "eve" || id.Admin || len(id.Grants) != 1 || id.Grants[0].DeploymentID != "d2" || id.Token == nil {
 		t.Fatalf("whoami: %+v", id)

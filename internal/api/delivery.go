@@ -23,7 +23,7 @@ func (s *Server) metricsAll(w http.ResponseWriter, r *http.Request, user string)
 		writeError(w, s.log, err)
 		return
 	}
-	all, ids := readable(grants)
+	all, ids := action.Readable(grants)
 	a := action.DeliveryMetrics{Store: s.opts.Store, Since: r.URL.Query().Get("since"), Now: s.opts.Now}
 	if !all {
 		a.Readable = make([]string, 0, len(ids))

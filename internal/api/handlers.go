@@ -55,25 +55,10 @@ func intParam(v, name string, def int) (int, error) {
 	return n, nil
 }
 
-// canRead: reading a deployment's history or a change's progress needs
-// some grant on the deployment (viewer, editor or a permission) or the
-// installation-wide image permission. Callers check the id first. The
-// grants are read before the deployment: a caller without one gets the same
-// 403 whether or not the deployment exists (issue 26); a caller with one
-// learns that it does not.
+// canRead is action's read check (Actor.mayRead), for the routes that
+// read what they show themselves: history, progress, metrics, the page.
 func (s *Server) canRead(ctx context.Context, user, deploymentID string) error {
-	grants, err := s.opts.Store.GrantsFor(ctx, user)
-	if err != nil {
-		return err
-	}
-	for _, g := range grants {
-		if g.DeploymentID == deploymentID || g.DeploymentID == "" {
-			_, err := s.opts.Store.GetDeployment(ctx, deploymentID)
-			return err
-		}
-	}
-	return domain.Errorf(domain.PermissionDenied, "%s holds no role or permission on deployment %s (grant one with `rewind grant %s --deployment %s --role viewer`)",
-		user, deploymentID, user, deploymentID)
+	return action.MayRead(ctx, s.opts.Store, action.Actor{User: user, Verified: true}, deploymentID)
 }
 
 // history is action.History behind the read check.
@@ -86,30 +71,6 @@ func (s *Server) history(ctx context.Context, user, id string, limit, before int
 	}
 	h := action.History{Store: s.opts.Store, Limit: limit, Before: before}
 	return h.Run(ctx, id)
-}
-
-// showRevision is one revision whole (action.ShowRevision), to a user who
-// may read its deployment.
-func (s *Server) showRevision(w http.ResponseWriter, r *http.Request, user string) {
-	id := r.PathValue("id")
-	n, err := intParam(r.PathValue("revision"), "revision", 0)
-	if err == nil {
-		err = domain.CheckDeploymentID(id)
-	}
-	if err == nil {
-		err = s.canRead(r.Context(), user, id)
-	}
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	show := action.ShowRevision{Store: s.opts.Store, Progress: &action.ReadProgress{Temporal: s.opts.Temporal, DataConverter: s.opts.DataConverter, Log: s.log}}
-	d, err := show.Run(r.Context(), id, n)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, d)
 }
 
 type deploysPage = action.DeploysPage

@@ -89,11 +89,11 @@ type route struct {
 	handle          func(s *Server, w http.ResponseWriter, r *http.Request, user string)
 }
 
-// apiRoutes are the API's endpoints; the page's routes live in page.go.
-var apiRoutes = []route{
+// apiRoutes are the API's endpoints: these, and the use cases' (usecases.go);
+// the page's routes live in page.go.
+var apiRoutes = append([]route{
 	{"GET", "/api/v1/openapi.json", true, (*Server).openAPI},
 	{"GET", "/api/v1/deployments/{id}/deploys", false, (*Server).listDeploys},
-	{"GET", "/api/v1/deployments/{id}/revisions/{revision}", false, (*Server).showRevision},
 	{"GET", "/api/v1/deployments/{id}/metrics", false, (*Server).deploymentMetrics},
 	{"GET", "/api/v1/metrics", false, (*Server).metricsAll},
 	{"POST", "/api/v1/deployments/{id}/deploys", false, (*Server).createDeploy},
@@ -101,33 +101,12 @@ var apiRoutes = []route{
 	{"GET", "/api/v1/workflows/{workflowId}/progress", false, (*Server).progress},
 	{"GET", "/api/v1/workflows/change/{id}/progress", false, (*Server).progress},
 	// For the remote CLI (admin.go): administration needs system.admin.
-	{"GET", "/api/v1/whoami", false, (*Server).whoami},
-	{"GET", "/api/v1/deployments", false, (*Server).listDeployments},
-	{"POST", "/api/v1/deployments", false, (*Server).createDeployment},
-	{"GET", "/api/v1/deployments/{id}", false, (*Server).getDeployment},
-	{"PATCH", "/api/v1/deployments/{id}", false, (*Server).updateDeployment},
-	{"GET", "/api/v1/hosts", false, (*Server).listHosts},
 	{"POST", "/api/v1/deployments/{id}/apply", false, (*Server).applyConfig},
-	{"GET", "/api/v1/grants", false, (*Server).listGrants},
-	{"POST", "/api/v1/grants", false, (*Server).addGrant},
-	{"POST", "/api/v1/grants/revoke", false, (*Server).revokeGrant},
-	{"GET", "/api/v1/tokens", false, (*Server).listTokens},
-	{"POST", "/api/v1/tokens", false, (*Server).createToken},
-	{"POST", "/api/v1/tokens/{tokenId}/revoke", false, (*Server).revokeToken},
-	{"GET", "/api/v1/webhooks", false, (*Server).listWebhooks},
-	{"POST", "/api/v1/webhooks", false, (*Server).addWebhook},
-	{"DELETE", "/api/v1/webhooks/{webhookId}", false, (*Server).removeWebhook},
-	{"POST", "/api/v1/notify/test", false, (*Server).notifyTest},
 	// The retention cleanup (cleanup.go), administration too.
-	{"GET", "/api/v1/cleanup", false, (*Server).cleanupStatus},
-	{"POST", "/api/v1/cleanup/runs", false, (*Server).cleanupNow},
-	{"GET", "/api/v1/cleanup/runs/{workflowId}", false, (*Server).cleanupRun},
-	{"POST", "/api/v1/cleanup/reset-schedule", false, (*Server).cleanupResetSchedule},
-	{"POST", "/api/v1/cleanup/release", false, (*Server).cleanupRelease},
 	// Fleet rollbacks (fleet.go): each child is an ordinary rollback.
 	{"POST", "/api/v1/fleet-rollbacks", false, (*Server).fleetRollback},
 	{"GET", "/api/v1/fleet-rollbacks/{fleetId}", false, (*Server).fleet},
-}
+}, useCaseRoutes...)
 
 // New builds a Server; it starts nothing.
 func New(o Options) (*Server, error) {

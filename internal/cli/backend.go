@@ -18,21 +18,7 @@ import (
 // token (remote.go: the token's user, checked by the server). One set of
 // commands over both keeps the two paths saying and refusing the same.
 type backend interface {
-	createDeployment(id string, c action.DeploymentSettings) (domain.Deployment, error)
-	updateDeployment(id string, c action.DeploymentSettings) (domain.Deployment, error)
-	// getDeployment: through the API, environment values are redacted.
-	getDeployment(id string) (domain.Deployment, error)
-	listDeployments() ([]domain.Deployment, error)
-	// hosts: the Docker hosts deployments name, and their workers.
-	hosts() ([]action.Host, error)
-	changeGrant(g domain.Grant, add bool) error
-	// createToken: ttl 0 is the installation's default.
-	createToken(user, description string, ttl time.Duration) (string, action.Token, error)
-	listTokens(user string) ([]action.Token, error)
-	revokeToken(id string) error
 	history(id string, limit int) (action.DeploysPage, error)
-	// showRevision: one revision whole, with the change that made it.
-	showRevision(id string, n int) (action.RevisionDetail, error)
 	metrics(id, since string) (action.MetricsReport, error) // metrics.go: DORA's five, one deployment or all readable
 	// deploy, rollback and applyConfig start a change as the backend's
 	// requester; planRollback runs the dry run a rollback shows first.
@@ -48,20 +34,8 @@ type backend interface {
 	watch(workflowID string, every time.Duration) error
 	// progressSource reads what a change shows now, for --wait.
 	progressSource() (progressSource, error)
-	whoami() (action.Identity, error)
-	// Webhooks (`rewind notify`); their secrets go in, never come out.
-	addWebhook(deploymentID, url, secret string, events []string) (action.Webhook, error)
-	webhooks() ([]action.Webhook, error)
-	removeWebhook(id string) error
-	// notifyTest sends a sample notification through the worker and
-	// waits for its delivery.
-	notifyTest(deploymentID string) (action.NotifyTested, error)
 	// The retention cleanup (`rewind cleanup`): administration.
-	cleanupNow() (action.CleanupStarted, error)
 	cleanupWait(workflowID string) (action.CleanupResult, error)
-	cleanupStatus() ([]action.StatusRow, error)
-	resetSchedule() (action.ScheduleReset, error)
-	releaseGarbage() (int, error)
 	// requester is who the changes this backend starts are recorded as.
 	requester() string
 }

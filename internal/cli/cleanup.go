@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/client"
 )
 
 func cleanupCmd(s *session) *cobra.Command {
@@ -24,27 +25,28 @@ func cleanupCmd(s *session) *cobra.Command {
 			}
 			switch {
 			case release:
-				n, err := be.releaseGarbage()
+				res, err := invoke(s, action.ReleaseGarbage{}, (*client.Client).ReleaseGarbage)
+				n := res.Released
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(s.out, "released %d artifacts: the next cleanup tries to remove them again\n", n)
 				return nil
 			case reset:
-				res, err := be.resetSchedule()
+				res, err := invoke(s, action.ResetSchedule{}, (*client.Client).ResetSchedule)
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(s.out, "schedule rewritten from this configuration: %q, %s\n", res.Cron, map[bool]string{true: "active", false: "paused (REWIND_CLEANUP_ENABLED=false)"}[res.Enabled])
 				return nil
 			case status:
-				rows, err := be.cleanupStatus()
+				rows, err := invoke(s, action.ShowCleanup{}, (*client.Client).ShowCleanup)
 				if err != nil {
 					return err
 				}
 				return printCleanupStatus(s, rows)
 			}
-			run, err := be.cleanupNow()
+			run, err := invoke(s, action.RunCleanup{}, (*client.Client).RunCleanup)
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/app"
+	"github.com/rewindhq/rewind/internal/client"
 	"github.com/rewindhq/rewind/internal/domain"
 )
 
@@ -45,7 +46,7 @@ func deployCmd(s *session) *cobra.Command {
 				return err
 			}
 			in.RequestedBy = be.requester()
-			d, err := be.getDeployment(in.DeploymentID)
+			d, err := invoke(s, action.ShowDeployment{ID: in.DeploymentID}, (*client.Client).ShowDeployment)
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/client"
 	"github.com/rewindhq/rewind/internal/domain"
 )
 
@@ -144,11 +145,7 @@ func deploymentCmd(s *session) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			d, err := be.createDeployment(args[0], c)
+			d, err := invoke(s, action.CreateDeployment{ID: args[0], DeploymentSettings: c}, (*client.Client).CreateDeployment)
 			if err != nil {
 				return err
 			}
@@ -185,7 +182,7 @@ func deploymentCmd(s *session) *cobra.Command {
 			if applyNow && reflect.DeepEqual(c, action.DeploymentSettings{}) {
 				return s.applyConfig(be, args[0], wait)
 			}
-			d, err := be.updateDeployment(args[0], c)
+			d, err := invoke(s, action.UpdateDeployment{ID: args[0], Settings: c}, (*client.Client).UpdateDeployment)
 			if err != nil {
 				return err
 			}
@@ -205,11 +202,7 @@ func deploymentCmd(s *session) *cobra.Command {
 		Short: "Show a deployment (through rewind serve: environment values redacted)",
 		Args:  exactArgs(1, "a deployment id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			d, err := be.getDeployment(args[0])
+			d, err := invoke(s, action.ShowDeployment{ID: args[0]}, (*client.Client).ShowDeployment)
 			if err != nil {
 				return err
 			}
@@ -247,11 +240,7 @@ func deploymentCmd(s *session) *cobra.Command {
 		Short: "List deployments (through rewind serve: those you hold a grant on)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			all, err := be.listDeployments()
+			all, err := invoke(s, action.ListDeployments{}, (*client.Client).ListDeployments)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/client"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
 )
@@ -26,11 +28,7 @@ func grantCmd(s *session, grant bool) *cobra.Command {
 			if err := policy.CheckGrant(g); err != nil {
 				return err
 			}
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			if err := be.changeGrant(g, grant); err != nil {
+			if _, err := invoke(s, action.ChangeGrant{Grant: g, Revoke: !grant}, (*client.Client).ChangeGrant); err != nil {
 				return err
 			}
 			what := "role " + g.Role

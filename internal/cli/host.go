@@ -8,20 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/client"
 )
-
-// hosts reads the hosts from the store and their pollers from Temporal.
-func (b *direct) hosts() ([]action.Host, error) {
-	st, err := b.s.store()
-	if err != nil {
-		return nil, err
-	}
-	tc, err := b.s.temporal()
-	if err != nil {
-		return nil, err
-	}
-	return action.Hosts(b.s.ctx, st, tc, b.s.cfg.Namespace, b.s.cfg.TaskQueue)
-}
 
 func hostCmd(s *session) *cobra.Command {
 	cmd := &cobra.Command{Use: "host", Short: "The Docker hosts deployments run on"}
@@ -30,11 +18,7 @@ func hostCmd(s *session) *cobra.Command {
 		Short: "List the hosts deployments name and whether a worker polls each (through rewind serve: needs system.admin)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			hs, err := be.hosts()
+			hs, err := invoke(s, action.ListHosts{}, (*client.Client).ListHosts)
 			if err != nil {
 				return err
 			}

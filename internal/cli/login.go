@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/client"
 	"github.com/spf13/cobra"
 )
 
@@ -133,7 +135,7 @@ func logoutCmd(s *session) *cobra.Command {
 					return err
 				}
 				if r.me.Token != nil {
-					if err := r.revokeToken(r.me.Token.ID); err != nil {
+					if _, err := r.c.RevokeToken(r.ctx, action.RevokeToken{ID: r.me.Token.ID}); err != nil {
 						return err
 					}
 				}
@@ -155,11 +157,7 @@ func whoamiCmd(s *session) *cobra.Command {
 		Short: "Who this CLI acts as: the token's user through rewind serve, else the requester store-direct; and its grants",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			id, err := be.whoami()
+			id, err := invoke(s, action.Whoami{}, (*client.Client).Whoami)
 			if err != nil {
 				return err
 			}

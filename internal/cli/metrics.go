@@ -13,6 +13,8 @@ import (
 // metricsCmd is `rewind metrics [<deployment>] [--since 30d]`: DORA's five
 // from the deploy history (docs/metrics.md), for one deployment or across
 // the deployments the caller may read.
+func init() { verbs = append(verbs, metricsCmd) }
+
 func metricsCmd(s *session) *cobra.Command {
 	var since string
 	cmd := &cobra.Command{

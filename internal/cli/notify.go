@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/client"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/notify"
 )
@@ -40,11 +41,7 @@ func notifyCmd(s *session) *cobra.Command {
 			if err != nil || len(secret) < 16 {
 				return domain.Errorf(domain.InvalidInput, "--secret-file must name a file holding a secret of 16 bytes or more")
 			}
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			w, err := be.addWebhook(dep, url, secret, events)
+			w, err := invoke(s, action.CreateWebhook{DeploymentID: dep, URL: url, Secret: secret, Events: events}, (*client.Client).CreateWebhook)
 			if err != nil {
 				return err
 			}
@@ -61,11 +58,7 @@ func notifyCmd(s *session) *cobra.Command {
 		Short: "List webhooks (secrets are never shown)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			hooks, err := be.webhooks()
+			hooks, err := invoke(s, action.ListWebhooks{}, (*client.Client).ListWebhooks)
 			if err != nil {
 				return err
 			}
@@ -91,11 +84,7 @@ func notifyCmd(s *session) *cobra.Command {
 		Short: "Remove a webhook",
 		Args:  exactArgs(1, "a webhook id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			if err := be.removeWebhook(args[0]); err != nil {
+			if _, err := invoke(s, action.RemoveWebhook{ID: args[0]}, (*client.Client).RemoveWebhook); err != nil {
 				return err
 			}
 			fmt.Fprintf(s.out, "removed webhook %s\n", args[0])
@@ -113,11 +102,7 @@ func notifyCmd(s *session) *cobra.Command {
 					return err
 				}
 			}
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			res, err := be.notifyTest(testDep)
+			res, err := invoke(s, action.SendTestNotification{DeploymentID: testDep}, (*client.Client).SendTestNotification)
 			if err != nil {
 				return err
 			}

@@ -31,7 +31,7 @@ func newRemote(ctx context.Context, c credentials, out io.Writer) (*remote, erro
 		return nil, err
 	}
 	r := &remote{ctx: ctx, c: cl, out: out}
-	if r.me, err = cl.Whoami(ctx); err != nil {
+	if r.me, err = cl.Whoami(ctx, action.Whoami{}); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -44,44 +44,6 @@ func (r *remote) call(method, path string, body, out any) error {
 }
 
 func (r *remote) requester() string { return r.me.User }
-
-func (r *remote) whoami() (action.Identity, error) { return r.me, nil }
-
-func (r *remote) createDeployment(id string, c action.DeploymentSettings) (domain.Deployment, error) {
-	if err := domain.CheckDeploymentID(id); err != nil {
-		return domain.Deployment{}, err
-	}
-	return r.c.CreateDeployment(r.ctx, id, c)
-}
-
-func (r *remote) updateDeployment(id string, c action.DeploymentSettings) (domain.Deployment, error) {
-	if err := domain.CheckDeploymentID(id); err != nil {
-		return domain.Deployment{}, err
-	}
-	return r.c.UpdateDeployment(r.ctx, id, c)
-}
-
-func (r *remote) getDeployment(id string) (domain.Deployment, error) {
-	if err := domain.CheckDeploymentID(id); err != nil {
-		return domain.Deployment{}, err
-	}
-	return r.c.Deployment(r.ctx, id)
-}
-
-func (r *remote) listDeployments() ([]domain.Deployment, error) { return r.c.Deployments(r.ctx) }
-
-func (r *remote) hosts() ([]action.Host, error) { return r.c.Hosts(r.ctx) }
-
-func (r *remote) changeGrant(g domain.Grant, add bool) error { return r.c.ChangeGrant(r.ctx, g, add) }
-
-func (r *remote) createToken(user, description string, ttl time.Duration) (string, action.Token, error) {
-	t, err := r.c.CreateToken(r.ctx, user, description, ttl)
-	return t.Plain, t.Token, err
-}
-
-func (r *remote) listTokens(user string) ([]action.Token, error) { return r.c.Tokens(r.ctx, user) }
-
-func (r *remote) revokeToken(id string) error { return r.c.RevokeToken(r.ctx, id) }
 
 func (r *remote) history(id string, limit int) (action.DeploysPage, error) {
 	if err := domain.CheckDeploymentID(id); err != nil {
@@ -168,25 +130,11 @@ func progressOutcome(p action.Progress, valuePtr any) error {
 	return json.Unmarshal(p.Result, valuePtr)
 }
 
-func (r *remote) addWebhook(deploymentID, url, secret string, events []string) (action.Webhook, error) {
-	return r.c.AddWebhook(r.ctx, deploymentID, url, secret, events)
-}
-
-func (r *remote) webhooks() ([]action.Webhook, error) { return r.c.Webhooks(r.ctx) }
-
-func (r *remote) removeWebhook(id string) error { return r.c.RemoveWebhook(r.ctx, id) }
-
-func (r *remote) notifyTest(deploymentID string) (action.NotifyTested, error) {
-	return r.c.NotifyTest(r.ctx, deploymentID)
-}
-
-func (r *remote) cleanupNow() (action.CleanupStarted, error) { return r.c.CleanupNow(r.ctx) }
-
 // cleanupWait polls the cleanup until it ends: a cleanup may outlast one
 // request, so the server is asked, never held open.
 func (r *remote) cleanupWait(workflowID string) (action.CleanupResult, error) {
 	for {
-		run, err := r.c.CleanupRun(r.ctx, workflowID)
+		run, err := r.c.ShowCleanupRun(r.ctx, action.ShowCleanupRun{WorkflowID: workflowID})
 		if err != nil {
 			return action.CleanupResult{}, err
 		}
@@ -206,12 +154,6 @@ func (r *remote) cleanupWait(workflowID string) (action.CleanupResult, error) {
 		}
 	}
 }
-
-func (r *remote) cleanupStatus() ([]action.StatusRow, error) { return r.c.CleanupStatus(r.ctx) }
-
-func (r *remote) resetSchedule() (action.ScheduleReset, error) { return r.c.ResetSchedule(r.ctx) }
-
-func (r *remote) releaseGarbage() (int, error) { return r.c.ReleaseGarbage(r.ctx) }
 
 func (r *remote) planFleet(req action.FleetRequest) (action.FleetPlan, error) {
 	return r.c.PlanFleetRollback(r.ctx, req)

@@ -9,8 +9,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewindhq/rewind/internal/action"
-	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/client"
 )
+
+func init() { verbs = append(verbs, revisionCmd) }
 
 func revisionCmd(s *session) *cobra.Command {
 	cmd := &cobra.Command{Use: "revision", Short: "One revision of a deployment, whole"}
@@ -23,11 +25,7 @@ func revisionCmd(s *session) *cobra.Command {
 			if err != nil || n < 1 {
 				return usageError{fmt.Errorf("revision %q: want a number, 1 or more", clipText(args[1], 20))}
 			}
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			d, err := be.showRevision(args[0], n)
+			d, err := invoke(s, action.ShowRevision{Deployment: args[0], Number: n}, (*client.Client).ShowRevision)
 			if err != nil {
 				return err
 			}
@@ -128,24 +126,4 @@ func orEmpty(prefix, v string) string {
 		return ""
 	}
 	return prefix + v
-}
-
-// showRevision store-direct reads the store and Temporal itself.
-func (b *direct) showRevision(id string, n int) (action.RevisionDetail, error) {
-	st, err := b.s.store()
-	if err != nil {
-		return action.RevisionDetail{}, err
-	}
-	show := action.ShowRevision{Store: st}
-	if read, err := b.s.progressReader(); err == nil {
-		show.Progress = read
-	}
-	return show.Run(b.s.ctx, id, n)
-}
-
-func (r *remote) showRevision(id string, n int) (action.RevisionDetail, error) {
-	if err := domain.CheckDeploymentID(id); err != nil {
-		return action.RevisionDetail{}, err
-	}
-	return r.c.Revision(r.ctx, id, n)
 }

@@ -133,6 +133,11 @@ func (s *session) close() {
 	}
 }
 
+// verbs are the commands that register themselves from their own file
+// (`func init() { verbs = append(verbs, xCmd) }`), so a new verb is one
+// file here; cobra lists commands sorted, whatever the order.
+var verbs []func(*session) *cobra.Command
+
 // requester is --as, else $REWIND_USER, else the OS user (SPEC §3).
 func (s *session) requester() string {
 	if s.as != "" {
@@ -177,9 +182,11 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVarP(&s.output, "output", "o", "table", "output format: table, wide (every column, where a table has more) or json")
-	root.AddCommand(deploymentCmd(s), hostCmd(s), grantCmd(s, true), grantCmd(s, false), deployCmd(s), historyCmd(s), revisionCmd(s), rollbackCmd(s), watchCmd(s), cleanupCmd(s), serveCmd(s), tokenCmd(s), notifyCmd(s),
+	root.AddCommand(deploymentCmd(s), hostCmd(s), grantCmd(s, true), grantCmd(s, false), deployCmd(s), historyCmd(s), rollbackCmd(s), watchCmd(s), cleanupCmd(s), serveCmd(s), tokenCmd(s), notifyCmd(s),
 		loginCmd(s), logoutCmd(s), whoamiCmd(s), probeCmd(), versionCmd(s))
-	root.AddCommand(metricsCmd(s))
+	for _, verb := range verbs {
+		root.AddCommand(verb(s))
+	}
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK

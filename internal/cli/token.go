@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/client"
 	"github.com/rewindhq/rewind/internal/domain"
 )
 
@@ -32,11 +33,8 @@ func tokenCmd(s *session) *cobra.Command {
 			} else if expires <= 0 {
 				return domain.Errorf(domain.InvalidInput, "a token's lifetime must be positive, e.g. 720h for 30 days (got %s)", expires)
 			}
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			plain, t, err := be.createToken(user, description, expires)
+			it, err := invoke(s, action.CreateToken{User: user, Description: description, TTL: expires}, (*client.Client).CreateToken)
+			plain, t := it.Plain, it.Token
 			if err != nil {
 				return err
 			}
@@ -57,11 +55,7 @@ func tokenCmd(s *session) *cobra.Command {
 		Short: "List tokens (ids, users, when made, when they expire, when revoked; never the tokens)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			ts, err := be.listTokens(listUser)
+			ts, err := invoke(s, action.ListTokens{User: listUser}, (*client.Client).ListTokens)
 			if err != nil {
 				return err
 			}
@@ -90,11 +84,7 @@ func tokenCmd(s *session) *cobra.Command {
 		Short: "Revoke a token: it stops working at once, for the API and page sessions alike",
 		Args:  exactArgs(1, "a token id (see `rewind token list`)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			if err := be.revokeToken(args[0]); err != nil {
+			if _, err := invoke(s, action.RevokeToken{ID: args[0]}, (*client.Client).RevokeToken); err != nil {
 				return err
 			}
 			fmt.Fprintf(s.out, "token %s revoked\n", args[0])

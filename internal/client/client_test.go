@@ -35,7 +35,7 @@ func TestClientRoutesAndErrors(t *testing.T) {
 	if err != nil || p.Status != "RUNNING" {
 		t.Fatalf("progress: %+v %v", p, err)
 	}
-	_, err = c.Revision(context.Background(), "d1", 3)
+	_, err = c.ShowRevision(context.Background(), action.ShowRevision{Deployment: "d1", Number: 3})
 	if domain.TypeOf(err) != domain.PermissionDenied {
 		t.Fatalf("a refusal: %v", err)
 	}

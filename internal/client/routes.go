@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
@@ -61,74 +60,78 @@ type Started struct {
 	RunID      string `json:"runId"`
 }
 
-func (c *Client) Whoami(ctx context.Context) (action.Identity, error) {
+// The use cases of internal/action, sent to rewind serve: each method
+// takes the use case's value and answers what its Run answers.
+
+func (c *Client) Whoami(ctx context.Context, _ action.Whoami) (action.Identity, error) {
 	var me action.Identity
 	err := c.call(ctx, routeWhoami, nil, nil, nil, &me)
 	return me, err
 }
 
-func (c *Client) CreateDeployment(ctx context.Context, id string, s action.DeploymentSettings) (domain.Deployment, error) {
+func (c *Client) CreateDeployment(ctx context.Context, a action.CreateDeployment) (domain.Deployment, error) {
 	var d domain.Deployment
-	err := c.call(ctx, routeCreateDeployment, nil, nil, struct {
-		ID string `json:"id"`
-		action.DeploymentSettings
-	}{id, s}, &d)
+	err := c.call(ctx, routeCreateDeployment, nil, nil, a, &d)
 	return d, err
 }
 
-func (c *Client) UpdateDeployment(ctx context.Context, id string, s action.DeploymentSettings) (domain.Deployment, error) {
+func (c *Client) UpdateDeployment(ctx context.Context, a action.UpdateDeployment) (domain.Deployment, error) {
 	var d domain.Deployment
-	err := c.call(ctx, routeUpdateDeployment, []string{id}, nil, s, &d)
+	err := c.call(ctx, routeUpdateDeployment, []string{a.ID}, nil, a.Settings, &d)
 	return d, err
 }
 
-// Deployment is one deployment, environment values redacted.
-func (c *Client) Deployment(ctx context.Context, id string) (domain.Deployment, error) {
+// ShowDeployment is one deployment, environment values redacted.
+func (c *Client) ShowDeployment(ctx context.Context, a action.ShowDeployment) (domain.Deployment, error) {
 	var d domain.Deployment
-	err := c.call(ctx, routeDeployment, []string{id}, nil, nil, &d)
+	err := c.call(ctx, routeDeployment, []string{a.ID}, nil, nil, &d)
 	return d, err
 }
 
-func (c *Client) Deployments(ctx context.Context) ([]domain.Deployment, error) {
+func (c *Client) ListDeployments(ctx context.Context, _ action.ListDeployments) ([]domain.Deployment, error) {
 	var ds []domain.Deployment
 	err := c.call(ctx, routeDeployments, nil, nil, nil, &ds)
 	return ds, err
 }
 
-func (c *Client) Hosts(ctx context.Context) ([]action.Host, error) {
+func (c *Client) ListHosts(ctx context.Context, _ action.ListHosts) ([]action.Host, error) {
 	var hs []action.Host
 	err := c.call(ctx, routeHosts, nil, nil, nil, &hs)
 	return hs, err
 }
 
-// ChangeGrant adds g, or revokes it.
-func (c *Client) ChangeGrant(ctx context.Context, g domain.Grant, add bool) error {
+// ChangeGrant adds the grant, or revokes it.
+func (c *Client) ChangeGrant(ctx context.Context, a action.ChangeGrant) (domain.Grant, error) {
 	r := routeGrant
-	if !add {
+	if a.Revoke {
 		r = routeRevoke
 	}
-	return c.call(ctx, r, nil, nil, g, nil)
+	var g domain.Grant
+	err := c.call(ctx, r, nil, nil, a.Grant, &g)
+	return g, err
 }
 
-// CreateToken issues a token for user; ttl 0 is the server's default.
-func (c *Client) CreateToken(ctx context.Context, user, description string, ttl time.Duration) (action.IssuedToken, error) {
-	body := map[string]string{"user": user, "description": description}
-	if ttl != 0 {
-		body["expires"] = ttl.String()
+// CreateToken issues a token; TTL 0 is the server's default.
+func (c *Client) CreateToken(ctx context.Context, a action.CreateToken) (action.IssuedToken, error) {
+	body := map[string]string{"user": a.User, "description": a.Description}
+	if a.TTL != 0 {
+		body["expires"] = a.TTL.String()
 	}
 	var t action.IssuedToken
 	err := c.call(ctx, routeCreateToken, nil, nil, body, &t)
 	return t, err
 }
 
-func (c *Client) Tokens(ctx context.Context, user string) ([]action.Token, error) {
+func (c *Client) ListTokens(ctx context.Context, a action.ListTokens) ([]action.Token, error) {
 	var ts []action.Token
-	err := c.call(ctx, routeTokens, nil, url.Values{"user": {user}}, nil, &ts)
+	err := c.call(ctx, routeTokens, nil, url.Values{"user": {a.User}}, nil, &ts)
 	return ts, err
 }
 
-func (c *Client) RevokeToken(ctx context.Context, id string) error {
-	return c.call(ctx, routeRevokeToken, []string{id}, nil, nil, nil)
+func (c *Client) RevokeToken(ctx context.Context, a action.RevokeToken) (action.RevokedToken, error) {
+	var res action.RevokedToken
+	err := c.call(ctx, routeRevokeToken, []string{a.ID}, nil, nil, &res)
+	return res, err
 }
 
 // Deploys is a page of a deployment's history, newest first; before 0
@@ -176,10 +179,10 @@ func (c *Client) Rollback(ctx context.Context, in action.RollbackInput) (Started
 	return st, err
 }
 
-// Revision is one revision whole (`rewind revision show`).
-func (c *Client) Revision(ctx context.Context, id string, n int) (action.RevisionDetail, error) {
+// ShowRevision is one revision whole (`rewind revision show`).
+func (c *Client) ShowRevision(ctx context.Context, a action.ShowRevision) (action.RevisionDetail, error) {
 	var d action.RevisionDetail
-	err := c.call(ctx, routeRevision, []string{id, strconv.Itoa(n)}, nil, nil, &d)
+	err := c.call(ctx, routeRevision, []string{a.Deployment, strconv.Itoa(a.Number)}, nil, nil, &d)
 	return d, err
 }
 
@@ -212,59 +215,59 @@ func (c *Client) Progress(ctx context.Context, workflowID, runID string) (action
 	return p, err
 }
 
-func (c *Client) AddWebhook(ctx context.Context, deploymentID, u, secret string, events []string) (action.Webhook, error) {
+func (c *Client) CreateWebhook(ctx context.Context, a action.CreateWebhook) (action.Webhook, error) {
 	var w action.Webhook
-	err := c.call(ctx, routeAddWebhook, nil, nil, map[string]any{"deploymentId": deploymentID, "url": u, "secret": secret, "events": events}, &w)
+	err := c.call(ctx, routeAddWebhook, nil, nil, a, &w)
 	return w, err
 }
 
-func (c *Client) Webhooks(ctx context.Context) ([]action.Webhook, error) {
+func (c *Client) ListWebhooks(ctx context.Context, _ action.ListWebhooks) ([]action.Webhook, error) {
 	var ws []action.Webhook
 	err := c.call(ctx, routeWebhooks, nil, nil, nil, &ws)
 	return ws, err
 }
 
-func (c *Client) RemoveWebhook(ctx context.Context, id string) error {
-	return c.call(ctx, routeRemoveWebhook, []string{id}, nil, nil, nil)
-}
-
-func (c *Client) NotifyTest(ctx context.Context, deploymentID string) (action.NotifyTested, error) {
-	var res action.NotifyTested
-	err := c.call(ctx, routeNotifyTest, nil, nil, map[string]string{"deploymentId": deploymentID}, &res)
+func (c *Client) RemoveWebhook(ctx context.Context, a action.RemoveWebhook) (action.Removed, error) {
+	var res action.Removed
+	err := c.call(ctx, routeRemoveWebhook, []string{a.ID}, nil, nil, &res)
 	return res, err
 }
 
-func (c *Client) CleanupStatus(ctx context.Context) ([]action.StatusRow, error) {
+func (c *Client) SendTestNotification(ctx context.Context, a action.SendTestNotification) (action.NotifyTested, error) {
+	var res action.NotifyTested
+	err := c.call(ctx, routeNotifyTest, nil, nil, a, &res)
+	return res, err
+}
+
+func (c *Client) ShowCleanup(ctx context.Context, _ action.ShowCleanup) ([]action.StatusRow, error) {
 	var rows []action.StatusRow
 	err := c.call(ctx, routeCleanup, nil, nil, nil, &rows)
 	return rows, err
 }
 
-func (c *Client) CleanupNow(ctx context.Context) (action.CleanupStarted, error) {
+func (c *Client) RunCleanup(ctx context.Context, _ action.RunCleanup) (action.CleanupStarted, error) {
 	var res action.CleanupStarted
 	err := c.call(ctx, routeCleanupNow, nil, nil, nil, &res)
 	return res, err
 }
 
-func (c *Client) CleanupRun(ctx context.Context, workflowID string) (action.CleanupRun, error) {
+func (c *Client) ShowCleanupRun(ctx context.Context, a action.ShowCleanupRun) (action.CleanupRun, error) {
 	var run action.CleanupRun
-	err := c.call(ctx, routeCleanupRun, []string{workflowID}, nil, nil, &run)
+	err := c.call(ctx, routeCleanupRun, []string{a.WorkflowID}, nil, nil, &run)
 	return run, err
 }
 
-func (c *Client) ResetSchedule(ctx context.Context) (action.ScheduleReset, error) {
+func (c *Client) ResetSchedule(ctx context.Context, _ action.ResetSchedule) (action.ScheduleReset, error) {
 	var res action.ScheduleReset
 	err := c.call(ctx, routeResetSchedule, nil, nil, nil, &res)
 	return res, err
 }
 
-// ReleaseGarbage puts what cleanup set aside back in line; how many.
-func (c *Client) ReleaseGarbage(ctx context.Context) (int, error) {
-	var res struct {
-		Released int `json:"released"`
-	}
+// ReleaseGarbage puts what cleanup set aside back in line.
+func (c *Client) ReleaseGarbage(ctx context.Context, _ action.ReleaseGarbage) (action.Released, error) {
+	var res action.Released
 	err := c.call(ctx, routeRelease, nil, nil, nil, &res)
-	return res.Released, err
+	return res, err
 }
 
 // PlanFleetRollback runs each affected deployment's dry run: the one plan.

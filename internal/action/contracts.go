@@ -37,8 +37,19 @@ type (
 	BundleDiff  = bundle.Diff
 )
 
-// StepPending is a change's step that has not started.
-const StepPending = workflows.StepPending
+// StepPending is a change's step that has not started; KindDeploy and
+// KindRollback are the RewindKind search attribute's values of changes.
+const (
+	StepPending  = workflows.StepPending
+	KindDeploy   = workflows.KindDeploy
+	KindRollback = workflows.KindRollback
+)
+
+// DeploymentOfWorkflow is the deployment a change's or plan's workflow id
+// names, "" for any other.
+func DeploymentOfWorkflow(workflowID string) string {
+	return workflows.DeploymentOfWorkflow(workflowID)
+}
 
 // ChangeWorkflowID is the id every deploy and rollback of a deployment runs
 // under (its change lock).

@@ -77,6 +77,11 @@ func TestUseCasesDecidePermissionFirst(t *testing.T) {
 		{ListGrants{User: "vic"}, vic, ""}, // the same, by name
 		{RevokeToken{ID: "not-an-id"}, root, domain.InvalidInput},
 		{RevokeToken{ID: "0123456789ab"}, Actor{User: "vic", Verified: true, TokenID: "0123456789ab"}, ""}, // the token it presents
+		{ListDeploys{Deployment: "d1", Limit: 5}, vic, ""},
+		{ListDeploys{Deployment: "d2", Limit: 5}, vic, domain.PermissionDenied},
+		{ShowMetrics{Deployment: "d2"}, vic, domain.PermissionDenied},
+		{ShowMetrics{Deployment: "gone"}, nobody, domain.PermissionDenied},
+		{ShowMetrics{}, nobody, ""}, // across what it may read: nothing
 		{Whoami{}, nobody, ""},
 		{ListDeployments{}, nobody, ""},
 	}

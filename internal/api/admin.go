@@ -7,7 +7,6 @@ import (
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
-	"github.com/rewindhq/rewind/workflows"
 )
 
 // The administration use cases are routes in usecases.go; what is left
@@ -52,7 +51,7 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request, user string
 		writeError(w, s.log, err)
 		return
 	}
-	run, err := (&action.ApplyConfig{Config: s.opts.Config, Temporal: s.opts.Temporal, Input: workflows.ApplyConfigInput{DeploymentID: id, RequestedBy: user}}).Run(r.Context())
+	run, err := (&action.ApplyConfig{Config: s.opts.Config, Temporal: s.opts.Temporal, Input: action.ApplyConfigInput{DeploymentID: id, RequestedBy: user}}).Run(r.Context())
 	if err != nil {
 		writeError(w, s.log, err)
 		return

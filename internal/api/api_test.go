@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/itest"
 	"github.com/rewindhq/rewind/internal/policy"
@@ -154,14 +155,14 @@ func TestAPIStatuses(t *testing.T) {
 	}
 
 	// History, paged newest first.
-	var page deploysPage
+	var page action.DeploysPage
 	r := e.call(t, "GET", "/api/v1/deployments/"+d+"/deploys?limit=2", bob, nil)
 	r.json(t, &page)
 	if r.status != 200 || len(page.Deploys) != 2 || page.Deploys[0].Number != 5 || page.Deploys[1].Number != 4 || page.NextBefore != 4 {
 		t.Fatalf("first page: %d %s", r.status, r.body)
 	}
 	r = e.call(t, "GET", "/api/v1/deployments/"+d+"/deploys?limit=2&before=2", bob, nil)
-	page = deploysPage{}
+	page = action.DeploysPage{}
 	r.json(t, &page)
 	if r.status != 200 || len(page.Deploys) != 1 || page.Deploys[0].Number != 1 || page.NextBefore != 0 {
 		t.Fatalf("last page: %d %s", r.status, r.body)
@@ -249,7 +250,7 @@ func TestDeployAndRollbackOverHTTP(t *testing.T) {
 	if p.Status != "COMPLETED" || p.Progress.Revision != 3 {
 		t.Fatalf("rollback ended %s: %+v %+v", p.Status, p.Error, p.Progress)
 	}
-	var page deploysPage
+	var page action.DeploysPage
 	e.call(t, "GET", "/api/v1/deployments/"+d+"/deploys?limit=1", alice, nil).json(t, &page)
 	top := page.Deploys[0]
 	if top.Number != 3 || top.RollbackOf != 1 || top.CreatedBy != "alice" || top.Description != "8.0.0 breaks the ETL" || top.Status != domain.StatusDeployed || top.ImageRef != itest.Image(t, "9.1.0") {

@@ -2,64 +2,13 @@ package api
 
 import (
 	"context"
-	"net/http"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewindhq/rewind/internal/action"
-	"github.com/rewindhq/rewind/internal/domain"
 )
-
-// metrics is GET /api/v1/metrics: the delivery metrics across the
-// deployments the caller may read (all for a system-wide grant), and each
-// of those deployments' counted rates. A caller without grants gets an
-// empty report, never another deployment's numbers.
-func (s *Server) metricsAll(w http.ResponseWriter, r *http.Request, user string) {
-	grants, err := s.opts.Store.GrantsFor(r.Context(), user)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	all, ids := action.Readable(grants)
-	a := action.DeliveryMetrics{Store: s.opts.Store, Since: r.URL.Query().Get("since"), Now: s.opts.Now}
-	if !all {
-		a.Readable = make([]string, 0, len(ids))
-		for id := range ids {
-			a.Readable = append(a.Readable, id)
-		}
-		sort.Strings(a.Readable)
-	}
-	rep, err := a.Run(r.Context(), "")
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
-}
-
-// deploymentMetrics is GET /api/v1/deployments/{id}/metrics, to a user who
-// may read the deployment.
-func (s *Server) deploymentMetrics(w http.ResponseWriter, r *http.Request, user string) {
-	id := r.PathValue("id")
-	err := domain.CheckDeploymentID(id)
-	if err == nil {
-		err = s.canRead(r.Context(), user, id)
-	}
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	a := action.DeliveryMetrics{Store: s.opts.Store, Since: r.URL.Query().Get("since"), Now: s.opts.Now}
-	rep, err := a.Run(r.Context(), id)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
-}
 
 // deliveryCollector puts the delivery metrics of the last 30 days, across
 // every deployment, on serve's /metrics as gauges. They carry no

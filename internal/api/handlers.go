@@ -11,11 +11,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
-	"github.com/rewindhq/rewind/workflows"
 )
 
 // decodeBody reads a JSON object strictly: unknown fields (such as a
@@ -73,46 +71,6 @@ func (s *Server) history(ctx context.Context, user, id string, limit, before int
 	return h.Run(ctx, id)
 }
 
-type deploysPage = action.DeploysPage
-
-func (s *Server) listDeploys(w http.ResponseWriter, r *http.Request, user string) {
-	q := r.URL.Query()
-	limit, err := intParam(q.Get("limit"), "limit", 20)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	before, err := intParam(q.Get("before"), "before", 0)
-	if err == nil && before < 0 {
-		err = domain.Errorf(domain.InvalidInput, "before must be a revision number (1 or more), or absent for the newest")
-	}
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	id := r.PathValue("id")
-	revs, err := s.history(r.Context(), user, id, limit, before)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	p, err := s.withTargets(r.Context(), id, revs)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	if len(revs) == limit && revs[len(revs)-1].Number > 1 {
-		p.NextBefore = revs[len(revs)-1].Number
-	}
-	writeJSON(w, http.StatusOK, p)
-}
-
-// withTargets is a page of history with each revision's rollback target
-// status, decided with this server's window and clock.
-func (s *Server) withTargets(ctx context.Context, id string, revs []domain.Revision) (deploysPage, error) {
-	return action.WithTargets(ctx, s.opts.Store, id, revs, s.opts.Now(), s.window(ctx))
-}
-
 // deployRequest is DeployInput without requestedBy: the token's user is it.
 type deployRequest struct {
 	ImageRef         string            `json:"imageRef,omitempty"`
@@ -132,10 +90,10 @@ type deployRequest struct {
 
 // started is the 202 answer: the change's workflow and where to follow it.
 type started struct {
-	WorkflowID  string                   `json:"workflowId"`
-	RunID       string                   `json:"runId"`
-	ProgressURL string                   `json:"progressUrl"`
-	Plan        *activities.RollbackPlan `json:"plan,omitempty"`
+	WorkflowID  string               `json:"workflowId"`
+	RunID       string               `json:"runId"`
+	ProgressURL string               `json:"progressUrl"`
+	Plan        *action.RollbackPlan `json:"plan,omitempty"`
 }
 
 func progressURL(workflowID, runID string) string {
@@ -157,7 +115,7 @@ func (s *Server) createDeploy(w http.ResponseWriter, r *http.Request, user strin
 		writeError(w, s.log, err)
 		return
 	}
-	act := action.Deploy{Config: s.opts.Config, Store: s.opts.Store, Temporal: s.opts.Temporal, Input: workflows.DeployInput{
+	act := action.Deploy{Config: s.opts.Config, Store: s.opts.Store, Temporal: s.opts.Temporal, Input: action.DeployInput{
 		DeploymentID: id, ImageRef: body.ImageRef, DagBundleVersion: body.DagBundleVersion, DagBundleDigest: body.DagBundleDigest,
 		Description: body.Description, RequestedBy: user, Type: body.Type, Git: body.Git, Force: body.Force, DryRun: body.DryRun, Diff: body.Diff,
 		AllowUnknownVersion: body.AllowUnknownVersion}}
@@ -186,10 +144,10 @@ type rollbackRequest struct {
 
 // planned is the 200 answer to a dry run.
 type planned struct {
-	DryRun     bool                    `json:"dryRun"`
-	WorkflowID string                  `json:"workflowId"`
-	RunID      string                  `json:"runId"`
-	Plan       activities.RollbackPlan `json:"plan"`
+	DryRun     bool                `json:"dryRun"`
+	WorkflowID string              `json:"workflowId"`
+	RunID      string              `json:"runId"`
+	Plan       action.RollbackPlan `json:"plan"`
 }
 
 func (s *Server) rollback(w http.ResponseWriter, r *http.Request, user string) {
@@ -208,7 +166,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request, user string) {
 		writeError(w, s.log, err)
 		return
 	}
-	in := workflows.RollbackInput{DeploymentID: id, Revision: rev, Description: body.Description, RequestedBy: user, Scope: body.Scope,
+	in := action.RollbackInput{DeploymentID: id, Revision: rev, Description: body.Description, RequestedBy: user, Scope: body.Scope,
 		ExpectedCurrentRevision: body.ExpectedCurrentRevision, PlanDigest: body.PlanDigest, Diff: body.Diff, AllowUnknownVersion: body.AllowUnknownVersion}
 	res, dry, err := s.plan(r.Context(), in)
 	if err != nil {
@@ -241,10 +199,10 @@ type runRef struct{ workflowID, runID string }
 // current data with the worker's settings, so a refusal reaches the caller
 // synchronously, with its type, and nothing is recorded. It is what
 // `rewind rollback` shows before asking.
-func (s *Server) plan(ctx context.Context, in workflows.RollbackInput) (workflows.RollbackResult, runRef, error) {
+func (s *Server) plan(ctx context.Context, in action.RollbackInput) (action.RollbackResult, runRef, error) {
 	in.DryRun = true
 	if err := in.Validate(); err != nil {
-		return workflows.RollbackResult{}, runRef{}, err
+		return action.RollbackResult{}, runRef{}, err
 	}
 	act := action.Rollback{Config: s.opts.Config, Store: s.opts.Store, Temporal: s.opts.Temporal, Input: in}
 	res, run, err := act.Plan(ctx, s.opts.PlanTimeout)
@@ -262,7 +220,7 @@ func (s *Server) plan(ctx context.Context, in workflows.RollbackInput) (workflow
 // startRollback starts the real rollback. The workflow checks every rule
 // again, so a change since the plan (a revoked grant) still refuses,
 // asynchronously; a changed plan is refused with PlanChanged.
-func (s *Server) startRollback(ctx context.Context, in workflows.RollbackInput) (runRef, error) {
+func (s *Server) startRollback(ctx context.Context, in action.RollbackInput) (runRef, error) {
 	in.DryRun = false
 	act := action.Rollback{Config: s.opts.Config, Store: s.opts.Store, Temporal: s.opts.Temporal, Input: in}
 	run, err := act.Run(ctx)
@@ -281,7 +239,7 @@ type PendingActivity = action.PendingActivity
 func (s *Server) progress(w http.ResponseWriter, r *http.Request, user string) {
 	wf := r.PathValue("workflowId")
 	if id := r.PathValue("id"); id != "" {
-		wf = workflows.ChangeWorkflowID(id)
+		wf = action.ChangeWorkflowID(id)
 	}
 	p, err := s.progressOf(r.Context(), user, wf, r.URL.Query().Get("runId"))
 	if err != nil {
@@ -305,7 +263,7 @@ func (s *Server) progressOf(ctx context.Context, user, workflowID, runID string)
 	// is checked before Temporal is asked anything (issue 26): a caller
 	// cannot learn which workflows exist, or anything Temporal says, about
 	// deployments it cannot read.
-	dep := workflows.DeploymentOfWorkflow(workflowID)
+	dep := action.DeploymentOfWorkflow(workflowID)
 	if dep == "" {
 		return nil, domain.Errorf(domain.NotFound, "workflow %s is not a change, plan or bake of a deployment (they run as change/<deployment>, plan/<deployment>/…, bake/<deployment>)", workflowID)
 	}

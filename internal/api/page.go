@@ -12,11 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rewindhq/rewind/activities"
 	"github.com/rewindhq/rewind/internal/action"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
-	"github.com/rewindhq/rewind/workflows"
 )
 
 //go:embed templates/*.html
@@ -313,7 +311,7 @@ type rollbackView struct {
 	Description string
 	Scope       string
 	Scopes      []scopeOption
-	Plan        *activities.RollbackPlan
+	Plan        *action.RollbackPlan
 	PlanRows    []planRow
 	PlanNotes   []string
 }
@@ -366,8 +364,8 @@ func (p *page) rollbackForm(w http.ResponseWriter, r *http.Request, ss session) 
 	p.render(w, http.StatusOK, "rollback", v)
 }
 
-func (p *page) rollbackInput(v rollbackView, user string) workflows.RollbackInput {
-	return workflows.RollbackInput{DeploymentID: v.Deployment.ID, Revision: v.Target.Number, Description: v.Description,
+func (p *page) rollbackInput(v rollbackView, user string) action.RollbackInput {
+	return action.RollbackInput{DeploymentID: v.Deployment.ID, Revision: v.Target.Number, Description: v.Description,
 		RequestedBy: user, Scope: policy.Scope(v.Scope)}
 }
 
@@ -390,7 +388,7 @@ func (p *page) plan(w http.ResponseWriter, r *http.Request, ss session) {
 	p.render(w, http.StatusOK, "rollback", v)
 }
 
-func describePlan(pl activities.RollbackPlan) ([]planRow, []string) {
+func describePlan(pl action.RollbackPlan) ([]planRow, []string) {
 	dash := func(s string) string {
 		if s == "" {
 			return "—"
@@ -495,7 +493,7 @@ func (p *page) changeProgress(r *http.Request, ss session) (*Progress, domain.De
 	if err != nil {
 		return nil, d, err
 	}
-	pr, err := p.s.progressOf(r.Context(), ss.User, workflows.ChangeWorkflowID(id), r.PathValue("runId"))
+	pr, err := p.s.progressOf(r.Context(), ss.User, action.ChangeWorkflowID(id), r.PathValue("runId"))
 	return pr, d, err
 }
 
@@ -508,9 +506,9 @@ func (p *page) progress(w http.ResponseWriter, r *http.Request, ss session) {
 	title := "Change of " + d.ID
 	if pr.Progress != nil {
 		switch pr.Progress.Kind {
-		case workflows.KindRollback:
+		case action.KindRollback:
 			title = "Rollback of " + d.ID
-		case workflows.KindDeploy:
+		case action.KindDeploy:
 			title = "Deploy to " + d.ID
 		}
 		if pr.Progress.Revision > 0 {

@@ -93,9 +93,6 @@ type route struct {
 // the page's routes live in page.go.
 var apiRoutes = append([]route{
 	{"GET", "/api/v1/openapi.json", true, (*Server).openAPI},
-	{"GET", "/api/v1/deployments/{id}/deploys", false, (*Server).listDeploys},
-	{"GET", "/api/v1/deployments/{id}/metrics", false, (*Server).deploymentMetrics},
-	{"GET", "/api/v1/metrics", false, (*Server).metricsAll},
 	{"POST", "/api/v1/deployments/{id}/deploys", false, (*Server).createDeploy},
 	{"POST", "/api/v1/deployments/{id}/deploys/{revision}/rollback", false, (*Server).rollback},
 	{"GET", "/api/v1/workflows/{workflowId}/progress", false, (*Server).progress},

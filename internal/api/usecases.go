@@ -34,6 +34,20 @@ var useCaseRoutes = []route{
 		n, err := intParam(r.PathValue("revision"), "revision", 0)
 		return action.ShowRevision{Deployment: r.PathValue("id"), Number: n}, err
 	})},
+	{"GET", "/api/v1/deployments/{id}/deploys", false, serve[action.DeploysPage](http.StatusOK, func(r *http.Request) (action.ListDeploys, error) {
+		a := action.ListDeploys{Deployment: r.PathValue("id")}
+		var err error
+		if a.Limit, err = intParam(r.URL.Query().Get("limit"), "limit", 20); err == nil {
+			a.Before, err = intParam(r.URL.Query().Get("before"), "before", 0)
+		}
+		return a, err
+	})},
+	{"GET", "/api/v1/metrics", false, serve[action.MetricsReport](http.StatusOK, func(r *http.Request) (action.ShowMetrics, error) {
+		return action.ShowMetrics{Since: r.URL.Query().Get("since")}, nil
+	})},
+	{"GET", "/api/v1/deployments/{id}/metrics", false, serve[action.MetricsReport](http.StatusOK, func(r *http.Request) (action.ShowMetrics, error) {
+		return action.ShowMetrics{Deployment: r.PathValue("id"), Since: r.URL.Query().Get("since")}, nil
+	})},
 	{"GET", "/api/v1/hosts", false, serve[[]action.Host](http.StatusOK, func(r *http.Request) (action.ListHosts, error) {
 		return action.ListHosts{}, nil
 	})},

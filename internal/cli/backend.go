@@ -18,8 +18,6 @@ import (
 // token (remote.go: the token's user, checked by the server). One set of
 // commands over both keeps the two paths saying and refusing the same.
 type backend interface {
-	history(id string, limit int) (action.DeploysPage, error)
-	metrics(id, since string) (action.MetricsReport, error) // metrics.go: DORA's five, one deployment or all readable
 	// deploy, rollback and applyConfig start a change as the backend's
 	// requester; planRollback runs the dry run a rollback shows first.
 	deploy(in action.DeployInput) (change, error)

@@ -14,28 +14,6 @@ type direct struct{ s *session }
 
 func (b *direct) requester() string { return b.s.requester() }
 
-func (b *direct) history(id string, limit int) (action.DeploysPage, error) {
-	st, err := b.s.store()
-	if err != nil {
-		return action.DeploysPage{}, err
-	}
-	revs, err := (&action.History{Store: st, Limit: limit}).Run(b.s.ctx, id)
-	if err != nil {
-		return action.DeploysPage{}, err
-	}
-	cfg, err := b.s.config()
-	if err != nil {
-		return action.DeploysPage{}, err
-	}
-	// R6's window as the workers apply it (their published settings),
-	// like rewind serve shows it.
-	days := cfg.RollbackWindowDays
-	if in, ok, err := st.PublishedInstallation(b.s.ctx); err == nil && ok {
-		days = in.RollbackWindowDays
-	}
-	return action.WithTargets(b.s.ctx, st, id, revs, time.Now(), time.Duration(days)*24*time.Hour)
-}
-
 func (b *direct) deploy(in action.DeployInput) (change, error) {
 	cfg, st, tc, err := b.s.all()
 	if err != nil {

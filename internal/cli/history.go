@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/client"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
 )
@@ -22,11 +23,7 @@ func historyCmd(s *session) *cobra.Command {
 			if err := domain.CheckDeploymentID(args[0]); err != nil {
 				return err
 			}
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			page, err := be.history(args[0], limit)
+			page, err := invoke(s, action.ListDeploys{Deployment: args[0], Limit: limit}, (*client.Client).ListDeploys)
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/client"
 	"github.com/rewindhq/rewind/internal/domain"
 )
 
@@ -39,11 +40,7 @@ func metricsCmd(s *session) *cobra.Command {
 			if _, err := action.ParseWindow(since); err != nil {
 				return usageError{fmt.Errorf("--since %q: want a number followed by h, d or w, from 1h to 366d", clipText(since, 40))}
 			}
-			be, err := s.backend()
-			if err != nil {
-				return err
-			}
-			rep, err := be.metrics(id, since)
+			rep, err := invoke(s, action.ShowMetrics{Deployment: id, Since: since}, (*client.Client).ShowMetrics)
 			if err != nil {
 				return err
 			}
@@ -102,24 +99,4 @@ func percent(r *float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f%%", *r*100)
-}
-
-// metrics store-direct reads the store itself: every deployment.
-func (b *direct) metrics(id, since string) (action.MetricsReport, error) {
-	st, err := b.s.store()
-	if err != nil {
-		return action.MetricsReport{}, err
-	}
-	return (&action.DeliveryMetrics{Store: st, Since: since}).Run(b.s.ctx, id)
-}
-
-// metrics through rewind serve: what the token's user may read.
-func (r *remote) metrics(id, since string) (action.MetricsReport, error) {
-	if id == "" {
-		return r.c.Metrics(r.ctx, since)
-	}
-	if err := domain.CheckDeploymentID(id); err != nil {
-		return action.MetricsReport{}, err
-	}
-	return r.c.DeploymentMetrics(r.ctx, id, since)
 }

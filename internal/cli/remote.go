@@ -45,13 +45,6 @@ func (r *remote) call(method, path string, body, out any) error {
 
 func (r *remote) requester() string { return r.me.User }
 
-func (r *remote) history(id string, limit int) (action.DeploysPage, error) {
-	if err := domain.CheckDeploymentID(id); err != nil {
-		return action.DeploysPage{}, err
-	}
-	return r.c.Deploys(r.ctx, id, limit, 0)
-}
-
 func (r *remote) deploy(in action.DeployInput) (change, error) {
 	st, err := r.c.Deploy(r.ctx, in)
 	if err != nil {

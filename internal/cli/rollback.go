@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rewindhq/rewind/internal/action"
+	"github.com/rewindhq/rewind/internal/client"
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/internal/policy"
 )
@@ -62,7 +63,7 @@ func rollbackCmd(s *session) *cobra.Command {
 			}
 			if !cmd.Flags().Changed("to") {
 				// As helm and Argo CD do: the previous good revision.
-				if in.Revision, err = previousTarget(be, in.DeploymentID); err != nil {
+				if in.Revision, err = previousTarget(s, in.DeploymentID); err != nil {
 					return err
 				}
 				fmt.Fprintf(s.err, "No --to: rolling back to revision %d, the newest valid target before the current revision.\n", in.Revision)
@@ -219,11 +220,11 @@ func list(xs []string) string {
 // newest revision before the current one that is a valid target now
 // (DEPLOYED, inside the retention window, above the Runtime floor) and runs
 // something other than the current revision does.
-func previousTarget(be backend, deploymentID string) (int, error) {
+func previousTarget(s *session, deploymentID string) (int, error) {
 	if err := domain.CheckDeploymentID(deploymentID); err != nil {
 		return 0, err
 	}
-	page, err := be.history(deploymentID, action.MaxHistoryLimit)
+	page, err := invoke(s, action.ListDeploys{Deployment: deploymentID, Limit: action.MaxHistoryLimit}, (*client.Client).ListDeploys)
 	if err != nil {
 		return 0, err
 	}

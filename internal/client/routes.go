@@ -134,15 +134,14 @@ func (c *Client) RevokeToken(ctx context.Context, a action.RevokeToken) (action.
 	return res, err
 }
 
-// Deploys is a page of a deployment's history, newest first; before 0
-// starts at the newest.
-func (c *Client) Deploys(ctx context.Context, id string, limit, before int) (action.DeploysPage, error) {
-	q := url.Values{"limit": {strconv.Itoa(limit)}}
-	if before > 0 {
-		q.Set("before", strconv.Itoa(before))
+// ListDeploys is a page of a deployment's history, newest first.
+func (c *Client) ListDeploys(ctx context.Context, a action.ListDeploys) (action.DeploysPage, error) {
+	q := url.Values{"limit": {strconv.Itoa(a.Limit)}}
+	if a.Before > 0 {
+		q.Set("before", strconv.Itoa(a.Before))
 	}
 	var p action.DeploysPage
-	err := c.call(ctx, routeDeploys, []string{id}, q, nil, &p)
+	err := c.call(ctx, routeDeploys, []string{a.Deployment}, q, nil, &p)
 	return p, err
 }
 
@@ -186,19 +185,15 @@ func (c *Client) ShowRevision(ctx context.Context, a action.ShowRevision) (actio
 	return d, err
 }
 
-// Metrics are the delivery metrics across the deployments the token's
-// user may read (`rewind metrics`); since is the window, e.g. 30d.
-func (c *Client) Metrics(ctx context.Context, since string) (action.MetricsReport, error) {
+// ShowMetrics is the delivery metrics of one deployment, or across those
+// the token's user may read (`rewind metrics`).
+func (c *Client) ShowMetrics(ctx context.Context, a action.ShowMetrics) (action.MetricsReport, error) {
 	var rep action.MetricsReport
-	err := c.call(ctx, routeMetrics, nil, url.Values{"since": {since}}, nil, &rep)
-	return rep, err
-}
-
-// DeploymentMetrics are one deployment's (`rewind metrics <deployment>`).
-func (c *Client) DeploymentMetrics(ctx context.Context, id, since string) (action.MetricsReport, error) {
-	var rep action.MetricsReport
-	err := c.call(ctx, routeDeploymentMetrics, []string{id}, url.Values{"since": {since}}, nil, &rep)
-	return rep, err
+	q := url.Values{"since": {a.Since}}
+	if a.Deployment == "" {
+		return rep, c.call(ctx, routeMetrics, nil, q, nil, &rep)
+	}
+	return rep, c.call(ctx, routeDeploymentMetrics, []string{a.Deployment}, q, nil, &rep)
 }
 
 // ApplyConfig puts the stored configuration on the running containers.

@@ -62,12 +62,17 @@ type ContainerRef struct {
 }
 
 func refsOf(rs []runtime.ContainerRef) []ContainerRef {
-	if rs == nil {
+	return each(rs, func(r runtime.ContainerRef) ContainerRef { return ContainerRef(r) })
+}
+
+// each converts a slice element by element, keeping nil nil (omitempty).
+func each[T, U any](xs []T, f func(T) U) []U {
+	if xs == nil {
 		return nil
 	}
-	out := make([]ContainerRef, len(rs))
-	for i, r := range rs {
-		out[i] = ContainerRef(r)
+	out := make([]U, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
 	}
 	return out
 }
@@ -125,14 +130,7 @@ type PreflightCheck struct {
 }
 
 func checksOf(cs []runtime.PreflightCheck) []PreflightCheck {
-	if cs == nil {
-		return nil
-	}
-	out := make([]PreflightCheck, len(cs))
-	for i, c := range cs {
-		out[i] = PreflightCheck(c)
-	}
-	return out
+	return each(cs, func(c runtime.PreflightCheck) PreflightCheck { return PreflightCheck(c) })
 }
 
 // Snapshot is a metadata database dump taken before a downgrade or a

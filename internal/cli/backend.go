@@ -11,12 +11,13 @@ import (
 	"github.com/rewindhq/rewind/internal/domain"
 )
 
-// backend is where a command's work happens. The commands parse flags and
-// print; a backend does the rest, either store-direct (direct.go: the
-// database and Temporal, which is administration: whoever holds
+// backend starts changes and follows them, either store-direct (direct.go:
+// the database and Temporal, which is administration: whoever holds
 // REWIND_DATABASE_URL can do anything) or through `rewind serve` with a
-// token (remote.go: the token's user, checked by the server). One set of
-// commands over both keeps the two paths saying and refusing the same.
+// token (remote.go: the token's user, checked by the server). Reads and
+// administration are internal/action use cases run through invoke
+// (door.go); what stays here follows a workflow after starting it, which
+// store-direct does through Temporal and remotely by polling progress.
 type backend interface {
 	// deploy, rollback and applyConfig start a change as the backend's
 	// requester; planRollback runs the dry run a rollback shows first.

@@ -79,6 +79,9 @@ type tracker struct {
 	// child starts not awaited yet.
 	together bool
 	pending  []pendingChild
+	// store runs the change's short store steps (local activities since
+	// storeLocalChange, for the changes that decide so; activities else).
+	store storeSteps
 }
 
 func newTracker(ctx workflow.Context, kind string, steps ...string) (*tracker, error) {

@@ -16,7 +16,7 @@ import (
 func applyAndFinish(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision, restoreDagDeploy bool) (*ApplyReport, error) {
 	out, err := apply(ctx, t, spec, rev)
 	if err == nil {
-		err = t.run(ctx, StepFinish, func() error {
+		err = t.runStore(ctx, StepFinish, func() error {
 			return t.store.run(ctx, acts.FinishRevision, store.Finish{DeploymentID: rev.DeploymentID, Number: rev.Number,
 				Status: domain.StatusDeployed, At: workflow.Now(ctx), RestoreDagDeploy: restoreDagDeploy}).Get(ctx, rev)
 		})

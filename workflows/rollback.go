@@ -113,7 +113,7 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 
 	info := workflow.GetInfo(ctx)
 	rev := activities.RollbackRevision(plan, workflow.Now(ctx), in.RequestedBy, in.Description, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
-	err = r.progress.run(ctx, StepRecord, func() error {
+	err = r.progress.runStore(ctx, StepRecord, func() error {
 		return r.progress.store.run(ctx, acts.RecordRevision, rev).Get(ctx, &rev)
 	})
 	if err != nil {

@@ -52,6 +52,10 @@ var wantHistories = map[string][]string{
 		// TestFleetRollbackByImageDigest.
 		"fleet-rollback",
 	},
+	// Issue 31: rollbacks whose store steps run as local activities
+	// (workflow.GetVersion "store-local"), recorded from
+	// TestRollbackThroughTheDevServerDockerAndRegistry.
+	"v0.5": {"rollback-upgrade", "rollback-downgrade", "rollback-dry-run"},
 }
 
 // allWorkflowTypes is every workflow type a worker registers: each must

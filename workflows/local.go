@@ -10,7 +10,8 @@ import (
 // storeLocalChange (issue 31) is the version from which a rollback runs
 // its short store steps — the rules and the plan (ValidateRollback,
 // ConfirmRollbackPlan), recording the revision (RecordRevision) and marking
-// it DEPLOYED or FAILED (FinishRevision) — as local activities: on the
+// it DEPLOYED or FAILED (FinishRevision) — and a deploy its record and its
+// end as local activities: on the
 // worker that runs the workflow task, in that task, with the result kept in
 // the history as one marker. Each was an activity on the shared queue,
 // which cost a round trip through the server (schedule, dispatch, start,
@@ -27,7 +28,9 @@ import (
 // replays to that point and runs the step again, which idempotence makes
 // safe. Everything that talks to Docker, heartbeats or may run long stays
 // an activity on its host's queue; so does the export of log events, which
-// waits for Elasticsearch.
+// waits for Elasticsearch, and a deploy's validation (ValidateDeploy): it
+// checks a bundle of up to REWIND_BUNDLE_MAX_BYTES, heartbeating, and reads
+// the scheduler's import errors from the Engine for a deployment that bakes.
 //
 // Histories recorded before replay with the activities they scheduled.
 const storeLocalChange = "store-local"

@@ -81,3 +81,35 @@ func TestFailedRollbackFinishesItsRevisionLocally(t *testing.T) {
 		t.Fatalf("r4: %s %q", r.Status, r.FailureReason)
 	}
 }
+
+// A deploy records and finishes its revision with local activities; its
+// validation, which may read a large bundle and the Engine, stays an
+// activity.
+func TestDeployRecordsAndFinishesLocally(t *testing.T) {
+	f := newFixture(t)
+	env := f.env()
+	var mu sync.Mutex
+	var local, remote []string
+	env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		mu.Lock()
+		defer mu.Unlock()
+		local = append(local, info.ActivityType.Name)
+	})
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		mu.Lock()
+		defer mu.Unlock()
+		remote = append(remote, info.ActivityType.Name)
+	})
+	env.ExecuteWorkflow(workflows.DeployWorkflowName, json.RawMessage(`{"deploymentId":"d1","imageRef":"reg:5000/airflow:9.1.0","requestedBy":"alice","type":"IMAGE_ONLY"}`))
+	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
+		t.Fatalf("deploy: %v", env.GetWorkflowError())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got, want := strings.Join(local, ","), "RecordRevision,FinishRevision"; got != want {
+		t.Fatalf("local activities:\n got %s\nwant %s", got, want)
+	}
+	if !strings.Contains(strings.Join(remote, ","), "ValidateDeploy") || strings.Contains(strings.Join(remote, ","), "Revision") {
+		t.Fatalf("activities: %v", remote)
+	}
+}

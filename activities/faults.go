@@ -82,8 +82,10 @@ func (f Faults) inject(ctx context.Context, name, moment string) error {
 		// Said in the worker's log, which is how a test sees a local
 		// activity reach its pause: unlike an activity's, its attempt is
 		// in no list of pending activities.
-		activity.GetLogger(ctx).Info("fault injected: pausing", "faultActivity", name, "moment", moment, "pause", ft.Pause.String(),
-			"localActivity", activity.GetInfo(ctx).IsLocalActivity)
+		if activity.IsActivity(ctx) {
+			activity.GetLogger(ctx).Info("fault injected: pausing", "faultActivity", name, "moment", moment, "pause", ft.Pause.String(),
+				"localActivity", activity.GetInfo(ctx).IsLocalActivity)
+		}
 		select {
 		case <-time.After(ft.Pause):
 		case <-ctx.Done():

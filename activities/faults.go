@@ -79,6 +79,13 @@ func (f Faults) inject(ctx context.Context, name, moment string) error {
 	case ft.Kind == "fail" && moment == "before":
 		return temporal.NewNonRetryableApplicationError("fault injected into "+name, "FaultInjected", nil)
 	case ft.Kind == moment:
+		// Said in the worker's log, which is how a test sees a local
+		// activity reach its pause: unlike an activity's, its attempt is
+		// in no list of pending activities.
+		if activity.IsActivity(ctx) {
+			activity.GetLogger(ctx).Info("fault injected: pausing", "faultActivity", name, "moment", moment, "pause", ft.Pause.String(),
+				"localActivity", activity.GetInfo(ctx).IsLocalActivity)
+		}
 		select {
 		case <-time.After(ft.Pause):
 		case <-ctx.Done():

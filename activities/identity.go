@@ -11,6 +11,14 @@ import (
 	"github.com/rewindhq/rewind/internal/store"
 )
 
+// decidedAtKey carries the workflow's time of a decision made in a local
+// activity (issue 31). An activity's ScheduledTime is when the workflow
+// first asked, the same for every attempt; a local activity's is when this
+// worker started it, later after a worker died and another replayed the
+// run. The workflow's time keeps a signature's age what it was when the
+// change asked.
+type decidedAtKey struct{}
+
 // verifyRequester checks who asked for the change running this activity
 // and what they asked for (R18, R22): a requester signed by rewind's own
 // clients for this deployment, this workflow id and type and this input
@@ -30,6 +38,9 @@ func (a *StoreActivities) verifyRequester(ctx context.Context, requestedBy, depl
 	}
 	info := activity.GetInfo(ctx)
 	now := info.ScheduledTime
+	if at, ok := ctx.Value(decidedAtKey{}).(time.Time); ok && info.IsLocalActivity && !at.IsZero() {
+		now = at
+	}
 	if now.IsZero() {
 		now = time.Now()
 	}

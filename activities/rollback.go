@@ -116,6 +116,7 @@ type RollbackPlan struct {
 // (R6), runtime floor (R7); then plans, and refuses a plan that is not the
 // one the requester confirmed (R15). It records nothing.
 func (a *StoreActivities) ValidateRollback(ctx context.Context, c RollbackCheck) (RollbackPlan, error) {
+	ctx = context.WithValue(ctx, decidedAtKey{}, c.At)
 	if err := policy.CheckChangeWorkflow(activity.GetInfo(ctx).WorkflowExecution.ID, c.DeploymentID, c.DryRun); err != nil {
 		return RollbackPlan{}, refuse(err)
 	}

@@ -445,11 +445,10 @@ func putBack(ctx workflow.Context, t *tracker, spec applySpec, out *ApplyReport,
 
 // finishFailed marks the revision FAILED with the reason; on a disconnected
 // context so even a cancelled change leaves no revision INITIALIZED.
-func finishFailed(ctx workflow.Context, rev domain.Revision, why string) {
+func finishFailed(ctx workflow.Context, steps storeSteps, rev domain.Revision, why string) {
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	dctx = workflow.WithActivityOptions(dctx, storeOptions)
-	err := workflow.ExecuteActivity(dctx, acts.FinishRevision, activities.FinishRequest{DeploymentID: rev.DeploymentID, Number: rev.Number,
+	err := steps.run(dctx, acts.FinishRevision, activities.FinishRequest{DeploymentID: rev.DeploymentID, Number: rev.Number,
 		Status: domain.StatusFailed, Reason: clipReason(why), At: workflow.Now(dctx)}).Get(dctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Error("could not mark the revision FAILED", "revision", rev.Number, "error", err)

@@ -14,11 +14,10 @@ import (
 // with why, and notify how it ended. The commands are the ones deploys and
 // rollbacks issued before it was one function, in the same order.
 func applyAndFinish(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision, restoreDagDeploy bool) (*ApplyReport, error) {
-	sctx := workflow.WithActivityOptions(ctx, storeOptions)
 	out, err := apply(ctx, t, spec, rev)
 	if err == nil {
-		err = t.run(ctx, StepFinish, func() error {
-			return workflow.ExecuteActivity(sctx, acts.FinishRevision, activities.FinishRequest{DeploymentID: rev.DeploymentID, Number: rev.Number,
+		err = t.runStore(ctx, StepFinish, func() error {
+			return t.store.run(ctx, acts.FinishRevision, activities.FinishRequest{DeploymentID: rev.DeploymentID, Number: rev.Number,
 				Status: domain.StatusDeployed, At: workflow.Now(ctx), RestoreDagDeploy: restoreDagDeploy}).Get(ctx, rev)
 		})
 	}
@@ -30,7 +29,7 @@ func applyAndFinish(ctx workflow.Context, t *tracker, spec applySpec, rev *domai
 				event = notify.Compensated
 			}
 		}
-		finishFailed(ctx, *rev, why)
+		finishFailed(ctx, t.store, *rev, why)
 		notifyChange(ctx, t, event, *rev, why)
 		return out, err
 	}

@@ -89,6 +89,7 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 		exportEvents(ctx, d.progress)
 	}()
 	sctx := workflow.WithActivityOptions(ctx, storeOptions)
+	d.progress.store = localStoreSteps(ctx)
 	var plan activities.DeployPlan
 	// Parsed before the step starts so that every event of a well-formed
 	// request names its deployment and requester.
@@ -140,8 +141,8 @@ func (d *deploy) run(ctx workflow.Context, raw json.RawMessage) (res *DeployResu
 	if rev.Description == "" && in.Git != nil {
 		rev.Description = in.Git.Subject
 	}
-	err = d.progress.run(ctx, StepRecord, func() error {
-		return workflow.ExecuteActivity(sctx, acts.RecordRevision, rev).Get(ctx, &rev)
+	err = d.progress.runStore(ctx, StepRecord, func() error {
+		return d.progress.store.run(ctx, acts.RecordRevision, rev).Get(ctx, &rev)
 	})
 	if err != nil {
 		return nil, err

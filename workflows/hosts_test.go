@@ -44,6 +44,13 @@ func queuesOf(t *testing.T, old bool) map[string]string {
 		defer mu.Unlock()
 		queues[info.ActivityType.Name] = info.TaskQueue
 	})
+	// Since issue 31 a deploy records and finishes its revision with local
+	// activities: on the worker of the workflow's own (shared) queue.
+	env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		mu.Lock()
+		defer mu.Unlock()
+		queues[info.ActivityType.Name] = info.TaskQueue
+	})
 	env.ExecuteWorkflow(workflows.DeployWorkflowName, []byte(`{"deploymentId":"d1","imageRef":"127.0.0.1:5000/airflow:9.1.0","description":"first","requestedBy":"alice","type":"IMAGE_ONLY"}`))
 	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
 		t.Fatalf("deploy: completed %v, error %v", env.IsWorkflowCompleted(), env.GetWorkflowError())

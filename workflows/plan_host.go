@@ -40,9 +40,9 @@ var planHostOptions = workflow.ActivityOptions{
 // then the plan's digest and its confirmation (ConfirmRollbackPlan). The
 // digest so depends only on the store and the deployment's host, never on
 // which worker took which step, so a dry run and the confirmed run agree.
-func validateOnHost(ctx, sctx workflow.Context, c activities.RollbackCheck, plan *activities.RollbackPlan) error {
+func validateOnHost(ctx workflow.Context, store storeSteps, c activities.RollbackCheck, plan *activities.RollbackPlan) error {
 	c.PlanOnHost = true
-	if err := workflow.ExecuteActivity(sctx, acts.ValidateRollback, c).Get(ctx, plan); err != nil {
+	if err := store.run(ctx, acts.ValidateRollback, c).Get(ctx, plan); err != nil {
 		return err
 	}
 	if plan.HostCheck == nil {
@@ -58,7 +58,7 @@ func validateOnHost(ctx, sctx workflow.Context, c activities.RollbackCheck, plan
 	// A fresh value: decoding into plan would keep its HostCheck (omitted
 	// from the answer, not cleared).
 	var confirmed activities.RollbackPlan
-	err := workflow.ExecuteActivity(sctx, acts.ConfirmRollbackPlan, activities.ConfirmRollback{Check: c, Plan: *plan, Facts: &facts}).Get(ctx, &confirmed)
+	err := store.run(ctx, acts.ConfirmRollbackPlan, activities.ConfirmRollback{Check: c, Plan: *plan, Facts: &facts}).Get(ctx, &confirmed)
 	*plan = confirmed
 	return err
 }

@@ -79,6 +79,9 @@ type tracker struct {
 	// child starts not awaited yet.
 	together bool
 	pending  []pendingChild
+	// store runs the change's short store steps (local activities since
+	// storeLocalChange, for the changes that decide so; activities else).
+	store storeSteps
 }
 
 func newTracker(ctx workflow.Context, kind string, steps ...string) (*tracker, error) {
@@ -196,11 +199,28 @@ func (t *tracker) find(name string) *Step {
 
 // run marks the step running, calls fn, and records how it ended.
 func (t *tracker) run(ctx workflow.Context, name string, fn func() error) error {
+	return t.runStep(ctx, name, true, fn)
+}
+
+// runStore is run for a step made of the change's short store steps
+// (storeSteps). Run as local activities, such a step takes a few
+// milliseconds inside one workflow task: its start is exported with the
+// next step's, not by an export of its own, which would still be running
+// when the step ended (after the last step the server would then fail the
+// run's completing workflow task, UnhandledCommand: a round trip more).
+// A failure is exported at once, like any step's.
+func (t *tracker) runStore(ctx workflow.Context, name string, fn func() error) error {
+	return t.runStep(ctx, name, !t.store.local, fn)
+}
+
+func (t *tracker) runStep(ctx workflow.Context, name string, flushStart bool, fn func() error) error {
 	s := t.step(name)
 	now := workflow.Now(ctx)
 	s.State, s.StartedAt, s.Attempts = StepRunning, &now, s.Attempts+1
 	t.emit(name, eslog.LevelInfo, name+": started", nil)
-	t.flush()
+	if flushStart {
+		t.flush()
+	}
 	err := fn()
 	end := workflow.Now(ctx)
 	s = t.step(name) // fn may have appended steps

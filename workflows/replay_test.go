@@ -52,6 +52,11 @@ var wantHistories = map[string][]string{
 		// TestFleetRollbackByImageDigest.
 		"fleet-rollback",
 	},
+	// Issue 31: rollbacks and a deploy whose store steps run as local
+	// activities (workflow.GetVersion "store-local"), recorded from
+	// TestRollbackThroughTheDevServerDockerAndRegistry and
+	// TestDeployTwiceThroughTheDevServerAndReadHistoryBack.
+	"v0.5": {"rollback-upgrade", "rollback-downgrade", "rollback-dry-run", "deploy-image", "export-events"},
 }
 
 // allWorkflowTypes is every workflow type a worker registers: each must

@@ -64,6 +64,7 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 		exportEvents(ctx, r.progress)
 	}()
 	sctx := workflow.WithActivityOptions(ctx, storeOptions)
+	r.progress.store = localStoreSteps(ctx)
 	var plan activities.RollbackPlan
 	// Parsed before the step starts so that every event of a well-formed
 	// request names its deployment and requester.
@@ -88,7 +89,7 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 		if workflow.GetVersion(ctx, planOnHostChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 			return workflow.ExecuteActivity(sctx, acts.ValidateRollback, check).Get(ctx, &plan)
 		}
-		return validateOnHost(ctx, sctx, check, &plan)
+		return validateOnHost(ctx, r.progress.store, check, &plan)
 	})
 	if err != nil {
 		r.logger.Warn("rollback refused", "error", err)
@@ -111,8 +112,8 @@ func (r *rollback) run(ctx workflow.Context, raw json.RawMessage) (res *Rollback
 
 	info := workflow.GetInfo(ctx)
 	rev := activities.RollbackRevision(plan, workflow.Now(ctx), in.RequestedBy, in.Description, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
-	err = r.progress.run(ctx, StepRecord, func() error {
-		return workflow.ExecuteActivity(sctx, acts.RecordRevision, rev).Get(ctx, &rev)
+	err = r.progress.runStore(ctx, StepRecord, func() error {
+		return r.progress.store.run(ctx, acts.RecordRevision, rev).Get(ctx, &rev)
 	})
 	if err != nil {
 		return nil, err

@@ -20,7 +20,7 @@ import (
 // release recorded. Bump it when a workflow changes on purpose (behind
 // workflow.GetVersion) and record the new folder with
 // `make record-histories`.
-const historyRelease = "v0.4"
+const historyRelease = "v0.5"
 
 // recordHistory saves a workflow's latest run history as JSON (the Temporal
 // CLI's format) when REWIND_RECORD_HISTORIES names a directory.

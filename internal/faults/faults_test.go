@@ -66,11 +66,16 @@ func dagDir(t *testing.T, version string) string {
 	return dir
 }
 
-// waitStarted waits until an attempt of the activity is running.
+// waitStarted waits until an attempt of the activity is running: listed
+// as a pending activity, or, for a store step a rollback runs as a local
+// activity (issue 31), paused by its fault, as the worker logs.
 func (su *suite) waitStarted(workflowID, activity string) {
 	t := su.t
 	t.Helper()
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if su.w.Logged("fault injected: pausing", `"faultActivity":"`+activity+`"`, `"localActivity":true`) {
+			return
+		}
 		desc, err := su.s.Client.DescribeWorkflowExecution(context.Background(), workflowID, "")
 		if err != nil {
 			continue

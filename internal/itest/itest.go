@@ -172,7 +172,23 @@ func BuildWorker(t testing.TB, repoRoot string) string {
 // WorkerProcess is rewind-worker running as its own process, so a test can
 // SIGKILL it the way a crash or an OOM kill would.
 type WorkerProcess struct {
-	cmd *exec.Cmd
+	cmd     *exec.Cmd
+	logPath string
+}
+
+// Logged says whether one line of the worker's log holds every part.
+func (w *WorkerProcess) Logged(parts ...string) bool {
+	b, _ := os.ReadFile(w.logPath)
+	for _, line := range strings.Split(string(b), "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
 
 // StartWorkerProcess starts bin with REWIND_FAULTS=faults and returns once
@@ -198,7 +214,7 @@ func StartWorkerProcessEnv(t testing.TB, bin, faults string, env ...string) *Wor
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w := &WorkerProcess{cmd: cmd}
+	w := &WorkerProcess{cmd: cmd, logPath: logPath}
 	t.Cleanup(func() { w.Kill(); log.Close() })
 	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), `"worker started"`) {

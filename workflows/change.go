@@ -16,6 +16,10 @@ import (
 func applyAndFinish(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision, restoreDagDeploy bool) (*ApplyReport, error) {
 	sctx := workflow.WithActivityOptions(ctx, storeOptions)
 	out, err := apply(ctx, t, spec, rev)
+	if err == nil && out != nil && out.finishDespiteCancel {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+		sctx = workflow.WithActivityOptions(ctx, storeOptions)
+	}
 	if err == nil {
 		err = t.run(ctx, StepFinish, func() error {
 			return workflow.ExecuteActivity(sctx, acts.FinishRevision, store.Finish{DeploymentID: rev.DeploymentID, Number: rev.Number,

@@ -51,8 +51,11 @@ var wantHistories = map[string][]string{
 		// Issue 30: a fleet rollback of seven deployments, recorded from
 		// TestFleetRollbackByImageDigest; one whose deployments' change
 		// locks were held (lock waits, one bounded out) and one cancelled
-		// while its children ran, from fleet_lock_cancel_integration_test.go.
-		"fleet-rollback", "fleet-rollback-lock-held", "fleet-rollback-cancelled",
+		// while its children ran, from fleet_lock_cancel_integration_test.go;
+		// and one cancelled during a child's metadata downgrade, which that
+		// child finishes (GetVersion "finish-past-no-return").
+		"fleet-rollback", "fleet-rollback-lock-held", "fleet-rollback-cancelled", "fleet-rollback-cancelled-past-no-return",
+		"rollback-cancelled-past-no-return",
 	},
 }
 

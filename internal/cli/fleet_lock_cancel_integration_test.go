@@ -193,3 +193,63 @@ func TestFleetRollbackCancelled(t *testing.T) {
 		}
 	})
 }
+
+// Issue 30: the rest of a cancelled fleet. Two deployments downgraded by
+// their rollback (9.1.0 back to 8.0.0, whose metadata downgrade takes
+// 10 s), --parallel 1: the fleet is cancelled while the first child's
+// metadata downgrade runs, past its point of no return (R16). That child
+// is not stopped half-way: it finishes, and the fleet reports what it did;
+// the second is reported as not started.
+func TestFleetRollbackCancelledPastThePointOfNoReturn(t *testing.T) {
+	s := startServer(t)
+	bin := itest.BuildWorker(t, "../..")
+	directOnly(t, func(t *testing.T, m *cliMode) {
+		prefix := itest.UniqueID("flp")
+		deps := []string{prefix + "-a", prefix + "-b"}
+		w := itest.StartWorkerProcess(t, bin, "")
+		defer func() { w.Kill() }()
+		for _, dep := range deps {
+			itest.RemoveContainers(t, dep)
+			m.mustRewind("deployment", "create", dep, "--rollback-enabled", "--env", "REWIND_TEST_TASK_SECONDS=1", "--env", "REWIND_TEST_DOWNGRADE_SECONDS=10",
+				"--component", "scheduler=airflow scheduler")
+			m.mustRewind("grant", "alice", "--deployment", dep, "--role", "editor")
+			m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "8.0.0"), "--wait")
+			m.mustAs("alice", "deploy", dep, "--image", itest.Image(t, "9.1.0"), "--wait")
+		}
+		newer := m.historyJSON(deps[0])[0].ImageDigest
+		cfg := itest.Config(t)
+		ctx := context.Background()
+		act := &action.FleetRollback{Config: cfg, Store: itest.Store(t, cfg), Temporal: s.Client, Request: action.FleetRequest{
+			Selector: action.FleetSelector{ImageDigest: newer}, Deployments: deps, Description: "back to 8.0.0", RequestedBy: "alice", Parallel: 1}}
+		plan, err := act.Plan(ctx, time.Minute)
+		if err != nil || len(plan.Items) != 2 || !plan.Items[0].Plan.Downgrade {
+			t.Fatalf("plan: %v %+v", err, plan)
+		}
+		run, err := act.Run(ctx, plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitStarted(t, s, "change/"+deps[0], "MetadataDowngrade", 1)
+		if err := s.Client.CancelWorkflow(ctx, run.GetID(), ""); err != nil {
+			t.Fatal(err)
+		}
+		var res action.FleetResult
+		if err := run.Get(ctx, &res); err != nil {
+			t.Fatalf("a cancelled fleet still reports: %v", err)
+		}
+		m.recordHistory(s, run.GetID(), "fleet-rollback-cancelled-past-no-return")
+		m.recordHistory(s, "change/"+deps[0], "rollback-cancelled-past-no-return")
+		a, b := fleetChild(t, res, deps[0]), fleetChild(t, res, deps[1])
+		t.Logf("past the point of no return: %+v", a)
+		revs := m.historyJSON(deps[0])
+		if !res.Cancelled || a.WorkflowID != "change/"+deps[0] || len(revs) != 3 {
+			t.Fatalf("the child past its point of no return must be reported: %+v, %+v", res, revs)
+		}
+		if a.State != "rolled-back" || revs[0].Status != domain.StatusDeployed || revs[0].RollbackOf != 1 {
+			t.Fatalf("a child cancelled during its metadata downgrade must finish its rollback: %+v, %+v", a, revs[0])
+		}
+		if b.State != "not-started" || len(m.historyJSON(deps[1])) != 2 {
+			t.Fatalf("the child never started: %+v", b)
+		}
+	})
+}

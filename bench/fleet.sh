@@ -37,6 +37,19 @@ cleanup() {
 trap cleanup EXIT
 . "$root/bench/stack.sh"
 now() { date +%s.%N; }
+# The rollbacks' work is CPU (Docker's container starts and stops, the dev
+# server's history writes): on a shared machine the wall-clock ratio moves
+# with the other tenants' load, so each side also reports the 1-minute load
+# average at its end and the CPU seconds the stack itself spent (dockerd,
+# containerd, the dev server, the worker; the CLI processes are not counted).
+stack_cpu() {
+  local p t=0
+  for p in $(pgrep -x dockerd) $(pgrep -x containerd) "${pids[@]}"; do
+    [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+side() { echo "load $(cut -d' ' -f1 /proc/loadavg), stack CPU $(echo "scale=1; ($(stack_cpu) - $1) / $(getconf CLK_TCK)" | bc)s"; }
 
 docker pull -q "$A" >/dev/null
 printf 'FROM %s\nLABEL rewind.bench=b\n' "$A" | DOCKER_BUILDKIT=0 docker build -q -t "$B" - >/dev/null 2>&1
@@ -55,20 +68,20 @@ for i in $(seq 1 "$n"); do
 done
 bad=$("$rewind" history bench-fleet-1 --output json | jq -r '.[0].imageDigest')
 
-s=$(now)
+s=$(now) c=$(stack_cpu)
 for dep in "${deps[@]}"; do
   "$rewind" rollback "$dep" --description "bench sequential" --yes --wait >"$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }
 done
 seq_t=$(echo "$(now) - $s" | bc)
-echo "$n single rollbacks one after another: ${seq_t}s"
+echo "$n single rollbacks one after another: ${seq_t}s ($(side "$c"))"
 
 for dep in "${deps[@]}"; do
   "$rewind" deploy "$dep" --image "$B" --no-git --force --description "bench B again (past the guard)" --wait >/dev/null
 done
 list=$(IFS=,; echo "${deps[*]}")
-s=$(now)
+s=$(now) c=$(stack_cpu)
 "$rewind" rollback --fleet --image-digest "$bad" --deployments "$list" --description "bench fleet" \
   --parallel "${REWIND_BENCH_PARALLEL:-4}" --yes --wait >"$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }
-fleet_t=$(echo "$(now) - $s" | bc)
+fleet_t=$(echo "$(now) - $s" | bc) fleet_side=$(side "$c")
 grep -q "$n rolled back, 0 failed" "$work/out" || { cat "$work/out" >&2; exit 1; }
-echo "fleet rollback of $n deployments (--parallel ${REWIND_BENCH_PARALLEL:-4}, plan included): ${fleet_t}s; $n single rollbacks one after another: ${seq_t}s; ratio fleet/sequential $(echo "scale=3; $fleet_t / $seq_t" | bc | sed 's/^\./0./')"
+echo "fleet rollback of $n deployments (--parallel ${REWIND_BENCH_PARALLEL:-4}, plan included): ${fleet_t}s ($fleet_side); $n single rollbacks one after another: ${seq_t}s; ratio fleet/sequential $(echo "scale=3; $fleet_t / $seq_t" | bc | sed 's/^\./0./')"

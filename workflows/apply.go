@@ -96,6 +96,9 @@ type ApplyReport struct {
 	componentsTouched bool
 	pointOfNoReturn   bool
 	migrating         bool // the point of no return is a migration (R21), not a downgrade
+	// finishDespiteCancel: past a point of no return nothing can undo, the
+	// rest of the change, its finish included, ignores a cancel.
+	finishDespiteCancel bool
 }
 
 // The orders a change's steps have run in (workflow.GetVersion "apply-order").
@@ -108,6 +111,10 @@ const (
 	// return; Docker steps wait for their cancellation before compensation.
 	applyOrderStopFirst = 2
 )
+
+// finishPastNoReturnChange guards finishing a change past a point of no
+// return that no snapshot can undo, even when it is cancelled.
+const finishPastNoReturnChange = "finish-past-no-return"
 
 // apply runs the shared steps, updating rev with what the pull resolved.
 // Histories recorded before safe downgrades replay through applyV0.
@@ -145,6 +152,16 @@ func apply(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revisio
 		t.skip(StepMigrate, "a downgrade")
 	} else if err := migrateSafely(ctx, t, spec, rev, out); err != nil {
 		return out, err
+	}
+	if out.pointOfNoReturn && !out.migrating && out.Snapshot == nil &&
+		workflow.GetVersion(ctx, finishPastNoReturnChange, workflow.DefaultVersion, 1) == 1 {
+		// The metadata is downgraded and no snapshot can undo it: a cancel
+		// from here on (a cancelled fleet's, issue 30) would leave the
+		// newer version stopped and the older one not started, so the
+		// change finishes instead. Changes recorded before cancelled here.
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+		dctx = onHost(ctx, dockerOptions)
+		out.finishDespiteCancel = true
 	}
 	if !bundles {
 		t.skip(StepSwapBundle, "the DAG bundle does not change")

@@ -15,6 +15,10 @@ import (
 // rollbacks issued before it was one function, in the same order.
 func applyAndFinish(ctx workflow.Context, t *tracker, spec applySpec, rev *domain.Revision, restoreDagDeploy bool) (*ApplyReport, error) {
 	out, err := apply(ctx, t, spec, rev)
+	if err == nil && out != nil && out.finishDespiteCancel {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+		sctx = workflow.WithActivityOptions(ctx, storeOptions)
+	}
 	if err == nil {
 		err = t.runStore(ctx, StepFinish, func() error {
 			return t.store.run(ctx, acts.FinishRevision, activities.FinishRequest{DeploymentID: rev.DeploymentID, Number: rev.Number,

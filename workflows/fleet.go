@@ -33,6 +33,9 @@ const (
 	// retried before it is reported as not rolled back (never skipped
 	// silently). The fleet holds no lock while it waits.
 	FleetLockWait = 10 * time.Minute
+	// MaxFleetLockWait bounds a requested lock wait: a fleet is not meant
+	// to sit for days behind one deployment's change.
+	MaxFleetLockWait = 24 * time.Hour
 )
 
 // FleetWorkflowID is the id of one fleet rollback.
@@ -62,8 +65,11 @@ type FleetRollbackInput struct {
 	Waves []int `json:"waves,omitempty"`
 	// MaxFailureRate stops the fleet after a wave whose share of failed
 	// rollbacks exceeds it (0 to 1; default 0.5).
-	MaxFailureRate     float64 `json:"maxFailureRate,omitempty"`
-	RequesterSignature string  `json:"requesterSignature,omitempty"`
+	MaxFailureRate float64 `json:"maxFailureRate,omitempty"`
+	// LockWait bounds how long a deployment whose change lock is held is
+	// retried before it is reported (0: FleetLockWait).
+	LockWait           time.Duration `json:"lockWait,omitempty"`
+	RequesterSignature string        `json:"requesterSignature,omitempty"`
 }
 
 // Validate refuses what a hostile caller could send.
@@ -110,7 +116,19 @@ func (in *FleetRollbackInput) Validate() error {
 	if in.MaxFailureRate < 0 || in.MaxFailureRate > 1 {
 		return domain.Errorf(domain.InvalidInput, "max failure rate must be between 0 and 1")
 	}
+	// No default is written into the input: the digest of an input from
+	// before LockWait existed (signed without it) stays what was signed.
+	if in.LockWait != 0 && (in.LockWait < time.Second || in.LockWait > MaxFleetLockWait) {
+		return domain.Errorf(domain.InvalidInput, "lock wait must be 1s to %s, not %s", MaxFleetLockWait, in.LockWait)
+	}
 	return nil
+}
+
+func (in FleetRollbackInput) lockWait() time.Duration {
+	if in.LockWait == 0 {
+		return FleetLockWait
+	}
+	return in.LockWait
 }
 
 // Digest of the fleet's canonical input, which its signature covers.
@@ -334,15 +352,18 @@ func (f *fleet) runChild(ctx workflow.Context, i int) {
 			// Another change holds change/<deployment> (R14): retried with
 			// backoff up to FleetLockWait, then reported.
 			c.LockWaits++
-			if workflow.Now(ctx).Sub(began) >= FleetLockWait {
+			waited := workflow.Now(ctx).Sub(began)
+			if waited >= f.in.lockWait() {
 				c.State, c.ErrorType = FleetFailed, string(domain.ChangeInProgress)
-				c.Error = fmt.Sprintf("another change held %s for %s; not rolled back", id, FleetLockWait)
+				c.Error = fmt.Sprintf("another change held %s for %s (%d attempts); not rolled back", id, f.in.lockWait(), c.LockWaits)
 				f.show(ctx)
 				return
 			}
 			c.State = FleetWaiting
 			f.show(ctx)
-			if workflow.Sleep(ctx, backoff) != nil {
+			// The last wait ends at the bound, so the last attempt is made
+			// there rather than up to a minute past it.
+			if workflow.Sleep(ctx, min(backoff, f.in.lockWait()-waited)) != nil {
 				c.State = FleetPending
 				return
 			}

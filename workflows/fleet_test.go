@@ -3,6 +3,7 @@ package workflows
 import (
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestFleetWaves(t *testing.T) {
@@ -41,6 +42,8 @@ func TestFleetInputRefusesHostileInput(t *testing.T) {
 		"rest not last":  func(in *FleetRollbackInput) { in.Waves = []int{0, 1} },
 		"negative wave":  func(in *FleetRollbackInput) { in.Waves = []int{-1} },
 		"failure rate":   func(in *FleetRollbackInput) { in.MaxFailureRate = 2 },
+		"lock wait":      func(in *FleetRollbackInput) { in.LockWait = time.Millisecond },
+		"lock wait days": func(in *FleetRollbackInput) { in.LockWait = 48 * time.Hour },
 		"too many":       func(in *FleetRollbackInput) { in.Items = make([]FleetItem, MaxFleetSize+1) },
 		"empty":          func(in *FleetRollbackInput) { in.Items = nil },
 		"no requester":   func(in *FleetRollbackInput) { in.RequestedBy = "" },
@@ -50,5 +53,20 @@ func TestFleetInputRefusesHostileInput(t *testing.T) {
 		if err := in.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// A fleet signed before LockWait existed keeps its digest: the default is
+// not written into the input.
+func TestFleetDefaultLockWaitKeepsTheDigest(t *testing.T) {
+	in := FleetRollbackInput{Description: "bad image", RequestedBy: "alice",
+		Items: []FleetItem{{DeploymentID: "d1", Revision: 1, ExpectedCurrentRevision: 2, PlanDigest: "sha256:x"}}}
+	before := in.Digest()
+	if err := in.Validate(); err != nil || in.LockWait != 0 || in.Digest() != before || in.lockWait() != FleetLockWait {
+		t.Fatalf("%v %+v", err, in)
+	}
+	in.LockWait = time.Minute
+	if in.Digest() == before || in.lockWait() != time.Minute {
+		t.Fatal("a lock wait asked for is part of what is signed")
 	}
 }

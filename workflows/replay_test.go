@@ -49,8 +49,13 @@ var wantHistories = map[string][]string{
 		"cleanup-continued-as-new", "cleanup-last-run", "export-events",
 		"drain-deadline", "notify-failed", "apply-config", "rollback-snapshot-restored", "rollback-on-host-b",
 		// Issue 30: a fleet rollback of seven deployments, recorded from
-		// TestFleetRollbackByImageDigest.
-		"fleet-rollback",
+		// TestFleetRollbackByImageDigest; one whose deployments' change
+		// locks were held (lock waits, one bounded out) and one cancelled
+		// while its children ran, from fleet_lock_cancel_integration_test.go;
+		// and one cancelled during a child's metadata downgrade, which that
+		// child finishes (GetVersion "finish-past-no-return").
+		"fleet-rollback", "fleet-rollback-lock-held", "fleet-rollback-cancelled", "fleet-rollback-cancelled-past-no-return",
+		"rollback-cancelled-past-no-return",
 	},
 	// Issue 31: rollbacks and a deploy whose store steps run as local
 	// activities (workflow.GetVersion "store-local"), recorded from

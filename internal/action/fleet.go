@@ -105,6 +105,10 @@ type FleetRequest struct {
 	Parallel    int           `json:"parallel,omitempty"`
 	Waves       []int         `json:"waves,omitempty"`
 	MaxFailure  float64       `json:"maxFailureRate,omitempty"`
+	// LockWait bounds the retries of a deployment whose change lock is
+	// held (0: workflows.FleetLockWait). Not in the API's body: an
+	// operator's and the tests' knob, not a requester's.
+	LockWait time.Duration `json:"-"`
 }
 
 // FleetPlanItem is one affected deployment the fleet will roll back, with
@@ -166,7 +170,7 @@ func (a *FleetRollback) validate() error {
 	}
 	// The workflow's own checks, before anything is planned.
 	probe := workflows.FleetRollbackInput{Description: r.Description, RequestedBy: r.RequestedBy, Parallel: r.Parallel, Waves: r.Waves,
-		MaxFailureRate: r.MaxFailure, Items: []workflows.FleetItem{{DeploymentID: "x", Revision: 1, ExpectedCurrentRevision: 1, PlanDigest: "x"}}}
+		MaxFailureRate: r.MaxFailure, LockWait: r.LockWait, Items: []workflows.FleetItem{{DeploymentID: "x", Revision: 1, ExpectedCurrentRevision: 1, PlanDigest: "x"}}}
 	return probe.Validate()
 }
 
@@ -331,7 +335,7 @@ func (a *FleetRollback) Run(ctx context.Context, plan FleetPlan) (client.Workflo
 		}
 	}
 	in := workflows.FleetRollbackInput{Description: r.Description, RequestedBy: r.RequestedBy, Selector: plan.Selector,
-		Parallel: r.Parallel, Waves: r.Waves, MaxFailureRate: r.MaxFailure}
+		Parallel: r.Parallel, Waves: r.Waves, MaxFailureRate: r.MaxFailure, LockWait: r.LockWait}
 	for _, it := range plan.Items {
 		in.Items = append(in.Items, workflows.FleetItem{DeploymentID: it.DeploymentID, Revision: it.Target,
 			ExpectedCurrentRevision: it.Plan.Current.Number, PlanDigest: it.Plan.Digest, Scope: policy.ScopeAll})

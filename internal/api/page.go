@@ -39,7 +39,7 @@ func newPage(s *Server) (*page, error) {
 		return nil, err
 	}
 	p := &page{s: s, pages: map[string]*template.Template{}}
-	for _, name := range []string{"signin", "deployments", "history", "rollback", "progress"} {
+	for _, name := range []string{"signin", "deployments", "history", "rollback", "progress", "fleet"} {
 		t, err := template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -65,6 +65,7 @@ func (p *page) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /deployments/{id}/rollback/{revision}", p.limit(p.withSession(p.confirm)))
 	mux.HandleFunc("GET /deployments/{id}/changes/{runId}", p.withSession(p.progress))
 	mux.HandleFunc("GET /deployments/{id}/changes/{runId}/progress.json", p.withSession(p.progressJSON))
+	mux.HandleFunc("GET /fleets/{id}", p.withSession(p.fleet))
 }
 
 // view is what every template gets.
@@ -186,6 +187,7 @@ type row struct {
 	Current  bool
 	Eligible bool
 	Why      string
+	Fleet    string // the fleet rollback this revision is a child of (page_fleet.go)
 }
 
 type historyView struct {
@@ -237,6 +239,7 @@ func (p *page) history(w http.ResponseWriter, r *http.Request, ss session) {
 		rw := row{Revision: rev, Time: rev.CreatedAt.UTC().Format("2006-01-02 15:04:05"), Current: rev.Number == d.CurrentRevision}
 		rw.Why = eligibility(rev, d, latest, now, window)
 		rw.Eligible = rw.Why == "" && notice == ""
+		rw.Fleet = fleetOfRevision(rw)
 		v.Rows = append(v.Rows, rw)
 	}
 	if len(revs) == pageSize && revs[len(revs)-1].Number > 1 {

@@ -15,14 +15,18 @@ func watchCmd(s *session) *cobra.Command {
 	var every time.Duration
 	cmd := &cobra.Command{
 		Use:   "watch <deployment | workflow-id>",
-		Short: "Follow a deployment's current (or last) change, or a workflow, step by step until it ends (exit 1 if it failed)",
+		Short: "Follow a deployment's current (or last) change, or a workflow, step by step until it ends (exit 1 if it failed); a fleet/<id> child by child",
 		Args:  exactArgs(1, "a deployment id, or a workflow id such as change/d1"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			be, err := s.backend()
 			if err != nil {
 				return err
 			}
-			return be.watch(watchTarget(args[0]), every)
+			id := watchTarget(args[0])
+			if strings.HasPrefix(id, "fleet/") {
+				return s.watchFleet(be, id, every)
+			}
+			return be.watch(id, every)
 		},
 	}
 	cmd.Flags().DurationVar(&every, "every", 500*time.Millisecond, "how often to look")

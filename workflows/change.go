@@ -17,7 +17,6 @@ func applyAndFinish(ctx workflow.Context, t *tracker, spec applySpec, rev *domai
 	out, err := apply(ctx, t, spec, rev)
 	if err == nil && out != nil && out.finishDespiteCancel {
 		ctx, _ = workflow.NewDisconnectedContext(ctx)
-		sctx = workflow.WithActivityOptions(ctx, storeOptions)
 	}
 	if err == nil {
 		err = t.runStore(ctx, StepFinish, func() error {

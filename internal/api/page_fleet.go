@@ -5,7 +5,6 @@ import (
 	"regexp"
 
 	"github.com/rewindhq/rewind/internal/action"
-	"github.com/rewindhq/rewind/workflows"
 )
 
 // A fleet rollback on the page: each child's revision on its Deploy
@@ -22,7 +21,7 @@ import (
 var fleetDescription = regexp.MustCompile(`^fleet ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}): `)
 
 func fleetOfRevision(r row) string {
-	if r.RollbackOf == 0 || r.WorkflowID != workflows.ChangeWorkflowID(r.DeploymentID) {
+	if r.RollbackOf == 0 || r.WorkflowID != action.ChangeWorkflowID(r.DeploymentID) {
 		return ""
 	}
 	if m := fleetDescription.FindStringSubmatch(r.Description); m != nil {

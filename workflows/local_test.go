@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/rewindhq/rewind/internal/domain"
 	"github.com/rewindhq/rewind/workflows"
@@ -21,28 +22,12 @@ import (
 func TestRollbackRunsItsStoreStepsAsLocalActivities(t *testing.T) {
 	f := threeDeploys(t)
 	env := f.env()
-	var mu sync.Mutex
-	var local, remote []string
-	env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
-		mu.Lock()
-		defer mu.Unlock()
-		local = append(local, info.ActivityType.Name)
-	})
-	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
-		mu.Lock()
-		defer mu.Unlock()
-		// The export and the notifications' own activities are not the
-		// rollback's steps.
-		if n := info.ActivityType.Name; n != "ExportEvents" && n != "NotifyTargets" && n != "Deliver" {
-			remote = append(remote, info.ActivityType.Name)
-		}
-	})
+	steps := recordSteps(env)
 	env.ExecuteWorkflow(workflows.RollbackWorkflowName, json.RawMessage(rb(2, "")))
 	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
 		t.Fatalf("rollback: %v", env.GetWorkflowError())
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	local, remote := steps.lists()
 	if got, want := strings.Join(local, ","), "ValidateRollback,ConfirmRollbackPlan,RecordRevision,FinishRevision"; got != want {
 		t.Fatalf("local activities:\n got %s\nwant %s", got, want)
 	}
@@ -60,19 +45,12 @@ func TestFailedRollbackFinishesItsRevisionLocally(t *testing.T) {
 	f := threeDeploys(t)
 	f.docker.failAt = "Verify"
 	env := f.env()
-	var mu sync.Mutex
-	var local []string
-	env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
-		mu.Lock()
-		defer mu.Unlock()
-		local = append(local, info.ActivityType.Name)
-	})
+	steps := recordSteps(env)
 	env.ExecuteWorkflow(workflows.RollbackWorkflowName, json.RawMessage(rb(2, "")))
 	if !env.IsWorkflowCompleted() || env.GetWorkflowError() == nil {
 		t.Fatal("the rollback must fail")
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	local, _ := steps.lists()
 	if got := strings.Join(local, ","); !strings.HasSuffix(got, "RecordRevision,FinishRevision") {
 		t.Fatalf("local activities: %s", got)
 	}
@@ -88,28 +66,48 @@ func TestFailedRollbackFinishesItsRevisionLocally(t *testing.T) {
 func TestDeployRecordsAndFinishesLocally(t *testing.T) {
 	f := newFixture(t)
 	env := f.env()
-	var mu sync.Mutex
-	var local, remote []string
-	env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
-		mu.Lock()
-		defer mu.Unlock()
-		local = append(local, info.ActivityType.Name)
-	})
-	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
-		mu.Lock()
-		defer mu.Unlock()
-		remote = append(remote, info.ActivityType.Name)
-	})
+	steps := recordSteps(env)
 	env.ExecuteWorkflow(workflows.DeployWorkflowName, json.RawMessage(`{"deploymentId":"d1","imageRef":"reg:5000/airflow:9.1.0","requestedBy":"alice","type":"IMAGE_ONLY"}`))
 	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
 		t.Fatalf("deploy: %v", env.GetWorkflowError())
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	local, remote := steps.lists()
 	if got, want := strings.Join(local, ","), "RecordRevision,FinishRevision"; got != want {
 		t.Fatalf("local activities:\n got %s\nwant %s", got, want)
 	}
 	if !strings.Contains(strings.Join(remote, ","), "ValidateDeploy") || strings.Contains(strings.Join(remote, ","), "Revision") {
 		t.Fatalf("activities: %v", remote)
 	}
+}
+
+// stepLog is what a change ran, in order: its local activities, and its
+// activities but the bookkeeping ones (the export of log events and the
+// notifications' own), which are not the change's steps.
+type stepLog struct {
+	mu            sync.Mutex
+	local, remote []string
+}
+
+func recordSteps(env *testsuite.TestWorkflowEnvironment) *stepLog {
+	l := &stepLog{}
+	env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.local = append(l.local, info.ActivityType.Name)
+	})
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if n := info.ActivityType.Name; n != "ExportEvents" && n != "NotifyTargets" && n != "Deliver" {
+			l.remote = append(l.remote, n)
+		}
+	})
+	return l
+}
+
+// lists are the steps so far.
+func (l *stepLog) lists() (local, remote []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.local...), append([]string(nil), l.remote...)
 }

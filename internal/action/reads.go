@@ -5,7 +5,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/domain"
+	"github.com/rewindhq/rewind/internal/store"
 )
 
 // The read use cases of history and delivery metrics: `rewind history`,
@@ -43,17 +45,27 @@ func (a ListDeploys) Run(ctx context.Context, env Env, who Actor) (DeploysPage, 
 	return p, nil
 }
 
-// rollbackWindow is R6's window as the workers apply it: the settings the
-// last worker to start published, else this process's configuration.
+// rollbackWindow is R6's window as the workers apply it (Installation).
 func (e Env) rollbackWindow(ctx context.Context) time.Duration {
-	days := 0
-	if e.Config != nil {
-		days = e.Config.RollbackWindowDays
+	in, _ := Installation(ctx, e.Store, e.Config)
+	return time.Duration(in.RollbackWindowDays) * 24 * time.Hour
+}
+
+// Installation is what the workers decide with: the settings the last
+// worker to start published, so a history, the page and the API never
+// offer a rollback the workers refuse, nor hide one they allow. Before any
+// worker started, or when they cannot be read (the error says why), cfg's
+// own settings stand in.
+func Installation(ctx context.Context, st *store.Store, cfg *config.Config) (store.Installation, error) {
+	in, ok, err := st.PublishedInstallation(ctx)
+	if ok && err == nil {
+		return in, nil
 	}
-	if in, ok, err := e.Store.PublishedInstallation(ctx); err == nil && ok {
-		days = in.RollbackWindowDays
+	if cfg == nil {
+		return store.Installation{}, err
 	}
-	return time.Duration(days) * 24 * time.Hour
+	return store.Installation{RollbacksEnabled: cfg.RollbacksEnabled, RollbackWindowDays: cfg.RollbackWindowDays,
+		CleanupEnabled: cfg.CleanupEnabled, CleanupOlderThanDays: cfg.CleanupOlderThanDays}, err
 }
 
 // ShowMetrics is the delivery metrics (docs/metrics.md) over Since (30d
